@@ -1,0 +1,1 @@
+//! Wire types of the HTTP API, shared by the server and the client

@@ -1,0 +1,1 @@
+//! Typed HTTP client used by the CLI, the demo and the integration tests

@@ -1,0 +1,1 @@
+//! The service's logic: authentication, authorization, access grants, key custody; no HTTP

@@ -1,0 +1,1 @@
+//! Storage: one trait, SQLite and PostgreSQL implementations; the only crate with SQL
