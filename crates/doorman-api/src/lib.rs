@@ -1,1 +1,297 @@
-//! Wire types of the HTTP API, shared by the server and the client
+//! The HTTP API's request and response bodies. The server (doorman-web) and
+//! the typed client (doorman-client) both use these, so the two cannot drift;
+//! the OpenAPI document is generated from them.
+//!
+//! Domain types that travel as they are (a `Property`, a `Delivery`) are
+//! re-exported from doorman-domain rather than copied.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use doorman_domain::{
+    AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
+    CarrierEnablement, CarrierId, Delivery, DeliveryId, DeliveryKind, DeliveryState, Driver, DriverId, DriverStatus,
+    DropSpot, DropSpotId, DropSpotKind, GeoPoint, Grant, GrantId, GrantedDoor, Invitation, InvitationId, Lock, LockId,
+    Manager, ManagerId, Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, Role,
+    TenantNotice, Unit, UnitId, UnitPreferences, VettingStatus, WeeklyHours,
+};
+
+/// Every error the API returns has this shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Machine-readable, stable: `unauthenticated`, `forbidden`, `not_found`,
+    /// `malformed_json`, `invalid_request`, `payload_too_large`, `conflict`,
+    /// `illegal_transition`, `rate_limited`, `internal`, or, for a refused
+    /// access request, the refusal reason (`resident_blocked`, ...).
+    pub code: String,
+    /// For people; never contains internals.
+    pub message: String,
+    /// For a refused access request: the id under which it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<AccessRequestId>,
+}
+
+// --- operator ----------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateNamed {
+    pub name: String,
+}
+
+/// A newly created account and its API token. The token is shown this once;
+/// the service keeps only its hash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Created<T> {
+    #[serde(flatten)]
+    pub item: T,
+    pub token: String,
+}
+
+pub type ManagerCreated = Created<Manager>;
+pub type CarrierCreated = Created<Carrier>;
+pub type DriverCreated = Created<Driver>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub principal: Principal,
+}
+
+// --- manager -----------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateProperty {
+    pub kind: PropertyKind,
+    pub name: String,
+    pub address: String,
+    pub location: GeoPoint,
+    /// IANA name, e.g. America/New_York.
+    pub time_zone: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SetTenantNotice {
+    pub text: String,
+    /// When delivery access goes live; defaults to now. Residents are
+    /// notified now either way.
+    #[serde(default)]
+    pub live_from: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateUnit {
+    pub label: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateAccessPoint {
+    pub kind: AccessPointKind,
+    pub name: String,
+    /// The door passed just before this one; none for a street door.
+    #[serde(default)]
+    pub parent_id: Option<AccessPointId>,
+    #[serde(default)]
+    pub unit_id: Option<UnitId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterLock {
+    pub access_point_id: AccessPointId,
+    /// Ed25519 device public key, 32 bytes, base64url.
+    pub device_public_key: String,
+    pub model: String,
+    pub firmware: String,
+    pub mobile_credential: bool,
+    pub keypad: bool,
+}
+
+/// What a lock needs to start: its identity, the keys it trusts, and its
+/// door-code secret (shown this once; the service can re-derive it but never
+/// stores it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LockProvisioned {
+    pub lock: Lock,
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// base64url; present when the lock has a keypad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub door_code_secret: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrustAnchor {
+    /// base64url key id, as in the credential's protected header.
+    pub kid: String,
+    /// COSE algorithm name: EdDSA or ES256.
+    pub alg: String,
+    /// base64url public key.
+    pub public_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateDropSpot {
+    pub name: String,
+    pub kind: DropSpotKind,
+    pub access_point_id: AccessPointId,
+    #[serde(default)]
+    pub unit_id: Option<UnitId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PutEnablement {
+    pub enabled: bool,
+    pub hours: Vec<WeeklyHours>,
+    pub allowed_drop_spots: Vec<DropSpotId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateInvitation {
+    pub name: String,
+    pub email: String,
+}
+
+/// The invitation and its one-time code, to hand to the resident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct InvitationCreated {
+    #[serde(flatten)]
+    pub invitation: Invitation,
+    pub code: String,
+}
+
+// --- resident ----------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RedeemInvitation {
+    pub code: String,
+}
+
+pub type ResidentCreated = Created<Resident>;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateBlock {
+    /// Unix seconds; open-ended when absent.
+    #[serde(default)]
+    pub until: Option<i64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlockResult {
+    pub block: Block,
+    /// Credentials of the unit's deliveries that this block revoked.
+    pub revoked_grants: Vec<GrantId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UnblockResult {
+    pub ended_blocks: u64,
+}
+
+// --- carrier -----------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateDriver {
+    pub name: String,
+    /// The handheld's P-256 public key (SEC1, base64url).
+    #[serde(default)]
+    pub handheld_public_key: Option<String>,
+    pub vetting: VettingStatus,
+    #[serde(default)]
+    pub vetted_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UpdateDriver {
+    #[serde(default)]
+    pub handheld_public_key: Option<String>,
+    #[serde(default)]
+    pub vetting: Option<VettingStatus>,
+    #[serde(default)]
+    pub vetted_at: Option<i64>,
+    #[serde(default)]
+    pub status: Option<DriverStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreateDelivery {
+    pub tracking_number: String,
+    pub property_id: PropertyId,
+    pub unit_id: UnitId,
+    pub kind: DeliveryKind,
+    pub window_start: i64,
+    pub window_end: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EtaUpdate {
+    pub eta: i64,
+}
+
+// --- driver ------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccessRequest {
+    /// As scanned from the parcel label.
+    pub tracking_number: String,
+    /// The property the driver is at.
+    pub property_id: PropertyId,
+    /// The handheld's P-256 public key (SEC1, base64url); credentials are
+    /// bound to it.
+    pub handheld_public_key: String,
+    pub position: GeoPoint,
+    /// A drop spot the driver proposes; the resident's preference wins.
+    #[serde(default)]
+    pub drop_spot_id: Option<DropSpotId>,
+}
+
+/// One door on the path and what opens it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DoorAccess {
+    pub access_point_id: AccessPointId,
+    pub access_point_name: String,
+    pub lock_id: LockId,
+    /// COSE_Sign1 credential, base64url, for locks that read credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// One-time numeric code, for keypad-only locks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub door_code: Option<String>,
+}
+
+/// A granted access request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccessGranted {
+    pub request_id: AccessRequestId,
+    pub grant_id: GrantId,
+    pub delivery_id: DeliveryId,
+    pub drop_spot_id: DropSpotId,
+    pub drop_spot_name: String,
+    /// From the street inwards; doors without a lock are not listed.
+    pub doors: Vec<DoorAccess>,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CompleteDelivery {
+    pub drop_spot_id: DropSpotId,
+    #[serde(default)]
+    pub photo_ref: Option<String>,
+}
+
+// --- operational -------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub backend: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeySet {
+    pub issuer: String,
+    pub keys: Vec<TrustAnchor>,
+}

@@ -1,1 +1,261 @@
-//! Typed HTTP client used by the CLI, the demo and the integration tests
+//! A typed client for doorman's HTTP API. The CLI, the demo, the benchmarks
+//! and the integration tests all talk to the service through it, so they
+//! exercise exactly what a carrier's or a building's integration would.
+
+use doorman_api::*;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service answered with an error body.
+    #[error("{status}: {} ({})", body.error.message, body.error.code)]
+    Api { status: StatusCode, body: ErrorBody },
+    /// The service answered something that is not the documented shape.
+    #[error("{status}: unexpected answer: {text}")]
+    Unexpected { status: StatusCode, text: String },
+    #[error("cannot reach the service: {0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+impl ClientError {
+    /// The machine-readable code of an API error.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { body, .. } => Some(&body.error.code),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Api { status, .. } | ClientError::Unexpected { status, .. } => Some(*status),
+            ClientError::Transport(e) => e.status(),
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base` is the service's root URL, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: impl Into<String>) -> Self {
+        Self { http: reqwest::Client::new(), base: base.into().trim_end_matches('/').to_string(), token: None }
+    }
+
+    /// The same client acting with another token (shares the connection pool).
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Self { http: self.http.clone(), base: self.base.clone(), token: Some(token.into()) }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request with an optional JSON body; exposed so tests can send
+    /// what the typed methods would not.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<reqwest::Body>,
+        content_type: Option<&str>,
+    ) -> ClientResult<(StatusCode, String)> {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        Ok((status, res.text().await?))
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> ClientResult<T> {
+        let (body, ct) = match body {
+            Some(b) => (
+                Some(reqwest::Body::from(serde_json::to_vec(b).map_err(|e| ClientError::Unexpected {
+                    status: StatusCode::BAD_REQUEST,
+                    text: e.to_string(),
+                })?)),
+                Some("application/json"),
+            ),
+            None => (None, None),
+        };
+        let (status, text) = self.send_raw(method, path, body, ct).await?;
+        if status.is_success() {
+            serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status, text })
+        } else {
+            match serde_json::from_str::<ErrorBody>(&text) {
+                Ok(body) => Err(ClientError::Api { status, body }),
+                Err(_) => Err(ClientError::Unexpected { status, text }),
+            }
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> ClientResult<T> {
+        self.call::<(), T>(Method::GET, path, None).await
+    }
+    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ClientResult<T> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+    async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> ClientResult<T> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    // --- any principal
+    pub async fn whoami(&self) -> ClientResult<WhoAmI> {
+        self.get("/v1/me").await
+    }
+    pub async fn keys(&self) -> ClientResult<KeySet> {
+        self.get("/v1/keys").await
+    }
+    pub async fn health(&self) -> ClientResult<Health> {
+        self.get("/readyz").await
+    }
+    pub async fn openapi(&self) -> ClientResult<serde_json::Value> {
+        self.get("/openapi.json").await
+    }
+
+    // --- operator
+    pub async fn create_manager(&self, name: &str) -> ClientResult<ManagerCreated> {
+        self.post("/v1/managers", &CreateNamed { name: name.into() }).await
+    }
+    pub async fn list_managers(&self) -> ClientResult<Vec<Manager>> {
+        self.get("/v1/managers").await
+    }
+    pub async fn create_carrier(&self, name: &str) -> ClientResult<CarrierCreated> {
+        self.post("/v1/carriers", &CreateNamed { name: name.into() }).await
+    }
+    pub async fn list_carriers(&self) -> ClientResult<Vec<Carrier>> {
+        self.get("/v1/carriers").await
+    }
+
+    // --- manager
+    pub async fn create_property(&self, req: &CreateProperty) -> ClientResult<Property> {
+        self.post("/v1/properties", req).await
+    }
+    pub async fn list_properties(&self) -> ClientResult<Vec<Property>> {
+        self.get("/v1/properties").await
+    }
+    pub async fn get_property(&self, id: PropertyId) -> ClientResult<Property> {
+        self.get(&format!("/v1/properties/{id}")).await
+    }
+    pub async fn set_tenant_notice(&self, id: PropertyId, req: &SetTenantNotice) -> ClientResult<Property> {
+        self.put(&format!("/v1/properties/{id}/tenant-notice"), req).await
+    }
+    pub async fn create_unit(&self, property: PropertyId, label: &str) -> ClientResult<Unit> {
+        self.post(&format!("/v1/properties/{property}/units"), &CreateUnit { label: label.into() }).await
+    }
+    pub async fn list_units(&self, property: PropertyId) -> ClientResult<Vec<Unit>> {
+        self.get(&format!("/v1/properties/{property}/units")).await
+    }
+    pub async fn create_access_point(&self, property: PropertyId, req: &CreateAccessPoint) -> ClientResult<AccessPoint> {
+        self.post(&format!("/v1/properties/{property}/access-points"), req).await
+    }
+    pub async fn list_access_points(&self, property: PropertyId) -> ClientResult<Vec<AccessPoint>> {
+        self.get(&format!("/v1/properties/{property}/access-points")).await
+    }
+    pub async fn register_lock(&self, property: PropertyId, req: &RegisterLock) -> ClientResult<LockProvisioned> {
+        self.post(&format!("/v1/properties/{property}/locks"), req).await
+    }
+    pub async fn list_locks(&self, property: PropertyId) -> ClientResult<Vec<Lock>> {
+        self.get(&format!("/v1/properties/{property}/locks")).await
+    }
+    pub async fn create_drop_spot(&self, property: PropertyId, req: &CreateDropSpot) -> ClientResult<DropSpot> {
+        self.post(&format!("/v1/properties/{property}/drop-spots"), req).await
+    }
+    pub async fn list_drop_spots(&self, property: PropertyId) -> ClientResult<Vec<DropSpot>> {
+        self.get(&format!("/v1/properties/{property}/drop-spots")).await
+    }
+    pub async fn put_enablement(
+        &self,
+        property: PropertyId,
+        carrier: CarrierId,
+        req: &PutEnablement,
+    ) -> ClientResult<CarrierEnablement> {
+        self.put(&format!("/v1/properties/{property}/carriers/{carrier}"), req).await
+    }
+    pub async fn list_enablements(&self, property: PropertyId) -> ClientResult<Vec<CarrierEnablement>> {
+        self.get(&format!("/v1/properties/{property}/carriers")).await
+    }
+    pub async fn property_deliveries(&self, property: PropertyId) -> ClientResult<Vec<Delivery>> {
+        self.get(&format!("/v1/properties/{property}/deliveries")).await
+    }
+    pub async fn property_access_requests(&self, property: PropertyId) -> ClientResult<Vec<AccessRequestRecord>> {
+        self.get(&format!("/v1/properties/{property}/access-requests")).await
+    }
+    pub async fn invite_resident(&self, unit: UnitId, req: &CreateInvitation) -> ClientResult<InvitationCreated> {
+        self.post(&format!("/v1/units/{unit}/invitations"), req).await
+    }
+
+    // --- resident
+    pub async fn redeem_invitation(&self, code: &str) -> ClientResult<ResidentCreated> {
+        self.post("/v1/invitations/redeem", &RedeemInvitation { code: code.into() }).await
+    }
+    pub async fn get_preferences(&self, unit: UnitId) -> ClientResult<UnitPreferences> {
+        self.get(&format!("/v1/units/{unit}/preferences")).await
+    }
+    pub async fn put_preferences(&self, unit: UnitId, prefs: &UnitPreferences) -> ClientResult<UnitPreferences> {
+        self.put(&format!("/v1/units/{unit}/preferences"), prefs).await
+    }
+    pub async fn block(&self, unit: UnitId, req: &CreateBlock) -> ClientResult<BlockResult> {
+        self.post(&format!("/v1/units/{unit}/block"), req).await
+    }
+    pub async fn unblock(&self, unit: UnitId) -> ClientResult<UnblockResult> {
+        self.call::<(), _>(Method::DELETE, &format!("/v1/units/{unit}/block"), None).await
+    }
+    pub async fn unit_deliveries(&self, unit: UnitId) -> ClientResult<Vec<Delivery>> {
+        self.get(&format!("/v1/units/{unit}/deliveries")).await
+    }
+    pub async fn unit_access_requests(&self, unit: UnitId) -> ClientResult<Vec<AccessRequestRecord>> {
+        self.get(&format!("/v1/units/{unit}/access-requests")).await
+    }
+
+    // --- carrier
+    pub async fn create_driver(&self, req: &CreateDriver) -> ClientResult<DriverCreated> {
+        self.post("/v1/drivers", req).await
+    }
+    pub async fn list_drivers(&self) -> ClientResult<Vec<Driver>> {
+        self.get("/v1/drivers").await
+    }
+    pub async fn update_driver(&self, id: DriverId, req: &UpdateDriver) -> ClientResult<Driver> {
+        self.call(Method::PATCH, &format!("/v1/drivers/{id}"), Some(req)).await
+    }
+    pub async fn create_delivery(&self, req: &CreateDelivery) -> ClientResult<Delivery> {
+        self.post("/v1/deliveries", req).await
+    }
+    pub async fn list_deliveries(&self) -> ClientResult<Vec<Delivery>> {
+        self.get("/v1/deliveries").await
+    }
+    pub async fn get_delivery(&self, id: DeliveryId) -> ClientResult<Delivery> {
+        self.get(&format!("/v1/deliveries/{id}")).await
+    }
+    pub async fn update_eta(&self, id: DeliveryId, eta: i64) -> ClientResult<Delivery> {
+        self.post(&format!("/v1/deliveries/{id}/eta"), &EtaUpdate { eta }).await
+    }
+    pub async fn cancel_delivery(&self, id: DeliveryId) -> ClientResult<Delivery> {
+        self.post(&format!("/v1/deliveries/{id}/cancel"), &serde_json::json!({})).await
+    }
+
+    // --- driver
+    pub async fn request_access(&self, req: &AccessRequest) -> ClientResult<AccessGranted> {
+        self.post("/v1/access-requests", req).await
+    }
+    pub async fn complete_delivery(&self, id: DeliveryId, req: &CompleteDelivery) -> ClientResult<Delivery> {
+        self.post(&format!("/v1/deliveries/{id}/complete"), req).await
+    }
+}

@@ -1,1 +1,165 @@
-//! The service's logic: authentication, authorization, access grants, key custody; no HTTP
+//! The doorman service's logic, without HTTP: who may do what, and the
+//! package-scan-gated access grant. The web crate maps HTTP onto these
+//! calls; tests can call them directly.
+//!
+//! Invariants:
+//! - every call takes the caller's [`Principal`] and checks it first; a
+//!   resource of another tenant is reported as not found, never shown;
+//! - time comes from the injected [`Clock`];
+//! - signing keys come from the [`KeyRing`], never from the database.
+
+mod access;
+pub mod auth;
+mod carrier;
+mod error;
+pub mod issuing;
+pub mod keys;
+mod manager;
+mod operator;
+mod resident;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use doorman_domain::policy::PolicyRules;
+use doorman_domain::{Clock, Principal, Property, PropertyId, UnitId};
+use doorman_store::Store;
+
+pub use error::{ServiceError, ServiceResult};
+pub use keys::{KeyFile, KeyRing};
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// The credentials' `iss`.
+    pub issuer: String,
+    /// How long a granted credential or door code stays valid.
+    pub credential_lifetime_s: i64,
+    pub invitation_lifetime_s: i64,
+    pub policy: PolicyRules,
+    /// Failed authentications allowed per client address and window.
+    pub auth_max_failures: u32,
+    pub auth_window_s: i64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "doorman".into(),
+            credential_lifetime_s: 300,
+            invitation_lifetime_s: 14 * 24 * 3600,
+            policy: PolicyRules::default(),
+            auth_max_failures: 20,
+            auth_window_s: 60,
+        }
+    }
+}
+
+pub struct Service {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: KeyRing,
+    config: ServiceConfig,
+    limiter: auth::AuthFailureLimiter,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("backend", &self.store.backend()).finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keys: KeyRing, config: ServiceConfig) -> Self {
+        let limiter = auth::AuthFailureLimiter::new(config.auth_max_failures, config.auth_window_s);
+        Self { store, clock, keys, config, limiter }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// On the very first start, creates the operator token and returns it
+    /// (to be shown once). Afterwards returns None.
+    pub async fn bootstrap(&self) -> ServiceResult<Option<String>> {
+        let (token, record) = auth::new_token(Principal::Operator, "bootstrap operator", self.now())?;
+        Ok(self.store.bootstrap_operator(&record).await?.then_some(token))
+    }
+
+    /// Resolves a bearer token to its principal, counting failures per
+    /// client address.
+    pub async fn authenticate(&self, token: Option<&str>, client: IpAddr) -> ServiceResult<Principal> {
+        let now = self.now();
+        self.limiter.check(client, now)?;
+        let principal = match token {
+            Some(t) if t.starts_with(auth::TOKEN_PREFIX) && t.len() < 200 => {
+                self.store.principal_for_token(&auth::hash_secret(t)).await?
+            }
+            _ => None,
+        };
+        principal.ok_or_else(|| {
+            self.limiter.record_failure(client, now);
+            ServiceError::Unauthenticated
+        })
+    }
+
+    pub async fn ready(&self) -> ServiceResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// A property the principal manages; anyone else gets NotFound.
+    async fn managed_property(&self, p: &Principal, id: PropertyId) -> ServiceResult<Property> {
+        let Principal::Manager { manager_id } = p else {
+            return Err(ServiceError::Forbidden("only the property's manager may do this"));
+        };
+        match self.store.get_property(id).await? {
+            Some(prop) if prop.manager_id == *manager_id => Ok(prop),
+            _ => Err(ServiceError::NotFound("property")),
+        }
+    }
+
+    /// The unit, if the principal is one of its residents or manages its
+    /// property; NotFound otherwise.
+    async fn visible_unit(&self, p: &Principal, id: UnitId) -> ServiceResult<doorman_domain::Unit> {
+        let unit = self.store.get_unit(id).await?.ok_or(ServiceError::NotFound("unit"))?;
+        match p {
+            Principal::Resident { unit_id, .. } if *unit_id == id => Ok(unit),
+            Principal::Manager { .. } => {
+                self.managed_property(p, unit.property_id).await.map_err(|_| ServiceError::NotFound("unit"))?;
+                Ok(unit)
+            }
+            Principal::Resident { .. } => Err(ServiceError::NotFound("unit")),
+            _ => Err(ServiceError::Forbidden("only the unit's residents and manager may do this")),
+        }
+    }
+}
+
+/// Checks a free-text field: trimmed, non-empty, bounded.
+pub(crate) fn text_field(what: &str, value: &str, max: usize) -> ServiceResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ServiceError::invalid(format!("{what} must not be empty")));
+    }
+    if v.chars().count() > max {
+        return Err(ServiceError::invalid(format!("{what} is longer than {max} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(format!("{what} contains control characters")));
+    }
+    Ok(v.to_string())
+}
+
+pub(crate) fn decode_b64(what: &str, value: &str) -> ServiceResult<Vec<u8>> {
+    doorman_domain::serde_b64::decode(value).map_err(|_| ServiceError::invalid(format!("{what} is not base64url")))
+}

@@ -1,1 +1,146 @@
-//! The HTTP API (axum) and its OpenAPI document; the only crate that knows HTTP
+//! doorman's HTTP interface: the JSON API under `/v1`, its OpenAPI document
+//! at `/openapi.json`, and the operational endpoints (`/healthz`, `/readyz`).
+//!
+//! Invariant: this is the only crate that knows HTTP. Handlers translate
+//! requests into `doorman_server::Service` calls and errors into the one
+//! documented shape `{"error": {"code", "message"}}`.
+
+pub mod error;
+pub mod extract;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use doorman_api::{ErrorBody, Health};
+use doorman_server::Service;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Response as OaResponse, ResponseBuilder};
+use utoipa::OpenApi;
+
+use crate::error::ApiError;
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "doorman", description = "Carrier-neutral, package-scan-gated delivery access with offline-verifiable credentials."),
+    components(schemas(ErrorBody)),
+    modifiers(&Conventions),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+/// Adds what every operation shares: the bearer scheme and the error shape
+/// for 4xx and 5xx answers.
+struct Conventions;
+
+impl utoipa::Modify for Conventions {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("dm_…").build()),
+        );
+        let error = |what: &str| -> RefOr<OaResponse> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(what)
+                    .content(
+                        "application/json",
+                        utoipa::openapi::ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in api.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                for (code, what) in [
+                    ("400", "malformed request (bad JSON, bad id)"),
+                    ("401", "missing or unknown token"),
+                    ("403", "not allowed for this principal, or access refused"),
+                    ("404", "unknown, or not visible to this principal"),
+                    ("409", "conflicts with the current state"),
+                    ("413", "body too large"),
+                    ("422", "well-formed but invalid"),
+                    ("429", "too many failed authentications"),
+                ] {
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| error(what));
+                }
+            }
+        }
+    }
+}
+
+/// The whole API with its OpenAPI document.
+pub fn router_and_openapi(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, openapi) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::api_routes())
+        .split_for_parts();
+    let doc = Arc::new(openapi.clone());
+    let router = api
+        .route("/openapi.json", get(move || { let doc = doc.clone(); async move { Json(doc.as_ref().clone()) } }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(service);
+    (router, openapi)
+}
+
+pub fn router(service: Arc<Service>) -> Router {
+    router_and_openapi(service).0
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, doc) = utoipa_axum::router::OpenApiRouter::<Arc<Service>>::with_openapi(ApiDoc::openapi())
+        .merge(routes::api_routes())
+        .split_for_parts();
+    doc
+}
+
+async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
+    match s.ready().await {
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.store().backend().into() })),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Health { status: "unavailable".into(), backend: s.store().backend().into() }),
+            )
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then
+/// finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(service).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,43 @@
+//! What the operator does: create the accounts of managers and carriers.
+
+use doorman_api::{Created, CreateNamed};
+use doorman_domain::{Carrier, CarrierId, Manager, ManagerId, Principal};
+
+use crate::{auth, text_field, Service, ServiceError, ServiceResult};
+
+fn require_operator(p: &Principal) -> ServiceResult<()> {
+    match p {
+        Principal::Operator => Ok(()),
+        _ => Err(ServiceError::Forbidden("only the operator may do this")),
+    }
+}
+
+impl Service {
+    pub async fn create_manager(&self, p: &Principal, req: CreateNamed) -> ServiceResult<Created<Manager>> {
+        require_operator(p)?;
+        let manager = Manager { id: ManagerId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
+        let (token, record) =
+            auth::new_token(Principal::Manager { manager_id: manager.id }, "manager", manager.created_at)?;
+        self.store.insert_manager(&manager, &record).await?;
+        Ok(Created { item: manager, token })
+    }
+
+    pub async fn list_managers(&self, p: &Principal) -> ServiceResult<Vec<Manager>> {
+        require_operator(p)?;
+        Ok(self.store.list_managers().await?)
+    }
+
+    pub async fn create_carrier(&self, p: &Principal, req: CreateNamed) -> ServiceResult<Created<Carrier>> {
+        require_operator(p)?;
+        let carrier = Carrier { id: CarrierId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
+        let (token, record) =
+            auth::new_token(Principal::Carrier { carrier_id: carrier.id }, "carrier", carrier.created_at)?;
+        self.store.insert_carrier(&carrier, &record).await?;
+        Ok(Created { item: carrier, token })
+    }
+
+    pub async fn list_carriers(&self, p: &Principal) -> ServiceResult<Vec<Carrier>> {
+        require_operator(p)?;
+        Ok(self.store.list_carriers().await?)
+    }
+}

@@ -1,0 +1,103 @@
+//! What a resident does: join their unit with an invitation, say where
+//! parcels go, block and unblock delivery access, and watch their unit.
+
+use doorman_api::{BlockResult, CreateBlock, Created, RedeemInvitation, UnblockResult};
+use doorman_domain::{
+    AccessRequestRecord, Block, Delivery, Principal, Resident, ResidentId, TokenId, UnitId, UnitPreferences,
+};
+use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
+
+use crate::{auth, Service, ServiceError, ServiceResult};
+
+fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
+    match p {
+        Principal::Resident { resident_id, unit_id } if *unit_id == unit => Ok(*resident_id),
+        Principal::Resident { .. } => Err(ServiceError::NotFound("unit")),
+        _ => Err(ServiceError::Forbidden("only the unit's residents may do this")),
+    }
+}
+
+impl Service {
+    /// Exchanges a one-time invitation code for a resident account and token.
+    pub async fn redeem_invitation(&self, req: RedeemInvitation) -> ServiceResult<Created<Resident>> {
+        let code = req.code.trim();
+        if code.is_empty() || code.len() > 200 {
+            return Err(ServiceError::invalid("code must be the invitation code you were given"));
+        }
+        let (token, token_hash) = auth::fresh_token()?;
+        let resident = self
+            .store
+            .redeem_invitation(&auth::hash_secret(code), ResidentId::random(), TokenId::random(), &token_hash, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => ServiceError::NotFound("invitation (unknown, expired or already used)"),
+                other => other.into(),
+            })?;
+        Ok(Created { item: resident, token })
+    }
+
+    pub async fn get_preferences(&self, p: &Principal, unit: UnitId) -> ServiceResult<UnitPreferences> {
+        self.visible_unit(p, unit).await?;
+        Ok(self.store.get_preferences(unit).await?)
+    }
+
+    pub async fn put_preferences(
+        &self,
+        p: &Principal,
+        unit: UnitId,
+        prefs: UnitPreferences,
+    ) -> ServiceResult<UnitPreferences> {
+        resident_of(p, unit)?;
+        let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
+        if let Some(spot) = prefs.preferred_drop_spot {
+            match self.store.get_drop_spot(spot).await? {
+                Some(s) if s.property_id == u.property_id && s.unit_id.is_none_or(|x| x == unit) => {}
+                _ => return Err(ServiceError::invalid("preferred_drop_spot: not a drop spot this unit can use")),
+            }
+        }
+        for (field, value) in [("alternate_address", &prefs.alternate_address), ("pickup_point", &prefs.pickup_point)]
+        {
+            if let Some(v) = value {
+                crate::text_field(field, v, 500)?;
+            }
+        }
+        self.store.put_preferences(unit, &prefs).await?;
+        Ok(prefs)
+    }
+
+    /// Blocks delivery access to the unit now (until `until`, or until
+    /// unblocked) and revokes every outstanding credential of its deliveries.
+    pub async fn block(&self, p: &Principal, unit: UnitId, req: CreateBlock) -> ServiceResult<BlockResult> {
+        let resident = resident_of(p, unit)?;
+        let now = self.now();
+        if req.until.is_some_and(|u| u <= now) {
+            return Err(ServiceError::invalid("until must be in the future"));
+        }
+        let reason = match &req.reason {
+            Some(r) => Some(crate::text_field("reason", r, 500)?),
+            None => None,
+        };
+        let block = Block { unit_id: unit, blocked_by: resident, from: now, until: req.until, reason };
+        self.store.insert_block(&block).await?;
+        let revoked = self.store.revoke_live_grants_for_unit(unit, now).await?;
+        Ok(BlockResult { block, revoked_grants: revoked.into_iter().map(|g| g.id).collect() })
+    }
+
+    pub async fn unblock(&self, p: &Principal, unit: UnitId) -> ServiceResult<UnblockResult> {
+        resident_of(p, unit)?;
+        let ended_blocks = self.store.end_blocks(unit, self.now()).await?;
+        Ok(UnblockResult { ended_blocks })
+    }
+
+    pub async fn unit_deliveries(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<Delivery>> {
+        self.visible_unit(p, unit).await?;
+        let filter = DeliveryFilter { unit_id: Some(unit), ..Default::default() };
+        Ok(self.store.list_deliveries(&filter).await?)
+    }
+
+    pub async fn unit_access_requests(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<AccessRequestRecord>> {
+        self.visible_unit(p, unit).await?;
+        let filter = AccessRequestFilter { unit_id: Some(unit), ..Default::default() };
+        Ok(self.store.list_access_requests(&filter).await?)
+    }
+}

@@ -1,0 +1,399 @@
+//! The API's handlers, one per operation, each registered together with its
+//! OpenAPI description. Handlers only translate: HTTP in, a service call,
+//! HTTP out.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use doorman_api::*;
+use doorman_server::Service;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, Caller};
+
+type S = State<Arc<Service>>;
+type Out<T> = ApiResult<Json<T>>;
+type CreatedOut<T> = ApiResult<(StatusCode, Json<T>)>;
+
+fn created<T>(v: T) -> CreatedOut<T> {
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(whoami))
+        .routes(routes!(keys))
+        .routes(routes!(create_manager, list_managers))
+        .routes(routes!(create_carrier, list_carriers))
+        .routes(routes!(create_property, list_properties))
+        .routes(routes!(get_property))
+        .routes(routes!(set_tenant_notice))
+        .routes(routes!(create_unit, list_units))
+        .routes(routes!(create_access_point, list_access_points))
+        .routes(routes!(register_lock, list_locks))
+        .routes(routes!(create_drop_spot, list_drop_spots))
+        .routes(routes!(put_enablement))
+        .routes(routes!(list_enablements))
+        .routes(routes!(property_deliveries))
+        .routes(routes!(property_access_requests))
+        .routes(routes!(invite_resident))
+        .routes(routes!(redeem_invitation))
+        .routes(routes!(get_preferences, put_preferences))
+        .routes(routes!(block, unblock))
+        .routes(routes!(unit_deliveries))
+        .routes(routes!(unit_access_requests))
+        .routes(routes!(create_driver, list_drivers))
+        .routes(routes!(update_driver))
+        .routes(routes!(create_delivery, list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(update_eta))
+        .routes(routes!(cancel_delivery))
+        .routes(routes!(request_access))
+        .routes(routes!(complete_delivery))
+}
+
+// --- any principal ------------------------------------------------------------
+
+/// Who the token belongs to.
+#[utoipa::path(get, path = "/v1/me", tag = "account", responses((status = 200, body = WhoAmI)))]
+async fn whoami(Caller(p): Caller) -> Out<WhoAmI> {
+    Ok(Json(WhoAmI { principal: p }))
+}
+
+/// The issuer's public keys: the trust anchors locks hold. Public.
+#[utoipa::path(get, path = "/v1/keys", tag = "account", security(()), responses((status = 200, body = KeySet)))]
+async fn keys(State(s): S) -> Out<KeySet> {
+    Ok(Json(KeySet { issuer: s.config().issuer.clone(), keys: doorman_server::issuing::trust_anchors(s.keys()) }))
+}
+
+// --- operator -------------------------------------------------------------------
+
+/// Create a building manager and their first API token (shown once).
+#[utoipa::path(post, path = "/v1/managers", tag = "operator", request_body = CreateNamed,
+    responses((status = 201, body = Created<Manager>)))]
+async fn create_manager(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateNamed>) -> CreatedOut<ManagerCreated> {
+    created(s.create_manager(&p, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/managers", tag = "operator", responses((status = 200, body = Vec<Manager>)))]
+async fn list_managers(State(s): S, Caller(p): Caller) -> Out<Vec<Manager>> {
+    Ok(Json(s.list_managers(&p).await?))
+}
+
+/// Create a carrier and its first API token (shown once).
+#[utoipa::path(post, path = "/v1/carriers", tag = "operator", request_body = CreateNamed,
+    responses((status = 201, body = Created<Carrier>)))]
+async fn create_carrier(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateNamed>) -> CreatedOut<CarrierCreated> {
+    created(s.create_carrier(&p, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/carriers", tag = "operator", responses((status = 200, body = Vec<Carrier>)))]
+async fn list_carriers(State(s): S, Caller(p): Caller) -> Out<Vec<Carrier>> {
+    Ok(Json(s.list_carriers(&p).await?))
+}
+
+// --- manager --------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/v1/properties", tag = "manager", request_body = CreateProperty,
+    responses((status = 201, body = Property)))]
+async fn create_property(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateProperty>) -> CreatedOut<Property> {
+    created(s.create_property(&p, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/properties", tag = "manager", responses((status = 200, body = Vec<Property>)))]
+async fn list_properties(State(s): S, Caller(p): Caller) -> Out<Vec<Property>> {
+    Ok(Json(s.list_properties(&p).await?))
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Property)))]
+async fn get_property(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Property> {
+    Ok(Json(s.get_property(&p, id).await?))
+}
+
+/// Notify the tenants and set when delivery access goes live. No carrier
+/// enters before.
+#[utoipa::path(put, path = "/v1/properties/{property_id}/tenant-notice", tag = "manager",
+    params(("property_id" = PropertyId, Path)), request_body = SetTenantNotice, responses((status = 200, body = Property)))]
+async fn set_tenant_notice(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+    ApiJson(req): ApiJson<SetTenantNotice>,
+) -> Out<Property> {
+    Ok(Json(s.set_tenant_notice(&p, id, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/properties/{property_id}/units", tag = "manager",
+    params(("property_id" = PropertyId, Path)), request_body = CreateUnit, responses((status = 201, body = Unit)))]
+async fn create_unit(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+    ApiJson(req): ApiJson<CreateUnit>,
+) -> CreatedOut<Unit> {
+    created(s.create_unit(&p, id, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}/units", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<Unit>)))]
+async fn list_units(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<Unit>> {
+    Ok(Json(s.list_units(&p, id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/properties/{property_id}/access-points", tag = "manager",
+    params(("property_id" = PropertyId, Path)), request_body = CreateAccessPoint, responses((status = 201, body = AccessPoint)))]
+async fn create_access_point(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+    ApiJson(req): ApiJson<CreateAccessPoint>,
+) -> CreatedOut<AccessPoint> {
+    created(s.create_access_point(&p, id, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}/access-points", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<AccessPoint>)))]
+async fn list_access_points(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<AccessPoint>> {
+    Ok(Json(s.list_access_points(&p, id).await?))
+}
+
+/// Register a lock on an access point; returns what the lock needs to start
+/// (its door-code secret is shown this once).
+#[utoipa::path(post, path = "/v1/properties/{property_id}/locks", tag = "manager",
+    params(("property_id" = PropertyId, Path)), request_body = RegisterLock, responses((status = 201, body = LockProvisioned)))]
+async fn register_lock(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+    ApiJson(req): ApiJson<RegisterLock>,
+) -> CreatedOut<LockProvisioned> {
+    created(s.register_lock(&p, id, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}/locks", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<Lock>)))]
+async fn list_locks(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<Lock>> {
+    Ok(Json(s.list_locks(&p, id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/properties/{property_id}/drop-spots", tag = "manager",
+    params(("property_id" = PropertyId, Path)), request_body = CreateDropSpot, responses((status = 201, body = DropSpot)))]
+async fn create_drop_spot(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+    ApiJson(req): ApiJson<CreateDropSpot>,
+) -> CreatedOut<DropSpot> {
+    created(s.create_drop_spot(&p, id, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}/drop-spots", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<DropSpot>)))]
+async fn list_drop_spots(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<DropSpot>> {
+    Ok(Json(s.list_drop_spots(&p, id).await?))
+}
+
+/// Enable (or disable) a carrier at the property: its hours and the drop
+/// spots it may use (and so the doors it may pass).
+#[utoipa::path(put, path = "/v1/properties/{property_id}/carriers/{carrier_id}", tag = "manager",
+    params(("property_id" = PropertyId, Path), ("carrier_id" = CarrierId, Path)),
+    request_body = PutEnablement, responses((status = 200, body = CarrierEnablement)))]
+async fn put_enablement(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath((id, carrier)): ApiPath<(PropertyId, CarrierId)>,
+    ApiJson(req): ApiJson<PutEnablement>,
+) -> Out<CarrierEnablement> {
+    Ok(Json(s.put_enablement(&p, id, carrier, req).await?))
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}/carriers", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<CarrierEnablement>)))]
+async fn list_enablements(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+) -> Out<Vec<CarrierEnablement>> {
+    Ok(Json(s.list_enablements(&p, id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/properties/{property_id}/deliveries", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<Delivery>)))]
+async fn property_deliveries(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<Delivery>> {
+    Ok(Json(s.property_deliveries(&p, id).await?))
+}
+
+/// Every access request at the property, granted or refused, newest first.
+#[utoipa::path(get, path = "/v1/properties/{property_id}/access-requests", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<AccessRequestRecord>)))]
+async fn property_access_requests(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<PropertyId>,
+) -> Out<Vec<AccessRequestRecord>> {
+    Ok(Json(s.property_access_requests(&p, id).await?))
+}
+
+/// Invite a resident to a unit; returns a one-time code to give them.
+#[utoipa::path(post, path = "/v1/units/{unit_id}/invitations", tag = "manager",
+    params(("unit_id" = UnitId, Path)), request_body = CreateInvitation, responses((status = 201, body = InvitationCreated)))]
+async fn invite_resident(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<UnitId>,
+    ApiJson(req): ApiJson<CreateInvitation>,
+) -> CreatedOut<InvitationCreated> {
+    created(s.invite_resident(&p, id, req).await?)
+}
+
+// --- resident -------------------------------------------------------------------
+
+/// Exchange an invitation code for a resident account and API token. No
+/// token needed.
+#[utoipa::path(post, path = "/v1/invitations/redeem", tag = "resident", security(()),
+    request_body = RedeemInvitation, responses((status = 201, body = Created<Resident>)))]
+async fn redeem_invitation(State(s): S, ApiJson(req): ApiJson<RedeemInvitation>) -> CreatedOut<ResidentCreated> {
+    created(s.redeem_invitation(req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/units/{unit_id}/preferences", tag = "resident",
+    params(("unit_id" = UnitId, Path)), responses((status = 200, body = UnitPreferences)))]
+async fn get_preferences(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<UnitId>) -> Out<UnitPreferences> {
+    Ok(Json(s.get_preferences(&p, id).await?))
+}
+
+#[utoipa::path(put, path = "/v1/units/{unit_id}/preferences", tag = "resident",
+    params(("unit_id" = UnitId, Path)), request_body = UnitPreferences, responses((status = 200, body = UnitPreferences)))]
+async fn put_preferences(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<UnitId>,
+    ApiJson(req): ApiJson<UnitPreferences>,
+) -> Out<UnitPreferences> {
+    Ok(Json(s.put_preferences(&p, id, req).await?))
+}
+
+/// Block delivery access to the unit now; revokes outstanding credentials.
+#[utoipa::path(post, path = "/v1/units/{unit_id}/block", tag = "resident",
+    params(("unit_id" = UnitId, Path)), request_body = CreateBlock, responses((status = 201, body = BlockResult)))]
+async fn block(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<UnitId>,
+    ApiJson(req): ApiJson<CreateBlock>,
+) -> CreatedOut<BlockResult> {
+    created(s.block(&p, id, req).await?)
+}
+
+#[utoipa::path(delete, path = "/v1/units/{unit_id}/block", tag = "resident",
+    params(("unit_id" = UnitId, Path)), responses((status = 200, body = UnblockResult)))]
+async fn unblock(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<UnitId>) -> Out<UnblockResult> {
+    Ok(Json(s.unblock(&p, id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/units/{unit_id}/deliveries", tag = "resident",
+    params(("unit_id" = UnitId, Path)), responses((status = 200, body = Vec<Delivery>)))]
+async fn unit_deliveries(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<UnitId>) -> Out<Vec<Delivery>> {
+    Ok(Json(s.unit_deliveries(&p, id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/units/{unit_id}/access-requests", tag = "resident",
+    params(("unit_id" = UnitId, Path)), responses((status = 200, body = Vec<AccessRequestRecord>)))]
+async fn unit_access_requests(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<UnitId>,
+) -> Out<Vec<AccessRequestRecord>> {
+    Ok(Json(s.unit_access_requests(&p, id).await?))
+}
+
+// --- carrier --------------------------------------------------------------------
+
+/// Register a driver the carrier vouches for; returns the driver's token
+/// (shown once), for their handheld.
+#[utoipa::path(post, path = "/v1/drivers", tag = "carrier", request_body = CreateDriver,
+    responses((status = 201, body = Created<Driver>)))]
+async fn create_driver(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateDriver>) -> CreatedOut<DriverCreated> {
+    created(s.create_driver(&p, req).await?)
+}
+
+#[utoipa::path(get, path = "/v1/drivers", tag = "carrier", responses((status = 200, body = Vec<Driver>)))]
+async fn list_drivers(State(s): S, Caller(p): Caller) -> Out<Vec<Driver>> {
+    Ok(Json(s.list_drivers(&p).await?))
+}
+
+/// Change a driver's handheld key, vetting or status (suspend, reinstate).
+#[utoipa::path(patch, path = "/v1/drivers/{driver_id}", tag = "carrier",
+    params(("driver_id" = DriverId, Path)), request_body = UpdateDriver, responses((status = 200, body = Driver)))]
+async fn update_driver(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<DriverId>,
+    ApiJson(req): ApiJson<UpdateDriver>,
+) -> Out<Driver> {
+    Ok(Json(s.update_driver(&p, id, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/deliveries", tag = "carrier", request_body = CreateDelivery,
+    responses((status = 201, body = Delivery)))]
+async fn create_delivery(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateDelivery>) -> CreatedOut<Delivery> {
+    created(s.create_delivery(&p, req).await?)
+}
+
+/// A carrier's deliveries, or, for a driver, those they asked access for.
+#[utoipa::path(get, path = "/v1/deliveries", tag = "carrier", responses((status = 200, body = Vec<Delivery>)))]
+async fn list_deliveries(State(s): S, Caller(p): Caller) -> Out<Vec<Delivery>> {
+    Ok(Json(s.list_deliveries(&p).await?))
+}
+
+#[utoipa::path(get, path = "/v1/deliveries/{delivery_id}", tag = "carrier",
+    params(("delivery_id" = DeliveryId, Path)), responses((status = 200, body = Delivery)))]
+async fn get_delivery(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<DeliveryId>) -> Out<Delivery> {
+    Ok(Json(s.get_delivery(&p, id).await?))
+}
+
+/// The parcel is out for delivery with this ETA.
+#[utoipa::path(post, path = "/v1/deliveries/{delivery_id}/eta", tag = "carrier",
+    params(("delivery_id" = DeliveryId, Path)), request_body = EtaUpdate, responses((status = 200, body = Delivery)))]
+async fn update_eta(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<DeliveryId>,
+    ApiJson(req): ApiJson<EtaUpdate>,
+) -> Out<Delivery> {
+    Ok(Json(s.update_eta(&p, id, req).await?))
+}
+
+#[utoipa::path(post, path = "/v1/deliveries/{delivery_id}/cancel", tag = "carrier",
+    params(("delivery_id" = DeliveryId, Path)), responses((status = 200, body = Delivery)))]
+async fn cancel_delivery(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<DeliveryId>) -> Out<Delivery> {
+    Ok(Json(s.cancel_delivery(&p, id).await?))
+}
+
+// --- driver ---------------------------------------------------------------------
+
+/// The driver scanned a parcel at a property: 201 with one credential per
+/// locked door on the path to the drop spot (a door code for keypad-only
+/// doors), or 403 whose `error.code` is the refusal reason.
+#[utoipa::path(post, path = "/v1/access-requests", tag = "driver", request_body = AccessRequest,
+    responses((status = 201, body = AccessGranted), (status = 403, body = ErrorBody, description = "refused; error.code is the reason")))]
+async fn request_access(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<AccessRequest>) -> CreatedOut<AccessGranted> {
+    created(s.request_access(&p, req).await?)
+}
+
+/// The driver left the parcel at the granted drop spot.
+#[utoipa::path(post, path = "/v1/deliveries/{delivery_id}/complete", tag = "driver",
+    params(("delivery_id" = DeliveryId, Path)), request_body = CompleteDelivery, responses((status = 200, body = Delivery)))]
+async fn complete_delivery(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<DeliveryId>,
+    ApiJson(req): ApiJson<CompleteDelivery>,
+) -> Out<Delivery> {
+    Ok(Json(s.complete_delivery(&p, id, req).await?))
+}
