@@ -1,1 +1,22 @@
-//! The doorman binary
+//! The doorman binary's pieces, as a library so the integration tests boot
+//! exactly what `doorman serve` boots.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+
+use doorman_domain::{Clock, UnixSeconds};
+
+/// The one place that reads the wall clock; everything else gets a `Clock`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> UnixSeconds {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}

@@ -56,7 +56,8 @@ impl std::fmt::Debug for KeyRing {
 #[derive(Clone)]
 pub struct IssuerKey {
     pub kid: Vec<u8>,
-    pub seed: [u8; 32],
+    /// Built once: deriving the public half costs a scalar multiplication.
+    pub signer: std::sync::Arc<doorman_protocol::keys::IssuerSigningKey>,
 }
 
 fn decode32(what: &str, text: &str) -> ServiceResult<[u8; 32]> {
@@ -89,12 +90,13 @@ impl KeyFile {
         let mut published = Vec::new();
         let mut active = None;
         for e in &self.issuer_keys {
-            let key = IssuerKey {
-                kid: URL_SAFE_NO_PAD
-                    .decode(&e.kid)
-                    .map_err(|_| ServiceError::Internal("key file: kid is not base64url".into()))?,
-                seed: decode32("seed", &e.seed)?,
-            };
+            let seed = decode32("seed", &e.seed)?;
+            let signer = doorman_protocol::keys::IssuerSigningKey::from_ed25519_secret(&seed);
+            let kid = signer.key_id().0.to_vec();
+            if URL_SAFE_NO_PAD.encode(&kid) != e.kid {
+                return Err(ServiceError::Internal(format!("key file: kid {} does not match its key", e.kid)));
+            }
+            let key = IssuerKey { kid, signer: std::sync::Arc::new(signer) };
             if e.kid == self.active_kid {
                 active = Some(key.clone());
             }

@@ -155,9 +155,10 @@ impl Service {
             created_at: self.now(),
         };
         self.store.insert_lock(&lock).await?;
-        let door_code_secret = lock
-            .keypad
-            .then(|| URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)));
+        let door_code_secret = match lock.keypad {
+            true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)?)),
+            false => None,
+        };
         Ok(LockProvisioned { lock, trust_anchors: issuing::trust_anchors(&self.keys), door_code_secret })
     }
 

@@ -1,0 +1,212 @@
+//! `doorman`: the service, its demo, and the commands an operator needs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use doorman_cli::config::{Config, FileConfig, DEFAULT_CONFIG};
+use doorman_cli::{app, demo, SystemClock};
+use doorman_client::Client;
+
+#[derive(Parser)]
+#[command(name = "doorman", version, about = "Carrier-neutral delivery access: one verified courier, one delivery, one door.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (SQLite in ./doorman-data by default).
+    Serve(ServeArgs),
+    /// Boot a throwaway service and walk through a delivery story over real HTTP.
+    Demo,
+    /// Print a commented example configuration file.
+    DefaultConfig,
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+    /// Building managers' accounts (operator token required).
+    Manager {
+        #[command(subcommand)]
+        action: AccountAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Carriers' accounts (operator token required).
+    Carrier {
+        #[command(subcommand)]
+        action: AccountAction,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The issuer's public keys, as locks should trust them.
+    Keys {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file (see `doorman default-config`).
+    #[arg(long, env = "DOORMAN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "DOORMAN_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// SQLite path or sqlite:// URL, or postgres:// URL.
+    #[arg(long, env = "DOORMAN_DATABASE")]
+    database: Option<String>,
+    /// Folder for the SQLite file and the key file [default: doorman-data].
+    #[arg(long, env = "DOORMAN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The issuer keys and door-code master secret [default: DATA_DIR/keys.json].
+    #[arg(long, env = "DOORMAN_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    #[arg(long, env = "DOORMAN_ISSUER")]
+    issuer: Option<String>,
+    /// Credential lifetime in seconds [default: 300].
+    #[arg(long, env = "DOORMAN_CREDENTIAL_LIFETIME_S")]
+    credential_lifetime_s: Option<i64>,
+    #[arg(long, env = "DOORMAN_MAX_DISTANCE_M")]
+    max_distance_m: Option<f64>,
+    #[arg(long, env = "DOORMAN_WINDOW_GRACE_S")]
+    window_grace_s: Option<i64>,
+    #[arg(long, env = "DOORMAN_AUTH_MAX_FAILURES")]
+    auth_max_failures: Option<u32>,
+    /// Log filter [default: info].
+    #[arg(long, env = "DOORMAN_LOG")]
+    log: Option<String>,
+}
+
+#[derive(Args)]
+struct Remote {
+    /// The service's URL.
+    #[arg(long, env = "DOORMAN_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    url: String,
+    /// An API token (the operator's for accounts).
+    #[arg(long, env = "DOORMAN_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Remote {
+    fn client(&self) -> anyhow::Result<Client> {
+        let token = self.token.clone().context("no API token: pass --token or set DOORMAN_TOKEN")?;
+        Ok(Client::new(&self.url).with_token(token))
+    }
+}
+
+#[derive(Subcommand)]
+enum AccountAction {
+    /// Create one; prints its API token once.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    List,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logs(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let flags = FileConfig {
+                listen: a.listen,
+                database: a.database,
+                data_dir: a.data_dir,
+                key_file: a.key_file,
+                issuer: a.issuer,
+                credential_lifetime_s: a.credential_lifetime_s,
+                max_distance_m: a.max_distance_m,
+                window_grace_s: a.window_grace_s,
+                auth_max_failures: a.auth_max_failures,
+                log: a.log,
+            };
+            let config = Config::resolve(flags, a.config.as_ref())?;
+            init_logs(&config.log);
+            let service = app::open_service(&config, Arc::new(SystemClock)).await?;
+            let running = app::start(service, config.listen).await?;
+            if let Some(token) = &running.operator_token {
+                println!("First start: the operator's API token (shown once, keep it safe):\n\n  {token}\n");
+            }
+            tracing::info!(addr = %running.addr, backend = running.service.store().backend(), "doorman serving");
+            println!("doorman listening on {} (OpenAPI at {}/openapi.json)", running.url(), running.url());
+            running.wait().await
+        }
+        Command::Demo => {
+            init_logs("warn");
+            demo::run(&mut std::io::stdout()).await
+        }
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&doorman_web::openapi())?);
+            Ok(())
+        }
+        Command::Manager { action, remote } => {
+            let c = remote.client()?;
+            match action {
+                AccountAction::Create { name } => {
+                    let m = c.create_manager(&name).await?;
+                    println!("manager {} ({})\ntoken (shown once): {}", m.item.name, m.item.id, m.token);
+                }
+                AccountAction::List => {
+                    for m in c.list_managers().await? {
+                        println!("{}  {}", m.id, m.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Carrier { action, remote } => {
+            let c = remote.client()?;
+            match action {
+                AccountAction::Create { name } => {
+                    let m = c.create_carrier(&name).await?;
+                    println!("carrier {} ({})\ntoken (shown once): {}", m.item.name, m.item.id, m.token);
+                }
+                AccountAction::List => {
+                    for m in c.list_carriers().await? {
+                        println!("{}  {}", m.id, m.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Keys { remote } => {
+            let keys = Client::new(&remote.url).keys().await?;
+            println!("issuer: {}", keys.issuer);
+            for k in keys.keys {
+                println!("{}  {}  {}", k.kid, k.alg, k.public_key);
+            }
+            Ok(())
+        }
+    }
+}
