@@ -13,8 +13,9 @@ use doorman_client::Client;
 #[derive(Parser)]
 #[command(name = "doorman", version, about = "Carrier-neutral delivery access: one verified courier, one delivery, one door.")]
 struct Cli {
+    /// Without a command, `doorman` serves (like `doorman serve` with its defaults).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -48,7 +49,7 @@ enum Command {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Default)]
 struct ServeArgs {
     /// TOML configuration file (see `doorman default-config`).
     #[arg(long, env = "DOORMAN_CONFIG")]
@@ -79,6 +80,18 @@ struct ServeArgs {
     /// Log filter [default: info].
     #[arg(long, env = "DOORMAN_LOG")]
     log: Option<String>,
+}
+
+impl ServeArgs {
+    /// `doorman` alone: the serve flags' environment variables still apply.
+    fn from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::try_parse_from(["doorman"]).map(|o| o.serve).unwrap_or_default()
+    }
 }
 
 #[derive(Args)]
@@ -129,11 +142,17 @@ fn main() -> std::process::ExitCode {
 fn init_logs(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let command = cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::from_env()));
+    match command {
         Command::Serve(a) => {
             let flags = FileConfig {
                 listen: a.listen,
