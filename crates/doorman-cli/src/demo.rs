@@ -104,7 +104,10 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
     .await?;
     rosa.set_tenant_notice(
         building.id,
-        &SetTenantNotice { text: "Couriers of enabled carriers may enter the lobby and the package room to drop parcels.".into(), live_from: None },
+        &SetTenantNotice {
+            text: "Couriers of enabled carriers may enter the lobby and the package room to drop parcels.".into(),
+            live_from: None,
+        },
     )
     .await?;
     writeln!(
@@ -135,7 +138,12 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
     let jun = base.with_token(&jun_account.token);
     jun.put_preferences(
         unit_2b.id,
-        &UnitPreferences { preferred_drop_spot: Some(room_spot.id), allow_in_unit: false, alternate_address: None, pickup_point: Some("Corner Deli, 200 E 9th St".into()) },
+        &UnitPreferences {
+            preferred_drop_spot: Some(room_spot.id),
+            allow_in_unit: false,
+            alternate_address: None,
+            pickup_point: Some("Corner Deli, 200 E 9th St".into()),
+        },
     )
     .await?;
     writeln!(out, "Rosa invites Jun (2B); Jun redeems the code and asks for parcels in the package room.\n")?;
@@ -205,7 +213,12 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
         match (&door.credential, &door.door_code) {
             (Some(c), _) => {
                 let bytes = doorman_domain::serde_b64::decode(c)?;
-                writeln!(out, "   - {}: credential, {} bytes (COSE_Sign1/CWT, bound to Dana's handheld)", door.access_point_name, bytes.len())?
+                writeln!(
+                    out,
+                    "   - {}: credential, {} bytes (COSE_Sign1/CWT, bound to Dana's handheld)",
+                    door.access_point_name,
+                    bytes.len()
+                )?
             }
             (None, Some(code)) => writeln!(out, "   - {}: one-time door code {code}", door.access_point_name)?,
             (None, None) => {}
@@ -227,7 +240,10 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
         writeln!(out, "   The lobby credential shown to the street door instead: {wrong}")?;
     }
     let done = dana_c
-        .complete_delivery(grant.delivery_id, &CompleteDelivery { drop_spot_id: grant.drop_spot_id, photo_ref: Some("photo://pcl-1001".into()) })
+        .complete_delivery(
+            grant.delivery_id,
+            &CompleteDelivery { drop_spot_id: grant.drop_spot_id, photo_ref: Some("photo://pcl-1001".into()) },
+        )
         .await?;
     writeln!(out, "   Dana leaves the parcel and confirms: delivery is now {}.\n", done.state)?;
 

@@ -2,6 +2,7 @@
 //! exactly what `doorman serve` boots.
 
 pub mod app;
+pub mod bench;
 pub mod config;
 pub mod demo;
 
@@ -14,9 +15,6 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[allow(clippy::disallowed_methods)]
     fn now(&self) -> UnixSeconds {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     }
 }

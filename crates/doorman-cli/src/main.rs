@@ -11,7 +11,11 @@ use doorman_cli::{app, demo, SystemClock};
 use doorman_client::Client;
 
 #[derive(Parser)]
-#[command(name = "doorman", version, about = "Carrier-neutral delivery access: one verified courier, one delivery, one door.")]
+#[command(
+    name = "doorman",
+    version,
+    about = "Carrier-neutral delivery access: one verified courier, one delivery, one door."
+)]
 struct Cli {
     /// Without a command, `doorman` serves (like `doorman serve` with its defaults).
     #[command(subcommand)]
@@ -41,6 +45,11 @@ enum Command {
         action: AccountAction,
         #[command(flatten)]
         remote: Remote,
+    },
+    /// Benchmarks that print ratios against a baseline measured in the same run.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
     },
     /// The issuer's public keys, as locks should trust them.
     Keys {
@@ -112,6 +121,20 @@ impl Remote {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Access requests per second over HTTP with durable SQLite, as a ratio
+    /// to a bare endpoint of the same server that only signs a credential.
+    Access {
+        /// Requests per side.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum AccountAction {
     /// Create one; prints its API token once.
     Create {
@@ -140,8 +163,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn init_logs(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -180,6 +203,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => {
             init_logs("warn");
             demo::run(&mut std::io::stdout()).await
+        }
+        Command::Bench { which: BenchCommand::Access { requests, concurrency } } => {
+            init_logs("warn");
+            doorman_cli::bench::access(
+                doorman_cli::bench::BenchOptions { requests, concurrency },
+                &mut std::io::stdout(),
+            )
+            .await
         }
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");

@@ -84,17 +84,23 @@ impl Client {
         Ok((status, res.text().await?))
     }
 
-    async fn call<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> ClientResult<T> {
-        let (body, ct) = match body {
-            Some(b) => (
-                Some(reqwest::Body::from(serde_json::to_vec(b).map_err(|e| ClientError::Unexpected {
-                    status: StatusCode::BAD_REQUEST,
-                    text: e.to_string(),
-                })?)),
-                Some("application/json"),
-            ),
-            None => (None, None),
-        };
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> ClientResult<T> {
+        let (body, ct) =
+            match body {
+                Some(b) => (
+                    Some(reqwest::Body::from(serde_json::to_vec(b).map_err(|e| ClientError::Unexpected {
+                        status: StatusCode::BAD_REQUEST,
+                        text: e.to_string(),
+                    })?)),
+                    Some("application/json"),
+                ),
+                None => (None, None),
+            };
         let (status, text) = self.send_raw(method, path, body, ct).await?;
         if status.is_success() {
             serde_json::from_str(&text).map_err(|_| ClientError::Unexpected { status, text })
@@ -163,7 +169,11 @@ impl Client {
     pub async fn list_units(&self, property: PropertyId) -> ClientResult<Vec<Unit>> {
         self.get(&format!("/v1/properties/{property}/units")).await
     }
-    pub async fn create_access_point(&self, property: PropertyId, req: &CreateAccessPoint) -> ClientResult<AccessPoint> {
+    pub async fn create_access_point(
+        &self,
+        property: PropertyId,
+        req: &CreateAccessPoint,
+    ) -> ClientResult<AccessPoint> {
         self.post(&format!("/v1/properties/{property}/access-points"), req).await
     }
     pub async fn list_access_points(&self, property: PropertyId) -> ClientResult<Vec<AccessPoint>> {

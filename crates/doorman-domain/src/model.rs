@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DeliveryKind, DeliveryState, DriverId, DropSpotId,
-    GeoPoint, GrantId, InvitationId, LockId, ManagerId, PropertyId, RefusalReason, ResidentId, UnitId, UnixSeconds,
-    WeeklyHours,
+    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DeliveryKind, DeliveryState, DriverId, DropSpotId, GeoPoint,
+    GrantId, InvitationId, LockId, ManagerId, PropertyId, RefusalReason, ResidentId, UnitId, UnixSeconds, WeeklyHours,
 };
 
 macro_rules! string_enum {

@@ -85,11 +85,8 @@ impl Service {
             let (Some(lock_id), method) = (step.lock_id, step.method) else { continue };
             let lock = locks.iter().find(|l| l.id == lock_id).ok_or(ServiceError::NotFound("lock"))?;
             let sequence = store.next_lock_sequence(lock_id).await?;
-            let ap_name = access_points
-                .iter()
-                .find(|a| a.id == step.access_point_id)
-                .map(|a| a.name.clone())
-                .unwrap_or_default();
+            let ap_name =
+                access_points.iter().find(|a| a.id == step.access_point_id).map(|a| a.name.clone()).unwrap_or_default();
             let (credential_id, credential, door_code) = match method {
                 OpenMethod::Credential => {
                     let cti = auth::random_bytes::<16>()?;

@@ -38,13 +38,7 @@ pub fn fresh_token() -> ServiceResult<(String, [u8; 32])> {
 /// A fresh token and the record to store for it.
 pub fn new_token(principal: Principal, label: &str, now: UnixSeconds) -> ServiceResult<(String, TokenRecord)> {
     let (token, hash) = fresh_token()?;
-    let record = TokenRecord {
-        id: TokenId::random(),
-        hash,
-        principal,
-        label: label.to_string(),
-        created_at: now,
-    };
+    let record = TokenRecord { id: TokenId::random(), hash, principal, label: label.to_string(), created_at: now };
     Ok((token, record))
 }
 

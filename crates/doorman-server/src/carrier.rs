@@ -1,9 +1,7 @@
 //! What a carrier does: vouch for its drivers and announce its deliveries.
 
 use doorman_api::{CreateDelivery, CreateDriver, Created, EtaUpdate, UpdateDriver};
-use doorman_domain::{
-    CarrierId, Delivery, DeliveryId, DeliveryState, Driver, DriverId, DriverStatus, Principal,
-};
+use doorman_domain::{CarrierId, Delivery, DeliveryId, DeliveryState, Driver, DriverId, DriverStatus, Principal};
 use doorman_store::{AccessRequestFilter, DeliveryFilter};
 
 use crate::{auth, decode_b64, issuing, text_field, Service, ServiceError, ServiceResult};
@@ -162,8 +160,7 @@ impl Service {
     }
 
     pub(crate) async fn driver_asked_for(&self, driver: DriverId, delivery: DeliveryId) -> ServiceResult<bool> {
-        let filter =
-            AccessRequestFilter { driver_id: Some(driver), delivery_id: Some(delivery), ..Default::default() };
+        let filter = AccessRequestFilter { driver_id: Some(driver), delivery_id: Some(delivery), ..Default::default() };
         Ok(!self.store.list_access_requests(&filter).await?.is_empty())
     }
 

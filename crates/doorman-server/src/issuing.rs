@@ -8,8 +8,8 @@ use base64::Engine;
 use doorman_api::TrustAnchor;
 use doorman_domain::{DeliveryId, LockId, UnixSeconds};
 use doorman_protocol::credential::{issue_credential, CredentialClaims};
-use doorman_protocol::{delivery_hash as protocol_delivery_hash, CredentialId, DeliveryHash};
 use doorman_protocol::keys::{Algorithm, HandheldPublicKey, IssuerSigningKey, PublicKey};
+use doorman_protocol::{delivery_hash as protocol_delivery_hash, CredentialId, DeliveryHash};
 
 use crate::{KeyRing, ServiceError, ServiceResult};
 

@@ -148,6 +148,11 @@ impl IssuerKeyEntry {
     fn generate(now: i64) -> ServiceResult<Self> {
         let seed = random_bytes::<32>()?;
         let kid = crate::issuing::issuer_kid(&seed);
-        Ok(Self { kid: URL_SAFE_NO_PAD.encode(kid), seed: URL_SAFE_NO_PAD.encode(seed), created_at: now, retired: false })
+        Ok(Self {
+            kid: URL_SAFE_NO_PAD.encode(kid),
+            seed: URL_SAFE_NO_PAD.encode(seed),
+            created_at: now,
+            retired: false,
+        })
     }
 }

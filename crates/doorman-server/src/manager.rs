@@ -10,9 +10,8 @@ use doorman_api::{
 };
 use doorman_domain::hours::validate_time_zone;
 use doorman_domain::{
-    AccessPoint, AccessPointId, AccessPointKind, AccessRequestRecord, CarrierEnablement, CarrierId, Delivery,
-    DropSpot, DropSpotId, GeoPoint, Invitation, InvitationId, Lock, LockId, Principal, Property, PropertyId, Unit,
-    UnitId,
+    AccessPoint, AccessPointId, AccessPointKind, AccessRequestRecord, CarrierEnablement, CarrierId, Delivery, DropSpot,
+    DropSpotId, GeoPoint, Invitation, InvitationId, Lock, LockId, Principal, Property, PropertyId, Unit, UnitId,
 };
 use doorman_store::{AccessRequestFilter, DeliveryFilter};
 
@@ -91,7 +90,12 @@ impl Service {
         }
     }
 
-    async fn access_point_of(&self, property: PropertyId, ap: AccessPointId, field: &str) -> ServiceResult<AccessPoint> {
+    async fn access_point_of(
+        &self,
+        property: PropertyId,
+        ap: AccessPointId,
+        field: &str,
+    ) -> ServiceResult<AccessPoint> {
         match self.store.get_access_point(ap).await? {
             Some(a) if a.property_id == property => Ok(a),
             _ => Err(ServiceError::invalid(format!("{field}: no such access point in this property"))),

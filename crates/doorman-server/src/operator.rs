@@ -1,6 +1,6 @@
 //! What the operator does: create the accounts of managers and carriers.
 
-use doorman_api::{Created, CreateNamed};
+use doorman_api::{CreateNamed, Created};
 use doorman_domain::{Carrier, CarrierId, Manager, ManagerId, Principal};
 
 use crate::{auth, text_field, Service, ServiceError, ServiceResult};
@@ -15,7 +15,8 @@ fn require_operator(p: &Principal) -> ServiceResult<()> {
 impl Service {
     pub async fn create_manager(&self, p: &Principal, req: CreateNamed) -> ServiceResult<Created<Manager>> {
         require_operator(p)?;
-        let manager = Manager { id: ManagerId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
+        let manager =
+            Manager { id: ManagerId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
         let (token, record) =
             auth::new_token(Principal::Manager { manager_id: manager.id }, "manager", manager.created_at)?;
         self.store.insert_manager(&manager, &record).await?;
@@ -29,7 +30,8 @@ impl Service {
 
     pub async fn create_carrier(&self, p: &Principal, req: CreateNamed) -> ServiceResult<Created<Carrier>> {
         require_operator(p)?;
-        let carrier = Carrier { id: CarrierId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
+        let carrier =
+            Carrier { id: CarrierId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
         let (token, record) =
             auth::new_token(Principal::Carrier { carrier_id: carrier.id }, "carrier", carrier.created_at)?;
         self.store.insert_carrier(&carrier, &record).await?;

@@ -27,7 +27,13 @@ impl Service {
         let (token, token_hash) = auth::fresh_token()?;
         let resident = self
             .store
-            .redeem_invitation(&auth::hash_secret(code), ResidentId::random(), TokenId::random(), &token_hash, self.now())
+            .redeem_invitation(
+                &auth::hash_secret(code),
+                ResidentId::random(),
+                TokenId::random(),
+                &token_hash,
+                self.now(),
+            )
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => ServiceError::NotFound("invitation (unknown, expired or already used)"),
@@ -55,8 +61,7 @@ impl Service {
                 _ => return Err(ServiceError::invalid("preferred_drop_spot: not a drop spot this unit can use")),
             }
         }
-        for (field, value) in [("alternate_address", &prefs.alternate_address), ("pickup_point", &prefs.pickup_point)]
-        {
+        for (field, value) in [("alternate_address", &prefs.alternate_address), ("pickup_point", &prefs.pickup_point)] {
             if let Some(v) = value {
                 crate::text_field(field, v, 500)?;
             }

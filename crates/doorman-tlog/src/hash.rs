@@ -45,9 +45,7 @@ impl Hash {
 
     /// Reads a hash from a slice that must be exactly 32 bytes long.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, HashDecodeError> {
-        <[u8; HASH_SIZE]>::try_from(bytes)
-            .map(Hash)
-            .map_err(|_| HashDecodeError::Length(bytes.len()))
+        <[u8; HASH_SIZE]>::try_from(bytes).map(Hash).map_err(|_| HashDecodeError::Length(bytes.len()))
     }
 
     /// Standard padded base64, as used in checkpoints and witness requests.
@@ -62,9 +60,7 @@ impl Hash {
         if text.len() != 44 {
             return Err(HashDecodeError::Length(text.len() / 4 * 3));
         }
-        let bytes = BASE64
-            .decode(text.as_bytes())
-            .map_err(|_| HashDecodeError::Base64)?;
+        let bytes = BASE64.decode(text.as_bytes()).map_err(|_| HashDecodeError::Base64)?;
         Self::from_slice(&bytes)
     }
 
@@ -132,11 +128,7 @@ pub fn empty_tree_hash() -> Hash {
 }
 
 fn hex_digit(nibble: u8) -> char {
-    char::from(if nibble < 10 {
-        b'0' + nibble
-    } else {
-        b'a' + (nibble - 10)
-    })
+    char::from(if nibble < 10 { b'0' + nibble } else { b'a' + (nibble - 10) })
 }
 
 fn hex_value(digit: u8) -> Option<u8> {
@@ -150,12 +142,11 @@ fn hex_value(digit: u8) -> Option<u8> {
 
 /// Decodes hexadecimal of any even length (test data, debugging aids).
 pub(crate) fn decode_hex(text: &str) -> Result<Vec<u8>, HashDecodeError> {
-    let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    let pairs = text.as_bytes().chunks_exact(2);
+    if !pairs.remainder().is_empty() {
         return Err(HashDecodeError::Hex);
     }
-    digits
-        .chunks_exact(2)
+    pairs
         .map(|pair| match pair {
             [high, low] => match (hex_value(*high), hex_value(*low)) {
                 (Some(h), Some(l)) => Ok(h << 4 | l),
@@ -172,10 +163,7 @@ mod tests {
 
     #[test]
     fn empty_tree_hash_is_sha256_of_nothing() {
-        assert_eq!(
-            empty_tree_hash().to_hex(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(empty_tree_hash().to_hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]

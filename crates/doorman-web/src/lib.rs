@@ -63,9 +63,8 @@ impl utoipa::Modify for Conventions {
             )
         };
         for item in api.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete]
-                .into_iter()
-                .flatten()
+            for op in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
                 for (code, what) in [
                     ("400", "malformed request (bad JSON, bad id)"),
@@ -91,7 +90,13 @@ pub fn router_and_openapi(service: Arc<Service>) -> (Router, utoipa::openapi::Op
         .split_for_parts();
     let doc = Arc::new(openapi.clone());
     let router = api
-        .route("/openapi.json", get(move || { let doc = doc.clone(); async move { Json(doc.as_ref().clone()) } }))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .fallback(not_found)

@@ -75,7 +75,11 @@ async fn keys(State(s): S) -> Out<KeySet> {
 /// Create a building manager and their first API token (shown once).
 #[utoipa::path(post, path = "/v1/managers", tag = "operator", request_body = CreateNamed,
     responses((status = 201, body = Created<Manager>)))]
-async fn create_manager(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateNamed>) -> CreatedOut<ManagerCreated> {
+async fn create_manager(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreateNamed>,
+) -> CreatedOut<ManagerCreated> {
     created(s.create_manager(&p, req).await?)
 }
 
@@ -87,7 +91,11 @@ async fn list_managers(State(s): S, Caller(p): Caller) -> Out<Vec<Manager>> {
 /// Create a carrier and its first API token (shown once).
 #[utoipa::path(post, path = "/v1/carriers", tag = "operator", request_body = CreateNamed,
     responses((status = 201, body = Created<Carrier>)))]
-async fn create_carrier(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateNamed>) -> CreatedOut<CarrierCreated> {
+async fn create_carrier(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreateNamed>,
+) -> CreatedOut<CarrierCreated> {
     created(s.create_carrier(&p, req).await?)
 }
 
@@ -100,7 +108,11 @@ async fn list_carriers(State(s): S, Caller(p): Caller) -> Out<Vec<Carrier>> {
 
 #[utoipa::path(post, path = "/v1/properties", tag = "manager", request_body = CreateProperty,
     responses((status = 201, body = Property)))]
-async fn create_property(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateProperty>) -> CreatedOut<Property> {
+async fn create_property(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreateProperty>,
+) -> CreatedOut<Property> {
     created(s.create_property(&p, req).await?)
 }
 
@@ -318,7 +330,11 @@ async fn unit_access_requests(
 /// (shown once), for their handheld.
 #[utoipa::path(post, path = "/v1/drivers", tag = "carrier", request_body = CreateDriver,
     responses((status = 201, body = Created<Driver>)))]
-async fn create_driver(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateDriver>) -> CreatedOut<DriverCreated> {
+async fn create_driver(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreateDriver>,
+) -> CreatedOut<DriverCreated> {
     created(s.create_driver(&p, req).await?)
 }
 
@@ -341,7 +357,11 @@ async fn update_driver(
 
 #[utoipa::path(post, path = "/v1/deliveries", tag = "carrier", request_body = CreateDelivery,
     responses((status = 201, body = Delivery)))]
-async fn create_delivery(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<CreateDelivery>) -> CreatedOut<Delivery> {
+async fn create_delivery(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreateDelivery>,
+) -> CreatedOut<Delivery> {
     created(s.create_delivery(&p, req).await?)
 }
 
@@ -382,7 +402,11 @@ async fn cancel_delivery(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<De
 /// doors), or 403 whose `error.code` is the refusal reason.
 #[utoipa::path(post, path = "/v1/access-requests", tag = "driver", request_body = AccessRequest,
     responses((status = 201, body = AccessGranted), (status = 403, body = ErrorBody, description = "refused; error.code is the reason")))]
-async fn request_access(State(s): S, Caller(p): Caller, ApiJson(req): ApiJson<AccessRequest>) -> CreatedOut<AccessGranted> {
+async fn request_access(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<AccessRequest>,
+) -> CreatedOut<AccessGranted> {
     created(s.request_access(&p, req).await?)
 }
 

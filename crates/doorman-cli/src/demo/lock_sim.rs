@@ -57,7 +57,9 @@ fn trust_from(keyset: &KeySet) -> anyhow::Result<Vec<TrustedKey>> {
 
 fn describe(v: &Verdict) -> String {
     match v {
-        Verdict::Granted(g) => format!("OPENS (lock sequence {}, use {} of {})", g.lock_sequence, g.use_number, g.max_uses),
+        Verdict::Granted(g) => {
+            format!("OPENS (lock sequence {}, use {} of {})", g.lock_sequence, g.use_number, g.max_uses)
+        }
         Verdict::Refused(r) => format!("STAYS SHUT ({})", r.as_str()),
     }
 }

@@ -1,0 +1,327 @@
+//! `doorman bench access`: access requests per second end to end over HTTP
+//! with durable SQLite, as a ratio to a bare endpoint of the same server that
+//! only signs a credential, both measured in the same run, with latency
+//! percentiles. The load comes from this process over loopback, the same for
+//! both, so the ratio is what the policy, the reads and the writes cost.
+
+#![allow(clippy::disallowed_methods)] // a benchmark measures wall time
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::routing::post;
+use axum::Json;
+use doorman_api::*;
+use doorman_client::Client;
+use doorman_domain::{Clock, LockId};
+use doorman_server::{issuing, KeyFile, Service, ServiceConfig};
+
+use crate::{app, SystemClock};
+
+pub struct BenchOptions {
+    pub requests: usize,
+    pub concurrency: usize,
+}
+
+struct Measured {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// Runs `count` calls of `call(i)` with `concurrency` in flight.
+async fn measure<F, Fut>(count: usize, concurrency: usize, call: F) -> anyhow::Result<Measured>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let call = Arc::new(call);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (call, next) = (call.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = Instant::now();
+                call(i).await?;
+                lat.push(t.elapsed());
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::with_capacity(count);
+    for w in workers {
+        all.extend(w.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    Ok(Measured {
+        per_second: count as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&all, 0.50),
+        p99: percentile(&all, 0.99),
+    })
+}
+
+struct Fixture {
+    driver: Client,
+    property: PropertyId,
+    handheld_b64: String,
+    handheld_sec1: Vec<u8>,
+    lock: LockId,
+    tracking: Vec<String>,
+}
+
+async fn seed(base: &Client, operator: &Client, parcels: usize, now: i64) -> anyhow::Result<Fixture> {
+    let manager = base.with_token(operator.create_manager("bench manager").await?.token);
+    let carrier = operator.create_carrier("bench carrier").await?;
+    let carrier_c = base.with_token(&carrier.token);
+    let location = GeoPoint { lat: 40.7, lon: -74.0 };
+    let p = manager
+        .create_property(&CreateProperty {
+            kind: PropertyKind::Building,
+            name: "bench building".into(),
+            address: "1 Bench St".into(),
+            location,
+            time_zone: "UTC".into(),
+        })
+        .await?;
+    let unit = manager.create_unit(p.id, "1A").await?;
+    let door = manager
+        .create_access_point(
+            p.id,
+            &CreateAccessPoint {
+                kind: AccessPointKind::Entrance,
+                name: "entrance".into(),
+                parent_id: None,
+                unit_id: None,
+            },
+        )
+        .await?;
+    let device = doorman_protocol::keys::LockDeviceKey::generate(&mut rand_core::OsRng);
+    let lock = manager
+        .register_lock(
+            p.id,
+            &RegisterLock {
+                access_point_id: door.id,
+                device_public_key: doorman_domain::serde_b64::encode(&device.public_key().0),
+                model: "bench".into(),
+                firmware: "1".into(),
+                mobile_credential: true,
+                keypad: false,
+            },
+        )
+        .await?;
+    let spot = manager
+        .create_drop_spot(
+            p.id,
+            &CreateDropSpot {
+                name: "lobby".into(),
+                kind: DropSpotKind::Lobby,
+                access_point_id: door.id,
+                unit_id: None,
+            },
+        )
+        .await?;
+    let all_day = WeeklyHours {
+        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
+        start: "00:00".into(),
+        end: "24:00".into(),
+    };
+    manager
+        .put_enablement(
+            p.id,
+            carrier.item.id,
+            &PutEnablement { enabled: true, hours: vec![all_day], allowed_drop_spots: vec![spot.id] },
+        )
+        .await?;
+    manager.set_tenant_notice(p.id, &SetTenantNotice { text: "bench".into(), live_from: None }).await?;
+    let handheld = doorman_protocol::keys::HandheldKey::generate(&mut rand_core::OsRng);
+    let handheld_sec1 = handheld.public_key().as_sec1_bytes().to_vec();
+    let handheld_b64 = doorman_domain::serde_b64::encode(&handheld_sec1);
+    let driver = carrier_c
+        .create_driver(&CreateDriver {
+            name: "bench driver".into(),
+            handheld_public_key: Some(handheld_b64.clone()),
+            vetting: VettingStatus::Passed,
+            vetted_at: Some(now),
+        })
+        .await?;
+    let mut tracking = Vec::with_capacity(parcels);
+    for i in 0..parcels {
+        let t = format!("BENCH-{i:07}");
+        carrier_c
+            .create_delivery(&CreateDelivery {
+                tracking_number: t.clone(),
+                property_id: p.id,
+                unit_id: unit.id,
+                kind: DeliveryKind::Drop,
+                window_start: now - 3600,
+                window_end: now + 6 * 3600,
+            })
+            .await?;
+        tracking.push(t);
+    }
+    Ok(Fixture {
+        driver: base.with_token(driver.token),
+        property: p.id,
+        handheld_b64,
+        handheld_sec1,
+        lock: lock.lock.id,
+        tracking,
+    })
+}
+
+/// What the baseline signs for: the bench driver's handheld key and lock,
+/// known once the fixture is seeded.
+type SigningTarget = Arc<std::sync::OnceLock<(Vec<u8>, LockId)>>;
+
+/// The baseline: the same server, an endpoint that only signs one credential.
+fn bare_signing_route(service: Arc<Service>, target: SigningTarget) -> axum::Router {
+    let counter = Arc::new(std::sync::atomic::AtomicI64::new(1));
+    axum::Router::new().route(
+        "/bench/sign",
+        post(move || {
+            let (service, target, counter) = (service.clone(), target.clone(), counter.clone());
+            async move {
+                let (handheld, lock) = target.get().context("fixture not seeded").map_err(internal)?;
+                let now = service.now();
+                let sequence = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let cred = issuing::credential(
+                    service.keys(),
+                    &service.config().issuer,
+                    &issuing::CredentialParams {
+                        lock_id: *lock,
+                        sequence,
+                        cti: [7; 16],
+                        delivery_hash: issuing::delivery_hash(&[1; 16], doorman_domain::DeliveryId::random()),
+                        handheld_key: handheld,
+                        issued_at: now,
+                        expires_at: now + 300,
+                    },
+                )
+                .map_err(doorman_web::error::ApiError::from)?;
+                Ok::<_, doorman_web::error::ApiError>(Json(serde_json::json!({
+                    "credential": doorman_domain::serde_b64::encode(&cred),
+                })))
+            }
+        }),
+    )
+}
+
+fn internal(e: anyhow::Error) -> doorman_web::error::ApiError {
+    doorman_web::error::ApiError::from(doorman_server::ServiceError::Internal(e.to_string()))
+}
+
+pub async fn access(opts: BenchOptions, out: &mut impl Write) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("doorman-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let result = access_in(&opts, &dir, out).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let db = format!("sqlite://{}", dir.join("bench.db").display());
+    let store = doorman_store::open(&db).await?;
+    let keys = KeyFile::generate(now).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = app::service_with(store, clock, &keys, ServiceConfig::default())?;
+    let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?.context("fresh database")?;
+
+    // One server, one listener: the API and the baseline route side by side.
+    let target: SigningTarget = Arc::default();
+    let app = doorman_web::router(service.clone()).merge(bare_signing_route(service.clone(), target.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    let base = Client::new(format!("http://{addr}"));
+    let warmup = opts.concurrency * 4;
+    let fx = seed(&base, &base.with_token(&operator_token), opts.requests + warmup, now).await?;
+    let _ = target.set((fx.handheld_sec1.clone(), fx.lock));
+    let driver = fx.driver.clone();
+
+    writeln!(
+        out,
+        "doorman bench access: {} requests per side, {} in flight, SQLite (WAL) in {}",
+        opts.requests,
+        opts.concurrency,
+        dir.display()
+    )?;
+    let request = |t: &str| AccessRequest {
+        tracking_number: t.to_string(),
+        property_id: fx.property,
+        handheld_public_key: fx.handheld_b64.clone(),
+        position: GeoPoint { lat: 40.7, lon: -74.0 },
+        drop_spot_id: None,
+    };
+    let requests: Arc<Vec<AccessRequest>> = Arc::new(fx.tracking.iter().map(|t| request(t)).collect());
+
+    // Warm both paths (connections, caches, page cache) before measuring.
+    let sign_client = driver.clone();
+    let bare = |c: Client| {
+        move |_i: usize| {
+            let c = c.clone();
+            async move {
+                let (status, body) = c.send_raw(reqwest::Method::POST, "/bench/sign", None, None).await?;
+                anyhow::ensure!(status.is_success(), "bare endpoint answered {status}: {body}");
+                Ok(())
+            }
+        }
+    };
+    let full = |c: Client, reqs: Arc<Vec<AccessRequest>>, offset: usize| {
+        move |i: usize| {
+            let (c, reqs) = (c.clone(), reqs.clone());
+            async move {
+                let r = reqs.get(offset + i).context("ran out of parcels")?;
+                c.request_access(r).await.context("access request")?;
+                Ok(())
+            }
+        }
+    };
+    measure(warmup, opts.concurrency, bare(sign_client.clone())).await?;
+    measure(warmup, opts.concurrency, full(driver.clone(), requests.clone(), 0)).await?;
+
+    let baseline = measure(opts.requests, opts.concurrency, bare(sign_client.clone())).await?;
+    let full_run = measure(opts.requests, opts.concurrency, full(driver.clone(), requests.clone(), warmup)).await?;
+
+    writeln!(out, "\n{:<44} {:>10} {:>10} {:>10}", "endpoint", "req/s", "p50 ms", "p99 ms")?;
+    for (name, m) in [
+        ("bare: sign one credential (baseline)", &baseline),
+        ("POST /v1/access-requests (policy+store+sign)", &full_run),
+    ] {
+        writeln!(
+            out,
+            "{:<44} {:>10.0} {:>10.2} {:>10.2}",
+            name,
+            m.per_second,
+            m.p50.as_secs_f64() * 1e3,
+            m.p99.as_secs_f64() * 1e3
+        )?;
+    }
+    let ratio = full_run.per_second / baseline.per_second;
+    writeln!(out, "\nratio full / bare = {ratio:.2} (target >= 0.30)")?;
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! PostgreSQL, for several service processes side by side (and so for any
+//! PostgreSQL-compatible distributed database). Every guarantee that must
+//! hold across processes is a constraint or a conditional write in the
+//! database (see the crate documentation), never a lock in this process.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection, Postgres, Transaction};
+
+use crate::redact::scrub;
+use crate::sql_store::{db_error, impl_store};
+use crate::{StoreError, StoreResult};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Isolated test schemas are named `doorman_test_<created, unix s>_<random>`.
+const TEST_SCHEMA_PREFIX: &str = "doorman_test_";
+/// Test schemas older than this are left over from finished runs.
+const TEST_SCHEMA_MAX_AGE_S: i64 = 2 * 3600;
+/// How long a caller waits for a pooled connection (or for the server to
+/// come up) before the operation fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// `postgres://user@host:port/database`: where, never with the password.
+    server: String,
+    /// The schema the pool's `search_path` points at, when isolated.
+    schema: Option<String>,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("server", &self.server)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_url(url: &str) -> StoreResult<PgConnectOptions> {
+    PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Backend(scrub(&format!("invalid PostgreSQL URL: {e}"), url)))
+}
+
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or(options.get_username())
+    )
+}
+
+impl PostgresStore {
+    /// Connects to the database named by a `postgres://` or `postgresql://`
+    /// URL and runs the migrations.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::connect(url, parse_url(url)?, None, 10).await
+    }
+
+    /// For tests: creates a schema of its own in the database at `base_url`
+    /// and uses only it, so parallel tests and repeated runs on one shared
+    /// database never see each other's rows. Drops test schemas left over
+    /// from runs more than two hours old.
+    pub async fn open_isolated(base_url: &str) -> StoreResult<Self> {
+        let options = parse_url(base_url)?;
+        let mut admin = PgConnection::connect_with(&options).await.map_err(|e| connect_error(e, base_url))?;
+        let now: i64 = sqlx::query_scalar("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)")
+            .fetch_one(&mut admin)
+            .await
+            .map_err(db_error)?;
+        sweep_old_test_schemas(&mut admin, now).await?;
+        let schema = format!("{TEST_SCHEMA_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
+        // The name is ours (digits, hex, underscores): safe to splice.
+        sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut admin).await.map_err(db_error)?;
+        admin.close().await.map_err(db_error)?;
+        let options = options.options([("search_path", schema.as_str())]);
+        Self::connect(base_url, options, Some(schema), 5).await
+    }
+
+    async fn connect(
+        url: &str,
+        options: PgConnectOptions,
+        schema: Option<String>,
+        max_connections: u32,
+    ) -> StoreResult<Self> {
+        let server = describe(&options);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_error(e, url))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(scrub(&format!("migrating PostgreSQL: {e}"), url)))?;
+        Ok(Self { pool, server, schema })
+    }
+
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(db_error)
+    }
+}
+
+fn connect_error(error: sqlx::Error, url: &str) -> StoreError {
+    StoreError::Backend(scrub(&format!("connecting to PostgreSQL: {error}"), url))
+}
+
+/// Best effort: a schema another sweeper dropped first is no failure.
+async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResult<()> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)")
+            .bind(TEST_SCHEMA_PREFIX)
+            .fetch_all(&mut *admin)
+            .await
+            .map_err(db_error)?;
+    for name in names {
+        let created = name
+            .strip_prefix(TEST_SCHEMA_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|stamp| stamp.parse::<i64>().ok());
+        let is_ours = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if let (Some(created), true) = (created, is_ours) {
+            if now - created > TEST_SCHEMA_MAX_AGE_S {
+                let dropped =
+                    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).execute(&mut *admin).await;
+                if let Err(error) = dropped {
+                    tracing::debug!(%error, schema = %name, "could not drop an old test schema");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl_store!(PostgresStore, sqlx::Postgres, "postgres");

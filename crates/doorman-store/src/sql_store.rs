@@ -1,0 +1,1123 @@
+//! The [`Store`](crate::Store) logic, written once for both backends.
+//!
+//! The SQL is the same text on SQLite and PostgreSQL (`$n` placeholders,
+//! `ON CONFLICT` upserts, `RETURNING`, portable column types), but sqlx's
+//! query types are tied to one database, so `impl_store!` stamps the same
+//! method bodies out for each backend type. A backend only supplies:
+//! - `fn reads(&self) -> &sqlx::Pool<DB>`: where reads run;
+//! - `async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, DB>>`:
+//!   how a write transaction begins (SQLite: `BEGIN IMMEDIATE` on its writer
+//!   connection; PostgreSQL: a plain `BEGIN`).
+//!
+//! Every write runs in a transaction, so a method that writes several rows
+//! leaves nothing behind when any of them fails (the transaction is rolled
+//! back when it is dropped uncommitted).
+
+use sqlx::error::ErrorKind;
+
+use crate::StoreError;
+
+/// Maps a database error to the store's error, keeping schema refusals
+/// apart. The text never includes connection strings: sqlx does not put
+/// them in errors once a pool is open, and opening scrubs its own errors.
+pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation | ErrorKind::CheckViolation => {
+                StoreError::Conflict(db.message().to_string())
+            }
+            _ => StoreError::Backend(error.to_string()),
+        },
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        _ => StoreError::Backend(error.to_string()),
+    }
+}
+
+/// A `SELECT` narrowed by the conditions that are set: `column = $n` for
+/// each, in order, so that an index on the column can serve it.
+pub(crate) struct FilteredSelect {
+    pub sql: String,
+    pub values: Vec<String>,
+}
+
+pub(crate) fn filtered_select(
+    select_from: &str,
+    conditions: &[(&str, Option<String>)],
+    order_by: &str,
+) -> FilteredSelect {
+    let mut sql = select_from.to_string();
+    let mut values = Vec::new();
+    for (column, value) in conditions {
+        if let Some(value) = value {
+            values.push(value.clone());
+            let keyword = if values.len() == 1 { "WHERE" } else { "AND" };
+            sql.push_str(&format!(" {keyword} {column} = ${}", values.len()));
+        }
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(order_by);
+    FilteredSelect { sql, values }
+}
+
+/// Implements [`Store`](crate::Store) for `$store`, whose database is `$db`.
+macro_rules! impl_store {
+    ($store:ident, $db:ty, $backend:literal) => {
+        mod store_impl {
+            use async_trait::async_trait;
+            use doorman_domain::{
+                AccessPoint, AccessPointId, AccessRequestRecord, Block, Carrier, CarrierEnablement, CarrierId, Delivery,
+                DeliveryId, DeliveryState, Driver, DriverId, DropSpot, DropSpotId, Grant, GrantId, Invitation, Lock,
+                LockId, Manager, ManagerId, Principal, Property, PropertyId, Resident, ResidentId, TenantNotice, TokenId,
+                Unit, UnitId, UnitPreferences, UnixSeconds,
+            };
+
+            use super::$store;
+            use $crate::rows::*;
+            use $crate::sql_store::{db_error, filtered_select};
+            use $crate::{AccessRequestFilter, DeliveryFilter, Store, StoreError, StoreResult, TokenRecord};
+
+            type Tx = sqlx::Transaction<'static, $db>;
+
+            async fn commit(tx: Tx) -> StoreResult<()> {
+                tx.commit().await.map_err(db_error)
+            }
+
+            async fn rollback(tx: Tx) -> StoreResult<()> {
+                tx.rollback().await.map_err(db_error)
+            }
+
+            async fn insert_token_in(tx: &mut Tx, token: &TokenRecord) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO tokens (id, hash, principal, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token.id.to_string())
+                .bind(&token.hash[..])
+                .bind(to_json(&token.principal, "token principal")?)
+                .bind(token.label.as_str())
+                .bind(token.created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            /// Managers and carriers have the same columns.
+            async fn insert_party_in(
+                tx: &mut Tx,
+                insert: &'static str,
+                id: uuid::Uuid,
+                name: &str,
+                created_at: UnixSeconds,
+            ) -> StoreResult<()> {
+                sqlx::query(insert)
+                    .bind(id.to_string())
+                    .bind(name)
+                    .bind(created_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            impl $store {
+                /// One statement in its own write transaction; how many rows it touched.
+                async fn write_one<'q>(
+                    &self,
+                    query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                ) -> StoreResult<u64> {
+                    let mut tx = self.begin_write().await?;
+                    let affected = query.execute(&mut *tx).await.map_err(db_error)?.rows_affected();
+                    commit(tx).await?;
+                    Ok(affected)
+                }
+
+                /// Like `write_one`, but NotFound when no row was touched.
+                async fn write_existing<'q>(
+                    &self,
+                    query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                ) -> StoreResult<()> {
+                    match self.write_one(query).await? {
+                        0 => Err(StoreError::NotFound),
+                        _ => Ok(()),
+                    }
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1").execute(self.reads()).await.map_err(db_error)?;
+                    Ok(())
+                }
+
+                // --- tokens ---------------------------------------------------
+
+                async fn bootstrap_operator(&self, token: &TokenRecord) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
+                    // The singleton row is the decision: its primary key lets
+                    // exactly one insert through, across processes too.
+                    let won = sqlx::query(
+                        "INSERT INTO operator_bootstrap (singleton, token_id, bootstrapped_at) VALUES (1, $1, $2) \
+                         ON CONFLICT (singleton) DO NOTHING",
+                    )
+                    .bind(token.id.to_string())
+                    .bind(token.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected()
+                        == 1;
+                    if !won {
+                        rollback(tx).await?;
+                        return Ok(false);
+                    }
+                    insert_token_in(&mut tx, token).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    insert_token_in(&mut tx, token).await?;
+                    commit(tx).await
+                }
+
+                async fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>> {
+                    let row = sqlx::query_as::<_, PrincipalRow>("SELECT principal FROM tokens WHERE hash = $1")
+                        .bind(&hash[..])
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                // --- operator -------------------------------------------------
+
+                async fn insert_manager(&self, manager: &Manager, token: &TokenRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    insert_party_in(
+                        &mut tx,
+                        "INSERT INTO managers (id, name, created_at) VALUES ($1, $2, $3)",
+                        manager.id.as_uuid(),
+                        &manager.name,
+                        manager.created_at,
+                    )
+                    .await?;
+                    insert_token_in(&mut tx, token).await?;
+                    commit(tx).await
+                }
+
+                async fn get_manager(&self, id: ManagerId) -> StoreResult<Option<Manager>> {
+                    let row = sqlx::query_as::<_, PartyRow>(concat!(
+                        "SELECT ",
+                        party_columns!(),
+                        " FROM managers WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row.map(ManagerRow))
+                }
+
+                async fn list_managers(&self) -> StoreResult<Vec<Manager>> {
+                    let rows = sqlx::query_as::<_, PartyRow>(concat!(
+                        "SELECT ",
+                        party_columns!(),
+                        " FROM managers ORDER BY created_at, id"
+                    ))
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows.into_iter().map(ManagerRow).collect())
+                }
+
+                async fn insert_carrier(&self, carrier: &Carrier, token: &TokenRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    insert_party_in(
+                        &mut tx,
+                        "INSERT INTO carriers (id, name, created_at) VALUES ($1, $2, $3)",
+                        carrier.id.as_uuid(),
+                        &carrier.name,
+                        carrier.created_at,
+                    )
+                    .await?;
+                    insert_token_in(&mut tx, token).await?;
+                    commit(tx).await
+                }
+
+                async fn get_carrier(&self, id: CarrierId) -> StoreResult<Option<Carrier>> {
+                    let row = sqlx::query_as::<_, PartyRow>(concat!(
+                        "SELECT ",
+                        party_columns!(),
+                        " FROM carriers WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row.map(CarrierRow))
+                }
+
+                async fn list_carriers(&self) -> StoreResult<Vec<Carrier>> {
+                    let rows = sqlx::query_as::<_, PartyRow>(concat!(
+                        "SELECT ",
+                        party_columns!(),
+                        " FROM carriers ORDER BY created_at, id"
+                    ))
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows.into_iter().map(CarrierRow).collect())
+                }
+
+                // --- properties -----------------------------------------------
+
+                async fn insert_property(&self, p: &Property) -> StoreResult<()> {
+                    let notice = p.tenant_notice.as_ref();
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO properties (",
+                            property_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                        ))
+                        .bind(p.id.to_string())
+                        .bind(p.manager_id.to_string())
+                        .bind(p.kind.as_str())
+                        .bind(p.name.as_str())
+                        .bind(p.address.as_str())
+                        .bind(p.location.lat)
+                        .bind(p.location.lon)
+                        .bind(p.time_zone.as_str())
+                        .bind(notice.map(|n| n.text.as_str()))
+                        .bind(notice.map(|n| n.notified_at))
+                        .bind(notice.map(|n| n.live_from))
+                        .bind(p.created_at),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_property(&self, id: PropertyId) -> StoreResult<Option<Property>> {
+                    let row = sqlx::query_as::<_, PropertyRow>(concat!(
+                        "SELECT ",
+                        property_columns!(),
+                        " FROM properties WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_properties(&self, manager: ManagerId) -> StoreResult<Vec<Property>> {
+                    let rows = sqlx::query_as::<_, PropertyRow>(concat!(
+                        "SELECT ",
+                        property_columns!(),
+                        " FROM properties WHERE manager_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(manager.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn set_tenant_notice(&self, property: PropertyId, notice: &TenantNotice) -> StoreResult<()> {
+                    self.write_existing(
+                        sqlx::query(
+                            "UPDATE properties SET notice_text = $2, notice_notified_at = $3, notice_live_from = $4 \
+                             WHERE id = $1",
+                        )
+                        .bind(property.to_string())
+                        .bind(notice.text.as_str())
+                        .bind(notice.notified_at)
+                        .bind(notice.live_from),
+                    )
+                    .await
+                }
+
+                async fn insert_unit(&self, unit: &Unit) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!("INSERT INTO units (", unit_columns!(), ") VALUES ($1, $2, $3)"))
+                            .bind(unit.id.to_string())
+                            .bind(unit.property_id.to_string())
+                            .bind(unit.label.as_str()),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_unit(&self, id: UnitId) -> StoreResult<Option<Unit>> {
+                    let row = sqlx::query_as::<_, UnitRow>(concat!("SELECT ", unit_columns!(), " FROM units WHERE id = $1"))
+                        .bind(id.to_string())
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_units(&self, property: PropertyId) -> StoreResult<Vec<Unit>> {
+                    let rows = sqlx::query_as::<_, UnitRow>(concat!(
+                        "SELECT ",
+                        unit_columns!(),
+                        " FROM units WHERE property_id = $1 ORDER BY label, id"
+                    ))
+                    .bind(property.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn insert_access_point(&self, ap: &AccessPoint) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO access_points (",
+                            access_point_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6)"
+                        ))
+                        .bind(ap.id.to_string())
+                        .bind(ap.property_id.to_string())
+                        .bind(ap.kind.as_str())
+                        .bind(ap.name.as_str())
+                        .bind(ap.parent_id.map(|id| id.to_string()))
+                        .bind(ap.unit_id.map(|id| id.to_string())),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_access_point(&self, id: AccessPointId) -> StoreResult<Option<AccessPoint>> {
+                    let row = sqlx::query_as::<_, AccessPointRow>(concat!(
+                        "SELECT ",
+                        access_point_columns!(),
+                        " FROM access_points WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_access_points(&self, property: PropertyId) -> StoreResult<Vec<AccessPoint>> {
+                    let rows = sqlx::query_as::<_, AccessPointRow>(concat!(
+                        "SELECT ",
+                        access_point_columns!(),
+                        " FROM access_points WHERE property_id = $1 ORDER BY name, id"
+                    ))
+                    .bind(property.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn insert_lock(&self, lock: &Lock) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO locks (",
+                            lock_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                        ))
+                        .bind(lock.id.to_string())
+                        .bind(lock.property_id.to_string())
+                        .bind(lock.access_point_id.to_string())
+                        .bind(lock.device_public_key.as_slice())
+                        .bind(lock.model.as_str())
+                        .bind(lock.firmware.as_str())
+                        .bind(lock.mobile_credential)
+                        .bind(lock.keypad)
+                        .bind(lock.created_at),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_lock(&self, id: LockId) -> StoreResult<Option<Lock>> {
+                    let row = sqlx::query_as::<_, LockRow>(concat!("SELECT ", lock_columns!(), " FROM locks WHERE id = $1"))
+                        .bind(id.to_string())
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_locks(&self, property: PropertyId) -> StoreResult<Vec<Lock>> {
+                    let rows = sqlx::query_as::<_, LockRow>(concat!(
+                        "SELECT ",
+                        lock_columns!(),
+                        " FROM locks WHERE property_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(property.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn next_lock_sequence(&self, lock: LockId) -> StoreResult<i64> {
+                    let mut tx = self.begin_write().await?;
+                    // The row lock the UPDATE takes serializes concurrent callers.
+                    let next = sqlx::query_scalar::<_, i64>(
+                        "UPDATE locks SET sequence = sequence + 1 WHERE id = $1 RETURNING sequence",
+                    )
+                    .bind(lock.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(next) = next else {
+                        rollback(tx).await?;
+                        return Err(StoreError::NotFound);
+                    };
+                    commit(tx).await?;
+                    Ok(next)
+                }
+
+                async fn insert_drop_spot(&self, spot: &DropSpot) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO drop_spots (",
+                            drop_spot_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6)"
+                        ))
+                        .bind(spot.id.to_string())
+                        .bind(spot.property_id.to_string())
+                        .bind(spot.name.as_str())
+                        .bind(spot.kind.as_str())
+                        .bind(spot.access_point_id.to_string())
+                        .bind(spot.unit_id.map(|id| id.to_string())),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_drop_spot(&self, id: DropSpotId) -> StoreResult<Option<DropSpot>> {
+                    let row = sqlx::query_as::<_, DropSpotRow>(concat!(
+                        "SELECT ",
+                        drop_spot_columns!(),
+                        " FROM drop_spots WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_drop_spots(&self, property: PropertyId) -> StoreResult<Vec<DropSpot>> {
+                    let rows = sqlx::query_as::<_, DropSpotRow>(concat!(
+                        "SELECT ",
+                        drop_spot_columns!(),
+                        " FROM drop_spots WHERE property_id = $1 ORDER BY name, id"
+                    ))
+                    .bind(property.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn put_enablement(&self, e: &CarrierEnablement) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO enablements (",
+                            enablement_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6) \
+                             ON CONFLICT (property_id, carrier_id) DO UPDATE SET \
+                             enabled = excluded.enabled, hours = excluded.hours, \
+                             allowed_drop_spots = excluded.allowed_drop_spots, updated_at = excluded.updated_at"
+                        ))
+                        .bind(e.property_id.to_string())
+                        .bind(e.carrier_id.to_string())
+                        .bind(e.enabled)
+                        .bind(to_json(&e.hours, "carrier hours")?)
+                        .bind(to_json(&e.allowed_drop_spots, "allowed drop spots")?)
+                        .bind(e.updated_at),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_enablement(
+                    &self,
+                    property: PropertyId,
+                    carrier: CarrierId,
+                ) -> StoreResult<Option<CarrierEnablement>> {
+                    let row = sqlx::query_as::<_, EnablementRow>(concat!(
+                        "SELECT ",
+                        enablement_columns!(),
+                        " FROM enablements WHERE property_id = $1 AND carrier_id = $2"
+                    ))
+                    .bind(property.to_string())
+                    .bind(carrier.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_enablements(&self, property: PropertyId) -> StoreResult<Vec<CarrierEnablement>> {
+                    let rows = sqlx::query_as::<_, EnablementRow>(concat!(
+                        "SELECT ",
+                        enablement_columns!(),
+                        " FROM enablements WHERE property_id = $1 ORDER BY updated_at, carrier_id"
+                    ))
+                    .bind(property.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                // --- residents ------------------------------------------------
+
+                async fn insert_invitation(&self, inv: &Invitation, code_hash: &[u8; 32]) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO invitations (",
+                            invitation_columns!(),
+                            ", code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        ))
+                        .bind(inv.id.to_string())
+                        .bind(inv.unit_id.to_string())
+                        .bind(inv.name.as_str())
+                        .bind(inv.email.as_str())
+                        .bind(inv.created_at)
+                        .bind(inv.expires_at)
+                        .bind(inv.redeemed_at)
+                        .bind(&code_hash[..]),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn list_invitations(&self, unit: UnitId) -> StoreResult<Vec<Invitation>> {
+                    let rows = sqlx::query_as::<_, InvitationRow>(concat!(
+                        "SELECT ",
+                        invitation_columns!(),
+                        " FROM invitations WHERE unit_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(unit.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn redeem_invitation(
+                    &self,
+                    code_hash: &[u8; 32],
+                    resident_id: ResidentId,
+                    token_id: TokenId,
+                    token_hash: &[u8; 32],
+                    now: UnixSeconds,
+                ) -> StoreResult<Resident> {
+                    let mut tx = self.begin_write().await?;
+                    // The conditional UPDATE is the check: a second redemption
+                    // (or one racing this) finds no unredeemed row.
+                    let invitation = sqlx::query_as::<_, InvitationRow>(concat!(
+                        "UPDATE invitations SET redeemed_at = $2 \
+                         WHERE code_hash = $1 AND redeemed_at IS NULL AND expires_at > $2 RETURNING ",
+                        invitation_columns!()
+                    ))
+                    .bind(&code_hash[..])
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(invitation) = opt_into_domain(invitation)? else {
+                        rollback(tx).await?;
+                        return Err(StoreError::NotFound);
+                    };
+                    let resident = Resident {
+                        id: resident_id,
+                        unit_id: invitation.unit_id,
+                        name: invitation.name,
+                        email: invitation.email,
+                        created_at: now,
+                    };
+                    sqlx::query(concat!("INSERT INTO residents (", resident_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                        .bind(resident.id.to_string())
+                        .bind(resident.unit_id.to_string())
+                        .bind(resident.name.as_str())
+                        .bind(resident.email.as_str())
+                        .bind(resident.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let token = TokenRecord {
+                        id: token_id,
+                        hash: *token_hash,
+                        principal: Principal::Resident { resident_id, unit_id: resident.unit_id },
+                        label: format!("invitation {}", invitation.id),
+                        created_at: now,
+                    };
+                    insert_token_in(&mut tx, &token).await?;
+                    commit(tx).await?;
+                    Ok(resident)
+                }
+
+                async fn get_resident(&self, id: ResidentId) -> StoreResult<Option<Resident>> {
+                    let row = sqlx::query_as::<_, ResidentRow>(concat!(
+                        "SELECT ",
+                        resident_columns!(),
+                        " FROM residents WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_residents(&self, unit: UnitId) -> StoreResult<Vec<Resident>> {
+                    let rows = sqlx::query_as::<_, ResidentRow>(concat!(
+                        "SELECT ",
+                        resident_columns!(),
+                        " FROM residents WHERE unit_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(unit.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn get_preferences(&self, unit: UnitId) -> StoreResult<UnitPreferences> {
+                    let row = sqlx::query_as::<_, PreferencesRow>(concat!(
+                        "SELECT ",
+                        preferences_columns!(),
+                        " FROM unit_preferences WHERE unit_id = $1"
+                    ))
+                    .bind(unit.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    Ok(opt_into_domain(row)?.unwrap_or_default())
+                }
+
+                async fn put_preferences(&self, unit: UnitId, p: &UnitPreferences) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO unit_preferences (unit_id, ",
+                            preferences_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5) \
+                             ON CONFLICT (unit_id) DO UPDATE SET \
+                             preferred_drop_spot = excluded.preferred_drop_spot, \
+                             allow_in_unit = excluded.allow_in_unit, \
+                             alternate_address = excluded.alternate_address, \
+                             pickup_point = excluded.pickup_point"
+                        ))
+                        .bind(unit.to_string())
+                        .bind(p.preferred_drop_spot.map(|id| id.to_string()))
+                        .bind(p.allow_in_unit)
+                        .bind(p.alternate_address.as_deref())
+                        .bind(p.pickup_point.as_deref()),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn insert_block(&self, block: &Block) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!("INSERT INTO blocks (", block_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
+                            .bind(block.unit_id.to_string())
+                            .bind(block.blocked_by.to_string())
+                            .bind(block.from)
+                            .bind(block.until)
+                            .bind(block.reason.as_deref()),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn end_blocks(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<u64> {
+                    self.write_one(
+                        sqlx::query(
+                            "UPDATE blocks SET ends_at = $2 \
+                             WHERE unit_id = $1 AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2)",
+                        )
+                        .bind(unit.to_string())
+                        .bind(now),
+                    )
+                    .await
+                }
+
+                async fn active_block(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Option<Block>> {
+                    let row = sqlx::query_as::<_, BlockRow>(concat!(
+                        "SELECT ",
+                        block_columns!(),
+                        " FROM blocks WHERE unit_id = $1 AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2) \
+                         ORDER BY starts_at DESC, id DESC LIMIT 1"
+                    ))
+                    .bind(unit.to_string())
+                    .bind(now)
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                // --- carriers, drivers, deliveries ----------------------------
+
+                async fn insert_driver(&self, d: &Driver, token: &TokenRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(concat!(
+                        "INSERT INTO drivers (",
+                        driver_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    ))
+                    .bind(d.id.to_string())
+                    .bind(d.carrier_id.to_string())
+                    .bind(d.name.as_str())
+                    .bind(d.handheld_public_key.as_deref())
+                    .bind(d.vetting.as_str())
+                    .bind(d.vetted_at)
+                    .bind(d.status.as_str())
+                    .bind(d.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    insert_token_in(&mut tx, token).await?;
+                    commit(tx).await
+                }
+
+                async fn get_driver(&self, id: DriverId) -> StoreResult<Option<Driver>> {
+                    let row =
+                        sqlx::query_as::<_, DriverRow>(concat!("SELECT ", driver_columns!(), " FROM drivers WHERE id = $1"))
+                            .bind(id.to_string())
+                            .fetch_optional(self.reads())
+                            .await
+                            .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_drivers(&self, carrier: CarrierId) -> StoreResult<Vec<Driver>> {
+                    let rows = sqlx::query_as::<_, DriverRow>(concat!(
+                        "SELECT ",
+                        driver_columns!(),
+                        " FROM drivers WHERE carrier_id = $1 ORDER BY created_at, id"
+                    ))
+                    .bind(carrier.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn update_driver(&self, d: &Driver) -> StoreResult<()> {
+                    // A driver never changes carrier: another carrier's id finds nothing.
+                    self.write_existing(
+                        sqlx::query(
+                            "UPDATE drivers SET name = $3, handheld_public_key = $4, vetting = $5, vetted_at = $6, \
+                             status = $7 WHERE id = $1 AND carrier_id = $2",
+                        )
+                        .bind(d.id.to_string())
+                        .bind(d.carrier_id.to_string())
+                        .bind(d.name.as_str())
+                        .bind(d.handheld_public_key.as_deref())
+                        .bind(d.vetting.as_str())
+                        .bind(d.vetted_at)
+                        .bind(d.status.as_str()),
+                    )
+                    .await
+                }
+
+                async fn insert_delivery(&self, d: &Delivery) -> StoreResult<()> {
+                    self.write_one(
+                        sqlx::query(concat!(
+                            "INSERT INTO deliveries (",
+                            delivery_columns!(),
+                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                        ))
+                        .bind(d.id.to_string())
+                        .bind(d.carrier_id.to_string())
+                        .bind(d.property_id.to_string())
+                        .bind(d.unit_id.to_string())
+                        .bind(d.tracking_number.as_str())
+                        .bind(delivery_kind_str(d.kind))
+                        .bind(d.window_start)
+                        .bind(d.window_end)
+                        .bind(d.eta)
+                        .bind(d.state.as_str())
+                        .bind(d.drop_spot_id.map(|id| id.to_string()))
+                        .bind(d.completed_by.map(|id| id.to_string()))
+                        .bind(d.photo_ref.as_deref())
+                        .bind(&d.hash_salt[..])
+                        .bind(d.created_at)
+                        .bind(d.updated_at),
+                    )
+                    .await?;
+                    Ok(())
+                }
+
+                async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
+                    let row = sqlx::query_as::<_, DeliveryRow>(concat!(
+                        "SELECT ",
+                        delivery_columns!(),
+                        " FROM deliveries WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn find_delivery(&self, carrier: CarrierId, tracking_number: &str) -> StoreResult<Option<Delivery>> {
+                    let row = sqlx::query_as::<_, DeliveryRow>(concat!(
+                        "SELECT ",
+                        delivery_columns!(),
+                        " FROM deliveries WHERE carrier_id = $1 AND tracking_number = $2"
+                    ))
+                    .bind(carrier.to_string())
+                    .bind(tracking_number)
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+                    let select = filtered_select(
+                        concat!("SELECT ", delivery_columns!(), " FROM deliveries"),
+                        &[
+                            ("carrier_id", filter.carrier_id.map(|id| id.to_string())),
+                            ("property_id", filter.property_id.map(|id| id.to_string())),
+                            ("unit_id", filter.unit_id.map(|id| id.to_string())),
+                        ],
+                        "created_at DESC, seq DESC",
+                    );
+                    let mut query = sqlx::query_as::<_, DeliveryRow>(&select.sql);
+                    for value in select.values {
+                        query = query.bind(value);
+                    }
+                    all_into_domain(query.fetch_all(self.reads()).await.map_err(db_error)?)
+                }
+
+                async fn update_delivery(&self, d: &Delivery, expected: DeliveryState) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(
+                        "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6, \
+                         photo_ref = $7, updated_at = $8 WHERE id = $1 AND state = $2",
+                    )
+                    .bind(d.id.to_string())
+                    .bind(expected.as_str())
+                    .bind(d.state.as_str())
+                    .bind(d.eta)
+                    .bind(d.drop_spot_id.map(|id| id.to_string()))
+                    .bind(d.completed_by.map(|id| id.to_string()))
+                    .bind(d.photo_ref.as_deref())
+                    .bind(d.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                    if updated == 1 {
+                        return commit(tx).await;
+                    }
+                    let stored = sqlx::query_scalar::<_, String>("SELECT state FROM deliveries WHERE id = $1")
+                        .bind(d.id.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    rollback(tx).await?;
+                    match stored {
+                        None => Err(StoreError::NotFound),
+                        Some(stored) => Err(StoreError::Stale(format!(
+                            "delivery {} is {stored}, not {expected}",
+                            d.id
+                        ))),
+                    }
+                }
+
+                // --- grants and the record of every request -------------------
+
+                async fn claim_grant(
+                    &self,
+                    grant: &Grant,
+                    record: &AccessRequestRecord,
+                    now: UnixSeconds,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(concat!(
+                        "INSERT INTO grants (",
+                        grant_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    ))
+                    .bind(grant.id.to_string())
+                    .bind(grant.delivery_id.to_string())
+                    .bind(grant.driver_id.to_string())
+                    .bind(grant.carrier_id.to_string())
+                    .bind(grant.property_id.to_string())
+                    .bind(grant.unit_id.to_string())
+                    .bind(grant.drop_spot_id.to_string())
+                    .bind(to_json(&grant.doors, "granted doors")?)
+                    .bind(grant.issued_at)
+                    .bind(grant.expires_at)
+                    .bind(grant.revoked_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    // The decision. The delivery's row in live_grants is taken
+                    // over only if the grant it holds is no longer live; when
+                    // claims race, the database lets one through (PostgreSQL
+                    // re-checks the WHERE against the winner's committed row;
+                    // SQLite has one writer at a time).
+                    let won = sqlx::query(
+                        "INSERT INTO live_grants (delivery_id, grant_id, expires_at, revoked_at) \
+                         VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (delivery_id) DO UPDATE SET grant_id = excluded.grant_id, \
+                         expires_at = excluded.expires_at, revoked_at = excluded.revoked_at \
+                         WHERE live_grants.revoked_at IS NOT NULL OR live_grants.expires_at <= $5",
+                    )
+                    .bind(grant.delivery_id.to_string())
+                    .bind(grant.id.to_string())
+                    .bind(grant.expires_at)
+                    .bind(grant.revoked_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected()
+                        == 1;
+                    if !won {
+                        rollback(tx).await?;
+                        return Ok(false);
+                    }
+                    insert_access_request_in(&mut tx, record).await?;
+                    commit(tx).await?;
+                    Ok(true)
+                }
+
+                async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
+                    let row =
+                        sqlx::query_as::<_, GrantRow>(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1"))
+                            .bind(id.to_string())
+                            .fetch_optional(self.reads())
+                            .await
+                            .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn list_grants(&self, delivery: DeliveryId) -> StoreResult<Vec<Grant>> {
+                    let rows = sqlx::query_as::<_, GrantRow>(concat!(
+                        "SELECT ",
+                        grant_columns!(),
+                        " FROM grants WHERE delivery_id = $1 ORDER BY issued_at, id"
+                    ))
+                    .bind(delivery.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    all_into_domain(rows)
+                }
+
+                async fn revoke_live_grants_for_unit(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Vec<Grant>> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(
+                        "UPDATE live_grants SET revoked_at = $2 \
+                         WHERE revoked_at IS NULL AND expires_at > $2 \
+                         AND delivery_id IN (SELECT id FROM deliveries WHERE unit_id = $1)",
+                    )
+                    .bind(unit.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let rows = sqlx::query_as::<_, GrantRow>(concat!(
+                        "UPDATE grants SET revoked_at = $2 \
+                         WHERE revoked_at IS NULL AND expires_at > $2 \
+                         AND delivery_id IN (SELECT id FROM deliveries WHERE unit_id = $1) RETURNING ",
+                        grant_columns!()
+                    ))
+                    .bind(unit.to_string())
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    commit(tx).await?;
+                    let mut grants = all_into_domain(rows)?;
+                    grants.sort_by_key(|g| (g.issued_at, g.id));
+                    Ok(grants)
+                }
+
+                async fn close_live_grant(&self, delivery: DeliveryId, now: UnixSeconds) -> StoreResult<()> {
+                    // Ending a grant is moving its expiry to `now`: it stays
+                    // unrevoked, and both the grant and its live row say it is over.
+                    let mut tx = self.begin_write().await?;
+                    for sql in [
+                        "UPDATE live_grants SET expires_at = $2 \
+                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                        "UPDATE grants SET expires_at = $2 \
+                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(delivery.to_string())
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    commit(tx).await
+                }
+
+                async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    insert_access_request_in(&mut tx, record).await?;
+                    commit(tx).await
+                }
+
+                async fn list_access_requests(&self, filter: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>> {
+                    let select = filtered_select(
+                        concat!("SELECT ", access_request_columns!(), " FROM access_requests"),
+                        &[
+                            ("property_id", filter.property_id.map(|id| id.to_string())),
+                            ("unit_id", filter.unit_id.map(|id| id.to_string())),
+                            ("carrier_id", filter.carrier_id.map(|id| id.to_string())),
+                            ("driver_id", filter.driver_id.map(|id| id.to_string())),
+                            ("delivery_id", filter.delivery_id.map(|id| id.to_string())),
+                        ],
+                        "requested_at DESC, seq DESC",
+                    );
+                    let mut query = sqlx::query_as::<_, AccessRequestRow>(&select.sql);
+                    for value in select.values {
+                        query = query.bind(value);
+                    }
+                    all_into_domain(query.fetch_all(self.reads()).await.map_err(db_error)?)
+                }
+            }
+
+            async fn insert_access_request_in(tx: &mut Tx, r: &AccessRequestRecord) -> StoreResult<()> {
+                sqlx::query(concat!(
+                    "INSERT INTO access_requests (",
+                    access_request_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                ))
+                .bind(r.id.to_string())
+                .bind(r.driver_id.to_string())
+                .bind(r.carrier_id.to_string())
+                .bind(r.property_id.to_string())
+                .bind(r.delivery_id.map(|id| id.to_string()))
+                .bind(r.unit_id.map(|id| id.to_string()))
+                .bind(r.position.lat)
+                .bind(r.position.lon)
+                .bind(r.at)
+                .bind(r.grant_id.map(|id| id.to_string()))
+                .bind(r.refusal.map(|reason| reason.as_str()))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use impl_store;

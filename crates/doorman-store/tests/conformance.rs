@@ -1,0 +1,1427 @@
+//! The conformance suite: what every `Store` must do, written once as async
+//! checks over `Arc<dyn Store>` and run against every backend.
+//!
+//! SQLite runs always (a fresh file under the temp directory per test).
+//! PostgreSQL runs when `DOORMAN_TEST_POSTGRES_URL` names a server, each test
+//! in a schema of its own (`open_isolated_postgres`); without it those tests
+//! print that they were skipped and pass.
+
+// A test binary: its helpers fail loudly on purpose, like the tests they
+// serve (clippy's allow-*-in-tests covers only the #[test] functions).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use doorman_domain::{
+    AccessPoint, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier, CarrierEnablement, CarrierId,
+    Delivery, DeliveryId, DeliveryKind, DeliveryState, Driver, DriverId, DriverStatus, DropSpot, DropSpotId,
+    DropSpotKind, GeoPoint, Grant, GrantId, GrantedDoor, Invitation, InvitationId, Lock, LockId, Manager, ManagerId,
+    Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, TenantNotice, TokenId, Unit,
+    UnitId, UnitPreferences, VettingStatus, WeeklyHours,
+};
+use doorman_store::{AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord};
+
+const POSTGRES_URL_VAR: &str = "DOORMAN_TEST_POSTGRES_URL";
+
+/// A moment in 2026; tests move around it.
+const T0: i64 = 1_780_000_000;
+
+// --- backends ----------------------------------------------------------------
+
+/// A database file under the temp directory, removed (with its WAL files)
+/// when the test ends.
+struct TempDatabase(PathBuf);
+
+impl TempDatabase {
+    fn new() -> Self {
+        Self(std::env::temp_dir().join(format!("doorman-store-test-{}.db", uuid::Uuid::new_v4().simple())))
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().expect("temp paths are UTF-8 here")
+    }
+}
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+async fn sqlite_store() -> (Arc<dyn Store>, TempDatabase) {
+    let file = TempDatabase::new();
+    let store = doorman_store::open(file.path()).await.expect("open SQLite");
+    assert_eq!(store.backend(), "sqlite");
+    (store, file)
+}
+
+async fn postgres_store(test: &str) -> Option<Arc<dyn Store>> {
+    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("skipped {test} on PostgreSQL: {POSTGRES_URL_VAR} is not set");
+        return None;
+    };
+    let store = doorman_store::open_isolated_postgres(&url).await.expect("open PostgreSQL");
+    assert_eq!(store.backend(), "postgres");
+    Some(store)
+}
+
+/// Runs each named check against SQLite and against PostgreSQL.
+macro_rules! conformance {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let (store, _file) = super::sqlite_store().await;
+                    super::$check(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    if let Some(store) = super::postgres_store(stringify!($check)).await {
+                        super::$check(store).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    answers_ping,
+    tokens_round_trip_every_principal,
+    bootstrap_operator_happens_once,
+    bootstrap_operator_has_one_winner_under_concurrency,
+    managers_and_carriers_round_trip_with_their_tokens,
+    failed_multi_row_writes_leave_nothing,
+    properties_round_trip_and_stay_with_their_manager,
+    units_doors_locks_and_spots_round_trip,
+    schema_refuses_bad_references,
+    one_lock_per_access_point,
+    lock_sequence_starts_at_one_and_never_repeats,
+    lock_sequence_is_unique_under_50_concurrent_callers,
+    enablements_are_upserted_per_property_and_carrier,
+    invitation_redeems_once_and_not_after_expiry,
+    invitation_redeems_once_under_concurrency,
+    preferences_default_and_replace,
+    blocks_start_end_and_stay_with_their_unit,
+    drivers_round_trip_and_update,
+    deliveries_round_trip_and_tracking_numbers_are_unique_per_carrier,
+    deliveries_list_newest_first_and_filter,
+    update_delivery_compares_and_sets,
+    claim_grant_allows_one_live_grant,
+    claim_grant_has_one_winner_among_50,
+    failed_claim_leaves_nothing,
+    revoke_live_grants_touches_only_that_units_live_grants,
+    close_live_grant_ends_it_without_revoking,
+    access_requests_round_trip_filter_and_order,
+);
+
+// --- fixtures ----------------------------------------------------------------
+
+fn random_hash() -> [u8; 32] {
+    let mut hash = [0u8; 32];
+    hash[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    hash[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    hash
+}
+
+fn token(principal: Principal) -> TokenRecord {
+    TokenRecord { id: TokenId::random(), hash: random_hash(), principal, label: "test token".into(), created_at: T0 }
+}
+
+fn manager(name: &str, created_at: i64) -> Manager {
+    Manager { id: ManagerId::random(), name: name.into(), created_at }
+}
+
+fn carrier(name: &str, created_at: i64) -> Carrier {
+    Carrier { id: CarrierId::random(), name: name.into(), created_at }
+}
+
+fn property(manager: ManagerId, name: &str, created_at: i64) -> Property {
+    Property {
+        id: PropertyId::random(),
+        manager_id: manager,
+        kind: PropertyKind::Building,
+        name: name.into(),
+        address: "12 Orchard St, New York".into(),
+        location: GeoPoint { lat: 40.715_123_456_789, lon: -73.990_987_654_321 },
+        time_zone: "America/New_York".into(),
+        tenant_notice: None,
+        created_at,
+    }
+}
+
+fn unit(property: PropertyId, label: &str) -> Unit {
+    Unit { id: UnitId::random(), property_id: property, label: label.into() }
+}
+
+fn door(property: PropertyId, kind: AccessPointKind, name: &str, parent: Option<&AccessPoint>) -> AccessPoint {
+    AccessPoint {
+        id: doorman_domain::AccessPointId::random(),
+        property_id: property,
+        kind,
+        name: name.into(),
+        parent_id: parent.map(|p| p.id),
+        unit_id: None,
+    }
+}
+
+fn lock(ap: &AccessPoint, created_at: i64) -> Lock {
+    Lock {
+        id: LockId::random(),
+        property_id: ap.property_id,
+        access_point_id: ap.id,
+        device_public_key: (0u8..32).collect(),
+        model: "DL-1".into(),
+        firmware: "1.4.2".into(),
+        mobile_credential: true,
+        keypad: false,
+        created_at,
+    }
+}
+
+fn drop_spot(ap: &AccessPoint, kind: DropSpotKind, name: &str, unit: Option<UnitId>) -> DropSpot {
+    DropSpot {
+        id: DropSpotId::random(),
+        property_id: ap.property_id,
+        name: name.into(),
+        kind,
+        access_point_id: ap.id,
+        unit_id: unit,
+    }
+}
+
+fn driver(carrier: CarrierId, name: &str, created_at: i64) -> Driver {
+    Driver {
+        id: DriverId::random(),
+        carrier_id: carrier,
+        name: name.into(),
+        handheld_public_key: Some(vec![4; 65]),
+        vetting: VettingStatus::Passed,
+        vetted_at: Some(created_at - 86_400),
+        status: DriverStatus::Active,
+        created_at,
+    }
+}
+
+fn delivery(carrier: CarrierId, unit: &Unit, tracking: &str, created_at: i64) -> Delivery {
+    Delivery {
+        id: DeliveryId::random(),
+        carrier_id: carrier,
+        property_id: unit.property_id,
+        unit_id: unit.id,
+        tracking_number: tracking.into(),
+        kind: DeliveryKind::Drop,
+        window_start: created_at,
+        window_end: created_at + 8 * 3600,
+        eta: None,
+        state: DeliveryState::Registered,
+        drop_spot_id: None,
+        completed_by: None,
+        photo_ref: None,
+        hash_salt: *uuid::Uuid::new_v4().as_bytes(),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+/// A New York walk-up: entrance → lobby → package room and a unit door; a
+/// lock on the entrance and the lobby; one carrier with a driver and a
+/// parcel for unit 1A.
+struct World {
+    manager: Manager,
+    property: Property,
+    unit: Unit,
+    other_unit: Unit,
+    entrance: AccessPoint,
+    lobby: AccessPoint,
+    package_room: AccessPoint,
+    entrance_lock: Lock,
+    lobby_lock: Lock,
+    spot: DropSpot,
+    carrier: Carrier,
+    driver: Driver,
+    delivery: Delivery,
+}
+
+async fn world(store: &dyn Store) -> World {
+    let manager = manager("Orchard Management", T0);
+    store.insert_manager(&manager, &token(Principal::Manager { manager_id: manager.id })).await.unwrap();
+    let property = property(manager.id, "12 Orchard St", T0);
+    store.insert_property(&property).await.unwrap();
+    let unit = unit(property.id, "1A");
+    let other_unit = self::unit(property.id, "2B");
+    store.insert_unit(&unit).await.unwrap();
+    store.insert_unit(&other_unit).await.unwrap();
+    let entrance = door(property.id, AccessPointKind::Entrance, "Street door", None);
+    let lobby = door(property.id, AccessPointKind::Lobby, "Lobby door", Some(&entrance));
+    let package_room = door(property.id, AccessPointKind::PackageRoom, "Package room", Some(&lobby));
+    for ap in [&entrance, &lobby, &package_room] {
+        store.insert_access_point(ap).await.unwrap();
+    }
+    let entrance_lock = lock(&entrance, T0);
+    let lobby_lock = Lock { keypad: true, mobile_credential: false, ..lock(&lobby, T0 + 1) };
+    store.insert_lock(&entrance_lock).await.unwrap();
+    store.insert_lock(&lobby_lock).await.unwrap();
+    let spot = drop_spot(&package_room, DropSpotKind::PackageRoom, "Package room shelf", None);
+    store.insert_drop_spot(&spot).await.unwrap();
+    let carrier = carrier("Hudson Parcel", T0);
+    store.insert_carrier(&carrier, &token(Principal::Carrier { carrier_id: carrier.id })).await.unwrap();
+    let driver = driver(carrier.id, "Ada", T0);
+    store
+        .insert_driver(&driver, &token(Principal::Driver { driver_id: driver.id, carrier_id: carrier.id }))
+        .await
+        .unwrap();
+    let delivery = delivery(carrier.id, &unit, "1Z999AA10123456784", T0);
+    store.insert_delivery(&delivery).await.unwrap();
+    World {
+        manager,
+        property,
+        unit,
+        other_unit,
+        entrance,
+        lobby,
+        package_room,
+        entrance_lock,
+        lobby_lock,
+        spot,
+        carrier,
+        driver,
+        delivery,
+    }
+}
+
+impl World {
+    fn grant(&self, delivery: &Delivery, issued_at: i64, expires_at: i64) -> Grant {
+        Grant {
+            id: GrantId::random(),
+            delivery_id: delivery.id,
+            driver_id: self.driver.id,
+            carrier_id: delivery.carrier_id,
+            property_id: delivery.property_id,
+            unit_id: delivery.unit_id,
+            drop_spot_id: self.spot.id,
+            doors: vec![
+                GrantedDoor {
+                    access_point_id: self.entrance.id,
+                    lock_id: self.entrance_lock.id,
+                    credential_id: Some(vec![0xc7; 16]),
+                    sequence: Some(7),
+                    door_code: false,
+                },
+                GrantedDoor {
+                    access_point_id: self.lobby.id,
+                    lock_id: self.lobby_lock.id,
+                    credential_id: None,
+                    sequence: None,
+                    door_code: true,
+                },
+            ],
+            issued_at,
+            expires_at,
+            revoked_at: None,
+        }
+    }
+
+    fn request(&self, delivery: Option<&Delivery>, at: i64) -> AccessRequestRecord {
+        AccessRequestRecord {
+            id: AccessRequestId::random(),
+            driver_id: self.driver.id,
+            carrier_id: self.carrier.id,
+            property_id: self.property.id,
+            delivery_id: delivery.map(|d| d.id),
+            unit_id: delivery.map(|d| d.unit_id),
+            position: GeoPoint { lat: 40.715_1, lon: -73.990_9 },
+            at,
+            grant_id: None,
+            refusal: None,
+        }
+    }
+
+    fn granted_request(&self, grant: &Grant, delivery: &Delivery) -> AccessRequestRecord {
+        AccessRequestRecord { grant_id: Some(grant.id), ..self.request(Some(delivery), grant.issued_at) }
+    }
+
+    async fn residents(&self, store: &dyn Store, unit: &Unit) -> Resident {
+        let code = random_hash();
+        let invitation = Invitation {
+            id: InvitationId::random(),
+            unit_id: unit.id,
+            name: format!("Resident of {}", unit.label),
+            email: "resident@example.org".into(),
+            created_at: T0,
+            expires_at: T0 + 3600,
+            redeemed_at: None,
+        };
+        store.insert_invitation(&invitation, &code).await.unwrap();
+        store.redeem_invitation(&code, ResidentId::random(), TokenId::random(), &random_hash(), T0 + 1).await.unwrap()
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
+}
+
+fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::NotFound) => {}
+        other => panic!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+// --- checks ------------------------------------------------------------------
+
+async fn answers_ping(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+}
+
+async fn tokens_round_trip_every_principal(store: Arc<dyn Store>) {
+    let principals = [
+        Principal::Operator,
+        Principal::Manager { manager_id: ManagerId::random() },
+        Principal::Carrier { carrier_id: CarrierId::random() },
+        Principal::Driver { driver_id: DriverId::random(), carrier_id: CarrierId::random() },
+        Principal::Resident { resident_id: ResidentId::random(), unit_id: UnitId::random() },
+    ];
+    let mut tokens = Vec::new();
+    for principal in principals {
+        let token = token(principal);
+        store.insert_token(&token).await.unwrap();
+        tokens.push(token);
+    }
+    for token in &tokens {
+        assert_eq!(store.principal_for_token(&token.hash).await.unwrap(), Some(token.principal));
+    }
+    assert_eq!(store.principal_for_token(&random_hash()).await.unwrap(), None);
+
+    let first = &tokens[0];
+    assert_conflict(store.insert_token(&TokenRecord { id: TokenId::random(), ..first.clone() }).await, "same hash");
+    assert_conflict(store.insert_token(&TokenRecord { hash: random_hash(), ..first.clone() }).await, "same id");
+}
+
+async fn bootstrap_operator_happens_once(store: Arc<dyn Store>) {
+    let first = token(Principal::Operator);
+    assert!(store.bootstrap_operator(&first).await.unwrap());
+    assert_eq!(store.principal_for_token(&first.hash).await.unwrap(), Some(Principal::Operator));
+
+    let second = token(Principal::Operator);
+    assert!(!store.bootstrap_operator(&second).await.unwrap());
+    assert_eq!(store.principal_for_token(&second.hash).await.unwrap(), None, "the loser stores nothing");
+    // ordinary tokens are not bootstraps and do not reset it
+    store.insert_token(&token(Principal::Operator)).await.unwrap();
+    assert!(!store.bootstrap_operator(&token(Principal::Operator)).await.unwrap());
+    assert_eq!(store.principal_for_token(&first.hash).await.unwrap(), Some(Principal::Operator));
+}
+
+async fn bootstrap_operator_has_one_winner_under_concurrency(store: Arc<dyn Store>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let token = token(Principal::Operator);
+            let won = store.bootstrap_operator(&token).await.unwrap();
+            (won, token.hash)
+        });
+    }
+    let results = tasks.join_all().await;
+    let winners: Vec<_> = results.iter().filter(|(won, _)| *won).collect();
+    assert_eq!(winners.len(), 1, "exactly one bootstrap wins");
+    for (won, hash) in &results {
+        let stored = store.principal_for_token(hash).await.unwrap();
+        assert_eq!(stored.is_some(), *won);
+    }
+}
+
+async fn managers_and_carriers_round_trip_with_their_tokens(store: Arc<dyn Store>) {
+    let later = manager("Second Avenue Holdings", T0 + 10);
+    let earlier = manager("Bowery Realty", T0);
+    let later_token = token(Principal::Manager { manager_id: later.id });
+    store.insert_manager(&later, &later_token).await.unwrap();
+    store.insert_manager(&earlier, &token(Principal::Manager { manager_id: earlier.id })).await.unwrap();
+    assert_eq!(store.get_manager(later.id).await.unwrap(), Some(later.clone()));
+    assert_eq!(store.get_manager(ManagerId::random()).await.unwrap(), None);
+    assert_eq!(store.list_managers().await.unwrap(), vec![earlier.clone(), later.clone()], "oldest first");
+    assert_eq!(
+        store.principal_for_token(&later_token.hash).await.unwrap(),
+        Some(Principal::Manager { manager_id: later.id })
+    );
+    assert_conflict(store.insert_manager(&later, &token(Principal::Operator)).await, "same manager twice");
+
+    let c2 = carrier("Quick Ship", T0 + 5);
+    let c1 = carrier("Hudson Parcel", T0);
+    let c2_token = token(Principal::Carrier { carrier_id: c2.id });
+    store.insert_carrier(&c2, &c2_token).await.unwrap();
+    store.insert_carrier(&c1, &token(Principal::Carrier { carrier_id: c1.id })).await.unwrap();
+    assert_eq!(store.get_carrier(c1.id).await.unwrap(), Some(c1.clone()));
+    assert_eq!(store.get_carrier(CarrierId::random()).await.unwrap(), None);
+    assert_eq!(store.list_carriers().await.unwrap(), vec![c1, c2.clone()]);
+    assert_eq!(
+        store.principal_for_token(&c2_token.hash).await.unwrap(),
+        Some(Principal::Carrier { carrier_id: c2.id })
+    );
+}
+
+/// Every method that writes more than one row is all or nothing.
+async fn failed_multi_row_writes_leave_nothing(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let taken = token(Principal::Operator);
+    store.insert_token(&taken).await.unwrap();
+    let reused_hash = |principal| TokenRecord { hash: taken.hash, ..token(principal) };
+
+    let m = manager("Half Written", T0);
+    assert_conflict(store.insert_manager(&m, &reused_hash(Principal::Manager { manager_id: m.id })).await, "manager");
+    assert_eq!(store.get_manager(m.id).await.unwrap(), None);
+
+    let c = carrier("Half Written", T0);
+    assert_conflict(store.insert_carrier(&c, &reused_hash(Principal::Carrier { carrier_id: c.id })).await, "carrier");
+    assert_eq!(store.get_carrier(c.id).await.unwrap(), None);
+
+    let d = driver(w.carrier.id, "Half Written", T0);
+    let driver_token = reused_hash(Principal::Driver { driver_id: d.id, carrier_id: w.carrier.id });
+    assert_conflict(store.insert_driver(&d, &driver_token).await, "driver");
+    assert_eq!(store.get_driver(d.id).await.unwrap(), None);
+    assert_eq!(store.list_drivers(w.carrier.id).await.unwrap(), vec![w.driver.clone()]);
+
+    // a redemption whose token cannot be stored keeps the invitation usable
+    let code = random_hash();
+    let invitation = Invitation {
+        id: InvitationId::random(),
+        unit_id: w.unit.id,
+        name: "Grace".into(),
+        email: "grace@example.org".into(),
+        created_at: T0,
+        expires_at: T0 + 3600,
+        redeemed_at: None,
+    };
+    store.insert_invitation(&invitation, &code).await.unwrap();
+    let resident_id = ResidentId::random();
+    assert_conflict(
+        store.redeem_invitation(&code, resident_id, TokenId::random(), &taken.hash, T0 + 1).await,
+        "redemption with a taken token hash",
+    );
+    assert_eq!(store.get_resident(resident_id).await.unwrap(), None);
+    assert_eq!(store.list_invitations(w.unit.id).await.unwrap(), vec![invitation]);
+    let resident =
+        store.redeem_invitation(&code, resident_id, TokenId::random(), &random_hash(), T0 + 2).await.unwrap();
+    assert_eq!(store.list_residents(w.unit.id).await.unwrap(), vec![resident]);
+}
+
+async fn properties_round_trip_and_stay_with_their_manager(store: Arc<dyn Store>) {
+    let m1 = manager("One", T0);
+    let m2 = manager("Two", T0);
+    store.insert_manager(&m1, &token(Principal::Manager { manager_id: m1.id })).await.unwrap();
+    store.insert_manager(&m2, &token(Principal::Manager { manager_id: m2.id })).await.unwrap();
+
+    let second = property(m1.id, "Second", T0 + 20);
+    let first = Property {
+        kind: PropertyKind::Vehicle,
+        tenant_notice: Some(TenantNotice {
+            text: "Couriers may enter the lobby.".into(),
+            notified_at: T0,
+            live_from: T0 + 86_400,
+        }),
+        ..property(m1.id, "First", T0)
+    };
+    let others = property(m2.id, "Someone else's", T0);
+    for p in [&second, &first, &others] {
+        store.insert_property(p).await.unwrap();
+    }
+    assert_eq!(store.get_property(first.id).await.unwrap(), Some(first.clone()), "exact round trip, floats too");
+    assert_eq!(store.get_property(PropertyId::random()).await.unwrap(), None);
+    assert_eq!(store.list_properties(m1.id).await.unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(store.list_properties(m2.id).await.unwrap(), vec![others]);
+    assert_eq!(store.list_properties(ManagerId::random()).await.unwrap(), vec![]);
+
+    let notice = TenantNotice {
+        text: "From Monday, couriers of enabled carriers may enter.".into(),
+        notified_at: T0 + 5,
+        live_from: T0 + 7 * 86_400,
+    };
+    store.set_tenant_notice(second.id, &notice).await.unwrap();
+    assert_eq!(store.get_property(second.id).await.unwrap().unwrap().tenant_notice, Some(notice.clone()));
+    assert_not_found(store.set_tenant_notice(PropertyId::random(), &notice).await, "notice for an unknown property");
+}
+
+async fn units_doors_locks_and_spots_round_trip(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let p = w.property.id;
+
+    assert_eq!(store.get_unit(w.unit.id).await.unwrap(), Some(w.unit.clone()));
+    assert_eq!(store.get_unit(UnitId::random()).await.unwrap(), None);
+    let unit_3 = unit(p, "3C");
+    let unit_0 = unit(p, "0G");
+    store.insert_unit(&unit_3).await.unwrap();
+    store.insert_unit(&unit_0).await.unwrap();
+    assert_eq!(
+        store.list_units(p).await.unwrap(),
+        vec![unit_0, w.unit.clone(), w.other_unit.clone(), unit_3],
+        "by label"
+    );
+
+    let unit_door =
+        AccessPoint { unit_id: Some(w.unit.id), ..door(p, AccessPointKind::UnitDoor, "Apartment 1A", Some(&w.lobby)) };
+    store.insert_access_point(&unit_door).await.unwrap();
+    assert_eq!(store.get_access_point(unit_door.id).await.unwrap(), Some(unit_door.clone()));
+    assert_eq!(store.get_access_point(w.entrance.id).await.unwrap(), Some(w.entrance.clone()));
+    assert_eq!(store.get_access_point(doorman_domain::AccessPointId::random()).await.unwrap(), None);
+    assert_eq!(
+        store.list_access_points(p).await.unwrap(),
+        vec![unit_door.clone(), w.lobby.clone(), w.package_room.clone(), w.entrance.clone()],
+        "by name"
+    );
+
+    assert_eq!(store.get_lock(w.lobby_lock.id).await.unwrap(), Some(w.lobby_lock.clone()));
+    assert_eq!(store.get_lock(LockId::random()).await.unwrap(), None);
+    assert_eq!(store.list_locks(p).await.unwrap(), vec![w.entrance_lock.clone(), w.lobby_lock.clone()], "oldest first");
+
+    let at_door = drop_spot(&unit_door, DropSpotKind::UnitDoor, "Outside 1A", Some(w.unit.id));
+    store.insert_drop_spot(&at_door).await.unwrap();
+    assert_eq!(store.get_drop_spot(at_door.id).await.unwrap(), Some(at_door.clone()));
+    assert_eq!(store.get_drop_spot(DropSpotId::random()).await.unwrap(), None);
+    assert_eq!(store.list_drop_spots(p).await.unwrap(), vec![at_door, w.spot.clone()], "by name");
+
+    // another property's things never appear
+    let elsewhere = property(w.manager.id, "Elsewhere", T0);
+    store.insert_property(&elsewhere).await.unwrap();
+    let gate = door(elsewhere.id, AccessPointKind::Garage, "Garage", None);
+    store.insert_access_point(&gate).await.unwrap();
+    store.insert_unit(&unit(elsewhere.id, "1A")).await.unwrap();
+    store.insert_lock(&lock(&gate, T0)).await.unwrap();
+    assert_eq!(store.list_units(p).await.unwrap().len(), 4);
+    assert_eq!(store.list_access_points(p).await.unwrap().len(), 4);
+    assert_eq!(store.list_locks(p).await.unwrap().len(), 2);
+    assert_eq!(store.list_access_points(elsewhere.id).await.unwrap(), vec![gate]);
+}
+
+async fn schema_refuses_bad_references(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let p = w.property.id;
+    assert_conflict(store.insert_property(&property(ManagerId::random(), "Orphan", T0)).await, "unknown manager");
+    assert_conflict(store.insert_unit(&unit(PropertyId::random(), "X")).await, "unknown property");
+    let mut orphan_door = door(p, AccessPointKind::Lobby, "Orphan", None);
+    orphan_door.parent_id = Some(doorman_domain::AccessPointId::random());
+    assert_conflict(store.insert_access_point(&orphan_door).await, "unknown parent door");
+
+    // a row never points at a unit or door of another property
+    let elsewhere = property(w.manager.id, "Elsewhere", T0);
+    store.insert_property(&elsewhere).await.unwrap();
+    let foreign_unit_door =
+        AccessPoint { unit_id: Some(w.unit.id), ..door(elsewhere.id, AccessPointKind::UnitDoor, "X", None) };
+    assert_conflict(store.insert_access_point(&foreign_unit_door).await, "unit of another property");
+    let foreign_lock = Lock { property_id: elsewhere.id, ..lock(&w.package_room, T0) };
+    assert_conflict(store.insert_lock(&foreign_lock).await, "lock on another property's door");
+    let foreign_spot =
+        DropSpot { property_id: elsewhere.id, ..drop_spot(&w.package_room, DropSpotKind::Lobby, "X", None) };
+    assert_conflict(store.insert_drop_spot(&foreign_spot).await, "spot behind another property's door");
+    let other_unit = unit(elsewhere.id, "9Z");
+    store.insert_unit(&other_unit).await.unwrap();
+    let mismatched = Delivery { property_id: p, ..delivery(w.carrier.id, &other_unit, "MISMATCH", T0) };
+    assert_conflict(store.insert_delivery(&mismatched).await, "delivery to a unit of another property");
+
+    assert_conflict(
+        store.insert_delivery(&delivery(CarrierId::random(), &w.unit, "NOCARRIER", T0)).await,
+        "unknown carrier",
+    );
+    assert_conflict(
+        store.insert_driver(&driver(CarrierId::random(), "Nobody", T0), &token(Principal::Operator)).await,
+        "driver of an unknown carrier",
+    );
+    let enablement = CarrierEnablement {
+        property_id: p,
+        carrier_id: CarrierId::random(),
+        enabled: true,
+        hours: vec![],
+        allowed_drop_spots: vec![],
+        updated_at: T0,
+    };
+    assert_conflict(store.put_enablement(&enablement).await, "enablement of an unknown carrier");
+    let preferences = UnitPreferences { preferred_drop_spot: Some(DropSpotId::random()), ..UnitPreferences::default() };
+    assert_conflict(store.put_preferences(w.unit.id, &preferences).await, "unknown preferred spot");
+    assert_conflict(store.put_preferences(UnitId::random(), &UnitPreferences::default()).await, "unknown unit");
+    let block = Block { unit_id: w.unit.id, blocked_by: ResidentId::random(), from: T0, until: None, reason: None };
+    assert_conflict(store.insert_block(&block).await, "block by an unknown resident");
+    let mut record = w.request(None, T0);
+    record.driver_id = DriverId::random();
+    assert_conflict(store.record_access_request(&record).await, "request of an unknown driver");
+    let invitation = Invitation {
+        id: InvitationId::random(),
+        unit_id: UnitId::random(),
+        name: "N".into(),
+        email: "n@example.org".into(),
+        created_at: T0,
+        expires_at: T0 + 1,
+        redeemed_at: None,
+    };
+    assert_conflict(store.insert_invitation(&invitation, &random_hash()).await, "invitation to an unknown unit");
+    let ghost = Grant { delivery_id: DeliveryId::random(), ..w.grant(&w.delivery, T0, T0 + 300) };
+    assert_conflict(
+        store.claim_grant(&ghost, &w.granted_request(&ghost, &w.delivery), T0).await,
+        "grant of an unknown delivery",
+    );
+}
+
+async fn one_lock_per_access_point(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let second = lock(&w.entrance, T0 + 100);
+    assert_conflict(store.insert_lock(&second).await, "second lock on the entrance");
+    assert_eq!(store.get_lock(second.id).await.unwrap(), None);
+    assert_conflict(store.insert_lock(&w.entrance_lock).await, "the same lock again");
+}
+
+async fn lock_sequence_starts_at_one_and_never_repeats(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 1);
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 2);
+    assert_eq!(store.next_lock_sequence(w.lobby_lock.id).await.unwrap(), 1, "each lock counts on its own");
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 3);
+    assert_not_found(store.next_lock_sequence(LockId::random()).await, "unknown lock");
+}
+
+async fn lock_sequence_is_unique_under_50_concurrent_callers(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        let lock = w.entrance_lock.id;
+        tasks.spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                seen.push(store.next_lock_sequence(lock).await.unwrap());
+            }
+            seen
+        });
+    }
+    let mut all = Vec::new();
+    for seen in tasks.join_all().await {
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "one caller sees its numbers increase: {seen:?}");
+        all.extend(seen);
+    }
+    let distinct: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!(distinct.len(), 150, "no number handed out twice");
+    assert_eq!(distinct, (1..=150).collect(), "and none skipped");
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 151);
+}
+
+async fn enablements_are_upserted_per_property_and_carrier(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), None);
+
+    let weekdays = WeeklyHours {
+        days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+        start: "08:00".into(),
+        end: "20:00".into(),
+    };
+    let first = CarrierEnablement {
+        property_id: w.property.id,
+        carrier_id: w.carrier.id,
+        enabled: true,
+        hours: vec![
+            weekdays.clone(),
+            WeeklyHours { days: vec!["sat".into()], start: "10:00".into(), end: "14:00".into() },
+        ],
+        allowed_drop_spots: vec![w.spot.id],
+        updated_at: T0,
+    };
+    store.put_enablement(&first).await.unwrap();
+    assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), Some(first.clone()));
+
+    let replaced = CarrierEnablement {
+        enabled: false,
+        hours: vec![weekdays],
+        allowed_drop_spots: vec![],
+        updated_at: T0 + 60,
+        ..first
+    };
+    store.put_enablement(&replaced).await.unwrap();
+    assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), Some(replaced.clone()));
+
+    let others = CarrierEnablement { carrier_id: other.id, updated_at: T0 + 120, ..replaced.clone() };
+    store.put_enablement(&others).await.unwrap();
+    assert_eq!(store.list_enablements(w.property.id).await.unwrap(), vec![replaced, others]);
+    assert_eq!(store.get_enablement(PropertyId::random(), w.carrier.id).await.unwrap(), None);
+    assert_eq!(store.list_enablements(PropertyId::random()).await.unwrap(), vec![]);
+}
+
+async fn invitation_redeems_once_and_not_after_expiry(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let code = random_hash();
+    let invitation = Invitation {
+        id: InvitationId::random(),
+        unit_id: w.unit.id,
+        name: "Grace Hopper".into(),
+        email: "grace@example.org".into(),
+        created_at: T0,
+        expires_at: T0 + 3600,
+        redeemed_at: None,
+    };
+    store.insert_invitation(&invitation, &code).await.unwrap();
+    assert_eq!(store.list_invitations(w.unit.id).await.unwrap(), vec![invitation.clone()]);
+    assert_conflict(
+        store.insert_invitation(&Invitation { id: InvitationId::random(), ..invitation.clone() }, &code).await,
+        "two invitations with one code",
+    );
+
+    assert_not_found(
+        store.redeem_invitation(&random_hash(), ResidentId::random(), TokenId::random(), &random_hash(), T0 + 10).await,
+        "unknown code",
+    );
+
+    let (resident_id, token_hash) = (ResidentId::random(), random_hash());
+    let resident = store.redeem_invitation(&code, resident_id, TokenId::random(), &token_hash, T0 + 10).await.unwrap();
+    let expected = Resident {
+        id: resident_id,
+        unit_id: w.unit.id,
+        name: "Grace Hopper".into(),
+        email: "grace@example.org".into(),
+        created_at: T0 + 10,
+    };
+    assert_eq!(resident, expected);
+    assert_eq!(store.get_resident(resident_id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.get_resident(ResidentId::random()).await.unwrap(), None);
+    assert_eq!(
+        store.principal_for_token(&token_hash).await.unwrap(),
+        Some(Principal::Resident { resident_id, unit_id: w.unit.id })
+    );
+    assert_eq!(
+        store.list_invitations(w.unit.id).await.unwrap(),
+        vec![Invitation { redeemed_at: Some(T0 + 10), ..invitation }]
+    );
+    let again = ResidentId::random();
+    assert_not_found(
+        store.redeem_invitation(&code, again, TokenId::random(), &random_hash(), T0 + 20).await,
+        "second redemption",
+    );
+    assert_eq!(store.get_resident(again).await.unwrap(), None);
+
+    // an invitation is expired from its expiry instant on
+    let late_code = random_hash();
+    let late = Invitation {
+        id: InvitationId::random(),
+        unit_id: w.other_unit.id,
+        name: "Late".into(),
+        email: "late@example.org".into(),
+        created_at: T0,
+        expires_at: T0 + 3600,
+        redeemed_at: None,
+    };
+    store.insert_invitation(&late, &late_code).await.unwrap();
+    assert_not_found(
+        store.redeem_invitation(&late_code, ResidentId::random(), TokenId::random(), &random_hash(), T0 + 3600).await,
+        "expired invitation",
+    );
+    assert_eq!(store.list_residents(w.other_unit.id).await.unwrap(), vec![]);
+    assert_eq!(store.list_invitations(w.other_unit.id).await.unwrap(), vec![late]);
+
+    let second = w.residents(store.as_ref(), &w.unit).await;
+    assert_eq!(store.list_residents(w.unit.id).await.unwrap(), vec![second, expected], "oldest first");
+}
+
+async fn invitation_redeems_once_under_concurrency(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let code = random_hash();
+    let invitation = Invitation {
+        id: InvitationId::random(),
+        unit_id: w.unit.id,
+        name: "Grace".into(),
+        email: "grace@example.org".into(),
+        created_at: T0,
+        expires_at: T0 + 3600,
+        redeemed_at: None,
+    };
+    store.insert_invitation(&invitation, &code).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store.redeem_invitation(&code, ResidentId::random(), TokenId::random(), &random_hash(), T0 + 5).await
+        });
+    }
+    let results = tasks.join_all().await;
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results.iter().all(|r| matches!(r, Ok(_) | Err(StoreError::NotFound))), "{results:?}");
+    assert_eq!(store.list_residents(w.unit.id).await.unwrap().len(), 1);
+}
+
+async fn preferences_default_and_replace(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), UnitPreferences::default());
+    let chosen = UnitPreferences {
+        preferred_drop_spot: Some(w.spot.id),
+        allow_in_unit: true,
+        alternate_address: Some("14 Orchard St, front desk".into()),
+        pickup_point: Some("Corner deli".into()),
+    };
+    store.put_preferences(w.unit.id, &chosen).await.unwrap();
+    assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), chosen);
+    assert_eq!(store.get_preferences(w.other_unit.id).await.unwrap(), UnitPreferences::default(), "per unit");
+    let plain = UnitPreferences { allow_in_unit: false, ..UnitPreferences::default() };
+    store.put_preferences(w.unit.id, &plain).await.unwrap();
+    assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), plain);
+}
+
+async fn blocks_start_end_and_stay_with_their_unit(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let resident = w.residents(store.as_ref(), &w.unit).await;
+    let neighbour = w.residents(store.as_ref(), &w.other_unit).await;
+    assert_eq!(store.active_block(w.unit.id, T0).await.unwrap(), None);
+
+    let open_ended =
+        Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: Some("away".into()) };
+    let future = Block { from: T0 + 1000, until: Some(T0 + 2000), reason: None, ..open_ended.clone() };
+    let next_door = Block { unit_id: w.other_unit.id, blocked_by: neighbour.id, ..open_ended.clone() };
+    for b in [&open_ended, &future, &next_door] {
+        store.insert_block(b).await.unwrap();
+    }
+    assert_eq!(store.active_block(w.unit.id, T0 - 1).await.unwrap(), None, "not before it starts");
+    assert_eq!(store.active_block(w.unit.id, T0).await.unwrap(), Some(open_ended.clone()));
+    assert_eq!(store.active_block(w.unit.id, T0 + 1500).await.unwrap(), Some(future.clone()), "the latest active one");
+
+    assert_eq!(store.end_blocks(w.unit.id, T0 + 100).await.unwrap(), 1, "the future block is not active yet");
+    assert_eq!(store.active_block(w.unit.id, T0 + 100).await.unwrap(), None);
+    assert_eq!(
+        store.active_block(w.unit.id, T0 + 99).await.unwrap(),
+        Some(Block { until: Some(T0 + 100), ..open_ended }),
+        "ended at `now`, history kept"
+    );
+    assert_eq!(store.active_block(w.unit.id, T0 + 1000).await.unwrap(), Some(future));
+    assert_eq!(store.active_block(w.other_unit.id, T0 + 100).await.unwrap(), Some(next_door), "the neighbour's stays");
+    assert_eq!(store.end_blocks(w.unit.id, T0 + 100).await.unwrap(), 0);
+    assert_eq!(store.end_blocks(w.other_unit.id, T0 + 200).await.unwrap(), 1);
+    assert_eq!(store.active_block(w.other_unit.id, T0 + 200).await.unwrap(), None);
+}
+
+async fn drivers_round_trip_and_update(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    let keyless = Driver {
+        handheld_public_key: None,
+        vetting: VettingStatus::Pending,
+        vetted_at: None,
+        ..driver(w.carrier.id, "Babbage", T0 + 1)
+    };
+    let keyless_token = token(Principal::Driver { driver_id: keyless.id, carrier_id: w.carrier.id });
+    store.insert_driver(&keyless, &keyless_token).await.unwrap();
+    let rival = driver(other.id, "Rival", T0);
+    store.insert_driver(&rival, &token(Principal::Driver { driver_id: rival.id, carrier_id: other.id })).await.unwrap();
+
+    assert_eq!(store.get_driver(keyless.id).await.unwrap(), Some(keyless.clone()));
+    assert_eq!(store.get_driver(DriverId::random()).await.unwrap(), None);
+    assert_eq!(store.list_drivers(w.carrier.id).await.unwrap(), vec![w.driver.clone(), keyless.clone()]);
+    assert_eq!(store.list_drivers(other.id).await.unwrap(), vec![rival.clone()]);
+    assert_eq!(
+        store.principal_for_token(&keyless_token.hash).await.unwrap(),
+        Some(Principal::Driver { driver_id: keyless.id, carrier_id: w.carrier.id })
+    );
+
+    let updated = Driver {
+        name: "Charles Babbage".into(),
+        handheld_public_key: Some(vec![2; 33]),
+        vetting: VettingStatus::Failed,
+        vetted_at: Some(T0 + 50),
+        status: DriverStatus::Suspended,
+        ..keyless.clone()
+    };
+    store.update_driver(&updated).await.unwrap();
+    assert_eq!(store.get_driver(keyless.id).await.unwrap(), Some(updated.clone()));
+    let cleared = Driver { handheld_public_key: None, vetted_at: None, ..updated };
+    store.update_driver(&cleared).await.unwrap();
+    assert_eq!(store.get_driver(keyless.id).await.unwrap(), Some(cleared.clone()));
+    assert_not_found(store.update_driver(&driver(w.carrier.id, "Ghost", T0)).await, "unknown driver");
+    assert_not_found(
+        store.update_driver(&Driver { carrier_id: other.id, ..cleared }).await,
+        "a driver moved to another carrier",
+    );
+    assert_eq!(store.get_driver(rival.id).await.unwrap(), Some(rival));
+}
+
+async fn deliveries_round_trip_and_tracking_numbers_are_unique_per_carrier(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    assert_eq!(store.get_delivery(w.delivery.id).await.unwrap(), Some(w.delivery.clone()));
+    assert_eq!(store.get_delivery(DeliveryId::random()).await.unwrap(), None);
+    assert_eq!(store.find_delivery(w.carrier.id, &w.delivery.tracking_number).await.unwrap(), Some(w.delivery.clone()));
+
+    let full = Delivery {
+        kind: DeliveryKind::Pickup,
+        eta: Some(T0 + 600),
+        state: DeliveryState::Delivered,
+        drop_spot_id: Some(w.spot.id),
+        completed_by: Some(w.driver.id),
+        photo_ref: Some("photos/abc.jpg".into()),
+        updated_at: T0 + 700,
+        ..delivery(w.carrier.id, &w.other_unit, "RETURN-1", T0 + 1)
+    };
+    store.insert_delivery(&full).await.unwrap();
+    assert_eq!(store.get_delivery(full.id).await.unwrap(), Some(full));
+
+    let duplicate = delivery(w.carrier.id, &w.other_unit, &w.delivery.tracking_number, T0 + 2);
+    assert_conflict(store.insert_delivery(&duplicate).await, "same carrier, same tracking number");
+    assert_eq!(store.get_delivery(duplicate.id).await.unwrap(), None);
+
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    assert_eq!(
+        store.find_delivery(other.id, &w.delivery.tracking_number).await.unwrap(),
+        None,
+        "another carrier's parcel"
+    );
+    let same_number = delivery(other.id, &w.unit, &w.delivery.tracking_number, T0 + 3);
+    store.insert_delivery(&same_number).await.unwrap();
+    assert_eq!(store.find_delivery(other.id, &w.delivery.tracking_number).await.unwrap(), Some(same_number));
+    assert_eq!(store.find_delivery(w.carrier.id, &w.delivery.tracking_number).await.unwrap(), Some(w.delivery));
+    assert_eq!(store.find_delivery(w.carrier.id, "NO-SUCH-PARCEL").await.unwrap(), None);
+}
+
+async fn deliveries_list_newest_first_and_filter(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    let elsewhere = property(w.manager.id, "Elsewhere", T0);
+    store.insert_property(&elsewhere).await.unwrap();
+    let far_unit = unit(elsewhere.id, "PH");
+    store.insert_unit(&far_unit).await.unwrap();
+
+    // inserted out of time order; two share a second (insertion order breaks the tie)
+    let d_late = delivery(w.carrier.id, &w.other_unit, "A-LATE", T0 + 300);
+    let d_mid = delivery(other.id, &w.unit, "B-MID", T0 + 200);
+    let d_tie_first = delivery(w.carrier.id, &far_unit, "C-TIE-1", T0 + 250);
+    let d_tie_second = delivery(other.id, &far_unit, "C-TIE-2", T0 + 250);
+    for d in [&d_late, &d_mid, &d_tie_first, &d_tie_second] {
+        store.insert_delivery(d).await.unwrap();
+    }
+    let ids = |list: Vec<Delivery>| list.into_iter().map(|d| d.tracking_number).collect::<Vec<_>>();
+
+    let everything = store.list_deliveries(&DeliveryFilter::default()).await.unwrap();
+    assert_eq!(ids(everything), ["A-LATE", "C-TIE-2", "C-TIE-1", "B-MID", "1Z999AA10123456784"]);
+    let mine =
+        store.list_deliveries(&DeliveryFilter { carrier_id: Some(w.carrier.id), ..Default::default() }).await.unwrap();
+    assert_eq!(ids(mine), ["A-LATE", "C-TIE-1", "1Z999AA10123456784"]);
+    let theirs =
+        store.list_deliveries(&DeliveryFilter { carrier_id: Some(other.id), ..Default::default() }).await.unwrap();
+    assert_eq!(ids(theirs), ["C-TIE-2", "B-MID"]);
+    let here = store
+        .list_deliveries(&DeliveryFilter { property_id: Some(w.property.id), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(ids(here), ["A-LATE", "B-MID", "1Z999AA10123456784"]);
+    let unit_1a =
+        store.list_deliveries(&DeliveryFilter { unit_id: Some(w.unit.id), ..Default::default() }).await.unwrap();
+    assert_eq!(ids(unit_1a), ["B-MID", "1Z999AA10123456784"]);
+    let all_three =
+        DeliveryFilter { carrier_id: Some(w.carrier.id), property_id: Some(w.property.id), unit_id: Some(w.unit.id) };
+    let list = store.list_deliveries(&all_three).await.unwrap();
+    assert_eq!(list, vec![w.delivery.clone()], "every set field must match");
+    let crossed = DeliveryFilter { carrier_id: Some(other.id), unit_id: Some(w.other_unit.id), ..Default::default() };
+    assert_eq!(store.list_deliveries(&crossed).await.unwrap(), vec![]);
+    let unknown = DeliveryFilter { carrier_id: Some(CarrierId::random()), ..Default::default() };
+    assert_eq!(store.list_deliveries(&unknown).await.unwrap(), vec![]);
+}
+
+async fn update_delivery_compares_and_sets(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let out = Delivery {
+        state: DeliveryState::OutForDelivery,
+        eta: Some(T0 + 900),
+        updated_at: T0 + 60,
+        ..w.delivery.clone()
+    };
+    store.update_delivery(&out, DeliveryState::Registered).await.unwrap();
+    assert_eq!(store.get_delivery(out.id).await.unwrap(), Some(out.clone()));
+
+    let done = Delivery {
+        state: DeliveryState::Delivered,
+        drop_spot_id: Some(w.spot.id),
+        completed_by: Some(w.driver.id),
+        photo_ref: Some("photos/1.jpg".into()),
+        updated_at: T0 + 1000,
+        ..out.clone()
+    };
+    match store.update_delivery(&done, DeliveryState::Registered).await {
+        Err(StoreError::Stale(_)) => {}
+        other => panic!("wrong expected state: expected Stale, got {other:?}"),
+    }
+    assert_eq!(store.get_delivery(out.id).await.unwrap(), Some(out), "a stale update changes nothing");
+    store.update_delivery(&done, DeliveryState::OutForDelivery).await.unwrap();
+    assert_eq!(store.get_delivery(done.id).await.unwrap(), Some(done.clone()));
+
+    // only the mutable fields change
+    let tampered = Delivery {
+        tracking_number: "CHANGED".into(),
+        window_end: 0,
+        state: DeliveryState::Delivered,
+        updated_at: T0 + 1001,
+        ..done.clone()
+    };
+    store.update_delivery(&tampered, DeliveryState::Delivered).await.unwrap();
+    assert_eq!(store.get_delivery(done.id).await.unwrap(), Some(Delivery { updated_at: T0 + 1001, ..done }));
+
+    let unknown = delivery(w.carrier.id, &w.unit, "GHOST", T0);
+    assert_not_found(store.update_delivery(&unknown, DeliveryState::Registered).await, "unknown delivery");
+}
+
+async fn claim_grant_allows_one_live_grant(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let d = &w.delivery;
+    let first = w.grant(d, T0, T0 + 300);
+    let first_record = w.granted_request(&first, d);
+    assert!(store.claim_grant(&first, &first_record, T0).await.unwrap());
+    assert_eq!(store.get_grant(first.id).await.unwrap(), Some(first.clone()), "doors and all");
+    let filter = AccessRequestFilter { delivery_id: Some(d.id), ..Default::default() };
+    assert_eq!(store.list_access_requests(&filter).await.unwrap(), vec![first_record]);
+
+    // while it lives, nobody else gets one, and nothing of the attempt is kept
+    let second = w.grant(d, T0 + 10, T0 + 310);
+    let second_record = w.granted_request(&second, d);
+    assert!(!store.claim_grant(&second, &second_record, T0 + 10).await.unwrap());
+    assert_eq!(store.get_grant(second.id).await.unwrap(), None);
+    assert_eq!(store.list_access_requests(&filter).await.unwrap().len(), 1);
+    assert!(!store.claim_grant(&second, &second_record, T0 + 299).await.unwrap(), "one second before expiry");
+
+    // another delivery is not affected
+    let other_parcel = delivery(w.carrier.id, &w.unit, "OTHER-PARCEL", T0);
+    store.insert_delivery(&other_parcel).await.unwrap();
+    let parallel = w.grant(&other_parcel, T0 + 10, T0 + 1000);
+    assert!(store.claim_grant(&parallel, &w.granted_request(&parallel, &other_parcel), T0 + 10).await.unwrap());
+
+    // from its expiry instant on, a new claim succeeds
+    let after_expiry = w.grant(d, T0 + 300, T0 + 600);
+    assert!(store.claim_grant(&after_expiry, &w.granted_request(&after_expiry, d), T0 + 300).await.unwrap());
+    assert!(!store
+        .claim_grant(&w.grant(d, T0 + 301, T0 + 900), &w.request(Some(d), T0 + 301), T0 + 301)
+        .await
+        .unwrap());
+
+    // after a revocation, too
+    let revoked = store.revoke_live_grants_for_unit(w.unit.id, T0 + 400).await.unwrap();
+    let revoked_ids: BTreeSet<GrantId> = revoked.iter().map(|g| g.id).collect();
+    assert_eq!(revoked_ids, BTreeSet::from([after_expiry.id, parallel.id]));
+    let after_revoke = w.grant(d, T0 + 401, T0 + 700);
+    assert!(store.claim_grant(&after_revoke, &w.granted_request(&after_revoke, d), T0 + 401).await.unwrap());
+
+    let ids: Vec<GrantId> = store.list_grants(d.id).await.unwrap().into_iter().map(|g| g.id).collect();
+    assert_eq!(ids, vec![first.id, after_expiry.id, after_revoke.id], "oldest first");
+    assert_eq!(store.list_grants(DeliveryId::random()).await.unwrap(), vec![]);
+    assert_eq!(store.get_grant(GrantId::random()).await.unwrap(), None);
+}
+
+async fn claim_grant_has_one_winner_among_50(store: Arc<dyn Store>) {
+    let w = Arc::new(world(store.as_ref()).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let (store, w) = (store.clone(), w.clone());
+        tasks.spawn(async move {
+            let grant = w.grant(&w.delivery, T0 + i, T0 + 300);
+            let record = w.granted_request(&grant, &w.delivery);
+            let won = store.claim_grant(&grant, &record, T0 + 50).await.unwrap();
+            (won, grant.id)
+        });
+    }
+    let results = tasks.join_all().await;
+    let winners: Vec<GrantId> = results.iter().filter(|(won, _)| *won).map(|(_, id)| *id).collect();
+    assert_eq!(winners.len(), 1, "exactly one of 50 simultaneous claims wins");
+    let stored: Vec<GrantId> = store.list_grants(w.delivery.id).await.unwrap().into_iter().map(|g| g.id).collect();
+    assert_eq!(stored, winners);
+    let records = store
+        .list_access_requests(&AccessRequestFilter { delivery_id: Some(w.delivery.id), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].grant_id, winners.first().copied());
+}
+
+async fn failed_claim_leaves_nothing(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let grant = w.grant(&w.delivery, T0, T0 + 300);
+    // the record cannot be stored (unknown driver): the grant must not stay
+    let bad_record = AccessRequestRecord { driver_id: DriverId::random(), ..w.granted_request(&grant, &w.delivery) };
+    assert_conflict(store.claim_grant(&grant, &bad_record, T0).await, "claim with a bad record");
+    assert_eq!(store.get_grant(grant.id).await.unwrap(), None);
+    assert_eq!(store.list_access_requests(&AccessRequestFilter::default()).await.unwrap(), vec![]);
+    // nor may it hold the delivery's live slot
+    let retry = w.grant(&w.delivery, T0 + 1, T0 + 300);
+    assert!(store.claim_grant(&retry, &w.granted_request(&retry, &w.delivery), T0 + 1).await.unwrap());
+    // and a grant id can be claimed only once
+    assert_conflict(
+        store.claim_grant(&retry, &w.granted_request(&retry, &w.delivery), T0 + 400).await,
+        "the same grant id again",
+    );
+}
+
+async fn revoke_live_grants_touches_only_that_units_live_grants(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let parcel = |tracking: &str, unit: &Unit| delivery(w.carrier.id, unit, tracking, T0);
+    let live_a = parcel("LIVE-A", &w.unit);
+    let expired_a = parcel("EXPIRED-A", &w.unit);
+    let revoked_a = parcel("REVOKED-A", &w.unit);
+    let live_b = parcel("LIVE-B", &w.other_unit);
+    for d in [&live_a, &expired_a, &revoked_a, &live_b] {
+        store.insert_delivery(d).await.unwrap();
+    }
+    let claim = |g: Grant, d: Delivery| {
+        let (store, record) = (store.clone(), w.granted_request(&g, &d));
+        async move {
+            assert!(store.claim_grant(&g, &record, g.issued_at).await.unwrap());
+            g
+        }
+    };
+
+    // unit A: one grant revoked earlier, one expired, then one and the
+    // building's first parcel live; unit B: one live
+    let g_revoked_a = claim(w.grant(&revoked_a, T0, T0 + 300), revoked_a.clone()).await;
+    let first_revocation = store.revoke_live_grants_for_unit(w.unit.id, T0 + 1).await.unwrap();
+    assert_eq!(first_revocation, vec![Grant { revoked_at: Some(T0 + 1), ..g_revoked_a.clone() }]);
+    let g_expired_a = claim(w.grant(&expired_a, T0 - 400, T0 - 100), expired_a.clone()).await;
+    let g_live_a = claim(w.grant(&live_a, T0 + 10, T0 + 300), live_a.clone()).await;
+    let g_main = claim(w.grant(&w.delivery, T0 + 20, T0 + 300), w.delivery.clone()).await;
+    let g_live_b = claim(w.grant(&live_b, T0 + 10, T0 + 300), live_b.clone()).await;
+
+    let now = T0 + 100;
+    let revoked = store.revoke_live_grants_for_unit(w.unit.id, now).await.unwrap();
+    assert_eq!(
+        revoked,
+        vec![Grant { revoked_at: Some(now), ..g_live_a.clone() }, Grant { revoked_at: Some(now), ..g_main.clone() }],
+        "exactly the unit's live grants, as they now are, oldest first"
+    );
+    assert_eq!(store.get_grant(g_main.id).await.unwrap().unwrap().revoked_at, Some(now));
+    assert_eq!(store.get_grant(g_expired_a.id).await.unwrap(), Some(g_expired_a), "expired ones are left alone");
+    assert_eq!(
+        store.get_grant(g_revoked_a.id).await.unwrap().unwrap().revoked_at,
+        Some(T0 + 1),
+        "revoked ones keep their time"
+    );
+    assert_eq!(store.get_grant(g_live_b.id).await.unwrap(), Some(g_live_b.clone()), "another unit's grant stays live");
+    let late = w.grant(&live_b, now, now + 300);
+    assert!(!store.claim_grant(&late, &w.granted_request(&late, &live_b), now).await.unwrap(), "and holds its slot");
+
+    assert_eq!(store.revoke_live_grants_for_unit(w.unit.id, now + 1).await.unwrap(), vec![], "nothing live is left");
+    assert_eq!(store.revoke_live_grants_for_unit(UnitId::random(), now).await.unwrap(), vec![]);
+    let b = store.revoke_live_grants_for_unit(w.other_unit.id, now).await.unwrap();
+    assert_eq!(b, vec![Grant { revoked_at: Some(now), ..g_live_b }]);
+}
+
+async fn close_live_grant_ends_it_without_revoking(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let g = w.grant(&w.delivery, T0, T0 + 300);
+    assert!(store.claim_grant(&g, &w.granted_request(&g, &w.delivery), T0).await.unwrap());
+    store.close_live_grant(w.delivery.id, T0 + 60).await.unwrap();
+    let closed = store.get_grant(g.id).await.unwrap().unwrap();
+    assert_eq!(closed.revoked_at, None, "used up, not revoked");
+    assert_eq!(closed.expires_at, T0 + 60, "over from the moment it was closed");
+    assert_eq!(store.revoke_live_grants_for_unit(w.unit.id, T0 + 61).await.unwrap(), vec![], "no longer live");
+    // closing again, or a delivery without a grant, changes nothing
+    store.close_live_grant(w.delivery.id, T0 + 90).await.unwrap();
+    assert_eq!(store.get_grant(g.id).await.unwrap(), Some(closed));
+    store.close_live_grant(DeliveryId::random(), T0).await.unwrap();
+    // the slot is free again
+    let next = w.grant(&w.delivery, T0 + 61, T0 + 300);
+    assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 61).await.unwrap());
+}
+
+async fn access_requests_round_trip_filter_and_order(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    let rival = driver(other.id, "Rival", T0);
+    store.insert_driver(&rival, &token(Principal::Driver { driver_id: rival.id, carrier_id: other.id })).await.unwrap();
+    let theirs = delivery(other.id, &w.other_unit, "THEIRS", T0);
+    store.insert_delivery(&theirs).await.unwrap();
+
+    // every refusal reason survives the round trip
+    let mut mine = Vec::new();
+    for (i, reason) in RefusalReason::ALL.iter().enumerate() {
+        let at = T0 + i64::try_from(i).unwrap();
+        let record = AccessRequestRecord { refusal: Some(*reason), ..w.request(Some(&w.delivery), at) };
+        store.record_access_request(&record).await.unwrap();
+        mine.push(record);
+    }
+    let unmatched = AccessRequestRecord { refusal: Some(RefusalReason::ParcelUnknown), ..w.request(None, T0 + 100) };
+    store.record_access_request(&unmatched).await.unwrap();
+    let rivals = AccessRequestRecord {
+        driver_id: rival.id,
+        carrier_id: other.id,
+        refusal: Some(RefusalReason::CarrierNotEnabled),
+        ..w.request(Some(&theirs), T0 + 100) // same second as `unmatched`, recorded after it
+    };
+    store.record_access_request(&rivals).await.unwrap();
+    assert_conflict(store.record_access_request(&rivals).await, "the same record twice");
+
+    let list = |filter: AccessRequestFilter| {
+        let store = store.clone();
+        async move { store.list_access_requests(&filter).await.unwrap() }
+    };
+    let mut newest_first: Vec<AccessRequestRecord> = mine.iter().rev().cloned().collect();
+    newest_first.insert(0, unmatched.clone());
+    newest_first.insert(0, rivals.clone());
+    assert_eq!(list(AccessRequestFilter::default()).await, newest_first);
+
+    let mut mine_newest_first: Vec<_> = mine.iter().rev().cloned().collect();
+    mine_newest_first.insert(0, unmatched.clone());
+    assert_eq!(
+        list(AccessRequestFilter { carrier_id: Some(w.carrier.id), ..Default::default() }).await,
+        mine_newest_first
+    );
+    assert_eq!(
+        list(AccessRequestFilter { driver_id: Some(w.driver.id), ..Default::default() }).await,
+        mine_newest_first
+    );
+    assert_eq!(
+        list(AccessRequestFilter { carrier_id: Some(other.id), ..Default::default() }).await,
+        vec![rivals.clone()]
+    );
+    assert_eq!(
+        list(AccessRequestFilter { driver_id: Some(rival.id), ..Default::default() }).await,
+        vec![rivals.clone()]
+    );
+    let for_parcel: Vec<_> = mine.iter().rev().cloned().collect();
+    assert_eq!(list(AccessRequestFilter { delivery_id: Some(w.delivery.id), ..Default::default() }).await, for_parcel);
+    assert_eq!(list(AccessRequestFilter { unit_id: Some(w.unit.id), ..Default::default() }).await, for_parcel);
+    assert_eq!(
+        list(AccessRequestFilter { unit_id: Some(w.other_unit.id), ..Default::default() }).await,
+        vec![rivals.clone()]
+    );
+    assert_eq!(
+        list(AccessRequestFilter { property_id: Some(w.property.id), ..Default::default() }).await,
+        newest_first
+    );
+    assert_eq!(
+        list(AccessRequestFilter { property_id: Some(PropertyId::random()), ..Default::default() }).await,
+        vec![]
+    );
+    let crossed = AccessRequestFilter { carrier_id: Some(other.id), unit_id: Some(w.unit.id), ..Default::default() };
+    assert_eq!(list(crossed).await, vec![], "another carrier's requests never show for this unit");
+    let every_field = AccessRequestFilter {
+        property_id: Some(w.property.id),
+        unit_id: Some(w.other_unit.id),
+        carrier_id: Some(other.id),
+        driver_id: Some(rival.id),
+        delivery_id: Some(theirs.id),
+    };
+    assert_eq!(list(every_field).await, vec![rivals]);
+}
+
+// --- opening -----------------------------------------------------------------
+
+#[tokio::test]
+async fn sqlite_opens_a_plain_path_or_a_url_and_creates_the_file() {
+    let file = TempDatabase::new();
+    assert!(!file.0.exists());
+    let store = doorman_store::open(file.path()).await.unwrap();
+    assert!(file.0.exists(), "created on open");
+    let m = manager("Kept", T0);
+    store.insert_manager(&m, &token(Principal::Operator)).await.unwrap();
+    drop(store);
+
+    // the same file again, through a URL: migrations are not re-run, data stays
+    let again = doorman_store::open(&format!("sqlite://{}", file.path())).await.unwrap();
+    assert_eq!(again.backend(), "sqlite");
+    assert_eq!(again.list_managers().await.unwrap(), vec![m]);
+
+    let fresh = TempDatabase::new();
+    let via_url = doorman_store::open(&format!("sqlite:{}", fresh.path())).await.unwrap();
+    via_url.ping().await.unwrap();
+    assert!(fresh.0.exists());
+
+    let memory = doorman_store::open("sqlite::memory:").await.unwrap();
+    let m = manager("In memory", T0);
+    memory.insert_manager(&m, &token(Principal::Operator)).await.unwrap();
+    assert_eq!(memory.list_managers().await.unwrap(), vec![m]);
+}
+
+#[tokio::test]
+async fn sqlite_file_uses_wal_and_its_debug_names_the_file() {
+    let file = TempDatabase::new();
+    let store = doorman_store::SqliteStore::open(file.path()).await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(debug.contains(file.path()), "{debug}");
+    drop(store);
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.path())).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(mode, "wal");
+}
+
+/// Two stores on one file stand for two processes: the database, not this
+/// process, must pick the single winner (`BEGIN IMMEDIATE` waits for the
+/// other's write lock instead of failing with SQLITE_BUSY).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_openers_of_one_file_still_grant_once() {
+    let file = TempDatabase::new();
+    let first = doorman_store::open(file.path()).await.unwrap();
+    let second = doorman_store::open(file.path()).await.unwrap();
+    let w = Arc::new(world(first.as_ref()).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let w = w.clone();
+        tasks.spawn(async move {
+            let grant = w.grant(&w.delivery, T0, T0 + 300);
+            let won = store.claim_grant(&grant, &w.granted_request(&grant, &w.delivery), T0).await.unwrap();
+            let sequence = store.next_lock_sequence(w.entrance_lock.id).await.unwrap();
+            (won, sequence)
+        });
+    }
+    let results = tasks.join_all().await;
+    assert_eq!(results.iter().filter(|(won, _)| *won).count(), 1);
+    let sequences: BTreeSet<i64> = results.iter().map(|(_, s)| *s).collect();
+    assert_eq!(sequences, (1..=40).collect());
+}
+
+async fn open_error(url: &str) -> StoreError {
+    match doorman_store::open(url).await {
+        Ok(store) => panic!("{url} opened a {} store", store.backend()),
+        Err(err) => err,
+    }
+}
+
+#[tokio::test]
+async fn unknown_schemes_are_refused_without_echoing_the_url() {
+    let err = open_error("mysql://admin:hunter2@db/doorman").await;
+    let text = format!("{err} {err:?}");
+    assert!(matches!(err, StoreError::Backend(_)));
+    assert!(text.contains("mysql"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(doorman_store::open_isolated_postgres("sqlite://x.db").await.is_err());
+}
+
+#[tokio::test]
+async fn postgres_errors_never_show_the_password() {
+    // a malformed URL fails before any connection is tried
+    let err = open_error("postgres://doorman:hunter2@db.invalid:notaport/doorman").await;
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test]
+async fn postgres_debug_never_shows_the_password() {
+    let Ok(url) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("skipped postgres_debug_never_shows_the_password: {POSTGRES_URL_VAR} is not set");
+        return;
+    };
+    // trust authentication ignores the password, so this connects
+    let Some((scheme, rest)) = url.split_once("://") else { panic!("{POSTGRES_URL_VAR} is not a URL") };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        eprintln!("skipped postgres_debug_never_shows_the_password: the URL names no user");
+        return;
+    };
+    let user = userinfo.split(':').next().unwrap_or(userinfo);
+    let with_password = format!("{scheme}://{user}:hunter2@{host}");
+    let store = doorman_store::PostgresStore::open_isolated(&with_password).await.unwrap();
+    let debug = format!("{store:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("doorman_test_"), "names its schema: {debug}");
+    store.ping().await.unwrap();
+}
