@@ -33,7 +33,6 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[openapi(
     info(title = "doorman", description = "Carrier-neutral, package-scan-gated delivery access with offline-verifiable credentials."),
     components(schemas(ErrorBody)),
-    modifiers(&Conventions),
     security(("bearer" = []))
 )]
 struct ApiDoc;
@@ -83,11 +82,18 @@ impl utoipa::Modify for Conventions {
     }
 }
 
-/// The whole API with its OpenAPI document.
-pub fn router_and_openapi(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
-    let (api, openapi) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
+/// The routes and their document; the conventions apply once every route is in.
+fn api_router() -> (Router<Arc<Service>>, utoipa::openapi::OpenApi) {
+    let (api, mut openapi) = utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::api_routes())
         .split_for_parts();
+    utoipa::Modify::modify(&Conventions, &mut openapi);
+    (api, openapi)
+}
+
+/// The whole API with its OpenAPI document.
+pub fn router_and_openapi(service: Arc<Service>) -> (Router, utoipa::openapi::OpenApi) {
+    let (api, openapi) = api_router();
     let doc = Arc::new(openapi.clone());
     let router = api
         .route(
@@ -112,10 +118,7 @@ pub fn router(service: Arc<Service>) -> Router {
 }
 
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc) = utoipa_axum::router::OpenApiRouter::<Arc<Service>>::with_openapi(ApiDoc::openapi())
-        .merge(routes::api_routes())
-        .split_for_parts();
-    doc
+    api_router().1
 }
 
 async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
@@ -148,4 +151,38 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(service).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// docs/openapi.json is the generated document, committed so reviewers
+    /// and client generators can read it without running anything. Set
+    /// DOORMAN_UPDATE_OPENAPI=1 to rewrite it after changing the API.
+    #[test]
+    fn committed_openapi_document_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        let generated = serde_json::to_string_pretty(&super::openapi()).unwrap() + "\n";
+        if std::env::var_os("DOORMAN_UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is out of date: run DOORMAN_UPDATE_OPENAPI=1 cargo test -p doorman-web"
+        );
+    }
+
+    #[test]
+    fn every_operation_documents_the_error_shape() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() >= 25, "{} paths", paths.len());
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                for code in ["400", "401", "404", "422"] {
+                    assert!(op["responses"].get(code).is_some(), "{method} {path} lacks {code}");
+                }
+            }
+        }
+    }
 }
