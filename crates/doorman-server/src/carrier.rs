@@ -76,7 +76,8 @@ impl Service {
         if req.window_start >= req.window_end {
             return Err(ServiceError::invalid("window_start must be before window_end"));
         }
-        if req.window_end - req.window_start > 31 * 24 * 3600 {
+        // Checked: the widest windows the numbers allow overflow a plain subtraction.
+        if req.window_end.checked_sub(req.window_start).is_none_or(|len| len > 31 * 24 * 3600) {
             return Err(ServiceError::invalid("a delivery window may last 31 days at most"));
         }
         match self.store.get_unit(req.unit_id).await? {

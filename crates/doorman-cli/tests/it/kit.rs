@@ -1,0 +1,265 @@
+//! The test kit: boots exactly what `doorman serve` boots (the same store,
+//! service and router), on 127.0.0.1:0, over a fresh database, with a clock
+//! the test moves by hand; and helpers to check the API's error shape.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use doorman_api::ErrorBody;
+use doorman_cli::app::{self, Running};
+use doorman_client::{Client, ClientError};
+use doorman_domain::{Clock, ManualClock, UnixSeconds};
+use doorman_server::{KeyFile, ServiceConfig};
+use doorman_store::Store;
+use reqwest::{Method, StatusCode};
+
+/// Where PostgreSQL-backed tests find their server.
+pub const POSTGRES_ENV: &str = "DOORMAN_TEST_POSTGRES_URL";
+
+/// Wednesday 2026-03-11, 14:00 in New York (18:00 UTC, daylight time): a
+/// weekday afternoon, inside the usual carrier hours.
+pub const WEDNESDAY_2PM: UnixSeconds = 1_773_252_000;
+pub const HOUR: i64 = 3600;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The configuration every scenario runs with unless it names another.
+pub fn default_config() -> ServiceConfig {
+    ServiceConfig::default()
+}
+
+/// For scenarios that send many unauthenticated requests on purpose (all
+/// from 127.0.0.1): a brute-force limit they will not reach.
+pub fn relaxed_auth_config() -> ServiceConfig {
+    ServiceConfig { auth_max_failures: 100_000, ..ServiceConfig::default() }
+}
+
+/// A directory removed when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self(path))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One running service and what a test needs to drive it.
+#[derive(Debug)]
+pub struct Kit {
+    pub backend: Backend,
+    pub clock: Arc<ManualClock>,
+    pub running: Running,
+    /// No token.
+    pub anon: Client,
+    /// The operator, with the token bootstrapped on first start.
+    pub operator: Client,
+    /// Dropped (and so removed) after the server: the SQLite file lives here.
+    _dir: Option<TempDir>,
+}
+
+impl Kit {
+    /// A server with the default configuration; `None` (after saying so)
+    /// for PostgreSQL when no server is configured.
+    #[allow(dead_code)]
+    pub async fn start(backend: Backend) -> anyhow::Result<Option<Kit>> {
+        Self::start_with(backend, default_config()).await
+    }
+
+    pub async fn start_with(backend: Backend, config: ServiceConfig) -> anyhow::Result<Option<Kit>> {
+        let (store, dir): (Arc<dyn Store>, Option<TempDir>) = match backend {
+            Backend::Sqlite => {
+                let dir = TempDir::new("doorman-it")?;
+                let url = format!("sqlite://{}", dir.path().join("doorman.db").display());
+                (doorman_store::open(&url).await?, Some(dir))
+            }
+            Backend::Postgres => match std::env::var(POSTGRES_ENV) {
+                Ok(url) if !url.trim().is_empty() => (doorman_store::open_isolated_postgres(&url).await?, None),
+                _ => {
+                    println!("skipped: set {POSTGRES_ENV} to run the PostgreSQL variant");
+                    return Ok(None);
+                }
+            },
+        };
+        let clock = Arc::new(ManualClock::new(WEDNESDAY_2PM));
+        let keys = KeyFile::generate(clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let service = app::service_with(store, clock.clone(), &keys, config)?;
+        let running = app::start(service, "127.0.0.1:0".parse()?).await?;
+        let token = running.operator_token.clone().context("a fresh database bootstraps an operator token")?;
+        let anon = Client::new(running.url());
+        let operator = anon.with_token(token);
+        Ok(Some(Kit { backend, clock, running, anon, operator, _dir: dir }))
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let Kit { running, _dir, .. } = self;
+        running.stop().await?;
+        drop(_dir);
+        Ok(())
+    }
+
+    pub fn now(&self) -> UnixSeconds {
+        self.clock.now()
+    }
+
+    pub fn set_time(&self, t: UnixSeconds) {
+        self.clock.set(t);
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+    }
+
+    /// The store behind the service, to check what was (not) written.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        self.running.service.store()
+    }
+
+    pub fn client(&self, token: &str) -> Client {
+        self.anon.with_token(token)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// An API error's status and body; fails the test on success or on an answer
+/// that is not the documented error shape.
+#[track_caller]
+pub fn api_error<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (StatusCode, ErrorBody) {
+    match result {
+        Err(ClientError::Api { status, body }) => {
+            assert_error_shape(status, &body);
+            (status, body)
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Asserts the call failed with `status` and `code`.
+#[track_caller]
+pub fn expect_error<T: std::fmt::Debug>(result: Result<T, ClientError>, status: StatusCode, code: &str) -> ErrorBody {
+    let (got, body) = api_error(result);
+    assert_eq!((got, body.error.code.as_str()), (status, code), "{}", body.error.message);
+    body
+}
+
+/// What every error answer must look like: a 4xx (never a 5xx), a stable
+/// code, a message for people that leaks nothing internal.
+#[track_caller]
+pub fn assert_error_shape(status: StatusCode, body: &ErrorBody) {
+    assert!(status.is_client_error(), "status {status} for {body:?}");
+    let code = &body.error.code;
+    assert!(
+        !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+        "code {code:?} is not a stable snake_case code"
+    );
+    assert!(!body.error.message.trim().is_empty(), "empty message for {code}");
+    let lower = body.error.message.to_ascii_lowercase();
+    for leak in ["sqlx", "select ", "insert ", "postgres://", "sqlite://", "panicked", "database error"] {
+        assert!(!lower.contains(leak), "message leaks internals ({leak}): {}", body.error.message);
+    }
+}
+
+/// Sends a raw request and parses the answer as the error shape; fails the
+/// test if the answer is a success, a 5xx, or anything else than ErrorBody.
+pub async fn raw_error(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: Option<Vec<u8>>,
+    content_type: Option<&str>,
+) -> anyhow::Result<(StatusCode, ErrorBody)> {
+    let (status, text) = client.send_raw(method.clone(), path, body.map(reqwest::Body::from), content_type).await?;
+    let parsed: ErrorBody = serde_json::from_str(&text)
+        .with_context(|| format!("{method} {path}: {status} is not the error shape: {text}"))?;
+    assert_error_shape(status, &parsed);
+    Ok((status, parsed))
+}
+
+/// `raw_error` with a JSON body.
+pub async fn raw_json_error(
+    client: &Client,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(StatusCode, ErrorBody)> {
+    raw_error(client, method, path, Some(body.as_bytes().to_vec()), Some("application/json")).await
+}
+
+/// One request, as data: tables of these drive the crossing and bad-input tests.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<String>,
+}
+
+impl Call {
+    pub fn get(path: impl Into<String>) -> Self {
+        Self { method: Method::GET, path: path.into(), body: None }
+    }
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self { method: Method::DELETE, path: path.into(), body: None }
+    }
+    pub fn post(path: impl Into<String>, body: &impl serde::Serialize) -> Self {
+        Self::with_body(Method::POST, path, body)
+    }
+    pub fn put(path: impl Into<String>, body: &impl serde::Serialize) -> Self {
+        Self::with_body(Method::PUT, path, body)
+    }
+    pub fn patch(path: impl Into<String>, body: &impl serde::Serialize) -> Self {
+        Self::with_body(Method::PATCH, path, body)
+    }
+    fn with_body(method: Method, path: impl Into<String>, body: &impl serde::Serialize) -> Self {
+        let body = serde_json::to_string(body).unwrap_or_default();
+        Self { method, path: path.into(), body: Some(body) }
+    }
+
+    /// Sends it as `client`; the answer must be the error shape.
+    pub async fn error(&self, client: &Client) -> anyhow::Result<(StatusCode, ErrorBody)> {
+        let body = self.body.as_ref().map(|b| b.as_bytes().to_vec());
+        let content_type = self.body.as_ref().map(|_| "application/json");
+        raw_error(client, self.method.clone(), &self.path, body, content_type).await
+    }
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Every call, made as `client`, fails with `status` and `code`.
+pub async fn expect_all(client: &Client, calls: &[Call], status: StatusCode, code: &str) -> anyhow::Result<()> {
+    let mut wrong = Vec::new();
+    for call in calls {
+        let (got, body) = call.error(client).await?;
+        if (got, body.error.code.as_str()) != (status, code) {
+            wrong.push(format!("{call}: {got} {} ({})", body.error.code, body.error.message));
+        }
+    }
+    assert!(wrong.is_empty(), "expected {status} {code}, but:\n{}", wrong.join("\n"));
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! doorman's integration tests: one binary (linking is the slow part), a real
+//! server per test on 127.0.0.1:0, every request through the typed client.
+//!
+//! Each scenario is written once, as `async fn(&Kit) -> anyhow::Result<()>`,
+//! and [`scenarios!`] turns it into two tests, `sqlite::<name>` and
+//! `postgres::<name>`. The PostgreSQL ones run when `DOORMAN_TEST_POSTGRES_URL`
+//! is set (`.ci/run` sets it) and otherwise say they were skipped.
+
+// All of this binary is test code: the workspace's bans on panicking
+// shortcuts are for the service, and clippy sees only `#[test]` functions
+// (not the kit and scenarios they call) as tests.
+#![allow(clippy::indexing_slicing, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+mod access;
+mod authz;
+mod bad_input;
+mod concurrency;
+mod domain;
+mod fixture;
+mod kit;
+mod lock;
+mod openapi;
+mod refusals;
+
+/// `scenarios!(module::name, module::name with config_fn, ...)`: a SQLite and
+/// a PostgreSQL test for each scenario; `with` names a `fn() -> ServiceConfig`
+/// for scenarios that need other settings than the kit's.
+macro_rules! scenarios {
+    ($($module:ident :: $name:ident $(with $config:path)?),* $(,)?) => {
+        scenarios!(@backend sqlite, Sqlite, $($module :: $name $(with $config)?),*);
+        scenarios!(@backend postgres, Postgres, $($module :: $name $(with $config)?),*);
+    };
+    (@backend $mod_name:ident, $backend:ident, $($module:ident :: $name:ident $(with $config:path)?),*) => {
+        mod $mod_name {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() -> anyhow::Result<()> {
+                    let config = scenarios!(@config $($config)?);
+                    let Some(kit) = crate::kit::Kit::start_with(crate::kit::Backend::$backend, config).await? else {
+                        return Ok(());
+                    };
+                    crate::$module::$name(&kit).await?;
+                    kit.stop().await
+                }
+            )*
+        }
+    };
+    (@config $config:path) => { $config() };
+    (@config) => { crate::kit::default_config() };
+}
+
+scenarios!(
+    // every refusal reason, in the situation that causes it
+    refusals::refusal_parcel_unknown,
+    refusals::refusal_parcel_not_addressed_here,
+    refusals::refusal_parcel_already_delivered,
+    refusals::refusal_delivery_closed,
+    refusals::refusal_tenant_notice_missing,
+    refusals::refusal_carrier_not_enabled,
+    refusals::refusal_carrier_outside_hours,
+    refusals::refusal_driver_suspended,
+    refusals::refusal_driver_not_vetted,
+    refusals::refusal_handheld_not_registered,
+    refusals::refusal_driver_not_at_property,
+    refusals::refusal_outside_delivery_window,
+    refusals::refusal_resident_blocked,
+    refusals::refusal_drop_spot_not_allowed,
+    refusals::refusal_no_way_through,
+    refusals::refusal_access_already_granted,
+    refusals::rules_are_checked_in_their_fixed_order,
+    // grants, credentials at the lock, blocks, the delivery lifecycle
+    access::granted_request_opens_exactly_the_path,
+    access::in_unit_drop_goes_through_the_unit_door,
+    access::block_revokes_a_live_grant,
+    access::complete_delivery_flow_and_its_errors,
+    access::invitations_are_one_time,
+    // authorization crossings
+    authz::another_managers_property,
+    authz::another_carriers_parcel,
+    authz::another_carriers_driver,
+    authz::another_driver_of_the_same_carrier,
+    authz::another_unit,
+    authz::wrong_role_on_every_endpoint_family,
+    authz::missing_bad_and_malformed_tokens with crate::kit::relaxed_auth_config,
+    authz::repeated_bad_tokens_are_rate_limited with crate::authz::low_auth_limit,
+    // one parcel, many drivers at once
+    concurrency::fifty_simultaneous_requests_yield_one_credential,
+    // what the service does with input it cannot use
+    bad_input::malformed_json,
+    bad_input::wrong_types_and_missing_fields,
+    bad_input::invalid_values_write_nothing,
+    bad_input::unknown_ids,
+    bad_input::bad_ids_in_paths,
+    bad_input::oversized_bodies,
+    bad_input::wrong_content_type,
+    bad_input::unknown_routes_and_wrong_methods,
+    bad_input::conflicts_write_nothing,
+    bad_input::garbage_on_every_operation_never_500 with crate::kit::relaxed_auth_config,
+    // the API document
+    openapi::document_lists_every_route with crate::kit::relaxed_auth_config,
+);
