@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod delivery;
+pub mod event;
 pub mod geo;
 pub mod hours;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod serde_b64;
 
 pub use clock::{Clock, ManualClock, UnixSeconds};
 pub use delivery::{DeliveryKind, DeliveryState, IllegalTransition};
+pub use event::{Event, EventKind, Viewer, EVENT_FORMAT_VERSION};
 pub use geo::GeoPoint;
 pub use hours::{HoursError, WeeklyHours};
 pub use ids::*;
