@@ -5,6 +5,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod lock_cmd;
 
 use doorman_domain::{Clock, UnixSeconds};
 

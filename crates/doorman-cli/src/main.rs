@@ -51,6 +51,10 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// Simulated locks: run them, provision them, Mosquitto files for them.
+    Lock(doorman_cli::lock_cmd::LockArgs),
+    /// The driver's handheld: deliver, present, type a code, relay a bundle, collect events.
+    Driver(doorman_cli::lock_cmd::DriverArgs),
     /// The issuer's public keys, as locks should trust them.
     Keys {
         #[command(flatten)]
@@ -211,6 +215,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::stdout(),
             )
             .await
+        }
+        Command::Lock(a) => {
+            init_logs("info,rumqttd=warn");
+            doorman_cli::lock_cmd::run_lock(a).await
+        }
+        Command::Driver(a) => {
+            init_logs("warn");
+            doorman_cli::lock_cmd::run_driver(a).await
         }
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
