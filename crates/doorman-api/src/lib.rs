@@ -282,6 +282,85 @@ pub struct CompleteDelivery {
     pub photo_ref: Option<String>,
 }
 
+// --- audit (the transparency log) ---------------------------------------------
+
+/// An entry of the transparency log with its inclusion proof.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    /// The entry's index in the log (from 0).
+    pub index: u64,
+    /// The entry's canonical bytes (compact JSON of the event), base64url:
+    /// the Merkle leaf. Hash these bytes; never re-encode the event.
+    pub entry: String,
+    /// The inclusion proof of the entry in the tree of `AuditEntries::size`
+    /// entries: sibling hashes from the leaf up, each base64url.
+    pub inclusion: Vec<String>,
+}
+
+/// A lock's device public key, to check its signed events.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LockDeviceKey {
+    pub lock_id: LockId,
+    /// Ed25519, 32 bytes, base64url.
+    pub device_public_key: String,
+}
+
+/// The entries of the log the caller may see, each with its proof against
+/// one checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntries {
+    /// The checkpoint (C2SP signed note, with the witnesses' cosignatures)
+    /// every proof leads to.
+    pub checkpoint: String,
+    /// Its tree size.
+    pub size: u64,
+    /// In index order.
+    pub entries: Vec<AuditEntry>,
+    /// The device keys of the locks whose events are among the entries.
+    pub locks: Vec<LockDeviceKey>,
+    /// Set when there are more entries: ask again with `after` = this and
+    /// `size` = the size above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<u64>,
+}
+
+/// Which entries to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditEntriesQuery {
+    /// Only entries with a larger index.
+    #[serde(default)]
+    pub after: Option<u64>,
+    /// Prove against the checkpoint of this size (default: the latest).
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// At most this many entries (default and maximum 1000).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A consistency proof from an older tree size to a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditConsistency {
+    pub old_size: u64,
+    /// The size of `checkpoint`.
+    pub new_size: u64,
+    /// The checkpoint the proof leads to (signed note, with cosignatures).
+    pub checkpoint: String,
+    /// Proof hashes, base64url.
+    pub proof: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditConsistencyQuery {
+    /// The size of the checkpoint the caller kept.
+    pub old: u64,
+    /// Prove to the checkpoint of this size (default: the latest).
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
 // --- operational -------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -83,7 +83,8 @@ pub async fn start(service: Arc<Service>, listen: SocketAddr) -> anyhow::Result<
     Ok(Running { addr, service, operator_token, stop: Some(tx), join })
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -21,6 +21,35 @@ pub struct FileConfig {
     pub window_grace_s: Option<i64>,
     pub auth_max_failures: Option<u32>,
     pub log: Option<String>,
+    /// The transparency log's origin (its checkpoints' first line, its key's name).
+    pub log_origin: Option<String>,
+    /// How often the sequencer integrates new entries and signs a checkpoint.
+    pub log_interval_ms: Option<u64>,
+    /// Witnesses asked to cosign each checkpoint.
+    pub witnesses: Option<Vec<WitnessEntry>>,
+}
+
+/// A witness: its URL (`<url>/add-checkpoint` is posted to) and its
+/// cosignature verifier key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessEntry {
+    pub url: String,
+    pub key: String,
+}
+
+/// Parses `DOORMAN_WITNESSES`: `URL KEY` pairs separated by commas.
+pub fn parse_witnesses(text: &str) -> anyhow::Result<Vec<WitnessEntry>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (url, key) = item
+                .split_once(char::is_whitespace)
+                .with_context(|| format!("witness {item:?}: expected \"URL KEY\""))?;
+            Ok(WitnessEntry { url: url.trim().into(), key: key.trim().into() })
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +61,8 @@ pub struct Config {
     pub key_file: PathBuf,
     pub service: doorman_server::ServiceConfig,
     pub log: String,
+    /// The sequencer's period.
+    pub log_interval: std::time::Duration,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -70,6 +101,28 @@ impl Config {
         if let Some(v) = flags.auth_max_failures.or(from_file.auth_max_failures) {
             service.auth_max_failures = v;
         }
+        if let Some(origin) = pick(flags.log_origin, from_file.log_origin) {
+            doorman_tlog::check_key_name(&origin)
+                .map_err(|_| anyhow::anyhow!("log_origin {origin:?} must be non-empty, without spaces or '+'"))?;
+            service.log_origin = origin;
+        }
+        for witness in flags.witnesses.or(from_file.witnesses).unwrap_or_default() {
+            anyhow::ensure!(
+                witness.url.starts_with("http://") || witness.url.starts_with("https://"),
+                "witness URL {:?} must start with http:// or https://",
+                witness.url
+            );
+            let key = doorman_tlog::VerifierKey::parse(&witness.key)
+                .with_context(|| format!("witness key {:?}", witness.key))?;
+            anyhow::ensure!(
+                key.kind() == doorman_tlog::KeyKind::Cosignature,
+                "witness key {:?} is not a cosignature key (type 0x04)",
+                witness.key
+            );
+            service.witnesses.push(doorman_server::audit::WitnessConfig { url: witness.url, key });
+        }
+        let log_interval_ms = flags.log_interval_ms.or(from_file.log_interval_ms).unwrap_or(250);
+        anyhow::ensure!((10..=60_000).contains(&log_interval_ms), "log_interval_ms must be between 10 and 60000");
         let listen = match flags.listen.or(from_file.listen) {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
@@ -81,6 +134,7 @@ impl Config {
             key_file,
             service,
             log: pick(flags.log, from_file.log).unwrap_or_else(|| "info".into()),
+            log_interval: std::time::Duration::from_millis(log_interval_ms),
         })
     }
 }
@@ -128,6 +182,21 @@ auth_max_failures = 20
 
 # Log filter (tracing's EnvFilter syntax).      env: DOORMAN_LOG
 log = "info"
+
+# The transparency log (audit trail). Its origin names the log: the first
+# line of every checkpoint and the name of its key (kept in the key file).
+#                                               env: DOORMAN_LOG_ORIGIN
+log_origin = "doorman.example/log"
+
+# How often new entries are integrated and a checkpoint signed, in ms.
+#                                               env: DOORMAN_LOG_INTERVAL_MS
+log_interval_ms = 250
+
+# Witnesses that cosign each checkpoint (`doorman witness`), by URL and
+# cosignature key.          env: DOORMAN_WITNESSES="URL KEY,URL KEY"
+# [[witnesses]]
+# url = "http://127.0.0.1:7380"
+# key = "doorman.example/witness+1234abcd+BA..."
 "#;
 
 #[cfg(test)]
@@ -159,5 +228,37 @@ mod tests {
         assert!(err.contains("credential_lifetime_s"), "{err}");
         let unknown = toml::from_str::<FileConfig>("listn = \"x\"").unwrap_err().to_string();
         assert!(unknown.contains("listn"), "{unknown}");
+    }
+
+    #[test]
+    fn the_log_origin_and_witnesses_are_checked() {
+        let witness = doorman_tlog::Cosigner::from_seed("witness.example/w1", [7; 32]).unwrap();
+        let vkey = witness.verifier_key().unwrap().to_vkey();
+        let parsed = parse_witnesses(&format!(" http://127.0.0.1:7380 {vkey} , https://w2.example {vkey}")).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0], WitnessEntry { url: "http://127.0.0.1:7380".into(), key: vkey.clone() });
+        assert!(parse_witnesses("http://no-key").is_err());
+
+        let flags = FileConfig {
+            log_origin: Some("logs.example/doorman".into()),
+            witnesses: Some(parsed),
+            ..Default::default()
+        };
+        let config = Config::resolve(flags, None).unwrap();
+        assert_eq!(config.service.log_origin, "logs.example/doorman");
+        assert_eq!(config.service.witnesses.len(), 2);
+        assert_eq!(config.log_interval, std::time::Duration::from_millis(250));
+
+        let bad_origin = FileConfig { log_origin: Some("two words".into()), ..Default::default() };
+        assert!(Config::resolve(bad_origin, None).unwrap_err().to_string().contains("log_origin"));
+        // A log key is not a witness key.
+        let log_key = doorman_tlog::NoteSigner::from_seed("log.example", [1; 32]).unwrap().verifier_key().to_vkey();
+        let wrong = FileConfig {
+            witnesses: Some(vec![WitnessEntry { url: "http://w".into(), key: log_key }]),
+            ..Default::default()
+        };
+        assert!(Config::resolve(wrong, None).unwrap_err().to_string().contains("cosignature"));
+        let slow = FileConfig { log_interval_ms: Some(5), ..Default::default() };
+        assert!(Config::resolve(slow, None).is_err());
     }
 }

@@ -2,10 +2,12 @@
 //! exactly what `doorman serve` boots.
 
 pub mod app;
+pub mod audit_cmd;
 pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod lock_cmd;
+pub mod witness_cmd;
 
 use doorman_domain::{Clock, UnixSeconds};
 

@@ -60,6 +60,46 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// The transparency log: export your entries with their proofs, verify them offline.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Run a transparency-log witness (C2SP tlog-witness): cosigns checkpoints that extend the last one.
+    Witness(doorman_cli::witness_cmd::WitnessArgs),
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Write the entries you may see, their inclusion proofs and the checkpoint to one bundle.
+    Export {
+        /// The service's URL.
+        #[arg(long, env = "DOORMAN_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Your API token.
+        #[arg(long, env = "DOORMAN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where to write the bundle (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        /// A checkpoint you kept from before: the bundle gets a consistency proof from it.
+        #[arg(long)]
+        since_checkpoint: Option<PathBuf>,
+    },
+    /// Check a bundle offline: signatures, inclusion, consistency, lock event chains, grants.
+    Verify {
+        /// The bundle written by `doorman audit export`.
+        bundle: PathBuf,
+        /// The log's verifier key (`origin+id+key`); repeat if it has several.
+        #[arg(long = "log-key", required = true)]
+        log_keys: Vec<String>,
+        /// A checkpoint you kept from before (a signed note): the log must extend it.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+        /// A witness whose cosignature must be on the checkpoint; repeat for several.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
+    },
 }
 
 #[derive(Args, Default)]
@@ -93,6 +133,15 @@ struct ServeArgs {
     /// Log filter [default: info].
     #[arg(long, env = "DOORMAN_LOG")]
     log: Option<String>,
+    /// The transparency log's origin [default: doorman.example/log].
+    #[arg(long, env = "DOORMAN_LOG_ORIGIN")]
+    log_origin: Option<String>,
+    /// How often the log signs a checkpoint, in ms [default: 250].
+    #[arg(long, env = "DOORMAN_LOG_INTERVAL_MS")]
+    log_interval_ms: Option<u64>,
+    /// Witnesses that cosign checkpoints: "URL KEY,URL KEY".
+    #[arg(long, env = "DOORMAN_WITNESSES")]
+    witnesses: Option<String>,
 }
 
 impl ServeArgs {
@@ -192,6 +241,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 window_grace_s: a.window_grace_s,
                 auth_max_failures: a.auth_max_failures,
                 log: a.log,
+                log_origin: a.log_origin,
+                log_interval_ms: a.log_interval_ms,
+                witnesses: a.witnesses.as_deref().map(doorman_cli::config::parse_witnesses).transpose()?,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
@@ -261,6 +313,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Audit { action: AuditAction::Export { url, token, out, since_checkpoint } } => {
+            doorman_cli::audit_cmd::run_export(&url, &token, &out, since_checkpoint.as_deref()).await
+        }
+        Command::Audit { action: AuditAction::Verify { bundle, log_keys, previous, witness_keys } } => {
+            doorman_cli::audit_cmd::run_verify(&bundle, &log_keys, previous.as_deref(), &witness_keys)
+        }
+        Command::Witness(args) => {
+            init_logs("info");
+            doorman_cli::witness_cmd::run(args).await
         }
         Command::Keys { remote } => {
             let keys = Client::new(&remote.url).keys().await?;

@@ -268,4 +268,67 @@ impl Client {
     pub async fn complete_delivery(&self, id: DeliveryId, req: &CompleteDelivery) -> ClientResult<Delivery> {
         self.post(&format!("/v1/deliveries/{id}/complete"), req).await
     }
+
+    // --- audit: the transparency log
+    /// `GET /log/checkpoint`: the latest checkpoint as a signed note, with
+    /// its cosignatures. Public.
+    pub async fn log_checkpoint(&self) -> ClientResult<String> {
+        self.get_text("/log/checkpoint").await
+    }
+    /// `GET /log/key`: the log's verifier key (vkey). Public; trust it only
+    /// as far as the channel it came through.
+    pub async fn log_key(&self) -> ClientResult<String> {
+        self.get_text("/log/key").await
+    }
+    /// `GET /log/<tile path>` (C2SP tlog-tiles: `tile/<L>/<N>[.p/<W>]`): a
+    /// tile's hashes. Public.
+    pub async fn log_tile(&self, tile_path: &str) -> ClientResult<Vec<u8>> {
+        let mut req = self.http.get(format!("{}/log/{}", self.base, tile_path.trim_start_matches('/')));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await?;
+        let status = res.status();
+        if status.is_success() {
+            return Ok(res.bytes().await?.to_vec());
+        }
+        let text = res.text().await?;
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api { status, body }),
+            Err(_) => Err(ClientError::Unexpected { status, text }),
+        }
+    }
+    /// The entries the caller may see, with inclusion proofs.
+    pub async fn audit_entries(&self, query: &AuditEntriesQuery) -> ClientResult<AuditEntries> {
+        let mut params = Vec::new();
+        if let Some(after) = query.after {
+            params.push(format!("after={after}"));
+        }
+        if let Some(size) = query.size {
+            params.push(format!("size={size}"));
+        }
+        if let Some(limit) = query.limit {
+            params.push(format!("limit={limit}"));
+        }
+        let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
+        self.get(&format!("/v1/audit/entries{query}")).await
+    }
+    /// A consistency proof from the tree of `old` entries to the checkpoint
+    /// of `size` entries (default: the latest).
+    pub async fn audit_consistency(&self, old: u64, size: Option<u64>) -> ClientResult<AuditConsistency> {
+        let size = size.map(|s| format!("&size={s}")).unwrap_or_default();
+        self.get(&format!("/v1/audit/consistency?old={old}{size}")).await
+    }
+
+    /// A GET whose success answer is text.
+    async fn get_text(&self, path: &str) -> ClientResult<String> {
+        let (status, text) = self.send_raw(Method::GET, path, None, None).await?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api { status, body }),
+            Err(_) => Err(ClientError::Unexpected { status, text }),
+        }
+    }
 }

@@ -5,8 +5,9 @@ use doorman_api::{AccessGranted, AccessRequest, CompleteDelivery, DoorAccess};
 use doorman_domain::policy::{decide_access, AccessFacts, OpenMethod};
 use doorman_domain::{
     AccessRequestId, AccessRequestRecord, Delivery, DeliveryId, DeliveryState, GeoPoint, Grant, GrantId, GrantedDoor,
-    Principal, RefusalReason, UnitPreferences,
+    Principal, RefusalReason,
 };
+use doorman_store::AccessContextQuery;
 
 use crate::carrier::tracking_number;
 use crate::{auth, decode_b64, issuing, Service, ServiceError, ServiceResult};
@@ -14,7 +15,13 @@ use crate::{auth, decode_b64, issuing, Service, ServiceError, ServiceResult};
 impl Service {
     /// A driver at a property scanned a parcel: grant credentials for exactly
     /// the doors to the allowed drop spot, or refuse with the first rule that
-    /// failed. Every outcome is recorded.
+    /// failed. Every outcome is recorded, durably, before it is answered.
+    ///
+    /// One read gathers the facts (`Store::access_context`), one write claims
+    /// the grant and numbers its doors (`Store::claim_grant_with_sequences`),
+    /// and only then are the credentials signed, with the numbers the claim
+    /// gave: everything that could make signing fail is checked before the
+    /// claim, so a committed grant always gets its credentials.
     #[tracing::instrument(skip_all, fields(property = %req.property_id))]
     pub async fn request_access(&self, p: &Principal, req: AccessRequest) -> ServiceResult<AccessGranted> {
         let Principal::Driver { driver_id, carrier_id } = *p else {
@@ -22,47 +29,47 @@ impl Service {
         };
         let position =
             GeoPoint::parse(req.position.lat, req.position.lon).map_err(|e| ServiceError::invalid(e.to_string()))?;
-        let handheld_key =
-            issuing::validate_handheld_key(&decode_b64("handheld_public_key", &req.handheld_public_key)?)?;
+        let handheld = issuing::parse_handheld_key(&decode_b64("handheld_public_key", &req.handheld_public_key)?)?;
+        let handheld_key = handheld.as_sec1_bytes().to_vec();
         let tracking = tracking_number(&req.tracking_number)?;
         let now = self.now();
         let store = &self.store;
 
-        let property = store.get_property(req.property_id).await?.ok_or(ServiceError::NotFound("property"))?;
-        let driver = store.get_driver(driver_id).await?.ok_or(ServiceError::Unauthenticated)?;
-        let delivery = store.find_delivery(carrier_id, &tracking).await?;
-        let enablement = store.get_enablement(property.id, carrier_id).await?;
-        let (block, preferences) = match &delivery {
-            Some(d) => (store.active_block(d.unit_id, now).await?, store.get_preferences(d.unit_id).await?),
-            None => (None, UnitPreferences::default()),
+        let query = AccessContextQuery {
+            property: req.property_id,
+            driver: driver_id,
+            carrier: carrier_id,
+            tracking_number: &tracking,
+            now,
         };
-        let drop_spots = store.list_drop_spots(property.id).await?;
-        let access_points = store.list_access_points(property.id).await?;
-        let locks = store.list_locks(property.id).await?;
+        let ctx = store.access_context(&query).await?.ok_or(ServiceError::NotFound("property"))?;
+        let driver = ctx.driver.as_ref().ok_or(ServiceError::Unauthenticated)?;
+        let property = &ctx.property;
+        let delivery = ctx.delivery.as_ref();
 
         let facts = AccessFacts {
             now,
             rules: &self.config.policy,
-            at_property: &property,
-            driver: &driver,
+            at_property: property,
+            driver,
             handheld_key: &handheld_key,
             position,
-            delivery: delivery.as_ref(),
-            enablement: enablement.as_ref(),
-            block: block.as_ref(),
-            preferences: &preferences,
+            delivery,
+            enablement: ctx.enablement.as_ref(),
+            block: ctx.block.as_ref(),
+            preferences: &ctx.preferences,
             requested_drop_spot: req.drop_spot_id,
-            drop_spots: &drop_spots,
-            access_points: &access_points,
-            locks: &locks,
+            drop_spots: &ctx.drop_spots,
+            access_points: &ctx.access_points,
+            locks: &ctx.locks,
         };
         let mut record = AccessRequestRecord {
             id: AccessRequestId::random(),
             driver_id,
             carrier_id,
             property_id: property.id,
-            delivery_id: delivery.as_ref().map(|d| d.id),
-            unit_id: delivery.as_ref().map(|d| d.unit_id),
+            delivery_id: delivery.map(|d| d.id),
+            unit_id: delivery.map(|d| d.unit_id),
             position,
             at: now,
             grant_id: None,
@@ -72,59 +79,32 @@ impl Service {
             Ok(plan) => plan,
             Err(reason) => return Err(self.refuse(record, reason).await),
         };
-        let Some(delivery) = delivery.as_ref() else {
+        let Some(delivery) = delivery else {
             return Err(ServiceError::Internal("policy granted without a delivery".into()));
         };
 
+        // The doors to open, each with what signing it needs; nothing after
+        // the claim may fail, so whatever can is found out here.
         let expires_at = now + self.config.credential_lifetime_s;
-        let delivery_hash = issuing::delivery_hash(&delivery.hash_salt, delivery.id);
-        let grant_id = GrantId::random();
-        let mut granted_doors = Vec::new();
-        let mut doors = Vec::new();
+        let mut steps = Vec::new();
         for step in &plan.doors {
             let (Some(lock_id), method) = (step.lock_id, step.method) else { continue };
-            let lock = locks.iter().find(|l| l.id == lock_id).ok_or(ServiceError::NotFound("lock"))?;
-            let sequence = store.next_lock_sequence(lock_id).await?;
-            let ap_name =
-                access_points.iter().find(|a| a.id == step.access_point_id).map(|a| a.name.clone()).unwrap_or_default();
-            let (credential_id, credential, door_code) = match method {
-                OpenMethod::Credential => {
-                    let cti = auth::random_bytes::<16>()?;
-                    let cred = issuing::credential(
-                        &self.keys,
-                        &self.config.issuer,
-                        &issuing::CredentialParams {
-                            lock_id,
-                            sequence,
-                            cti,
-                            delivery_hash,
-                            handheld_key: &handheld_key,
-                            issued_at: now,
-                            expires_at,
-                        },
-                    )?;
-                    (Some(cti.to_vec()), Some(doorman_domain::serde_b64::encode(&cred)), None)
-                }
-                OpenMethod::DoorCode => {
-                    (None, None, Some(issuing::door_code(&self.keys.door_code_master, lock.id, now, sequence)?))
-                }
+            let cti = match method {
+                OpenMethod::Credential => Some(auth::random_bytes::<16>()?),
+                OpenMethod::DoorCode => None,
                 OpenMethod::Walk => continue,
             };
-            granted_doors.push(GrantedDoor {
-                access_point_id: step.access_point_id,
-                lock_id,
-                credential_id,
-                sequence: Some(sequence),
-                door_code: door_code.is_some(),
-            });
-            doors.push(DoorAccess {
-                access_point_id: step.access_point_id,
-                access_point_name: ap_name,
-                lock_id,
-                credential,
-                door_code,
-            });
+            if !ctx.locks.iter().any(|l| l.id == lock_id) {
+                return Err(ServiceError::NotFound("lock"));
+            }
+            let name =
+                ctx.access_points.iter().find(|a| a.id == step.access_point_id).map(|a| a.name.clone()).unwrap_or_default();
+            steps.push((step.access_point_id, lock_id, cti, name));
         }
+        if steps.iter().any(|(_, _, cti, _)| cti.is_some()) {
+            issuing::check_issuable(&self.config.issuer, now, expires_at)?;
+        }
+        let grant_id = GrantId::random();
         let grant = Grant {
             id: grant_id,
             delivery_id: delivery.id,
@@ -133,19 +113,52 @@ impl Service {
             property_id: property.id,
             unit_id: delivery.unit_id,
             drop_spot_id: plan.drop_spot_id,
-            doors: granted_doors,
+            doors: steps
+                .iter()
+                .map(|(access_point_id, lock_id, cti, _)| GrantedDoor {
+                    access_point_id: *access_point_id,
+                    lock_id: *lock_id,
+                    credential_id: cti.map(|c| c.to_vec()),
+                    sequence: None, // numbered by the claim
+                    door_code: cti.is_none(),
+                })
+                .collect(),
             issued_at: now,
             expires_at,
             revoked_at: None,
         };
         record.grant_id = Some(grant_id);
-        if !store.claim_grant(&grant, &record, now).await? {
+        let Some(granted) = store.claim_grant_with_sequences(&grant, &record, now).await? else {
             record.grant_id = None;
             record.id = AccessRequestId::random();
             return Err(self.refuse(record, RefusalReason::AccessAlreadyGranted).await);
+        };
+
+        let delivery_hash = issuing::delivery_hash(&delivery.hash_salt, delivery.id);
+        let mut doors = Vec::with_capacity(steps.len());
+        for ((access_point_id, lock_id, cti, name), door) in steps.into_iter().zip(&granted.doors) {
+            let sequence =
+                door.sequence.ok_or_else(|| ServiceError::Internal("the claim left a door unnumbered".into()))?;
+            let (credential, door_code) = match cti {
+                Some(cti) => {
+                    let params = issuing::CredentialParams {
+                        lock_id,
+                        sequence,
+                        cti,
+                        delivery_hash,
+                        handheld_key: &handheld_key,
+                        issued_at: now,
+                        expires_at,
+                    };
+                    let cred = issuing::sign_credential(&self.keys, &self.config.issuer, &params, handheld)?;
+                    (Some(doorman_domain::serde_b64::encode(&cred)), None)
+                }
+                None => (None, Some(issuing::door_code(&self.keys.door_code_master, lock_id, now, sequence)?)),
+            };
+            doors.push(DoorAccess { access_point_id, access_point_name: name, lock_id, credential, door_code });
         }
         let drop_spot_name =
-            drop_spots.iter().find(|s| s.id == plan.drop_spot_id).map(|s| s.name.clone()).unwrap_or_default();
+            ctx.drop_spots.iter().find(|s| s.id == plan.drop_spot_id).map(|s| s.name.clone()).unwrap_or_default();
         tracing::info!(grant = %grant_id, doors = doors.len(), "access granted");
         Ok(AccessGranted {
             request_id: record.id,

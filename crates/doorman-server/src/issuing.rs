@@ -39,8 +39,12 @@ pub fn trust_anchors(keys: &KeyRing) -> Vec<TrustAnchor> {
 /// Checks a handheld key and returns its canonical (compressed SEC1) form,
 /// so the registered key and a presented one compare byte for byte.
 pub fn validate_handheld_key(bytes: &[u8]) -> ServiceResult<Vec<u8>> {
+    parse_handheld_key(bytes).map(|k| k.as_sec1_bytes().to_vec())
+}
+
+/// Checks a handheld key and returns it parsed, for [`sign_credential`].
+pub fn parse_handheld_key(bytes: &[u8]) -> ServiceResult<HandheldPublicKey> {
     HandheldPublicKey::from_sec1_bytes(bytes)
-        .map(|k| k.as_sec1_bytes().to_vec())
         .map_err(|_| ServiceError::invalid("handheld_public_key is not a P-256 public key (SEC1)"))
 }
 
@@ -73,8 +77,30 @@ pub struct CredentialParams<'a> {
 
 /// A one-use credential for one lock, signed with the active issuer key.
 pub fn credential(keys: &KeyRing, issuer: &str, p: &CredentialParams<'_>) -> ServiceResult<Vec<u8>> {
-    let handheld_key = HandheldPublicKey::from_sec1_bytes(p.handheld_key)
-        .map_err(|_| ServiceError::invalid("handheld_public_key is not a P-256 public key (SEC1)"))?;
+    sign_credential(keys, issuer, p, parse_handheld_key(p.handheld_key)?)
+}
+
+/// Whether credentials with this issuer and validity can be issued at all:
+/// [`sign_credential`] fails for no other reason than these (and a zero
+/// sequence number, which the store never hands out). Lets a caller find
+/// out before it commits a grant rather than after.
+pub fn check_issuable(issuer: &str, issued_at: UnixSeconds, expires_at: UnixSeconds) -> ServiceResult<()> {
+    if issuer.len() > doorman_protocol::credential::MAX_ISSUER_LEN {
+        return Err(ServiceError::Internal("the issuer name is too long for a credential".into()));
+    }
+    if issued_at < 0 || expires_at <= issued_at {
+        return Err(ServiceError::Internal("the credential's validity is out of range".into()));
+    }
+    Ok(())
+}
+
+/// [`credential`] for a handheld key already parsed (the key in `p` is not read).
+pub fn sign_credential(
+    keys: &KeyRing,
+    issuer: &str,
+    p: &CredentialParams<'_>,
+    handheld_key: HandheldPublicKey,
+) -> ServiceResult<Vec<u8>> {
     let as_u64 = |v: i64, what: &str| {
         u64::try_from(v).map_err(|_| ServiceError::Internal(format!("{what} out of range for a credential")))
     };

@@ -31,6 +31,11 @@ pub struct KeyFile {
     pub issuer_keys: Vec<IssuerKeyEntry>,
     /// base64url, 32 bytes: each lock's door-code secret is derived from it.
     pub door_code_master: String,
+    /// base64url Ed25519 seed of the transparency log's key, which signs its
+    /// checkpoints (under the log's origin as key name). Added to an older
+    /// key file on its next start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_seed: Option<String>,
 }
 
 impl std::fmt::Debug for KeyFile {
@@ -45,6 +50,8 @@ pub struct KeyRing {
     pub active: IssuerKey,
     pub published: Vec<IssuerKey>,
     pub door_code_master: [u8; 32],
+    /// The transparency log's signing key seed.
+    pub log_seed: [u8; 32],
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -74,6 +81,7 @@ impl KeyFile {
             active_kid: entry.kid.clone(),
             issuer_keys: vec![entry],
             door_code_master: URL_SAFE_NO_PAD.encode(random_bytes::<32>()?),
+            log_seed: Some(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)),
         })
     }
 
@@ -105,14 +113,31 @@ impl KeyFile {
             }
         }
         let active = active.ok_or_else(|| ServiceError::Internal("key file: the active kid has no key".into()))?;
-        Ok(KeyRing { active, published, door_code_master: decode32("door_code_master", &self.door_code_master)? })
+        let log_seed = self
+            .log_seed
+            .as_deref()
+            .ok_or_else(|| ServiceError::Internal("key file: no transparency log key (log_seed)".into()))?;
+        Ok(KeyRing {
+            active,
+            published,
+            door_code_master: decode32("door_code_master", &self.door_code_master)?,
+            log_seed: decode32("log_seed", log_seed)?,
+        })
     }
 
-    /// Reads the key file, or creates it (mode 0600) on first start.
+    /// Reads the key file, or creates it (mode 0600) on first start. A key
+    /// file without a transparency log key gets one (and is saved).
     pub fn load_or_create(path: &Path, now: i64) -> ServiceResult<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| ServiceError::Internal(format!("key file {}: {e}", path.display()))),
+            Ok(bytes) => {
+                let mut file: Self = serde_json::from_slice(&bytes)
+                    .map_err(|e| ServiceError::Internal(format!("key file {}: {e}", path.display())))?;
+                if file.log_seed.is_none() {
+                    file.log_seed = Some(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?));
+                    file.save(path)?;
+                }
+                Ok(file)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let file = Self::generate(now)?;
                 file.save(path)?;

@@ -9,6 +9,7 @@
 //! - signing keys come from the [`KeyRing`], never from the database.
 
 mod access;
+pub mod audit;
 pub mod auth;
 mod carrier;
 mod error;
@@ -17,6 +18,7 @@ pub mod keys;
 mod manager;
 mod operator;
 mod resident;
+pub mod witness;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -39,6 +41,11 @@ pub struct ServiceConfig {
     /// Failed authentications allowed per client address and window.
     pub auth_max_failures: u32,
     pub auth_window_s: i64,
+    /// The transparency log's origin: the first line of its checkpoints and
+    /// its key's name (a schema-less URL, e.g. `doorman.example/log`).
+    pub log_origin: String,
+    /// Witnesses asked to cosign each new checkpoint.
+    pub witnesses: Vec<audit::WitnessConfig>,
 }
 
 impl Default for ServiceConfig {
@@ -50,6 +57,8 @@ impl Default for ServiceConfig {
             policy: PolicyRules::default(),
             auth_max_failures: 20,
             auth_window_s: 60,
+            log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
+            witnesses: Vec::new(),
         }
     }
 }
@@ -60,6 +69,9 @@ pub struct Service {
     keys: KeyRing,
     config: ServiceConfig,
     limiter: auth::AuthFailureLimiter,
+    /// The transparency log's key and what the witnesses last cosigned.
+    log_signer: audit::LogSigner,
+    witness_progress: audit::WitnessProgress,
 }
 
 impl std::fmt::Debug for Service {
@@ -71,7 +83,8 @@ impl std::fmt::Debug for Service {
 impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keys: KeyRing, config: ServiceConfig) -> Self {
         let limiter = auth::AuthFailureLimiter::new(config.auth_max_failures, config.auth_window_s);
-        Self { store, clock, keys, config, limiter }
+        let log_signer = audit::LogSigner::new(&config.log_origin, keys.log_seed);
+        Self { store, clock, keys, config, limiter, log_signer, witness_progress: audit::WitnessProgress::default() }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

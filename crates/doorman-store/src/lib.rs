@@ -9,8 +9,14 @@
 //! - [`Store::claim_grant`] lets at most one live grant exist per delivery, and
 //!   the database enforces it (a unique key and a conditional upsert), so it
 //!   holds across processes sharing one PostgreSQL;
-//! - [`Store::next_lock_sequence`] never hands out the same number twice for
-//!   one lock;
+//! - [`Store::next_lock_sequence`] and [`Store::claim_grant_with_sequences`]
+//!   never hand out the same number twice for one lock (they share one
+//!   counter per lock, kept in the database);
+//! - a write is durable when its method returns `Ok`: SQLite runs with
+//!   `synchronous = FULL`, so the commit has reached the disk (fsync of the
+//!   WAL); PostgreSQL commits with its default `synchronous_commit = on`;
+//! - nothing is cached in process memory: every read sees what the database
+//!   holds at that moment, also what another process wrote;
 //! - errors never carry connection strings or passwords.
 //!
 //! Lists come in a stable order: deliveries and access requests newest first
@@ -26,14 +32,21 @@ use doorman_domain::{
     PropertyId, Resident, ResidentId, TenantNotice, TokenId, Unit, UnitId, UnitPreferences, UnixSeconds,
 };
 
+pub mod audit;
 pub mod postgres;
 mod redact;
 mod rows;
 mod sql_store;
 pub mod sqlite;
 
+pub use audit::{
+    AuditStore, EntryFilter, Integration, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint,
+    StoredCosignature, StoredEntry,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+mod sqlite_direct;
 
 /// Opens the store a URL names, running its migrations: `postgres://` or
 /// `postgresql://` is PostgreSQL; `sqlite:` or a plain file path is SQLite
@@ -151,6 +164,42 @@ pub struct AccessRequestFilter {
     pub delivery_id: Option<DeliveryId>,
 }
 
+/// What an access request is decided on: the ids it names and the time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AccessContextQuery<'a> {
+    /// The property the driver says they are at.
+    pub property: PropertyId,
+    pub driver: DriverId,
+    /// The driver's carrier: the tracking number is looked up among its deliveries.
+    pub carrier: CarrierId,
+    pub tracking_number: &'a str,
+    /// For the block that is active.
+    pub now: UnixSeconds,
+}
+
+/// Everything [`AccessContextQuery`] names, as the individual getters would
+/// return it at that moment (see [`Store::access_context`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessContext {
+    pub property: Property,
+    /// `get_driver(query.driver)`.
+    pub driver: Option<Driver>,
+    /// `find_delivery(query.carrier, query.tracking_number)`.
+    pub delivery: Option<Delivery>,
+    /// `get_enablement(query.property, query.carrier)`.
+    pub enablement: Option<CarrierEnablement>,
+    /// `active_block(unit, query.now)` of the delivery's unit; None without a delivery.
+    pub block: Option<Block>,
+    /// `get_preferences(unit)` of the delivery's unit; the defaults without a delivery.
+    pub preferences: UnitPreferences,
+    /// `list_drop_spots(query.property)`.
+    pub drop_spots: Vec<DropSpot>,
+    /// `list_access_points(query.property)`.
+    pub access_points: Vec<AccessPoint>,
+    /// `list_locks(query.property)`.
+    pub locks: Vec<Lock>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// "sqlite" or "postgres".
@@ -263,6 +312,19 @@ pub trait Store: Send + Sync + 'static {
     /// (which names the grant) and returns true; otherwise stores nothing and
     /// returns false. The database enforces this, not process memory.
     async fn claim_grant(&self, grant: &Grant, record: &AccessRequestRecord, now: UnixSeconds) -> StoreResult<bool>;
+    /// [`Store::claim_grant`] that also numbers the doors, in the same
+    /// transaction: every door of `grant` gets its lock's next sequence
+    /// number (the counter of [`Store::next_lock_sequence`]; whatever
+    /// `sequence` the door had is replaced), in the order of `grant.doors`.
+    /// Returns the grant as stored, numbers included. If the delivery already
+    /// has a live grant, stores nothing, uses up no number and returns None.
+    /// NotFound, and nothing stored, if a door names an unknown lock.
+    async fn claim_grant_with_sequences(
+        &self,
+        grant: &Grant,
+        record: &AccessRequestRecord,
+        now: UnixSeconds,
+    ) -> StoreResult<Option<Grant>>;
     async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>>;
     async fn list_grants(&self, delivery: DeliveryId) -> StoreResult<Vec<Grant>>;
     /// Marks revoked every grant of the unit's deliveries that is unrevoked
@@ -274,6 +336,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a refused request (granted ones are recorded by `claim_grant`).
     async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()>;
+    /// Everything an access request is decided on, read together: the
+    /// property (None if it does not exist: then nothing else matters), the
+    /// driver, the delivery with the tracking number among the carrier's,
+    /// the carrier's enablement at the property, the active block and the
+    /// preferences of the delivery's unit, and the property's drop spots,
+    /// access points and locks, each exactly as its own getter would return
+    /// it (see [`AccessContext`]). Nothing comes from a cache: a change
+    /// committed before the call, by any process, is seen. SQLite reads all
+    /// of it in one read transaction (one snapshot).
+    async fn access_context(&self, query: &AccessContextQuery<'_>) -> StoreResult<Option<AccessContext>>;
     /// Newest first.
     async fn list_access_requests(&self, filter: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>>;
 }

@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
 use crate::redact::scrub;
-use crate::sql_store::{db_error, impl_store};
+use crate::sql_store::{db_error, impl_store, WriteTx};
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -107,8 +107,14 @@ impl PostgresStore {
         &self.pool
     }
 
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db_error)
+    /// No direct path: sqlx's PostgreSQL driver runs on the calling task.
+    fn direct(&self) -> Option<&crate::sqlite_direct::Direct> {
+        None
+    }
+
+    async fn begin_write(&self) -> StoreResult<WriteTx<Postgres>> {
+        let tx: Transaction<'static, Postgres> = self.pool.begin().await.map_err(db_error)?;
+        Ok(WriteTx::new(tx, None))
     }
 }
 

@@ -609,3 +609,65 @@ impl IntoDomain for AccessRequestRow {
         })
     }
 }
+
+/// Reading rows on SQLite's direct path (`sqlite_direct`): the fields in
+/// the order of the table's `*_columns!` (a test checks the two lists
+/// agree), read by position.
+macro_rules! from_rusqlite {
+    ($($row:ident = $columns:ident { $($field:ident),* $(,)? })*) => {
+        $(
+            impl $row {
+                pub(crate) fn from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                    let mut column = 0..;
+                    Ok(Self { $($field: row.get(column.next().unwrap_or_default())?),* })
+                }
+            }
+        )*
+
+        #[cfg(test)]
+        mod from_rusqlite_order {
+            fn words(list: &str) -> Vec<&str> {
+                list.split(',').map(str::trim).filter(|w| !w.is_empty()).collect()
+            }
+
+            #[test]
+            fn fields_are_read_in_the_order_of_the_columns() {
+                $(
+                    assert_eq!(
+                        words(concat!($(stringify!($field), ","),*)),
+                        words(super::$columns!()),
+                        stringify!($row)
+                    );
+                )*
+            }
+        }
+    };
+}
+
+macro_rules! principal_columns {
+    () => {
+        "principal"
+    };
+}
+pub(crate) use principal_columns;
+
+from_rusqlite! {
+    PrincipalRow = principal_columns { principal }
+    PropertyRow = property_columns {
+        id, manager_id, kind, name, address, lat, lon, time_zone, notice_text, notice_notified_at, notice_live_from,
+        created_at,
+    }
+    AccessPointRow = access_point_columns { id, property_id, kind, name, parent_id, unit_id }
+    LockRow = lock_columns {
+        id, property_id, access_point_id, device_public_key, model, firmware, mobile_credential, keypad, created_at,
+    }
+    DropSpotRow = drop_spot_columns { id, property_id, name, kind, access_point_id, unit_id }
+    EnablementRow = enablement_columns { property_id, carrier_id, enabled, hours, allowed_drop_spots, updated_at }
+    PreferencesRow = preferences_columns { preferred_drop_spot, allow_in_unit, alternate_address, pickup_point }
+    BlockRow = block_columns { unit_id, blocked_by, starts_at, ends_at, reason }
+    DriverRow = driver_columns { id, carrier_id, name, handheld_public_key, vetting, vetted_at, status, created_at }
+    DeliveryRow = delivery_columns {
+        id, carrier_id, property_id, unit_id, tracking_number, kind, window_start, window_end, eta, state, drop_spot_id,
+        completed_by, photo_ref, hash_salt, created_at, updated_at,
+    }
+}

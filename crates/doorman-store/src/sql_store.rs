@@ -5,17 +5,125 @@
 //! query types are tied to one database, so `impl_store!` stamps the same
 //! method bodies out for each backend type. A backend only supplies:
 //! - `fn reads(&self) -> &sqlx::Pool<DB>`: where reads run;
-//! - `async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, DB>>`:
-//!   how a write transaction begins (SQLite: `BEGIN IMMEDIATE` on its writer
-//!   connection; PostgreSQL: a plain `BEGIN`).
+//! - `async fn begin_write(&self) -> StoreResult<WriteTx<DB>>`: how a write
+//!   transaction begins (SQLite: `BEGIN IMMEDIATE` on its writer connection,
+//!   in this process's turn to write; PostgreSQL: a plain `BEGIN`);
+//! - `fn direct(&self) -> Option<&Direct>`: SQLite's direct path for the
+//!   access request's reads and writes (see `sqlite_direct`), which then
+//!   serves those methods instead of sqlx; None on PostgreSQL.
 //!
 //! Every write runs in a transaction, so a method that writes several rows
 //! leaves nothing behind when any of them fails (the transaction is rolled
 //! back when it is dropped uncommitted).
 
+use std::ops::{Deref, DerefMut};
+
 use sqlx::error::ErrorKind;
 
 use crate::StoreError;
+
+/// A write transaction, holding the backend's turn to write (SQLite with
+/// its direct path: see `sqlite_direct::Turn`) until it commits or rolls
+/// back; so it must not wait for a direct write. Dereferences to the
+/// connection, as sqlx's transaction does.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>, turn: Option<tokio::sync::OwnedMutexGuard<()>>) -> Self {
+        Self { tx, _turn: turn }
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(db_error)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await.map_err(db_error)
+    }
+}
+
+impl<DB: sqlx::Database> Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
+
+/// Statements that both the sqlx code below and SQLite's direct path
+/// (`sqlite_direct`) run, so that they are written once. Placeholders are
+/// `$1`, `$2`, ... (the direct path binds them by name).
+pub(crate) mod sql {
+    use crate::rows::{
+        access_point_columns, access_request_columns, block_columns, delivery_columns, driver_columns,
+        drop_spot_columns, enablement_columns, grant_columns, lock_columns, preferences_columns, principal_columns,
+        property_columns,
+    };
+
+    /// $1 hash
+    pub(crate) const PRINCIPAL_FOR_TOKEN: &str =
+        concat!("SELECT ", principal_columns!(), " FROM tokens WHERE hash = $1");
+    /// $1 id
+    pub(crate) const GET_PROPERTY: &str = concat!("SELECT ", property_columns!(), " FROM properties WHERE id = $1");
+    /// $1 id
+    pub(crate) const GET_DRIVER: &str = concat!("SELECT ", driver_columns!(), " FROM drivers WHERE id = $1");
+    /// $1 carrier, $2 tracking number
+    pub(crate) const FIND_DELIVERY: &str =
+        concat!("SELECT ", delivery_columns!(), " FROM deliveries WHERE carrier_id = $1 AND tracking_number = $2");
+    /// $1 property, $2 carrier
+    pub(crate) const GET_ENABLEMENT: &str =
+        concat!("SELECT ", enablement_columns!(), " FROM enablements WHERE property_id = $1 AND carrier_id = $2");
+    /// $1 unit, $2 now
+    pub(crate) const ACTIVE_BLOCK: &str = concat!(
+        "SELECT ",
+        block_columns!(),
+        " FROM blocks WHERE unit_id = $1 AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2) \
+         ORDER BY starts_at DESC, id DESC LIMIT 1"
+    );
+    /// $1 unit
+    pub(crate) const GET_PREFERENCES: &str =
+        concat!("SELECT ", preferences_columns!(), " FROM unit_preferences WHERE unit_id = $1");
+    /// $1 property
+    pub(crate) const LIST_DROP_SPOTS: &str =
+        concat!("SELECT ", drop_spot_columns!(), " FROM drop_spots WHERE property_id = $1 ORDER BY name, id");
+    /// $1 property
+    pub(crate) const LIST_ACCESS_POINTS: &str =
+        concat!("SELECT ", access_point_columns!(), " FROM access_points WHERE property_id = $1 ORDER BY name, id");
+    /// $1 property
+    pub(crate) const LIST_LOCKS: &str =
+        concat!("SELECT ", lock_columns!(), " FROM locks WHERE property_id = $1 ORDER BY created_at, id");
+    /// $1 lock; the row lock the UPDATE takes serializes concurrent callers.
+    pub(crate) const NEXT_LOCK_SEQUENCE: &str =
+        "UPDATE locks SET sequence = sequence + 1 WHERE id = $1 RETURNING sequence";
+    /// The grant's columns in `grant_columns!` order.
+    pub(crate) const INSERT_GRANT: &str =
+        concat!("INSERT INTO grants (", grant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+    /// The decision: $1 delivery, $2 grant, $3 expires_at, $4 revoked_at,
+    /// $5 now. The delivery's row in live_grants is taken over only if the
+    /// grant it holds is no longer live; when claims race, the database lets
+    /// one through (PostgreSQL re-checks the WHERE against the winner's
+    /// committed row; SQLite has one writer at a time). One row touched: won.
+    pub(crate) const CLAIM_LIVE_GRANT: &str =
+        "INSERT INTO live_grants (delivery_id, grant_id, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (delivery_id) DO UPDATE SET grant_id = excluded.grant_id, \
+         expires_at = excluded.expires_at, revoked_at = excluded.revoked_at \
+         WHERE live_grants.revoked_at IS NOT NULL OR live_grants.expires_at <= $5";
+    /// The record's columns in `access_request_columns!` order.
+    pub(crate) const INSERT_ACCESS_REQUEST: &str = concat!(
+        "INSERT INTO access_requests (",
+        access_request_columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    );
+}
 
 /// Maps a database error to the store's error, keeping schema refusals
 /// apart. The text never includes connection strings: sqlx does not put
@@ -65,39 +173,40 @@ macro_rules! impl_store {
         mod store_impl {
             use async_trait::async_trait;
             use doorman_domain::{
-                AccessPoint, AccessPointId, AccessRequestRecord, Block, Carrier, CarrierEnablement, CarrierId, Delivery,
-                DeliveryId, DeliveryState, Driver, DriverId, DropSpot, DropSpotId, Grant, GrantId, Invitation, Lock,
-                LockId, Manager, ManagerId, Principal, Property, PropertyId, Resident, ResidentId, TenantNotice, TokenId,
-                Unit, UnitId, UnitPreferences, UnixSeconds,
+                AccessPoint, AccessPointId, AccessRequestRecord, Block, Carrier, CarrierEnablement, CarrierId,
+                Delivery, DeliveryId, DeliveryState, Driver, DriverId, DropSpot, DropSpotId, Grant, GrantId,
+                Invitation, Lock, LockId, Manager, ManagerId, Principal, Property, PropertyId, Resident, ResidentId,
+                TenantNotice, TokenId, Unit, UnitId, UnitPreferences, UnixSeconds,
             };
 
             use super::$store;
             use $crate::rows::*;
-            use $crate::sql_store::{db_error, filtered_select};
-            use $crate::{AccessRequestFilter, DeliveryFilter, Store, StoreError, StoreResult, TokenRecord};
+            use $crate::sql_store::{db_error, filtered_select, sql};
+            use $crate::{
+                AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, StoreResult,
+                TokenRecord,
+            };
 
-            type Tx = sqlx::Transaction<'static, $db>;
+            type Tx = $crate::sql_store::WriteTx<$db>;
 
             async fn commit(tx: Tx) -> StoreResult<()> {
-                tx.commit().await.map_err(db_error)
+                tx.commit().await
             }
 
             async fn rollback(tx: Tx) -> StoreResult<()> {
-                tx.rollback().await.map_err(db_error)
+                tx.rollback().await
             }
 
             async fn insert_token_in(tx: &mut Tx, token: &TokenRecord) -> StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO tokens (id, hash, principal, label, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(token.id.to_string())
-                .bind(&token.hash[..])
-                .bind(to_json(&token.principal, "token principal")?)
-                .bind(token.label.as_str())
-                .bind(token.created_at)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                sqlx::query("INSERT INTO tokens (id, hash, principal, label, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(token.id.to_string())
+                    .bind(&token.hash[..])
+                    .bind(to_json(&token.principal, "token principal")?)
+                    .bind(token.label.as_str())
+                    .bind(token.created_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
                 Ok(())
             }
 
@@ -187,7 +296,10 @@ macro_rules! impl_store {
                 }
 
                 async fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>> {
-                    let row = sqlx::query_as::<_, PrincipalRow>("SELECT principal FROM tokens WHERE hash = $1")
+                    if let Some(direct) = self.direct() {
+                        return direct.principal_for_token(hash);
+                    }
+                    let row = sqlx::query_as::<_, PrincipalRow>(sql::PRINCIPAL_FOR_TOKEN)
                         .bind(&hash[..])
                         .fetch_optional(self.reads())
                         .await
@@ -303,15 +415,11 @@ macro_rules! impl_store {
                 }
 
                 async fn get_property(&self, id: PropertyId) -> StoreResult<Option<Property>> {
-                    let row = sqlx::query_as::<_, PropertyRow>(concat!(
-                        "SELECT ",
-                        property_columns!(),
-                        " FROM properties WHERE id = $1"
-                    ))
-                    .bind(id.to_string())
-                    .fetch_optional(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let row = sqlx::query_as::<_, PropertyRow>(sql::GET_PROPERTY)
+                        .bind(id.to_string())
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -354,11 +462,12 @@ macro_rules! impl_store {
                 }
 
                 async fn get_unit(&self, id: UnitId) -> StoreResult<Option<Unit>> {
-                    let row = sqlx::query_as::<_, UnitRow>(concat!("SELECT ", unit_columns!(), " FROM units WHERE id = $1"))
-                        .bind(id.to_string())
-                        .fetch_optional(self.reads())
-                        .await
-                        .map_err(db_error)?;
+                    let row =
+                        sqlx::query_as::<_, UnitRow>(concat!("SELECT ", unit_columns!(), " FROM units WHERE id = $1"))
+                            .bind(id.to_string())
+                            .fetch_optional(self.reads())
+                            .await
+                            .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -407,15 +516,11 @@ macro_rules! impl_store {
                 }
 
                 async fn list_access_points(&self, property: PropertyId) -> StoreResult<Vec<AccessPoint>> {
-                    let rows = sqlx::query_as::<_, AccessPointRow>(concat!(
-                        "SELECT ",
-                        access_point_columns!(),
-                        " FROM access_points WHERE property_id = $1 ORDER BY name, id"
-                    ))
-                    .bind(property.to_string())
-                    .fetch_all(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let rows = sqlx::query_as::<_, AccessPointRow>(sql::LIST_ACCESS_POINTS)
+                        .bind(property.to_string())
+                        .fetch_all(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     all_into_domain(rows)
                 }
 
@@ -441,38 +546,30 @@ macro_rules! impl_store {
                 }
 
                 async fn get_lock(&self, id: LockId) -> StoreResult<Option<Lock>> {
-                    let row = sqlx::query_as::<_, LockRow>(concat!("SELECT ", lock_columns!(), " FROM locks WHERE id = $1"))
-                        .bind(id.to_string())
-                        .fetch_optional(self.reads())
-                        .await
-                        .map_err(db_error)?;
+                    let row =
+                        sqlx::query_as::<_, LockRow>(concat!("SELECT ", lock_columns!(), " FROM locks WHERE id = $1"))
+                            .bind(id.to_string())
+                            .fetch_optional(self.reads())
+                            .await
+                            .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
                 async fn list_locks(&self, property: PropertyId) -> StoreResult<Vec<Lock>> {
-                    let rows = sqlx::query_as::<_, LockRow>(concat!(
-                        "SELECT ",
-                        lock_columns!(),
-                        " FROM locks WHERE property_id = $1 ORDER BY created_at, id"
-                    ))
-                    .bind(property.to_string())
-                    .fetch_all(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let rows = sqlx::query_as::<_, LockRow>(sql::LIST_LOCKS)
+                        .bind(property.to_string())
+                        .fetch_all(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     all_into_domain(rows)
                 }
 
                 async fn next_lock_sequence(&self, lock: LockId) -> StoreResult<i64> {
+                    if let Some(direct) = self.direct() {
+                        return direct.next_lock_sequence(lock).await;
+                    }
                     let mut tx = self.begin_write().await?;
-                    // The row lock the UPDATE takes serializes concurrent callers.
-                    let next = sqlx::query_scalar::<_, i64>(
-                        "UPDATE locks SET sequence = sequence + 1 WHERE id = $1 RETURNING sequence",
-                    )
-                    .bind(lock.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    let Some(next) = next else {
+                    let Some(next) = next_lock_sequence_in(&mut tx, lock).await? else {
                         rollback(tx).await?;
                         return Err(StoreError::NotFound);
                     };
@@ -512,15 +609,11 @@ macro_rules! impl_store {
                 }
 
                 async fn list_drop_spots(&self, property: PropertyId) -> StoreResult<Vec<DropSpot>> {
-                    let rows = sqlx::query_as::<_, DropSpotRow>(concat!(
-                        "SELECT ",
-                        drop_spot_columns!(),
-                        " FROM drop_spots WHERE property_id = $1 ORDER BY name, id"
-                    ))
-                    .bind(property.to_string())
-                    .fetch_all(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let rows = sqlx::query_as::<_, DropSpotRow>(sql::LIST_DROP_SPOTS)
+                        .bind(property.to_string())
+                        .fetch_all(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     all_into_domain(rows)
                 }
 
@@ -550,16 +643,12 @@ macro_rules! impl_store {
                     property: PropertyId,
                     carrier: CarrierId,
                 ) -> StoreResult<Option<CarrierEnablement>> {
-                    let row = sqlx::query_as::<_, EnablementRow>(concat!(
-                        "SELECT ",
-                        enablement_columns!(),
-                        " FROM enablements WHERE property_id = $1 AND carrier_id = $2"
-                    ))
-                    .bind(property.to_string())
-                    .bind(carrier.to_string())
-                    .fetch_optional(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let row = sqlx::query_as::<_, EnablementRow>(sql::GET_ENABLEMENT)
+                        .bind(property.to_string())
+                        .bind(carrier.to_string())
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -643,15 +732,19 @@ macro_rules! impl_store {
                         email: invitation.email,
                         created_at: now,
                     };
-                    sqlx::query(concat!("INSERT INTO residents (", resident_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
-                        .bind(resident.id.to_string())
-                        .bind(resident.unit_id.to_string())
-                        .bind(resident.name.as_str())
-                        .bind(resident.email.as_str())
-                        .bind(resident.created_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                    sqlx::query(concat!(
+                        "INSERT INTO residents (",
+                        resident_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5)"
+                    ))
+                    .bind(resident.id.to_string())
+                    .bind(resident.unit_id.to_string())
+                    .bind(resident.name.as_str())
+                    .bind(resident.email.as_str())
+                    .bind(resident.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                     let token = TokenRecord {
                         id: token_id,
                         hash: *token_hash,
@@ -691,15 +784,11 @@ macro_rules! impl_store {
                 }
 
                 async fn get_preferences(&self, unit: UnitId) -> StoreResult<UnitPreferences> {
-                    let row = sqlx::query_as::<_, PreferencesRow>(concat!(
-                        "SELECT ",
-                        preferences_columns!(),
-                        " FROM unit_preferences WHERE unit_id = $1"
-                    ))
-                    .bind(unit.to_string())
-                    .fetch_optional(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let row = sqlx::query_as::<_, PreferencesRow>(sql::GET_PREFERENCES)
+                        .bind(unit.to_string())
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     Ok(opt_into_domain(row)?.unwrap_or_default())
                 }
 
@@ -751,17 +840,12 @@ macro_rules! impl_store {
                 }
 
                 async fn active_block(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Option<Block>> {
-                    let row = sqlx::query_as::<_, BlockRow>(concat!(
-                        "SELECT ",
-                        block_columns!(),
-                        " FROM blocks WHERE unit_id = $1 AND starts_at <= $2 AND (ends_at IS NULL OR ends_at > $2) \
-                         ORDER BY starts_at DESC, id DESC LIMIT 1"
-                    ))
-                    .bind(unit.to_string())
-                    .bind(now)
-                    .fetch_optional(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                    let row = sqlx::query_as::<_, BlockRow>(sql::ACTIVE_BLOCK)
+                        .bind(unit.to_string())
+                        .bind(now)
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -790,12 +874,11 @@ macro_rules! impl_store {
                 }
 
                 async fn get_driver(&self, id: DriverId) -> StoreResult<Option<Driver>> {
-                    let row =
-                        sqlx::query_as::<_, DriverRow>(concat!("SELECT ", driver_columns!(), " FROM drivers WHERE id = $1"))
-                            .bind(id.to_string())
-                            .fetch_optional(self.reads())
-                            .await
-                            .map_err(db_error)?;
+                    let row = sqlx::query_as::<_, DriverRow>(sql::GET_DRIVER)
+                        .bind(id.to_string())
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -871,17 +954,17 @@ macro_rules! impl_store {
                     opt_into_domain(row)
                 }
 
-                async fn find_delivery(&self, carrier: CarrierId, tracking_number: &str) -> StoreResult<Option<Delivery>> {
-                    let row = sqlx::query_as::<_, DeliveryRow>(concat!(
-                        "SELECT ",
-                        delivery_columns!(),
-                        " FROM deliveries WHERE carrier_id = $1 AND tracking_number = $2"
-                    ))
-                    .bind(carrier.to_string())
-                    .bind(tracking_number)
-                    .fetch_optional(self.reads())
-                    .await
-                    .map_err(db_error)?;
+                async fn find_delivery(
+                    &self,
+                    carrier: CarrierId,
+                    tracking_number: &str,
+                ) -> StoreResult<Option<Delivery>> {
+                    let row = sqlx::query_as::<_, DeliveryRow>(sql::FIND_DELIVERY)
+                        .bind(carrier.to_string())
+                        .bind(tracking_number)
+                        .fetch_optional(self.reads())
+                        .await
+                        .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -931,10 +1014,9 @@ macro_rules! impl_store {
                     rollback(tx).await?;
                     match stored {
                         None => Err(StoreError::NotFound),
-                        Some(stored) => Err(StoreError::Stale(format!(
-                            "delivery {} is {stored}, not {expected}",
-                            d.id
-                        ))),
+                        Some(stored) => {
+                            Err(StoreError::Stale(format!("delivery {} is {stored}, not {expected}", d.id)))
+                        }
                     }
                 }
 
@@ -946,64 +1028,54 @@ macro_rules! impl_store {
                     record: &AccessRequestRecord,
                     now: UnixSeconds,
                 ) -> StoreResult<bool> {
+                    if let Some(direct) = self.direct() {
+                        return direct.claim_grant(grant, record, now).await;
+                    }
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(concat!(
-                        "INSERT INTO grants (",
-                        grant_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                    ))
-                    .bind(grant.id.to_string())
-                    .bind(grant.delivery_id.to_string())
-                    .bind(grant.driver_id.to_string())
-                    .bind(grant.carrier_id.to_string())
-                    .bind(grant.property_id.to_string())
-                    .bind(grant.unit_id.to_string())
-                    .bind(grant.drop_spot_id.to_string())
-                    .bind(to_json(&grant.doors, "granted doors")?)
-                    .bind(grant.issued_at)
-                    .bind(grant.expires_at)
-                    .bind(grant.revoked_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    // The decision. The delivery's row in live_grants is taken
-                    // over only if the grant it holds is no longer live; when
-                    // claims race, the database lets one through (PostgreSQL
-                    // re-checks the WHERE against the winner's committed row;
-                    // SQLite has one writer at a time).
-                    let won = sqlx::query(
-                        "INSERT INTO live_grants (delivery_id, grant_id, expires_at, revoked_at) \
-                         VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (delivery_id) DO UPDATE SET grant_id = excluded.grant_id, \
-                         expires_at = excluded.expires_at, revoked_at = excluded.revoked_at \
-                         WHERE live_grants.revoked_at IS NOT NULL OR live_grants.expires_at <= $5",
-                    )
-                    .bind(grant.delivery_id.to_string())
-                    .bind(grant.id.to_string())
-                    .bind(grant.expires_at)
-                    .bind(grant.revoked_at)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected()
-                        == 1;
-                    if !won {
+                    if !claim_in(&mut tx, grant, record, now).await? {
                         rollback(tx).await?;
                         return Ok(false);
                     }
-                    insert_access_request_in(&mut tx, record).await?;
                     commit(tx).await?;
                     Ok(true)
                 }
 
+                async fn claim_grant_with_sequences(
+                    &self,
+                    grant: &Grant,
+                    record: &AccessRequestRecord,
+                    now: UnixSeconds,
+                ) -> StoreResult<Option<Grant>> {
+                    if let Some(direct) = self.direct() {
+                        return direct.claim_grant_with_sequences(grant, record, now).await;
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let mut numbered = grant.clone();
+                    for door in &mut numbered.doors {
+                        let Some(next) = next_lock_sequence_in(&mut tx, door.lock_id).await? else {
+                            rollback(tx).await?;
+                            return Err(StoreError::NotFound);
+                        };
+                        door.sequence = Some(next);
+                    }
+                    if !claim_in(&mut tx, &numbered, record, now).await? {
+                        rollback(tx).await?;
+                        return Ok(None);
+                    }
+                    commit(tx).await?;
+                    Ok(Some(numbered))
+                }
+
                 async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
-                    let row =
-                        sqlx::query_as::<_, GrantRow>(concat!("SELECT ", grant_columns!(), " FROM grants WHERE id = $1"))
-                            .bind(id.to_string())
-                            .fetch_optional(self.reads())
-                            .await
-                            .map_err(db_error)?;
+                    let row = sqlx::query_as::<_, GrantRow>(concat!(
+                        "SELECT ",
+                        grant_columns!(),
+                        " FROM grants WHERE id = $1"
+                    ))
+                    .bind(id.to_string())
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
                     opt_into_domain(row)
                 }
 
@@ -1070,12 +1142,18 @@ macro_rules! impl_store {
                 }
 
                 async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()> {
+                    if let Some(direct) = self.direct() {
+                        return direct.record_access_request(record).await;
+                    }
                     let mut tx = self.begin_write().await?;
                     insert_access_request_in(&mut tx, record).await?;
                     commit(tx).await
                 }
 
-                async fn list_access_requests(&self, filter: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>> {
+                async fn list_access_requests(
+                    &self,
+                    filter: &AccessRequestFilter,
+                ) -> StoreResult<Vec<AccessRequestRecord>> {
                     let select = filtered_select(
                         concat!("SELECT ", access_request_columns!(), " FROM access_requests"),
                         &[
@@ -1093,28 +1171,100 @@ macro_rules! impl_store {
                     }
                     all_into_domain(query.fetch_all(self.reads()).await.map_err(db_error)?)
                 }
+
+                async fn access_context(&self, q: &AccessContextQuery<'_>) -> StoreResult<Option<AccessContext>> {
+                    if let Some(direct) = self.direct() {
+                        return direct.access_context(q);
+                    }
+                    // One getter after another, as the caller used to do.
+                    let Some(property) = self.get_property(q.property).await? else { return Ok(None) };
+                    let driver = self.get_driver(q.driver).await?;
+                    let delivery = self.find_delivery(q.carrier, q.tracking_number).await?;
+                    let enablement = self.get_enablement(q.property, q.carrier).await?;
+                    let (block, preferences) = match &delivery {
+                        Some(d) => (self.active_block(d.unit_id, q.now).await?, self.get_preferences(d.unit_id).await?),
+                        None => (None, UnitPreferences::default()),
+                    };
+                    Ok(Some(AccessContext {
+                        property,
+                        driver,
+                        delivery,
+                        enablement,
+                        block,
+                        preferences,
+                        drop_spots: self.list_drop_spots(q.property).await?,
+                        access_points: self.list_access_points(q.property).await?,
+                        locks: self.list_locks(q.property).await?,
+                    }))
+                }
+            }
+
+            /// The lock's next sequence number, or None for an unknown lock.
+            async fn next_lock_sequence_in(tx: &mut Tx, lock: LockId) -> StoreResult<Option<i64>> {
+                sqlx::query_scalar::<_, i64>(sql::NEXT_LOCK_SEQUENCE)
+                    .bind(lock.to_string())
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)
+            }
+
+            /// Stores the grant, claims the delivery's live row for it and, if
+            /// that won, stores the record; returns whether it won. When it
+            /// lost, the caller rolls back (the grant row is not to stay).
+            async fn claim_in(
+                tx: &mut Tx,
+                grant: &Grant,
+                record: &AccessRequestRecord,
+                now: UnixSeconds,
+            ) -> StoreResult<bool> {
+                sqlx::query(sql::INSERT_GRANT)
+                    .bind(grant.id.to_string())
+                    .bind(grant.delivery_id.to_string())
+                    .bind(grant.driver_id.to_string())
+                    .bind(grant.carrier_id.to_string())
+                    .bind(grant.property_id.to_string())
+                    .bind(grant.unit_id.to_string())
+                    .bind(grant.drop_spot_id.to_string())
+                    .bind(to_json(&grant.doors, "granted doors")?)
+                    .bind(grant.issued_at)
+                    .bind(grant.expires_at)
+                    .bind(grant.revoked_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                let won = sqlx::query(sql::CLAIM_LIVE_GRANT)
+                    .bind(grant.delivery_id.to_string())
+                    .bind(grant.id.to_string())
+                    .bind(grant.expires_at)
+                    .bind(grant.revoked_at)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected()
+                    == 1;
+                if won {
+                    insert_access_request_in(tx, record).await?;
+                }
+                Ok(won)
             }
 
             async fn insert_access_request_in(tx: &mut Tx, r: &AccessRequestRecord) -> StoreResult<()> {
-                sqlx::query(concat!(
-                    "INSERT INTO access_requests (",
-                    access_request_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                ))
-                .bind(r.id.to_string())
-                .bind(r.driver_id.to_string())
-                .bind(r.carrier_id.to_string())
-                .bind(r.property_id.to_string())
-                .bind(r.delivery_id.map(|id| id.to_string()))
-                .bind(r.unit_id.map(|id| id.to_string()))
-                .bind(r.position.lat)
-                .bind(r.position.lon)
-                .bind(r.at)
-                .bind(r.grant_id.map(|id| id.to_string()))
-                .bind(r.refusal.map(|reason| reason.as_str()))
-                .execute(&mut **tx)
-                .await
-                .map_err(db_error)?;
+                sqlx::query(sql::INSERT_ACCESS_REQUEST)
+                    .bind(r.id.to_string())
+                    .bind(r.driver_id.to_string())
+                    .bind(r.carrier_id.to_string())
+                    .bind(r.property_id.to_string())
+                    .bind(r.delivery_id.map(|id| id.to_string()))
+                    .bind(r.unit_id.map(|id| id.to_string()))
+                    .bind(r.position.lat)
+                    .bind(r.position.lon)
+                    .bind(r.at)
+                    .bind(r.grant_id.map(|id| id.to_string()))
+                    .bind(r.refusal.map(|reason| reason.as_str()))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
                 Ok(())
             }
         }

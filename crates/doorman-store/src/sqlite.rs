@@ -1,13 +1,20 @@
 //! The embedded default: SQLite in one file.
 //!
-//! WAL (readers never wait for the writer), `synchronous = NORMAL`,
-//! `foreign_keys = ON` and a busy timeout on every connection. Writes go
-//! through one writer connection and every write transaction begins with
-//! `BEGIN IMMEDIATE`: it takes the write lock up front, waiting out the busy
-//! timeout if another process holds it, where a deferred `BEGIN` that later
-//! upgrades to a write fails at once with SQLITE_BUSY. The single writer
-//! makes writers of this process queue in the pool instead of spinning in
-//! SQLite's busy handler; reads use a pool of their own.
+//! WAL (readers never wait for the writer), `synchronous = FULL` (every
+//! commit fsyncs the WAL before it returns, so what a method reported done
+//! survives a power loss; NORMAL may lose the last commits), `foreign_keys =
+//! ON` and a busy timeout on every connection. Every write transaction begins
+//! with `BEGIN IMMEDIATE`: it takes the write lock up front, waiting out the
+//! busy timeout if another process holds it, where a deferred `BEGIN` that
+//! later upgrades to a write fails at once with SQLITE_BUSY.
+//!
+//! A file database has two writers in this process that take turns (see
+//! `sqlite_direct`): the access path's writes go to a writer thread that
+//! commits them in groups, one fsync per group; the other writes go through
+//! sqlx's one writer connection. Taking turns makes writers of this process
+//! queue instead of spinning in SQLite's busy handler. The access path's
+//! reads run on the calling thread; the other reads use sqlx's pool of
+//! readers. An in-memory database has one sqlx connection for everything.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,7 +23,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use crate::sql_store::{db_error, impl_store};
+use crate::sql_store::{db_error, impl_store, WriteTx};
+use crate::sqlite_direct::Direct;
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,6 +35,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     reads: SqlitePool,
     writes: SqlitePool,
+    /// The access path's direct connections (file databases only).
+    direct: Option<Direct>,
     /// The file (or in-memory name), for Debug; SQLite URLs carry no secrets.
     location: String,
 }
@@ -55,8 +65,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
-            .synchronous(SqliteSynchronous::Normal);
-        let display = options.get_filename().display().to_string();
+            .synchronous(SqliteSynchronous::Full);
+        let file = options.get_filename().to_path_buf();
+        let display = file.display().to_string();
 
         let (reads, writes) = if in_memory {
             // An in-memory database lives as long as a connection to it and
@@ -75,29 +86,44 @@ impl SqliteStore {
             // WAL is a property of the file: the writer's first connection
             // (opened here, before any reader) sets it, readers find it set
             // (switching modes needs a lock that the busy timeout cannot wait for).
+            // No ping when the pool lends a connection: it is a file on
+            // this machine, and a ping is a round trip to the connection's
+            // thread.
             let writes = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
                 .await
                 .map_err(open_error)?;
             let readers = std::thread::available_parallelism().map_or(4, |n| n.get().clamp(2, 8));
             let reads = SqlitePoolOptions::new()
                 .max_connections(u32::try_from(readers).unwrap_or(4))
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await
                 .map_err(open_error)?;
             (reads, writes)
         };
         MIGRATOR.run(&writes).await.map_err(|e| StoreError::Backend(format!("migrating SQLite: {e}")))?;
-        Ok(Self { reads, writes, location: display })
+        let direct = if in_memory { None } else { Some(Direct::open(&file, BUSY_TIMEOUT)?) };
+        Ok(Self { reads, writes, direct, location: display })
     }
 
     fn reads(&self) -> &SqlitePool {
         &self.reads
     }
 
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writes.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
+    fn direct(&self) -> Option<&Direct> {
+        self.direct.as_ref()
+    }
+
+    async fn begin_write(&self) -> StoreResult<WriteTx<Sqlite>> {
+        let turn = match &self.direct {
+            Some(direct) => Some(direct.turn().clone().lock_owned().await),
+            None => None,
+        };
+        let tx: Transaction<'static, Sqlite> = self.writes.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
+        Ok(WriteTx::new(tx, turn))
     }
 }
 

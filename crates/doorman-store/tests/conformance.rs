@@ -21,7 +21,9 @@ use doorman_domain::{
     Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, TenantNotice, TokenId, Unit,
     UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
-use doorman_store::{AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord};
+use doorman_store::{
+    AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord,
+};
 
 const POSTGRES_URL_VAR: &str = "DOORMAN_TEST_POSTGRES_URL";
 
@@ -123,6 +125,12 @@ conformance!(
     revoke_live_grants_touches_only_that_units_live_grants,
     close_live_grant_ends_it_without_revoking,
     access_requests_round_trip_filter_and_order,
+    access_context_is_what_the_getters_return,
+    access_context_sees_every_change_at_once,
+    claim_with_sequences_numbers_the_doors_and_claims_once,
+    claim_with_sequences_has_one_winner_and_never_repeats_a_number,
+    failed_claim_with_sequences_leaves_nothing,
+    concurrent_writes_fail_alone,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -1313,6 +1321,275 @@ async fn access_requests_round_trip_filter_and_order(store: Arc<dyn Store>) {
     assert_eq!(list(every_field).await, vec![rivals]);
 }
 
+impl World {
+    fn context_query<'a>(&self, tracking_number: &'a str, now: i64) -> AccessContextQuery<'a> {
+        AccessContextQuery {
+            property: self.property.id,
+            driver: self.driver.id,
+            carrier: self.carrier.id,
+            tracking_number,
+            now,
+        }
+    }
+
+    /// The context as the individual getters give it.
+    async fn context_from_getters(&self, store: &dyn Store, q: &AccessContextQuery<'_>) -> Option<AccessContext> {
+        let property = store.get_property(q.property).await.unwrap()?;
+        let delivery = store.find_delivery(q.carrier, q.tracking_number).await.unwrap();
+        let (block, preferences) = match &delivery {
+            Some(d) => {
+                (store.active_block(d.unit_id, q.now).await.unwrap(), store.get_preferences(d.unit_id).await.unwrap())
+            }
+            None => (None, UnitPreferences::default()),
+        };
+        Some(AccessContext {
+            property,
+            driver: store.get_driver(q.driver).await.unwrap(),
+            delivery,
+            enablement: store.get_enablement(q.property, q.carrier).await.unwrap(),
+            block,
+            preferences,
+            drop_spots: store.list_drop_spots(q.property).await.unwrap(),
+            access_points: store.list_access_points(q.property).await.unwrap(),
+            locks: store.list_locks(q.property).await.unwrap(),
+        })
+    }
+
+    fn enablement(&self) -> CarrierEnablement {
+        CarrierEnablement {
+            property_id: self.property.id,
+            carrier_id: self.carrier.id,
+            enabled: true,
+            hours: vec![WeeklyHours { days: vec!["mon".into()], start: "08:00".into(), end: "20:00".into() }],
+            allowed_drop_spots: vec![self.spot.id],
+            updated_at: T0,
+        }
+    }
+}
+
+async fn access_context_is_what_the_getters_return(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    // a bare world: no enablement, block or preferences yet
+    let bare = store.access_context(&q).await.unwrap().expect("the property exists");
+    assert_eq!(Some(bare.clone()), w.context_from_getters(store.as_ref(), &q).await);
+    assert_eq!(bare.property, w.property);
+    assert_eq!(bare.driver.as_ref(), Some(&w.driver));
+    assert_eq!(bare.delivery.as_ref(), Some(&w.delivery));
+    assert_eq!((bare.enablement.clone(), bare.block.clone()), (None, None));
+    assert_eq!(bare.preferences, UnitPreferences::default());
+    assert_eq!(bare.locks, vec![w.entrance_lock.clone(), w.lobby_lock.clone()]);
+    assert_eq!(bare.access_points.len(), 3);
+    assert_eq!(bare.drop_spots, vec![w.spot.clone()]);
+
+    // everything set
+    store.put_enablement(&w.enablement()).await.unwrap();
+    let resident = w.residents(store.as_ref(), &w.unit).await;
+    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: Some(T0 + 100), reason: None };
+    store.insert_block(&block).await.unwrap();
+    let preferences = UnitPreferences { preferred_drop_spot: Some(w.spot.id), ..UnitPreferences::default() };
+    store.put_preferences(w.unit.id, &preferences).await.unwrap();
+    let full = store.access_context(&q).await.unwrap().unwrap();
+    assert_eq!(Some(full.clone()), w.context_from_getters(store.as_ref(), &q).await);
+    assert_eq!(full.enablement, Some(w.enablement()));
+    assert_eq!(full.block, Some(block));
+    assert_eq!(full.preferences, preferences);
+    // the block is the one active at `now`
+    let later = w.context_query(&tracking, T0 + 100);
+    assert_eq!(store.access_context(&later).await.unwrap().unwrap().block, None);
+
+    // an unknown parcel: no delivery, so no block and default preferences
+    let unknown = w.context_query("NOT-A-PARCEL", T0 + 10);
+    let ctx = store.access_context(&unknown).await.unwrap().unwrap();
+    assert_eq!(Some(ctx.clone()), w.context_from_getters(store.as_ref(), &unknown).await);
+    assert_eq!((ctx.delivery, ctx.block, ctx.preferences), (None, None, UnitPreferences::default()));
+    // another carrier's tracking number is not this carrier's parcel
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    let theirs = AccessContextQuery { carrier: other.id, ..q };
+    let ctx = store.access_context(&theirs).await.unwrap().unwrap();
+    assert_eq!((ctx.delivery, ctx.enablement), (None, None));
+    // an unknown driver is reported as absent
+    let ghost = AccessContextQuery { driver: DriverId::random(), ..q };
+    assert_eq!(store.access_context(&ghost).await.unwrap().unwrap().driver, None);
+    // an unknown property: nothing
+    let nowhere = AccessContextQuery { property: PropertyId::random(), ..q };
+    assert_eq!(store.access_context(&nowhere).await.unwrap(), None);
+}
+
+/// Nothing is cached: a change is seen by the next read.
+async fn access_context_sees_every_change_at_once(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().block, None);
+    let resident = w.residents(store.as_ref(), &w.unit).await;
+    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
+    store.insert_block(&block).await.unwrap();
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().block, Some(block));
+    store.end_blocks(w.unit.id, T0 + 5).await.unwrap();
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().block, None);
+
+    let suspended = Driver { status: DriverStatus::Suspended, ..w.driver.clone() };
+    store.update_driver(&suspended).await.unwrap();
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().driver, Some(suspended));
+
+    store.put_enablement(&w.enablement()).await.unwrap();
+    let disabled = CarrierEnablement { enabled: false, updated_at: T0 + 1, ..w.enablement() };
+    store.put_enablement(&disabled).await.unwrap();
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().enablement, Some(disabled));
+
+    let delivered = Delivery { state: DeliveryState::Delivered, updated_at: T0 + 2, ..w.delivery.clone() };
+    store.update_delivery(&delivered, w.delivery.state).await.unwrap();
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().delivery, Some(delivered));
+}
+
+async fn claim_with_sequences_numbers_the_doors_and_claims_once(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let d = &w.delivery;
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 1);
+    let grant = w.grant(d, T0, T0 + 300);
+    let record = w.granted_request(&grant, d);
+    let stored = store.claim_grant_with_sequences(&grant, &record, T0).await.unwrap().expect("the first claim wins");
+    let sequences: Vec<Option<i64>> = stored.doors.iter().map(|door| door.sequence).collect();
+    assert_eq!(sequences, vec![Some(2), Some(1)], "each door its lock's next number, whatever it had");
+    let mut expected = grant.clone();
+    for (door, n) in expected.doors.iter_mut().zip([2, 1]) {
+        door.sequence = Some(n);
+    }
+    assert_eq!(stored, expected, "all else as given");
+    assert_eq!(store.get_grant(grant.id).await.unwrap(), Some(stored));
+    let filter = AccessRequestFilter { delivery_id: Some(d.id), ..Default::default() };
+    assert_eq!(store.list_access_requests(&filter).await.unwrap(), vec![record]);
+
+    // a second claim while it lives: nothing stored, no number used up
+    let second = w.grant(d, T0 + 10, T0 + 310);
+    assert_eq!(store.claim_grant_with_sequences(&second, &w.granted_request(&second, d), T0 + 10).await.unwrap(), None);
+    assert_eq!(store.get_grant(second.id).await.unwrap(), None);
+    assert_eq!(store.list_access_requests(&filter).await.unwrap().len(), 1);
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 3);
+    assert_eq!(store.next_lock_sequence(w.lobby_lock.id).await.unwrap(), 2);
+    // claim_grant and claim_grant_with_sequences share the live slot
+    assert!(!store.claim_grant(&second, &w.granted_request(&second, d), T0 + 10).await.unwrap());
+
+    // after expiry a new claim wins, with the next numbers
+    let later = w.grant(d, T0 + 300, T0 + 600);
+    let later = store.claim_grant_with_sequences(&later, &w.granted_request(&later, d), T0 + 300).await.unwrap();
+    let sequences: Vec<Option<i64>> = later.unwrap().doors.iter().map(|door| door.sequence).collect();
+    assert_eq!(sequences, vec![Some(4), Some(3)]);
+
+    // a grant without doors claims without numbering anything
+    let other_parcel = delivery(w.carrier.id, &w.unit, "OTHER-PARCEL", T0);
+    store.insert_delivery(&other_parcel).await.unwrap();
+    let walk_in = Grant { doors: vec![], ..w.grant(&other_parcel, T0, T0 + 300) };
+    let claimed = store.claim_grant_with_sequences(&walk_in, &w.granted_request(&walk_in, &other_parcel), T0).await;
+    assert_eq!(claimed.unwrap(), Some(walk_in));
+}
+
+async fn claim_with_sequences_has_one_winner_and_never_repeats_a_number(store: Arc<dyn Store>) {
+    let w = Arc::new(world(store.as_ref()).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let (store, w) = (store.clone(), w.clone());
+        tasks.spawn(async move {
+            if i % 2 == 0 {
+                // racing the claims for the lock's counter
+                let n = store.next_lock_sequence(w.entrance_lock.id).await.unwrap();
+                return (None, vec![n]);
+            }
+            let grant = w.grant(&w.delivery, T0 + i, T0 + 300);
+            let record = w.granted_request(&grant, &w.delivery);
+            let won = store.claim_grant_with_sequences(&grant, &record, T0 + 50).await.unwrap();
+            let numbers = won.iter().flat_map(|g| g.doors.first()).filter_map(|door| door.sequence).collect();
+            (won, numbers)
+        });
+    }
+    let results = tasks.join_all().await;
+    let winners: Vec<&Grant> = results.iter().filter_map(|(won, _)| won.as_ref()).collect();
+    assert_eq!(winners.len(), 1, "exactly one of 25 simultaneous claims wins");
+    let stored = store.list_grants(w.delivery.id).await.unwrap();
+    assert_eq!(stored.iter().collect::<Vec<_>>(), winners);
+    let numbers: Vec<i64> = results.iter().flat_map(|(_, n)| n.iter().copied()).collect();
+    let distinct: BTreeSet<i64> = numbers.iter().copied().collect();
+    assert_eq!(distinct.len(), numbers.len(), "no number handed out twice: {numbers:?}");
+    assert_eq!(distinct, (1..=26).collect(), "25 callers and one winner, no number lost");
+}
+
+async fn failed_claim_with_sequences_leaves_nothing(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let grant = w.grant(&w.delivery, T0, T0 + 300);
+    // the record cannot be stored (unknown driver)
+    let bad_record = AccessRequestRecord { driver_id: DriverId::random(), ..w.granted_request(&grant, &w.delivery) };
+    assert_conflict(store.claim_grant_with_sequences(&grant, &bad_record, T0).await, "claim with a bad record");
+    // a door names an unknown lock (after one that exists)
+    let mut unknown_lock = w.grant(&w.delivery, T0, T0 + 300);
+    unknown_lock.doors[1].lock_id = LockId::random();
+    let record = w.granted_request(&unknown_lock, &w.delivery);
+    assert_not_found(store.claim_grant_with_sequences(&unknown_lock, &record, T0).await, "unknown lock");
+    for id in [grant.id, unknown_lock.id] {
+        assert_eq!(store.get_grant(id).await.unwrap(), None);
+    }
+    assert_eq!(store.list_access_requests(&AccessRequestFilter::default()).await.unwrap(), vec![]);
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 1, "no number used up");
+    assert_eq!(store.next_lock_sequence(w.lobby_lock.id).await.unwrap(), 1);
+    // nor is the delivery's live slot taken
+    let retry = w.grant(&w.delivery, T0 + 1, T0 + 300);
+    let won = store.claim_grant_with_sequences(&retry, &w.granted_request(&retry, &w.delivery), T0 + 1).await;
+    assert!(won.unwrap().is_some());
+}
+
+/// Writes that run together (SQLite commits them in groups) succeed or fail
+/// each on its own.
+async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
+    let w = Arc::new(world(store.as_ref()).await);
+    let mut parcels = Vec::new();
+    for i in 0..20 {
+        let parcel = delivery(w.carrier.id, &w.unit, &format!("PARCEL-{i}"), T0);
+        store.insert_delivery(&parcel).await.unwrap();
+        parcels.push(parcel);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, parcel) in parcels.into_iter().enumerate() {
+        let (store, w) = (store.clone(), w.clone());
+        tasks.spawn(async move {
+            let grant = w.grant(&parcel, T0, T0 + 300);
+            let mut record = w.granted_request(&grant, &parcel);
+            let refusal =
+                AccessRequestRecord { refusal: Some(RefusalReason::ResidentBlocked), ..w.request(Some(&parcel), T0) };
+            let bad = i % 3 == 0;
+            if bad {
+                record.driver_id = DriverId::random();
+            }
+            let claimed = store.claim_grant_with_sequences(&grant, &record, T0).await;
+            let recorded = if bad {
+                store.record_access_request(&AccessRequestRecord { unit_id: Some(UnitId::random()), ..refusal }).await
+            } else {
+                store.record_access_request(&refusal).await
+            };
+            (bad, claimed.map(|g| g.is_some()), recorded.is_ok())
+        });
+    }
+    for (bad, claimed, recorded) in tasks.join_all().await {
+        if bad {
+            assert!(matches!(claimed, Err(StoreError::Conflict(_))), "{claimed:?}");
+            assert!(!recorded);
+        } else {
+            assert!(matches!(claimed, Ok(true)), "{claimed:?}");
+            assert!(recorded);
+        }
+    }
+    let records = store.list_access_requests(&AccessRequestFilter::default()).await.unwrap();
+    assert_eq!(records.len(), 2 * 13, "13 good parcels, a grant and a refusal each");
+    let numbers: BTreeSet<i64> = (0..13).map(|n| n + 1).collect();
+    let mut granted = BTreeSet::new();
+    for r in records.iter().filter_map(|r| r.grant_id) {
+        let g = store.get_grant(r).await.unwrap().unwrap();
+        granted.insert(g.doors[0].sequence.unwrap());
+    }
+    assert_eq!(granted, numbers, "the failed claims used up no number");
+}
+
 // --- opening -----------------------------------------------------------------
 
 #[tokio::test]
@@ -1378,6 +1655,44 @@ async fn sqlite_two_openers_of_one_file_still_grant_once() {
     assert_eq!(results.iter().filter(|(won, _)| *won).count(), 1);
     let sequences: BTreeSet<i64> = results.iter().map(|(_, s)| *s).collect();
     assert_eq!(sequences, (1..=40).collect());
+}
+
+/// The direct SQLite path across "processes": one store's reads see the
+/// other's writes at once, and numbered claims still have one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_openers_see_each_other_and_claim_with_sequences_once() {
+    let file = TempDatabase::new();
+    let first = doorman_store::open(file.path()).await.unwrap();
+    let second = doorman_store::open(file.path()).await.unwrap();
+    let w = Arc::new(world(first.as_ref()).await);
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
+    let resident = w.residents(first.as_ref(), &w.unit).await;
+    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
+    first.insert_block(&block).await.unwrap();
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
+    first.end_blocks(w.unit.id, T0 + 5).await.unwrap();
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let w = w.clone();
+        tasks.spawn(async move {
+            let grant = w.grant(&w.delivery, T0, T0 + 300);
+            let won = store.claim_grant_with_sequences(&grant, &w.granted_request(&grant, &w.delivery), T0).await;
+            let sequence = store.next_lock_sequence(w.entrance_lock.id).await.unwrap();
+            (won.unwrap(), sequence)
+        });
+    }
+    let results = tasks.join_all().await;
+    let winners: Vec<&Grant> = results.iter().filter_map(|(won, _)| won.as_ref()).collect();
+    assert_eq!(winners.len(), 1);
+    let mut numbers: Vec<i64> = results.iter().map(|(_, s)| *s).collect();
+    numbers.extend(winners.iter().filter_map(|g| g.doors.first()).filter_map(|door| door.sequence));
+    let distinct: BTreeSet<i64> = numbers.iter().copied().collect();
+    assert_eq!(distinct, (1..=41).collect(), "40 callers and one winner, each number once");
 }
 
 async fn open_error(url: &str) -> StoreError {

@@ -8,6 +8,7 @@
 pub mod error;
 pub mod extract;
 mod routes;
+pub mod witness;
 
 use std::future::Future;
 use std::net::SocketAddr;

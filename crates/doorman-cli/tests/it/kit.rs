@@ -71,6 +71,12 @@ pub struct Kit {
     pub anon: Client,
     /// The operator, with the token bootstrapped on first start.
     pub operator: Client,
+    /// The database the service uses (a SQLite file, or a PostgreSQL URL
+    /// whose `search_path` is the test's own schema), for tests that reach
+    /// around the service.
+    pub database_url: String,
+    /// The service's keys (the log key among them).
+    pub keys: KeyFile,
     /// Dropped (and so removed) after the server: the SQLite file lives here.
     _dir: Option<TempDir>,
 }
@@ -84,28 +90,29 @@ impl Kit {
     }
 
     pub async fn start_with(backend: Backend, config: ServiceConfig) -> anyhow::Result<Option<Kit>> {
-        let (store, dir): (Arc<dyn Store>, Option<TempDir>) = match backend {
-            Backend::Sqlite => {
-                let dir = TempDir::new("doorman-it")?;
-                let url = format!("sqlite://{}", dir.path().join("doorman.db").display());
-                (doorman_store::open(&url).await?, Some(dir))
-            }
-            Backend::Postgres => match std::env::var(POSTGRES_ENV) {
-                Ok(url) if !url.trim().is_empty() => (doorman_store::open_isolated_postgres(&url).await?, None),
-                _ => {
-                    println!("skipped: set {POSTGRES_ENV} to run the PostgreSQL variant");
-                    return Ok(None);
-                }
-            },
+        let keys = KeyFile::generate(WEDNESDAY_2PM).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Self::start_with_keys(backend, config, keys).await
+    }
+
+    /// [`Kit::start_with`] with the given keys (a test that must know the
+    /// log's key before the service starts).
+    pub async fn start_with_keys(
+        backend: Backend,
+        config: ServiceConfig,
+        keys: KeyFile,
+    ) -> anyhow::Result<Option<Kit>> {
+        let Some((database_url, dir)) = fresh_database(backend).await? else {
+            println!("skipped: set {POSTGRES_ENV} to run the PostgreSQL variant");
+            return Ok(None);
         };
+        let store: Arc<dyn Store> = doorman_store::open(&database_url).await?;
         let clock = Arc::new(ManualClock::new(WEDNESDAY_2PM));
-        let keys = KeyFile::generate(clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
         let service = app::service_with(store, clock.clone(), &keys, config)?;
         let running = app::start(service, "127.0.0.1:0".parse()?).await?;
         let token = running.operator_token.clone().context("a fresh database bootstraps an operator token")?;
         let anon = Client::new(running.url());
         let operator = anon.with_token(token);
-        Ok(Some(Kit { backend, clock, running, anon, operator, _dir: dir }))
+        Ok(Some(Kit { backend, clock, running, anon, operator, database_url, keys, _dir: dir }))
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
@@ -141,6 +148,35 @@ impl Kit {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         }
+    }
+}
+
+/// A database no other test uses: a SQLite file in a temporary directory,
+/// or a schema of its own on the PostgreSQL server (named as the store's
+/// own test schemas are, so that its sweeper drops it when it is old).
+/// None for PostgreSQL when no server is configured.
+pub async fn fresh_database(backend: Backend) -> anyhow::Result<Option<(String, Option<TempDir>)>> {
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let dir = TempDir::new("doorman-it")?;
+            let url = format!("sqlite://{}", dir.path().join("doorman.db").display());
+            Ok(Some((url, Some(dir))))
+        }
+        Backend::Postgres => match std::env::var(POSTGRES_ENV) {
+            Ok(url) if !url.trim().is_empty() => {
+                let mut admin = sqlx::PgConnection::connect(&url).await.context("connecting to PostgreSQL")?;
+                let now: i64 = sqlx::query_scalar("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)")
+                    .fetch_one(&mut admin)
+                    .await?;
+                let schema = format!("doorman_test_{now}_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut admin).await?;
+                admin.close().await?;
+                let separator = if url.contains('?') { '&' } else { '?' };
+                Ok(Some((format!("{url}{separator}options[search_path]={schema}"), None)))
+            }
+            _ => Ok(None),
+        },
     }
 }
 

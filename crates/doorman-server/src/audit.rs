@@ -1,0 +1,695 @@
+//! The transparency log, service side: the events the service appends, the
+//! sequencer that integrates them into the Merkle tree and signs
+//! checkpoints, the proofs and tiles it serves, and the witnesses it asks to
+//! cosign.
+//!
+//! - **Events**: every state change the service makes is written with its
+//!   [`Event`] in one transaction (the store's write methods take the
+//!   events), so no grant exists without its entry. [`new_event`] gives each
+//!   one 16 fresh random bytes of salt, so that the public leaf hash of a
+//!   low-entropy event cannot be confirmed by guessing.
+//! - **Sequencer** ([`AuditLog::sequence_now`]): in one store transaction,
+//!   reads the committed entries after the tree, appends them to the tree's
+//!   right edge ([`Frontier`]), stores the new complete-subtree hashes and a
+//!   C2SP checkpoint signed with the log's Ed25519 key (a signed note whose
+//!   key name is the log's origin). Time comes from the caller. A restart
+//!   resumes from the stored tree size; several processes on one PostgreSQL
+//!   take turns (the store locks the tree's row).
+//! - **Reading**: the latest checkpoint with its cosignatures, C2SP
+//!   tlog-tiles hash tiles (public: hashes only), and inclusion and
+//!   consistency proofs assembled from stored hashes (one query per page of
+//!   proofs).
+//! - **Witnesses** ([`AuditLog::publish`]): each new checkpoint is sent to
+//!   the configured witnesses (`POST /add-checkpoint` with a consistency
+//!   proof from the size the witness last cosigned); a cosignature is
+//!   checked against the witness's key before it is stored. The HTTP itself
+//!   is the caller's ([`WitnessTransport`]).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use doorman_domain::{
+    serde_b64, CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, Viewer,
+    EVENT_FORMAT_VERSION,
+};
+use doorman_store::{AuditStore, EntryFilter, Integration, Integrator, StoredCheckpoint, StoredEntry};
+use doorman_tlog::{
+    consistency_plan, encode_tile, frontier_nodes, inclusion_plan, parse_tile_path, AddCheckpointRequest,
+    Checkpoint, Frontier, Hash, Note, NoteSignature, NoteSigner, ProofPlan, TilePath, VerifierKey,
+};
+
+use crate::{auth, ServiceError, ServiceResult};
+
+/// The log's origin unless configured: the first line of its checkpoints
+/// and the name of its key.
+pub const DEFAULT_LOG_ORIGIN: &str = "doorman.example/log";
+/// Most entries one sequencing transaction integrates.
+pub const SEQUENCE_BATCH: u32 = 4096;
+/// Most batches one [`AuditLog::sequence_now`] runs before it returns.
+const MAX_BATCHES_PER_RUN: usize = 256;
+/// Most entries one page of `GET /v1/audit/entries` holds.
+pub const MAX_ENTRIES_PAGE: u32 = 1000;
+
+/// The kinds of the door events a resident sees at their building's shared
+/// doors (those of [`EventKind::is_door_event`]).
+pub const DOOR_EVENT_KINDS: [&str; 6] =
+    ["door_unlocked", "door_opened", "door_closed", "door_ajar", "relocked", "lock_event"];
+/// What the operator sees.
+pub const OPERATOR_EVENT_KINDS: [&str; 2] = ["configuration_changed", "key_rotated"];
+
+/// Whom an event concerns (its scope fields).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Scope {
+    pub property: Option<PropertyId>,
+    pub unit: Option<UnitId>,
+    pub carrier: Option<CarrierId>,
+    pub driver: Option<DriverId>,
+    pub delivery: Option<DeliveryId>,
+}
+
+/// A new event at `at`, with fresh random salt.
+pub fn new_event(kind: EventKind, at: i64, scope: Scope, actor: Option<Principal>) -> ServiceResult<Event> {
+    Ok(Event {
+        v: EVENT_FORMAT_VERSION,
+        at,
+        kind,
+        property_id: scope.property,
+        unit_id: scope.unit,
+        carrier_id: scope.carrier,
+        driver_id: scope.driver,
+        delivery_id: scope.delivery,
+        actor,
+        salt: serde_b64::encode(&auth::random_bytes::<16>()?),
+    })
+}
+
+/// The entries a viewer may see, as a store filter on the scope columns.
+/// [`Viewer::may_see`] stays the rule: callers check each decoded event.
+pub fn entry_filter(viewer: &Viewer) -> EntryFilter {
+    match viewer.principal {
+        Principal::Resident { unit_id, .. } => EntryFilter {
+            unit: Some(unit_id),
+            shared: viewer.resident_property.map(|p| (p, DOOR_EVENT_KINDS.to_vec())),
+            ..Default::default()
+        },
+        Principal::Manager { .. } => {
+            EntryFilter { properties: viewer.managed_properties.clone(), ..Default::default() }
+        }
+        Principal::Carrier { carrier_id } => EntryFilter { carrier: Some(carrier_id), ..Default::default() },
+        Principal::Driver { driver_id, .. } => EntryFilter { driver: Some(driver_id), ..Default::default() },
+        Principal::Operator => EntryFilter { kinds: OPERATOR_EVENT_KINDS.to_vec(), ..Default::default() },
+    }
+}
+
+/// A witness the log asks to cosign its checkpoints.
+#[derive(Clone, Debug)]
+pub struct WitnessConfig {
+    /// Where its `add-checkpoint` lives: `<url>/add-checkpoint`.
+    pub url: String,
+    /// Its cosignature verifier key (type 0x04).
+    pub key: VerifierKey,
+}
+
+/// A witness's HTTP answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessReply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// Sends add-checkpoint requests (HTTP lives outside this crate).
+#[async_trait]
+pub trait WitnessTransport: Send + Sync {
+    /// POSTs `body` to `<url>/add-checkpoint`.
+    async fn add_checkpoint(&self, url: &str, body: Vec<u8>) -> Result<WitnessReply, String>;
+}
+
+/// The log's signing key under its origin.
+pub struct LogSigner {
+    origin: String,
+    signer: Result<NoteSigner, String>,
+}
+
+impl std::fmt::Debug for LogSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSigner").field("origin", &self.origin).finish_non_exhaustive()
+    }
+}
+
+impl LogSigner {
+    /// The key with this seed, named `origin`. An origin that is not a valid
+    /// key name (spaces, `+`) makes every signing fail with that reason.
+    pub fn new(origin: &str, seed: [u8; 32]) -> Self {
+        let signer = NoteSigner::from_seed(origin, seed).map_err(|e| format!("log origin {origin:?}: {e}"));
+        Self { origin: origin.to_string(), signer }
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn signer(&self) -> ServiceResult<&NoteSigner> {
+        self.signer.as_ref().map_err(|e| ServiceError::Internal(e.clone()))
+    }
+
+    /// The log's verifier key, as verifiers and witnesses take it.
+    pub fn verifier_key(&self) -> ServiceResult<VerifierKey> {
+        Ok(self.signer()?.verifier_key())
+    }
+}
+
+/// Grows the tree inside the store's sequencing transaction.
+struct Sequencer<'a> {
+    signer: &'a NoteSigner,
+    origin: &'a str,
+    now: i64,
+}
+
+impl Integrator for Sequencer<'_> {
+    fn frontier(&self, size: u64) -> Vec<u64> {
+        frontier_nodes(size).iter().map(|node| node.stored_index()).collect()
+    }
+
+    fn integrate(&self, size: u64, frontier: &[[u8; 32]], entries: &[StoredEntry]) -> Result<Integration, String> {
+        let hashes: Vec<Hash> = frontier.iter().map(|h| Hash::from_bytes(*h)).collect();
+        let mut tree = Frontier::from_hashes(size, &hashes).map_err(|e| e.to_string())?;
+        let mut written = Vec::with_capacity(entries.len() * 2 + 1);
+        for entry in entries {
+            let index = tree.append(&entry.bytes, &mut written).map_err(|e| e.to_string())?;
+            if index != entry.index {
+                return Err(format!("entry {} arrived at position {index}", entry.index));
+            }
+        }
+        let root = tree.root();
+        let note = Checkpoint::new(self.origin, tree.size(), root)
+            .and_then(|checkpoint| checkpoint.sign(self.signer))
+            .map_err(|e| e.to_string())?;
+        Ok(Integration {
+            hashes: written.iter().map(|stored| (stored.stored_index(), stored.hash.0)).collect(),
+            root: root.0,
+            note: note.to_text(),
+            signed_at: self.now,
+        })
+    }
+}
+
+/// Per witness URL, the size the log believes it last cosigned (learned
+/// from its answers; a witness that knows better says so with a 409).
+#[derive(Debug, Default)]
+pub struct WitnessProgress(Mutex<HashMap<String, u64>>);
+
+impl WitnessProgress {
+    fn get(&self, url: &str) -> u64 {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(url).copied().unwrap_or(0)
+    }
+
+    fn set(&self, url: &str, size: u64) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(url.to_string(), size);
+    }
+}
+
+/// The checkpoint as served: the signed note with the witnesses'
+/// cosignature lines added.
+pub fn checkpoint_text(checkpoint: &StoredCheckpoint) -> String {
+    let Ok(mut note) = Note::parse(checkpoint.note.as_bytes()) else { return checkpoint.note.clone() };
+    for cosignature in &checkpoint.cosignatures {
+        if let Ok(signature) = NoteSignature::parse_line(cosignature.line.trim_end_matches('\n')) {
+            let _ = note.add_signature(signature);
+        }
+    }
+    note.to_text()
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}
+
+/// The log over a store, at one moment (`now`).
+pub struct AuditLog<'a, S: ?Sized> {
+    pub store: &'a S,
+    pub signer: &'a LogSigner,
+    pub now: i64,
+}
+
+impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
+    /// Integrates every committed entry (in batches) and signs their
+    /// checkpoint; signs the empty tree's on a fresh log. Returns the latest
+    /// checkpoint.
+    pub async fn sequence_now(&self) -> ServiceResult<Option<StoredCheckpoint>> {
+        let signer = self.signer.signer()?;
+        let sequencer = Sequencer { signer, origin: self.signer.origin(), now: self.now };
+        for _ in 0..MAX_BATCHES_PER_RUN {
+            match self.store.sequence(SEQUENCE_BATCH, &sequencer).await? {
+                Some(done) => tracing::debug!(size = done.size, from = done.previous, "checkpoint signed"),
+                None => break,
+            }
+        }
+        Ok(self.store.latest_checkpoint().await?)
+    }
+
+    /// The checkpoint of `size`, or the latest (signing the first one if
+    /// there is none yet).
+    pub async fn checkpoint(&self, size: Option<u64>) -> ServiceResult<StoredCheckpoint> {
+        let found = match size {
+            Some(size) => self.store.checkpoint(size).await?,
+            None => match self.store.latest_checkpoint().await? {
+                Some(latest) => Some(latest),
+                None => self.sequence_now().await?,
+            },
+        };
+        found.ok_or(ServiceError::NotFound("checkpoint"))
+    }
+
+    /// A C2SP tlog-tiles hash tile, by its path (`tile/<L>/<N>[.p/<W>]`),
+    /// from the tree of the latest checkpoint. Entry bundles are not served
+    /// here: entries are readable only by those entitled.
+    pub async fn tile(&self, path: &str) -> ServiceResult<Vec<u8>> {
+        let tile = match parse_tile_path(path) {
+            Ok(TilePath::Hashes(tile)) => tile,
+            Ok(TilePath::Entries(_)) | Err(_) => return Err(ServiceError::NotFound("tile")),
+        };
+        let size = self.checkpoint(None).await?.size;
+        if !tile.is_within(size) {
+            return Err(ServiceError::NotFound("tile"));
+        }
+        let keys: Vec<u64> = tile.nodes().map(|node| node.stored_index()).collect();
+        let hashes = self.read_keys(&keys).await?;
+        Ok(encode_tile(&hashes))
+    }
+
+    async fn read_keys(&self, keys: &[u64]) -> ServiceResult<Vec<Hash>> {
+        match self.store.log_hashes(keys).await {
+            Ok(hashes) => Ok(hashes.into_iter().map(Hash::from_bytes).collect()),
+            Err(doorman_store::StoreError::NotFound) => {
+                Err(ServiceError::Internal("the stored tree is missing a hash".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the hashes of several proof plans in one query and assembles
+    /// each.
+    async fn assemble(&self, plans: &[ProofPlan]) -> ServiceResult<Vec<Vec<Hash>>> {
+        let keys: Vec<u64> = plans.iter().flat_map(|p| p.nodes().iter().map(|node| node.stored_index())).collect();
+        let hashes = self.read_keys(&keys).await?;
+        let mut rest = hashes.as_slice();
+        let mut proofs = Vec::with_capacity(plans.len());
+        for plan in plans {
+            let (mine, tail) =
+                rest.split_at_checked(plan.nodes().len()).ok_or_else(|| internal("short read of stored hashes"))?;
+            rest = tail;
+            proofs.push(plan.assemble(mine).map_err(internal)?);
+        }
+        Ok(proofs)
+    }
+
+    /// The inclusion proofs of `indexes` in the tree of `size` entries.
+    pub async fn inclusion_proofs(&self, indexes: &[u64], size: u64) -> ServiceResult<Vec<Vec<Hash>>> {
+        let plans =
+            indexes.iter().map(|index| inclusion_plan(*index, size)).collect::<Result<Vec<_>, _>>().map_err(internal)?;
+        self.assemble(&plans).await
+    }
+
+    /// The consistency proof from the tree of `old` entries to that of
+    /// `size` entries.
+    pub async fn consistency_proof(&self, old: u64, size: u64) -> ServiceResult<Vec<Hash>> {
+        if old > size {
+            return Err(ServiceError::invalid(format!("old size {old} is larger than the checkpoint's {size}")));
+        }
+        let plan = consistency_plan(old, size).map_err(|e| ServiceError::invalid(e.to_string()))?;
+        Ok(self.assemble(std::slice::from_ref(&plan)).await?.into_iter().next().unwrap_or_default())
+    }
+
+    /// Asks each witness that has not cosigned the latest checkpoint to do
+    /// so, and stores the cosignatures that verify. Returns, per witness
+    /// URL, whether it cosigned now (false: it already had) or why not.
+    pub async fn publish(
+        &self,
+        witnesses: &[WitnessConfig],
+        progress: &WitnessProgress,
+        transport: &dyn WitnessTransport,
+    ) -> ServiceResult<Vec<(String, Result<bool, String>)>> {
+        let Some(latest) = self.store.latest_checkpoint().await? else { return Ok(Vec::new()) };
+        let mut outcomes = Vec::with_capacity(witnesses.len());
+        for witness in witnesses {
+            let outcome = self.ask(witness, &latest, progress, transport).await;
+            if let Err(why) = &outcome {
+                tracing::warn!(witness = %witness.url, size = latest.size, %why, "no cosignature");
+            }
+            outcomes.push((witness.url.clone(), outcome));
+        }
+        Ok(outcomes)
+    }
+
+    async fn ask(
+        &self,
+        witness: &WitnessConfig,
+        checkpoint: &StoredCheckpoint,
+        progress: &WitnessProgress,
+        transport: &dyn WitnessTransport,
+    ) -> Result<bool, String> {
+        if checkpoint.cosignatures.iter().any(|c| c.witness == witness.key.name()) {
+            return Ok(false);
+        }
+        // A witness that knows a newer size than ours says so (409); try
+        // again from there, a few times at most.
+        for _ in 0..3 {
+            let old = progress.get(&witness.url);
+            if old > checkpoint.size {
+                return Err(format!("the witness cosigned size {old}, beyond the log's {}", checkpoint.size));
+            }
+            let proof = self.consistency_proof(old, checkpoint.size).await.map_err(|e| e.to_string())?;
+            let request =
+                AddCheckpointRequest { old_size: old, proof, checkpoint: checkpoint.note.clone().into_bytes() };
+            let reply = transport.add_checkpoint(&witness.url, request.to_bytes()).await?;
+            match reply.status {
+                200 => {
+                    let line = verified_cosignature(witness, checkpoint, &reply.body)?;
+                    self.store
+                        .add_cosignature(checkpoint.size, witness.key.name(), &line, self.now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    progress.set(&witness.url, checkpoint.size);
+                    return Ok(true);
+                }
+                409 if reply.content_type.as_deref().is_some_and(|t| t.starts_with("text/x.tlog.size")) => {
+                    let size = reply.body.trim().parse::<u64>().map_err(|_| "the witness sent a bad size")?;
+                    progress.set(&witness.url, size);
+                }
+                status => return Err(format!("the witness answered {status}: {}", reply.body.trim())),
+            }
+        }
+        Err("the witness keeps naming another size".into())
+    }
+}
+
+impl crate::Service {
+    /// The transparency log's verifier key, as a vkey string
+    /// (`origin+id+key`): what verifiers and witnesses are configured with.
+    pub fn log_key(&self) -> ServiceResult<String> {
+        Ok(self.log_signer.verifier_key()?.to_vkey())
+    }
+
+    /// The transparency log's origin.
+    pub fn log_origin(&self) -> &str {
+        self.log_signer.origin()
+    }
+
+    /// What the witnesses last cosigned, as far as this process knows.
+    pub fn witness_progress(&self) -> &WitnessProgress {
+        &self.witness_progress
+    }
+}
+
+/// The line of `body` that is the witness's valid cosignature of
+/// `checkpoint`.
+fn verified_cosignature(witness: &WitnessConfig, checkpoint: &StoredCheckpoint, body: &str) -> Result<String, String> {
+    for line in body.lines() {
+        let Ok(signature) = NoteSignature::parse_line(line) else { continue };
+        if !witness.key.matches(&signature) {
+            continue;
+        }
+        let mut note = Note::parse(checkpoint.note.as_bytes()).map_err(|e| e.to_string())?;
+        note.add_signature(signature.clone()).map_err(|e| e.to_string())?;
+        if note.verify(std::slice::from_ref(&witness.key)).is_ok() {
+            return Ok(signature.to_line());
+        }
+    }
+    Err("the witness returned no valid cosignature".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+    use std::collections::BTreeMap;
+    use std::ops::Range;
+    use std::sync::Arc;
+
+    use doorman_domain::{AccessPointId, LockId, ManagerId, ManualClock, ResidentId};
+    use doorman_store::{LogIndex, LogState, Sequenced, StoreError, StoreResult, StoredCosignature};
+    use doorman_tlog::{
+        leaf_hash, read_tile, verify_consistency, verify_inclusion, Cosigner, MemoryTree, SignedCheckpoint,
+        TileHashReader, TileId,
+    };
+
+    use super::*;
+    use crate::witness::WitnessHost;
+
+    /// An in-memory AuditStore with the store's semantics, to test the
+    /// service side without a database (the store's own suite covers SQL).
+    #[derive(Default)]
+    struct MemoryLog {
+        inner: Mutex<Inner>,
+    }
+
+    #[derive(Default)]
+    struct Inner {
+        entries: Vec<Vec<u8>>,
+        tree: u64,
+        hashes: BTreeMap<u64, [u8; 32]>,
+        checkpoints: BTreeMap<u64, StoredCheckpoint>,
+        bare: BTreeMap<u64, Vec<u8>>,
+    }
+
+    #[async_trait]
+    impl AuditStore for MemoryLog {
+        async fn append_events(&self, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
+            let mut inner = self.inner.lock().unwrap();
+            let first = inner.entries.len() as u64;
+            inner.entries.extend(events.iter().map(Event::to_canonical_bytes));
+            Ok((first..inner.entries.len() as u64).collect())
+        }
+
+        async fn sequence(&self, max_batch: u32, integrator: &dyn Integrator) -> StoreResult<Option<Sequenced>> {
+            let mut inner = self.inner.lock().unwrap();
+            let size = inner.tree;
+            let end = (size + u64::from(max_batch)).min(inner.entries.len() as u64);
+            let entries: Vec<StoredEntry> = (size..end)
+                .map(|index| StoredEntry { index, bytes: inner.entries[index as usize].clone() })
+                .collect();
+            if entries.is_empty() && inner.checkpoints.contains_key(&size) {
+                return Ok(None);
+            }
+            let frontier: Vec<[u8; 32]> =
+                integrator.frontier(size).iter().map(|k| inner.hashes[k]).collect();
+            let done = integrator.integrate(size, &frontier, &entries).map_err(StoreError::Backend)?;
+            inner.hashes.extend(done.hashes.iter().copied());
+            inner.checkpoints.insert(
+                end,
+                StoredCheckpoint {
+                    size: end,
+                    root: done.root,
+                    note: done.note.clone(),
+                    signed_at: done.signed_at,
+                    cosignatures: vec![],
+                },
+            );
+            inner.tree = end;
+            Ok(Some(Sequenced { previous: size, size: end, root: done.root, note: done.note }))
+        }
+
+        async fn log_state(&self) -> StoreResult<LogState> {
+            let inner = self.inner.lock().unwrap();
+            Ok(LogState { appended: inner.entries.len() as u64, integrated: inner.tree })
+        }
+
+        async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+            Ok(self.inner.lock().unwrap().checkpoints.values().last().cloned())
+        }
+
+        async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+            Ok(self.inner.lock().unwrap().checkpoints.get(&size).cloned())
+        }
+
+        async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
+            let inner = self.inner.lock().unwrap();
+            keys.iter().map(|k| inner.hashes.get(k).copied().ok_or(StoreError::NotFound)).collect()
+        }
+
+        async fn log_entries(&self, _: &EntryFilter, range: Range<u64>, limit: u32) -> StoreResult<Vec<StoredEntry>> {
+            let inner = self.inner.lock().unwrap();
+            Ok(range
+                .filter(|i| (*i as usize) < inner.entries.len())
+                .take(limit as usize)
+                .map(|index| StoredEntry { index, bytes: inner.entries[index as usize].clone() })
+                .collect())
+        }
+
+        async fn add_cosignature(&self, size: u64, witness: &str, line: &str, at: i64) -> StoreResult<()> {
+            let mut inner = self.inner.lock().unwrap();
+            let checkpoint = inner.checkpoints.get_mut(&size).ok_or(StoreError::NotFound)?;
+            checkpoint.cosignatures.retain(|c| c.witness != witness);
+            checkpoint.cosignatures.push(StoredCosignature {
+                witness: witness.into(),
+                line: line.into(),
+                received_at: at,
+            });
+            Ok(())
+        }
+
+        async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()> {
+            let mut inner = self.inner.lock().unwrap();
+            for (offset, entry) in entries.iter().enumerate() {
+                inner.bare.insert(first + offset as u64, entry.clone());
+            }
+            Ok(())
+        }
+    }
+
+    const ORIGIN: &str = "doorman.example/log";
+
+    fn event(i: u64) -> Event {
+        new_event(EventKind::ConfigurationChanged { what: format!("change {i}") }, 1_800_000_000, Scope::default(), None)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sequencer_checkpoints_proofs_and_tiles_agree_with_a_memory_tree() {
+        let store = MemoryLog::default();
+        let signer = LogSigner::new(ORIGIN, [3; 32]);
+        let log = AuditLog { store: &store, signer: &signer, now: 1_800_000_000 };
+        let empty = log.checkpoint(None).await.unwrap();
+        assert_eq!(empty.size, 0);
+
+        let events: Vec<Event> = (0..300).map(event).collect();
+        store.append_events(&events).await.unwrap();
+        let mut reference = MemoryTree::new();
+        for e in &events {
+            reference.append(&e.to_canonical_bytes()).unwrap();
+        }
+        let latest = log.sequence_now().await.unwrap().unwrap();
+        assert_eq!(latest.size, 300);
+        let key = signer.verifier_key().unwrap();
+        let opened = SignedCheckpoint::open(latest.note.as_bytes(), &[key], &[]).unwrap();
+        assert_eq!(opened.checkpoint().root(), reference.root());
+        assert_eq!(opened.checkpoint().origin(), ORIGIN);
+
+        let indexes = [0, 1, 150, 299];
+        let proofs = log.inclusion_proofs(&indexes, 300).await.unwrap();
+        for (index, proof) in indexes.iter().zip(&proofs) {
+            assert_eq!(proof, &reference.inclusion_proof(*index, 300).unwrap().path);
+            let leaf = leaf_hash(&events[*index as usize].to_canonical_bytes());
+            verify_inclusion(&leaf, *index, 300, proof, &reference.root()).unwrap();
+        }
+        let old_root = reference.root_at(37).unwrap();
+        let proof = log.consistency_proof(37, 300).await.unwrap();
+        verify_consistency(37, 300, &old_root, &reference.root(), &proof).unwrap();
+        assert!(log.consistency_proof(301, 300).await.is_err());
+
+        // Tiles rebuild the same proofs on the client side.
+        let mut tiles = BTreeMap::new();
+        for tile in doorman_tlog::new_tiles(0, 300) {
+            tiles.insert(tile, log.tile(&tile.path()).await.unwrap());
+            assert_eq!(tiles[&tile], read_tile(&reference, tile).unwrap());
+        }
+        let reader = TileHashReader::new(300, &tiles);
+        assert_eq!(doorman_tlog::prove_inclusion(&reader, 150, 300).unwrap().path, proofs[2]);
+        let beyond = TileId::new(0, 1, 45).unwrap();
+        assert!(matches!(log.tile(&beyond.path()).await, Err(ServiceError::NotFound(_))));
+        assert!(matches!(log.tile("tile/entries/000").await, Err(ServiceError::NotFound(_))));
+        assert!(matches!(log.tile("tile/../../etc").await, Err(ServiceError::NotFound(_))));
+    }
+
+    /// Talks to a WitnessHost in process, as HTTP would.
+    struct InProcess(Arc<WitnessHost>);
+
+    #[async_trait]
+    impl WitnessTransport for InProcess {
+        async fn add_checkpoint(&self, _url: &str, body: Vec<u8>) -> Result<WitnessReply, String> {
+            Ok(match self.0.add_checkpoint(&body) {
+                Ok(line) => WitnessReply { status: 200, content_type: Some("text/plain".into()), body: line },
+                Err(crate::witness::WitnessRefusal::Witness(doorman_tlog::WitnessError::OldSizeMismatch {
+                    latest_size,
+                    ..
+                })) => WitnessReply {
+                    status: 409,
+                    content_type: Some("text/x.tlog.size".into()),
+                    body: format!("{latest_size}\n"),
+                },
+                Err(e) => WitnessReply { status: 400, content_type: None, body: e.to_string() },
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn witnesses_cosign_new_checkpoints_and_resync_after_a_restart() {
+        let dir = std::env::temp_dir().join(format!("doorman-audit-w-{}", uuid::Uuid::new_v4().simple()));
+        let store = MemoryLog::default();
+        let signer = LogSigner::new(ORIGIN, [3; 32]);
+        let log = AuditLog { store: &store, signer: &signer, now: 1_800_000_000 };
+        let cosigner = Cosigner::from_seed("witness.example/w1", [4; 32]).unwrap();
+        let clock = Arc::new(ManualClock::new(1_800_000_000));
+        let host = Arc::new(
+            WitnessHost::open(cosigner.clone(), &[signer.verifier_key().unwrap()], &dir.join("state"), clock)
+                .unwrap(),
+        );
+        let witnesses = [WitnessConfig { url: "http://w1".into(), key: cosigner.verifier_key().unwrap() }];
+        let transport = InProcess(host.clone());
+
+        store.append_events(&(0..5).map(event).collect::<Vec<_>>()).await.unwrap();
+        log.sequence_now().await.unwrap();
+        let progress = WitnessProgress::default();
+        let outcomes = log.publish(&witnesses, &progress, &transport).await.unwrap();
+        assert_eq!(outcomes[0].1, Ok(true));
+        assert_eq!(log.publish(&witnesses, &progress, &transport).await.unwrap()[0].1, Ok(false));
+
+        // The served checkpoint verifies with the witness's key too.
+        let served = checkpoint_text(&log.checkpoint(None).await.unwrap());
+        let opened = SignedCheckpoint::open(
+            served.as_bytes(),
+            &[signer.verifier_key().unwrap()],
+            &[cosigner.verifier_key().unwrap()],
+        )
+        .unwrap();
+        assert_eq!(opened.cosignatures().count(), 1);
+
+        // A log process that forgot what the witness saw learns it (409).
+        store.append_events(&(5..9).map(event).collect::<Vec<_>>()).await.unwrap();
+        log.sequence_now().await.unwrap();
+        let fresh = WitnessProgress::default();
+        assert_eq!(log.publish(&witnesses, &fresh, &transport).await.unwrap()[0].1, Ok(true));
+        assert_eq!(host.latest(ORIGIN).unwrap().size, 9);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn door_kinds_are_exactly_the_door_events() {
+        let (lock_id, access_point_id) = (LockId::random(), AccessPointId::random());
+        let door = [
+            EventKind::DoorUnlocked { lock_id, access_point_id },
+            EventKind::DoorOpened { lock_id, access_point_id },
+            EventKind::DoorClosed { lock_id, access_point_id },
+            EventKind::DoorAjar { lock_id, access_point_id },
+            EventKind::Relocked { lock_id, access_point_id },
+            EventKind::LockEvent { lock_id, counter: 1, signed: String::new() },
+        ];
+        assert_eq!(door.iter().map(EventKind::name).collect::<Vec<_>>(), DOOR_EVENT_KINDS);
+        assert!(door.iter().all(EventKind::is_door_event));
+        assert!(!EventKind::Unblocked.is_door_event());
+    }
+
+    #[test]
+    fn filters_follow_the_viewer() {
+        let unit = UnitId::random();
+        let home = PropertyId::random();
+        let resident = Viewer {
+            principal: Principal::Resident { resident_id: ResidentId::random(), unit_id: unit },
+            managed_properties: vec![],
+            resident_property: Some(home),
+        };
+        let filter = entry_filter(&resident);
+        assert_eq!(filter.unit, Some(unit));
+        assert_eq!(filter.shared, Some((home, DOOR_EVENT_KINDS.to_vec())));
+        let manager = Viewer {
+            principal: Principal::Manager { manager_id: ManagerId::random() },
+            managed_properties: vec![home],
+            resident_property: None,
+        };
+        assert_eq!(entry_filter(&manager).properties, vec![home]);
+        let operator = Viewer { principal: Principal::Operator, managed_properties: vec![], resident_property: None };
+        assert_eq!(entry_filter(&operator).kinds, OPERATOR_EVENT_KINDS.to_vec());
+    }
+}

@@ -1,0 +1,864 @@
+//! The transparency log's storage: its entries, the stored hashes of its
+//! Merkle tree, its checkpoints and their cosignatures, on both backends
+//! (tables in `migrations/*/0002_transparency_log.sql`).
+//!
+//! - **Appending** ([`AuditStore::append_events`], and the write methods of
+//!   [`Store`](crate::Store) that take events): an event gets its index in
+//!   the transaction that writes the change it describes, from one counter
+//!   row (`log_counter`) bumped with `UPDATE ... RETURNING`. Appenders that
+//!   commit therefore take turns: on PostgreSQL the counter's row lock is
+//!   held from the bump to the commit (so concurrent appenders serialize for
+//!   that stretch; the bump is the last statement of each transaction, which
+//!   keeps the stretch short and the lock order the same everywhere, so it
+//!   cannot deadlock), and SQLite has one writer anyway. A rolled-back
+//!   transaction rolls its bump back, so the committed entries are always a
+//!   gap-free prefix `0..n` of the log.
+//! - **Sequencing** ([`AuditStore::sequence`]): one transaction reads the
+//!   tree's size (`log_tree`, locked on PostgreSQL so one sequencer runs at a
+//!   time across processes), the entries committed after it and the hashes
+//!   of the tree's right edge; an [`Integrator`] (the service's sequencer,
+//!   which knows the Merkle tree and holds the log's key) turns them into the
+//!   new stored hashes and a signed checkpoint, and the same transaction
+//!   stores both and the new size. A checkpoint therefore only covers entries
+//!   that were committed (durable) before it was, and a restart resumes from
+//!   the size in `log_tree`.
+//! - **Reading**: checkpoints with their cosignatures, stored hashes by key
+//!   (proofs, tiles), and the entries a reader may see ([`EntryFilter`], on
+//!   the scope columns written beside each entry).
+//!
+//! The store knows nothing of Merkle trees or signatures: hashes are opaque
+//! 32-byte values under integer keys (`NodeId::stored_index` of doorman-tlog).
+
+// Until the backends implement the trait (with the store's write paths).
+#![allow(dead_code, unused_macros, unused_imports)]
+
+use std::ops::Range;
+
+use async_trait::async_trait;
+use doorman_domain::{CarrierId, DriverId, Event, PropertyId, UnitId};
+
+use crate::{StoreError, StoreResult};
+
+/// The position of an entry in the log, from 0.
+pub type LogIndex = u64;
+
+/// Rows per multi-row `INSERT` (9 values each: well below both backends'
+/// limits on bound values per statement).
+pub(crate) const INSERT_CHUNK: usize = 200;
+
+/// An entry as stored: its index and its canonical bytes (the Merkle leaf).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub index: LogIndex,
+    pub bytes: Vec<u8>,
+}
+
+/// A witness's cosignature of a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCosignature {
+    /// The witness key's name.
+    pub witness: String,
+    /// The signature line as the witness returned it (`— name base64\n`).
+    pub line: String,
+    pub received_at: i64,
+}
+
+/// A checkpoint the log signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: u64,
+    pub root: [u8; 32],
+    /// The signed note (text, blank line, the log's signature line).
+    pub note: String,
+    pub signed_at: i64,
+    /// Ordered by witness name.
+    pub cosignatures: Vec<StoredCosignature>,
+}
+
+/// How far the log has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogState {
+    /// Entries appended (committed): the next index to hand out.
+    pub appended: u64,
+    /// Entries integrated into the stored tree and the latest checkpoint.
+    pub integrated: u64,
+}
+
+/// Which entries to read: an entry matches if any part that is set matches
+/// (an empty filter matches nothing). The service builds it from what the
+/// reader may see and still checks every decoded event.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EntryFilter {
+    /// Every entry (for the log's own tools and tests).
+    pub everything: bool,
+    /// Entries of these properties.
+    pub properties: Vec<PropertyId>,
+    /// Entries of this unit.
+    pub unit: Option<UnitId>,
+    /// Entries without a unit at this property whose kind is one of these
+    /// (the shared doors of a resident's building).
+    pub shared: Option<(PropertyId, Vec<&'static str>)>,
+    pub carrier: Option<CarrierId>,
+    pub driver: Option<DriverId>,
+    /// Entries of these kinds, wherever they are.
+    pub kinds: Vec<&'static str>,
+}
+
+/// What a sequencing run stores: the new stored hashes (key, hash) and the
+/// checkpoint of the grown tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Integration {
+    pub hashes: Vec<(u64, [u8; 32])>,
+    pub root: [u8; 32],
+    /// The checkpoint as a signed note.
+    pub note: String,
+    pub signed_at: i64,
+}
+
+/// Grows the tree: the service's sequencer, called inside the sequencing
+/// transaction (see the module documentation). Must not block for long.
+pub trait Integrator: Send + Sync {
+    /// The stored-hash keys (in the order [`Integrator::integrate`] wants
+    /// their hashes) needed to continue a tree of `size` entries.
+    fn frontier(&self, size: u64) -> Vec<u64>;
+
+    /// Appends `entries` (indexes `size`, `size + 1`, ... in order) to the
+    /// tree of `size` entries whose right edge has the `frontier` hashes;
+    /// returns the hashes to store and the signed checkpoint of the tree of
+    /// `size + entries.len()` entries.
+    fn integrate(&self, size: u64, frontier: &[[u8; 32]], entries: &[StoredEntry]) -> Result<Integration, String>;
+}
+
+/// The outcome of a sequencing run that signed a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sequenced {
+    /// The tree size before.
+    pub previous: u64,
+    /// The size of the new checkpoint.
+    pub size: u64,
+    pub root: [u8; 32],
+    pub note: String,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends events that go with no other change (a key rotation, a
+    /// verified lock event), in one transaction; returns their indexes.
+    async fn append_events(&self, events: &[Event]) -> StoreResult<Vec<LogIndex>>;
+
+    /// One sequencing run over at most `max_batch` new entries: integrates
+    /// them and stores the hashes, the checkpoint and the new size together.
+    /// None if there was nothing to do (no new entry, and a checkpoint of the
+    /// current size exists). Fails, storing nothing, if the integrator fails
+    /// or a stored hash it needs is missing.
+    async fn sequence(&self, max_batch: u32, integrator: &dyn Integrator) -> StoreResult<Option<Sequenced>>;
+
+    async fn log_state(&self) -> StoreResult<LogState>;
+
+    /// The checkpoint of the largest size, with its cosignatures.
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
+
+    /// The checkpoint of this size, with its cosignatures.
+    async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>>;
+
+    /// The stored hashes under these keys, in the same order (a key may
+    /// repeat). NotFound if any is missing.
+    async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>>;
+
+    /// The entries matching `filter` with an index in `range`, in index
+    /// order, at most `limit`.
+    async fn log_entries(&self, filter: &EntryFilter, range: Range<u64>, limit: u32) -> StoreResult<Vec<StoredEntry>>;
+
+    /// Stores (or replaces) a witness's cosignature of the checkpoint of
+    /// `size`. NotFound if there is no such checkpoint.
+    async fn add_cosignature(&self, size: u64, witness: &str, line: &str, received_at: i64) -> StoreResult<()>;
+
+    /// The baseline of `doorman bench audit`, nothing else: inserts
+    /// `entries` under indexes `first..` as bare (index, bytes) rows into a
+    /// scratch table (created if missing), in one transaction through the
+    /// same writer and with the same multi-row statements as the log's
+    /// appends.
+    async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()>;
+}
+
+/// An event as its `log_entries` row: the canonical bytes and the scope.
+pub(crate) struct EntryRow {
+    pub bytes: Vec<u8>,
+    pub kind: &'static str,
+    pub at: i64,
+    pub property_id: Option<String>,
+    pub unit_id: Option<String>,
+    pub carrier_id: Option<String>,
+    pub driver_id: Option<String>,
+    pub delivery_id: Option<String>,
+}
+
+impl EntryRow {
+    pub(crate) fn of(event: &Event) -> StoreResult<Self> {
+        let bytes = event.to_canonical_bytes();
+        if bytes.is_empty() {
+            return Err(StoreError::Backend(format!("cannot encode a {} event", event.kind.name())));
+        }
+        Ok(EntryRow {
+            bytes,
+            kind: event.kind.name(),
+            at: event.at,
+            property_id: event.property_id.map(|id| id.to_string()),
+            unit_id: event.unit_id.map(|id| id.to_string()),
+            carrier_id: event.carrier_id.map(|id| id.to_string()),
+            driver_id: event.driver_id.map(|id| id.to_string()),
+            delivery_id: event.delivery_id.map(|id| id.to_string()),
+        })
+    }
+}
+
+pub(crate) fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is out of range")))
+}
+
+pub(crate) fn to_u64(value: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::Backend(format!("stored {what} {value} is negative")))
+}
+
+pub(crate) fn to_hash(bytes: &[u8], what: &str) -> StoreResult<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Backend(format!("stored {what} is not 32 bytes")))
+}
+
+/// Statements shared by the sqlx code and SQLite's direct path.
+pub(crate) mod sql {
+    /// $1 how many indexes to take; returns the counter after: the indexes
+    /// taken are `returned - $1 .. returned`.
+    pub(crate) const TAKE_INDEXES: &str =
+        "UPDATE log_counter SET next_index = next_index + $1 WHERE singleton = 1 RETURNING next_index";
+    pub(crate) const ENTRY_COLUMNS: &str =
+        "idx, entry, kind, at, property_id, unit_id, carrier_id, driver_id, delivery_id";
+    /// Values per entry row.
+    pub(crate) const ENTRY_VALUES: usize = 9;
+    /// `$1` .. `$9`: one entry row.
+    pub(crate) const INSERT_ENTRY: &str = "INSERT INTO log_entries \
+        (idx, entry, kind, at, property_id, unit_id, carrier_id, driver_id, delivery_id) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+}
+
+/// `INSERT INTO <table> (<columns>) VALUES (...), (...)` for `rows` rows of
+/// `per_row` values, numbered `$1` onwards.
+pub(crate) fn multi_insert(table_and_columns: &str, rows: usize, per_row: usize) -> String {
+    let mut sql = format!("INSERT INTO {table_and_columns} VALUES ");
+    let mut n = 0;
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for value in 0..per_row {
+            if value > 0 {
+                sql.push_str(", ");
+            }
+            n += 1;
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `$from, $from+1, ..` for `count` values.
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Kind names are spliced into SQL (so that PostgreSQL can match its partial
+/// index): only snake_case names are accepted.
+fn kind_list(kinds: &[&'static str]) -> StoreResult<String> {
+    let mut out = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(StoreError::Backend(format!("not an event kind: {kind:?}")));
+        }
+        out.push(format!("'{kind}'"));
+    }
+    Ok(out.join(", "))
+}
+
+/// The `WHERE` of [`AuditStore::log_entries`] and its bound values (after
+/// `$1` = range start, `$2` = range end, `$3` = limit). None if the filter
+/// matches nothing.
+pub(crate) fn entry_conditions(filter: &EntryFilter) -> StoreResult<Option<(String, Vec<String>)>> {
+    if filter.everything {
+        return Ok(Some(("TRUE".into(), Vec::new())));
+    }
+    let mut parts = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    let next = |values: &mut Vec<String>, value: String| {
+        values.push(value);
+        format!("${}", values.len() + 3)
+    };
+    if !filter.properties.is_empty() {
+        let list: Vec<String> = filter.properties.iter().map(|p| next(&mut values, p.to_string())).collect();
+        parts.push(format!("property_id IN ({})", list.join(", ")));
+    }
+    if let Some(unit) = filter.unit {
+        parts.push(format!("unit_id = {}", next(&mut values, unit.to_string())));
+    }
+    if let Some((property, kinds)) = &filter.shared {
+        if !kinds.is_empty() {
+            let p = next(&mut values, property.to_string());
+            parts.push(format!("(unit_id IS NULL AND property_id = {p} AND kind IN ({}))", kind_list(kinds)?));
+        }
+    }
+    if let Some(carrier) = filter.carrier {
+        parts.push(format!("carrier_id = {}", next(&mut values, carrier.to_string())));
+    }
+    if let Some(driver) = filter.driver {
+        parts.push(format!("driver_id = {}", next(&mut values, driver.to_string())));
+    }
+    if !filter.kinds.is_empty() {
+        parts.push(format!("kind IN ({})", kind_list(&filter.kinds)?));
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((format!("({})", parts.join(" OR ")), values)))
+}
+
+/// Appends `events` on an SQLite connection inside the caller's transaction
+/// (SQLite's direct write path); returns their indexes.
+pub(crate) fn append_rusqlite(conn: &rusqlite::Connection, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = events.iter().map(EntryRow::of).collect::<StoreResult<Vec<_>>>()?;
+    let count = to_i64(rows.len() as u64, "event count")?;
+    let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
+    let after: i64 =
+        conn.prepare_cached(sql::TAKE_INDEXES).map_err(backend)?.query_row([count], |r| r.get(0)).map_err(backend)?;
+    let first = to_u64(after - count, "log counter")?;
+    let mut insert = conn.prepare_cached(sql::INSERT_ENTRY).map_err(backend)?;
+    let mut indexes = Vec::with_capacity(rows.len());
+    for (offset, row) in rows.iter().enumerate() {
+        let index = first + offset as u64;
+        insert
+            .execute(rusqlite::params![
+                to_i64(index, "log index")?,
+                row.bytes,
+                row.kind,
+                row.at,
+                row.property_id,
+                row.unit_id,
+                row.carrier_id,
+                row.driver_id,
+                row.delivery_id,
+            ])
+            .map_err(backend)?;
+        indexes.push(index);
+    }
+    Ok(indexes)
+}
+
+/// Implements [`AuditStore`] for `$store` (database `$db`), whose
+/// `begin_write()` and `reads()` are those of `impl_store!`, and provides
+/// `append_in(tx, events)` for the store's own write methods. `$lock` is
+/// the clause that locks the sequencer's row (`" FOR UPDATE"` on PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` already excludes other writers);
+/// `$bench_table` creates the benchmark's scratch table.
+macro_rules! impl_audit {
+    ($store:ident, $db:ty, $lock:literal, $bench_table:literal) => {
+        pub(crate) mod audit_impl {
+            use std::ops::Range;
+
+            use async_trait::async_trait;
+            use doorman_domain::Event;
+
+            use super::$store;
+            use $crate::audit::{
+                entry_conditions, multi_insert, placeholders, sql, to_hash, to_i64, to_u64, AuditStore, EntryFilter,
+                EntryRow, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint, StoredCosignature, StoredEntry,
+                INSERT_CHUNK,
+            };
+            use $crate::sql_store::db_error;
+            use $crate::{StoreError, StoreResult};
+
+            /// Takes indexes for `events` and writes them, inside the write
+            /// transaction `tx` is in (pass `&mut *tx`). Call it last in a
+            /// transaction (see the module documentation).
+            pub(crate) async fn append_in(
+                tx: &mut <$db as sqlx::Database>::Connection,
+                events: &[Event],
+            ) -> StoreResult<Vec<LogIndex>> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = events.iter().map(EntryRow::of).collect::<StoreResult<Vec<_>>>()?;
+                let count = to_i64(rows.len() as u64, "event count")?;
+                let after: i64 =
+                    sqlx::query_scalar(sql::TAKE_INDEXES).bind(count).fetch_one(&mut *tx).await.map_err(db_error)?;
+                let first = to_u64(after - count, "log counter")?;
+                let mut index = first;
+                for chunk in rows.chunks(INSERT_CHUNK) {
+                    let statement =
+                        multi_insert(&format!("log_entries ({})", sql::ENTRY_COLUMNS), chunk.len(), sql::ENTRY_VALUES);
+                    let mut query = sqlx::query(&statement);
+                    for row in chunk {
+                        query = query
+                            .bind(to_i64(index, "log index")?)
+                            .bind(row.bytes.as_slice())
+                            .bind(row.kind)
+                            .bind(row.at)
+                            .bind(row.property_id.as_deref())
+                            .bind(row.unit_id.as_deref())
+                            .bind(row.carrier_id.as_deref())
+                            .bind(row.driver_id.as_deref())
+                            .bind(row.delivery_id.as_deref());
+                        index += 1;
+                    }
+                    query.execute(&mut *tx).await.map_err(db_error)?;
+                }
+                Ok((first..index).collect())
+            }
+
+            async fn cosignatures(
+                executor: impl sqlx::Executor<'_, Database = $db>,
+                size: i64,
+            ) -> StoreResult<Vec<StoredCosignature>> {
+                let rows: Vec<(String, String, i64)> = sqlx::query_as(
+                    "SELECT witness, line, received_at FROM log_cosignatures WHERE size = $1 ORDER BY witness",
+                )
+                .bind(size)
+                .fetch_all(executor)
+                .await
+                .map_err(db_error)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(witness, line, received_at)| StoredCosignature { witness, line, received_at })
+                    .collect())
+            }
+
+            type CheckpointRow = (i64, Vec<u8>, String, i64);
+
+            impl $store {
+                async fn checkpoint_row(&self, row: Option<CheckpointRow>) -> StoreResult<Option<StoredCheckpoint>> {
+                    let Some((size, root, note, signed_at)) = row else { return Ok(None) };
+                    let cosignatures = cosignatures(self.reads(), size).await?;
+                    Ok(Some(StoredCheckpoint {
+                        size: to_u64(size, "checkpoint size")?,
+                        root: to_hash(&root, "checkpoint root")?,
+                        note,
+                        signed_at,
+                        cosignatures,
+                    }))
+                }
+            }
+
+            #[async_trait]
+            impl AuditStore for $store {
+                async fn append_events(&self, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
+                    if events.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let indexes = append_in(&mut *tx, events).await?;
+                    tx.commit().await?;
+                    Ok(indexes)
+                }
+
+                async fn sequence(
+                    &self,
+                    max_batch: u32,
+                    integrator: &dyn Integrator,
+                ) -> StoreResult<Option<Sequenced>> {
+                    let mut tx = self.begin_write().await?;
+                    let size: i64 = sqlx::query_scalar(concat!("SELECT size FROM log_tree WHERE singleton = 1", $lock))
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let signed: Option<i64> = sqlx::query_scalar("SELECT size FROM log_checkpoints WHERE size = $1")
+                        .bind(size)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let rows: Vec<(i64, Vec<u8>)> =
+                        sqlx::query_as("SELECT idx, entry FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2")
+                            .bind(size)
+                            .bind(i64::from(max_batch.max(1)))
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    let previous = to_u64(size, "tree size")?;
+                    // Only the gap-free run after the tree: a missing entry
+                    // stops the log here rather than being skipped.
+                    let mut entries = Vec::with_capacity(rows.len());
+                    for (idx, bytes) in rows {
+                        let index = to_u64(idx, "log index")?;
+                        if index != previous + entries.len() as u64 {
+                            break;
+                        }
+                        entries.push(StoredEntry { index, bytes });
+                    }
+                    if entries.is_empty() {
+                        let appended: i64 =
+                            sqlx::query_scalar("SELECT next_index FROM log_counter WHERE singleton = 1")
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(db_error)?;
+                        if appended > size {
+                            tx.rollback().await?;
+                            return Err(StoreError::Backend(format!(
+                                "log entry {size} is missing: {appended} entries were appended"
+                            )));
+                        }
+                        if signed.is_some() {
+                            tx.rollback().await?;
+                            return Ok(None);
+                        }
+                    }
+                    let keys = integrator.frontier(previous);
+                    let frontier = read_hashes(&mut *tx, &keys).await?;
+                    let integration =
+                        integrator.integrate(previous, &frontier, &entries).map_err(StoreError::Backend)?;
+                    let new_size = previous + entries.len() as u64;
+                    for chunk in integration.hashes.chunks(INSERT_CHUNK) {
+                        let statement = multi_insert("log_hashes (idx, hash)", chunk.len(), 2);
+                        let mut query = sqlx::query(&statement);
+                        for (key, hash) in chunk {
+                            query = query.bind(to_i64(*key, "hash key")?).bind(&hash[..]);
+                        }
+                        query.execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    sqlx::query("INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)")
+                        .bind(to_i64(new_size, "tree size")?)
+                        .bind(&integration.root[..])
+                        .bind(integration.note.as_str())
+                        .bind(integration.signed_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    sqlx::query("UPDATE log_tree SET size = $1 WHERE singleton = 1")
+                        .bind(to_i64(new_size, "tree size")?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    tx.commit().await?;
+                    Ok(Some(Sequenced { previous, size: new_size, root: integration.root, note: integration.note }))
+                }
+
+                async fn log_state(&self) -> StoreResult<LogState> {
+                    let (appended, integrated): (i64, i64) = sqlx::query_as(
+                        "SELECT (SELECT next_index FROM log_counter WHERE singleton = 1), \
+                         (SELECT size FROM log_tree WHERE singleton = 1)",
+                    )
+                    .fetch_one(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    Ok(LogState {
+                        appended: to_u64(appended, "log counter")?,
+                        integrated: to_u64(integrated, "tree size")?,
+                    })
+                }
+
+                async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+                    let row: Option<CheckpointRow> = sqlx::query_as(
+                        "SELECT size, root, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+                    )
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    self.checkpoint_row(row).await
+                }
+
+                async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+                    let row: Option<CheckpointRow> =
+                        sqlx::query_as("SELECT size, root, note, signed_at FROM log_checkpoints WHERE size = $1")
+                            .bind(to_i64(size, "tree size")?)
+                            .fetch_optional(self.reads())
+                            .await
+                            .map_err(db_error)?;
+                    self.checkpoint_row(row).await
+                }
+
+                async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
+                    let mut conn = self.reads().acquire().await.map_err(db_error)?;
+                    read_hashes(&mut *conn, keys).await
+                }
+
+                async fn log_entries(
+                    &self,
+                    filter: &EntryFilter,
+                    range: Range<u64>,
+                    limit: u32,
+                ) -> StoreResult<Vec<StoredEntry>> {
+                    let Some((condition, values)) = entry_conditions(filter)? else { return Ok(Vec::new()) };
+                    if range.start >= range.end || limit == 0 {
+                        return Ok(Vec::new());
+                    }
+                    let statement = format!(
+                        "SELECT idx, entry FROM log_entries WHERE idx >= $1 AND idx < $2 AND {condition} \
+                         ORDER BY idx LIMIT $3"
+                    );
+                    let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&statement)
+                        .bind(to_i64(range.start, "log index")?)
+                        .bind(to_i64(range.end, "log index")?)
+                        .bind(i64::from(limit));
+                    for value in values {
+                        query = query.bind(value);
+                    }
+                    let rows = query.fetch_all(self.reads()).await.map_err(db_error)?;
+                    rows.into_iter()
+                        .map(|(idx, bytes)| Ok(StoredEntry { index: to_u64(idx, "log index")?, bytes }))
+                        .collect()
+                }
+
+                async fn add_cosignature(
+                    &self,
+                    size: u64,
+                    witness: &str,
+                    line: &str,
+                    received_at: i64,
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    let size = to_i64(size, "tree size")?;
+                    let exists: Option<i64> = sqlx::query_scalar("SELECT size FROM log_checkpoints WHERE size = $1")
+                        .bind(size)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if exists.is_none() {
+                        tx.rollback().await?;
+                        return Err(StoreError::NotFound);
+                    }
+                    sqlx::query(
+                        "INSERT INTO log_cosignatures (size, witness, line, received_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, \
+                         received_at = excluded.received_at",
+                    )
+                    .bind(size)
+                    .bind(witness)
+                    .bind(line)
+                    .bind(received_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    tx.commit().await
+                }
+
+                async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query($bench_table).execute(&mut *tx).await.map_err(db_error)?;
+                    let mut index = first;
+                    for chunk in entries.chunks(INSERT_CHUNK) {
+                        let statement = multi_insert("bench_bare_entries (idx, entry)", chunk.len(), 2);
+                        let mut query = sqlx::query(&statement);
+                        for bytes in chunk {
+                            query = query.bind(to_i64(index, "index")?).bind(bytes.as_slice());
+                            index += 1;
+                        }
+                        query.execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    tx.commit().await
+                }
+            }
+
+            /// The hashes under `keys`, in that order.
+            async fn read_hashes(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                keys: &[u64],
+            ) -> StoreResult<Vec<[u8; 32]>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut unique: Vec<u64> = keys.to_vec();
+                unique.sort_unstable();
+                unique.dedup();
+                let mut found = std::collections::HashMap::with_capacity(unique.len());
+                for chunk in unique.chunks(INSERT_CHUNK * 4) {
+                    let statement =
+                        format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({})", placeholders(1, chunk.len()));
+                    let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&statement);
+                    for key in chunk {
+                        query = query.bind(to_i64(*key, "hash key")?);
+                    }
+                    for (idx, hash) in query.fetch_all(&mut *conn).await.map_err(db_error)? {
+                        found.insert(to_u64(idx, "hash key")?, to_hash(&hash, "log hash")?);
+                    }
+                }
+                keys.iter().map(|key| found.get(key).copied().ok_or(StoreError::NotFound)).collect()
+            }
+        }
+    };
+}
+pub(crate) use impl_audit;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use doorman_domain::{EventKind, UnitId, EVENT_FORMAT_VERSION};
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+    use sqlx::Sqlite;
+
+    use super::*;
+    use crate::sql_store::{db_error, WriteTx};
+
+    /// The least a store needs for `impl_audit!`: SQLite in a temporary file.
+    struct TestStore {
+        pool: SqlitePool,
+        _dir: std::path::PathBuf,
+    }
+
+    impl TestStore {
+        async fn open() -> Self {
+            let dir = std::env::temp_dir().join(format!("doorman-audit-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let options = SqliteConnectOptions::new().filename(dir.join("log.db")).create_if_missing(true);
+            let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await.unwrap();
+            TestStore { pool, _dir: dir }
+        }
+
+        fn reads(&self) -> &SqlitePool {
+            &self.pool
+        }
+
+        async fn begin_write(&self) -> StoreResult<WriteTx<Sqlite>> {
+            Ok(WriteTx::new(self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?, None))
+        }
+    }
+
+    impl Drop for TestStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self._dir);
+        }
+    }
+
+    impl_audit!(
+        TestStore,
+        sqlx::Sqlite,
+        "",
+        "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
+    );
+
+    fn event(kind: EventKind, unit: Option<UnitId>) -> Event {
+        Event {
+            v: EVENT_FORMAT_VERSION,
+            at: 1_800_000_000,
+            kind,
+            property_id: Some(PropertyId::random()),
+            unit_id: unit,
+            carrier_id: None,
+            driver_id: None,
+            delivery_id: None,
+            actor: None,
+            salt: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        }
+    }
+
+    /// Not a Merkle tree: one "hash" per entry (its index), the root is the
+    /// size. Enough to check what the store does around the integrator.
+    struct Counting {
+        fail: AtomicBool,
+    }
+
+    impl Integrator for Counting {
+        fn frontier(&self, size: u64) -> Vec<u64> {
+            size.checked_sub(1).into_iter().collect()
+        }
+
+        fn integrate(&self, size: u64, frontier: &[[u8; 32]], entries: &[StoredEntry]) -> Result<Integration, String> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err("integrator failed".into());
+            }
+            assert_eq!(frontier.len(), usize::from(size > 0));
+            let mut hashes = Vec::new();
+            for (offset, entry) in entries.iter().enumerate() {
+                assert_eq!(entry.index, size + offset as u64);
+                let mut hash = [0u8; 32];
+                hash[..8].copy_from_slice(&entry.index.to_be_bytes());
+                hashes.push((entry.index, hash));
+            }
+            let mut root = [0u8; 32];
+            root[..8].copy_from_slice(&(size + entries.len() as u64).to_be_bytes());
+            Ok(Integration { hashes, root, note: format!("size {}\n", size + entries.len() as u64), signed_at: 7 })
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_sequence_and_read_back() {
+        let store = TestStore::open().await;
+        let integrator = Counting { fail: AtomicBool::new(false) };
+        assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+        // A fresh log signs the empty tree once.
+        let first = store.sequence(10, &integrator).await.unwrap().unwrap();
+        assert_eq!((first.previous, first.size), (0, 0));
+        assert_eq!(store.sequence(10, &integrator).await.unwrap(), None);
+
+        let unit = UnitId::random();
+        let events: Vec<Event> = (0..25).map(|i| event(EventKind::Unblocked, (i % 2 == 0).then_some(unit))).collect();
+        assert_eq!(store.append_events(&events[..5]).await.unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(store.append_events(&events[5..]).await.unwrap(), (5..25).collect::<Vec<_>>());
+        assert_eq!(store.log_state().await.unwrap(), LogState { appended: 25, integrated: 0 });
+
+        // A failing integrator stores nothing.
+        integrator.fail.store(true, Ordering::SeqCst);
+        assert!(store.sequence(10, &integrator).await.is_err());
+        assert_eq!(store.log_state().await.unwrap().integrated, 0);
+        integrator.fail.store(false, Ordering::SeqCst);
+
+        // Batches of at most 10, resuming where the last one ended.
+        let mut sizes = Vec::new();
+        while let Some(done) = store.sequence(10, &integrator).await.unwrap() {
+            sizes.push(done.size);
+        }
+        assert_eq!(sizes, vec![10, 20, 25]);
+        let latest = store.latest_checkpoint().await.unwrap().unwrap();
+        assert_eq!((latest.size, latest.note.as_str()), (25, "size 25\n"));
+        assert_eq!(store.checkpoint(10).await.unwrap().unwrap().size, 10);
+        assert_eq!(store.checkpoint(11).await.unwrap(), None);
+
+        // Hashes come back in the order asked, repeats included.
+        let hashes = store.log_hashes(&[3, 0, 3]).await.unwrap();
+        assert_eq!((hashes[0][7], hashes[1][7], hashes[2][7]), (3, 0, 3));
+        assert!(matches!(store.log_hashes(&[99]).await, Err(StoreError::NotFound)));
+
+        // Entries by scope, in index order, bounded.
+        let mine = EntryFilter { unit: Some(unit), ..Default::default() };
+        let found = store.log_entries(&mine, 0..25, 100).await.unwrap();
+        assert_eq!(found.iter().map(|e| e.index).collect::<Vec<_>>(), (0..25).step_by(2).collect::<Vec<_>>());
+        assert_eq!(found[0].bytes, events[0].to_canonical_bytes());
+        assert_eq!(store.log_entries(&mine, 3..9, 2).await.unwrap().len(), 2);
+        assert!(store.log_entries(&EntryFilter::default(), 0..25, 100).await.unwrap().is_empty());
+        let all = EntryFilter { everything: true, ..Default::default() };
+        assert_eq!(store.log_entries(&all, 0..25, 100).await.unwrap().len(), 25);
+        let kinds = EntryFilter { kinds: vec!["unblocked"], ..Default::default() };
+        assert_eq!(store.log_entries(&kinds, 0..25, 100).await.unwrap().len(), 25);
+        let bad = EntryFilter { kinds: vec!["x' OR '1"], ..Default::default() };
+        assert!(store.log_entries(&bad, 0..25, 100).await.is_err());
+
+        // Cosignatures belong to a checkpoint.
+        store.add_cosignature(25, "w1", "— w1 AAAA\n", 9).await.unwrap();
+        store.add_cosignature(25, "w1", "— w1 BBBB\n", 10).await.unwrap();
+        assert!(matches!(store.add_cosignature(26, "w1", "x", 9).await, Err(StoreError::NotFound)));
+        let latest = store.latest_checkpoint().await.unwrap().unwrap();
+        assert_eq!(latest.cosignatures.len(), 1);
+        assert_eq!(latest.cosignatures[0].line, "— w1 BBBB\n");
+
+        // The benchmark's baseline writes bare rows, apart from the log.
+        store.bench_bare_insert(0, &[vec![1], vec![2]]).await.unwrap();
+        store.bench_bare_insert(2, &[vec![3]]).await.unwrap();
+        let bare: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM bench_bare_entries").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(bare, 3);
+        assert_eq!(store.log_state().await.unwrap().appended, 25);
+    }
+
+    #[tokio::test]
+    async fn a_missing_entry_stops_the_sequencer() {
+        let store = TestStore::open().await;
+        let integrator = Counting { fail: AtomicBool::new(false) };
+        store.append_events(&[event(EventKind::Unblocked, None), event(EventKind::Unblocked, None)]).await.unwrap();
+        sqlx::query("DELETE FROM log_entries WHERE idx = 0").execute(&store.pool).await.unwrap();
+        let err = store.sequence(10, &integrator).await.unwrap_err().to_string();
+        assert!(err.contains("log entry 0 is missing"), "{err}");
+    }
+}

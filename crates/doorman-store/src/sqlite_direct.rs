@@ -1,0 +1,504 @@
+//! SQLite's access path without a thread hand-off per statement: its reads
+//! run on the calling thread, its writes go to one writer thread that
+//! commits them in groups, one flush to disk per group.
+//!
+//! Why: sqlx runs each SQLite connection on a thread of its own and hands
+//! every statement over and back, and its pool pings a connection whenever
+//! it lends one or takes it back. An access request made some thirty such
+//! round trips, most of its cost on two cores, and its two write
+//! transactions queued one behind the other on the single writer connection.
+//!
+//! - Reads ([`Direct::principal_for_token`], [`Direct::access_context`]) use
+//!   a connection of their own on the calling thread: in WAL mode a reader
+//!   never waits for the writer, and a handful of indexed lookups take
+//!   microseconds, less than a hand-off to another thread would (it blocks
+//!   the async task for that long, as signing a credential does; only a
+//!   reader that finds the WAL being recovered waits, up to the busy
+//!   timeout). The access context is read in one read transaction, so in
+//!   one snapshot. Nothing is cached between calls: SQLite itself drops a
+//!   connection's page cache when another connection committed.
+//! - The access path's writes ([`Direct::claim_grant`],
+//!   [`Direct::claim_grant_with_sequences`], [`Direct::next_lock_sequence`],
+//!   [`Direct::record_access_request`]) are queued to the writer thread. It
+//!   takes what is queued (at most [`MAX_BATCH`]: a group is what arrived
+//!   while the previous one ran), runs each write in a savepoint of one
+//!   `BEGIN IMMEDIATE` transaction (a write that fails rolls back to its
+//!   savepoint and fails alone) and commits once. The writer decides nothing
+//!   from memory: sequence numbers and live grants are read and written in
+//!   the transaction, under SQLite's write lock, so the guarantees hold
+//!   across processes as before.
+//! - Durability (group commit): the writer connection runs with
+//!   `synchronous = FULL`, so its COMMIT returns once the WAL is fsynced,
+//!   and only then are the group's callers answered: an `Ok` means on disk.
+//!   One flush serves the whole group; writes that arrive during it form the
+//!   next group. An error in the commit fails the whole group, and nothing
+//!   of it is stored.
+//! - The other writes still run on sqlx's writer connection, with
+//!   `synchronous = FULL`. A [`Turn`] lets one of the two writers write at a
+//!   time, so this process's writers queue instead of sleeping in SQLite's
+//!   busy handler; another process is kept out by SQLite's write lock
+//!   (`BEGIN IMMEDIATE` with the busy timeout).
+
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use doorman_domain::{AccessRequestRecord, Grant, LockId, Principal, UnitPreferences, UnixSeconds};
+use rusqlite::{ffi, Connection, OpenFlags, ToSql};
+use tokio::sync::oneshot;
+
+use crate::rows::*;
+use crate::sql_store::sql;
+use crate::{AccessContext, AccessContextQuery, StoreError, StoreResult};
+
+/// This process's turn to write to the database file: the writer thread
+/// holds it for a group, a sqlx write transaction (`WriteTx`) from its
+/// `BEGIN` to its end. Whoever holds it must not wait for a direct write
+/// (the writer thread would wait for the turn: a deadlock).
+pub(crate) type Turn = Arc<tokio::sync::Mutex<()>>;
+
+/// The most writes one commit takes; bounds a group's latency under load.
+pub(crate) const MAX_BATCH: usize = 64;
+/// Reader connections kept open between calls.
+const MAX_IDLE_READERS: usize = 8;
+/// Prepared statements kept per connection; more than the access path uses.
+const STATEMENT_CACHE: usize = 32;
+/// `$1` ... `$16`: the direct path binds the shared statements' numbered
+/// placeholders by name.
+const PLACEHOLDERS: [&str; 16] =
+    ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16"];
+
+pub(crate) struct Direct {
+    path: PathBuf,
+    busy_timeout: Duration,
+    readers: Mutex<Vec<Connection>>,
+    /// To the writer thread; the thread ends when this is dropped.
+    jobs: mpsc::Sender<Job>,
+    turn: Turn,
+}
+
+/// A write the writer thread runs.
+enum Write {
+    Record(AccessRequestRecord),
+    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool },
+    NextSequence(LockId),
+}
+
+enum Written {
+    Nothing,
+    Claim(Option<Grant>),
+    Sequence(i64),
+}
+
+struct Job {
+    write: Write,
+    reply: oneshot::Sender<StoreResult<Written>>,
+}
+
+impl Direct {
+    /// Opens the writer connection and starts the writer thread. The file
+    /// must exist, in WAL mode, migrated.
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
+        let writer = connect(path, busy_timeout)?;
+        // FULL: COMMIT returns once the WAL is on disk (NORMAL would leave
+        // the last commits to a later checkpoint, and lose them to a power cut).
+        writer.pragma_update(None, "synchronous", "FULL").map_err(sqlite_error)?;
+        writer.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
+        // Savepoints keep their undo pages in a sub-journal: in memory, not
+        // in a temporary file created and deleted for every write.
+        writer.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite_error)?;
+        let mode: String = writer.pragma_query_value(None, "journal_mode", |r| r.get(0)).map_err(sqlite_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Backend(format!("SQLite journal mode is {mode}, not WAL")));
+        }
+        let turn = Turn::default();
+        let (jobs, queue) = mpsc::channel();
+        let writer_turn = turn.clone();
+        std::thread::Builder::new()
+            .name("doorman-sqlite-writer".into())
+            .spawn(move || write_loop(writer, &queue, &writer_turn))
+            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Self { path: path.to_path_buf(), busy_timeout, readers: Mutex::new(Vec::new()), jobs, turn })
+    }
+
+    pub(crate) fn turn(&self) -> &Turn {
+        &self.turn
+    }
+
+    // --- reads ----------------------------------------------------------------
+
+    /// Runs `read` on an idle reader connection (opening one if none is idle).
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path, self.busy_timeout)?;
+                conn.pragma_update(None, "query_only", "ON").map_err(sqlite_error)?;
+                conn
+            }
+        };
+        let result = read(&conn);
+        // A connection left inside a transaction would read an old snapshot
+        // from then on: close it instead of keeping it.
+        if conn.is_autocommit() {
+            let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    pub(crate) fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>> {
+        let row =
+            self.read(|conn| query_opt(conn, sql::PRINCIPAL_FOR_TOKEN, &[&&hash[..]], PrincipalRow::from_rusqlite))?;
+        opt_into_domain(row)
+    }
+
+    pub(crate) fn access_context(&self, q: &AccessContextQuery<'_>) -> StoreResult<Option<AccessContext>> {
+        self.read(|conn| {
+            // One read transaction: every part from the same snapshot.
+            execute(conn, "BEGIN", &[])?;
+            let context = read_context(conn, q);
+            // Ends the read even after an error (`read` drops a connection
+            // left in a transaction, but need not).
+            let ended = execute(conn, "COMMIT", &[]);
+            let context = context?;
+            ended?;
+            Ok(context)
+        })
+    }
+
+    // --- writes ---------------------------------------------------------------
+
+    /// Queues `write` for the writer thread and waits for its commit.
+    async fn write(&self, write: Write) -> StoreResult<Written> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { write, reply }).map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    pub(crate) async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()> {
+        match self.write(Write::Record(record.clone())).await? {
+            Written::Nothing => Ok(()),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) async fn next_lock_sequence(&self, lock: LockId) -> StoreResult<i64> {
+        match self.write(Write::NextSequence(lock)).await? {
+            Written::Sequence(next) => Ok(next),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) async fn claim_grant(
+        &self,
+        grant: &Grant,
+        record: &AccessRequestRecord,
+        now: UnixSeconds,
+    ) -> StoreResult<bool> {
+        let write = Write::Claim { grant: grant.clone(), record: record.clone(), now, number_doors: false };
+        match self.write(write).await? {
+            Written::Claim(won) => Ok(won.is_some()),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) async fn claim_grant_with_sequences(
+        &self,
+        grant: &Grant,
+        record: &AccessRequestRecord,
+        now: UnixSeconds,
+    ) -> StoreResult<Option<Grant>> {
+        let write = Write::Claim { grant: grant.clone(), record: record.clone(), now, number_doors: true };
+        match self.write(write).await? {
+            Written::Claim(won) => Ok(won),
+            _ => Err(mismatched()),
+        }
+    }
+}
+
+/// The parts of [`Direct::access_context`], inside its read transaction.
+fn read_context(conn: &Connection, q: &AccessContextQuery<'_>) -> StoreResult<Option<AccessContext>> {
+    let property = q.property.to_string();
+    let Some(found) = query_opt(conn, sql::GET_PROPERTY, &[&property], PropertyRow::from_rusqlite)? else {
+        return Ok(None);
+    };
+    let carrier = q.carrier.to_string();
+    let driver = query_opt(conn, sql::GET_DRIVER, &[&q.driver.to_string()], DriverRow::from_rusqlite)?;
+    let delivery = opt_into_domain(query_opt(
+        conn,
+        sql::FIND_DELIVERY,
+        &[&carrier, &q.tracking_number],
+        DeliveryRow::from_rusqlite,
+    )?)?;
+    let enablement = query_opt(conn, sql::GET_ENABLEMENT, &[&property, &carrier], EnablementRow::from_rusqlite)?;
+    let (block, preferences) = match &delivery {
+        Some(d) => {
+            let unit = d.unit_id.to_string();
+            let block = query_opt(conn, sql::ACTIVE_BLOCK, &[&unit, &q.now], BlockRow::from_rusqlite)?;
+            let preferences = query_opt(conn, sql::GET_PREFERENCES, &[&unit], PreferencesRow::from_rusqlite)?;
+            (opt_into_domain(block)?, opt_into_domain(preferences)?.unwrap_or_default())
+        }
+        None => (None, UnitPreferences::default()),
+    };
+    let drop_spots = query_all(conn, sql::LIST_DROP_SPOTS, &[&property], DropSpotRow::from_rusqlite)?;
+    let access_points = query_all(conn, sql::LIST_ACCESS_POINTS, &[&property], AccessPointRow::from_rusqlite)?;
+    let locks = query_all(conn, sql::LIST_LOCKS, &[&property], LockRow::from_rusqlite)?;
+    Ok(Some(AccessContext {
+        property: found.into_domain()?,
+        driver: opt_into_domain(driver)?,
+        delivery,
+        enablement: opt_into_domain(enablement)?,
+        block,
+        preferences,
+        drop_spots: all_into_domain(drop_spots)?,
+        access_points: all_into_domain(access_points)?,
+        locks: all_into_domain(locks)?,
+    }))
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Backend("the SQLite writer has stopped".into())
+}
+
+fn mismatched() -> StoreError {
+    StoreError::Backend("the SQLite writer answered another kind of write".into())
+}
+
+fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn =
+        Connection::open_with_flags(path, flags).map_err(|e| StoreError::Backend(format!("opening SQLite: {e}")))?;
+    conn.busy_timeout(busy_timeout).map_err(sqlite_error)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// Maps an SQLite error as `db_error` maps sqlx's: schema refusals
+/// (unique, foreign key, check) are conflicts.
+fn sqlite_error(error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(e, message)
+            if matches!(
+                e.extended_code,
+                ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    | ffi::SQLITE_CONSTRAINT_FOREIGNKEY
+                    | ffi::SQLITE_CONSTRAINT_CHECK
+            ) =>
+        {
+            StoreError::Conflict(message.clone().unwrap_or_else(|| e.to_string()))
+        }
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        _ => StoreError::Backend(error.to_string()),
+    }
+}
+
+/// Pairs `values` with the placeholders `$1`, `$2`, ... in order.
+fn numbered<'a>(values: &'a [&'a dyn ToSql]) -> StoreResult<Vec<(&'static str, &'a dyn ToSql)>> {
+    if values.len() > PLACEHOLDERS.len() {
+        return Err(StoreError::Backend("too many values for one statement".into()));
+    }
+    Ok(PLACEHOLDERS.iter().copied().zip(values.iter().copied()).collect())
+}
+
+fn query_all<R>(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+) -> StoreResult<Vec<R>> {
+    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
+    let rows = statement.query_map(numbered(values)?.as_slice(), row).map_err(sqlite_error)?;
+    rows.collect::<rusqlite::Result<Vec<R>>>().map_err(sqlite_error)
+}
+
+fn query_opt<R>(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+) -> StoreResult<Option<R>> {
+    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
+    let mut rows = statement.query_map(numbered(values)?.as_slice(), row).map_err(sqlite_error)?;
+    rows.next().transpose().map_err(sqlite_error)
+}
+
+/// Runs a statement that returns no rows; how many rows it changed.
+fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> StoreResult<usize> {
+    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
+    statement.execute(numbered(values)?.as_slice()).map_err(sqlite_error)
+}
+
+// --- the writer thread --------------------------------------------------------
+
+/// Until the store is dropped: take what is queued, run it as one group,
+/// answer each caller after the commit.
+fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = {
+            let _turn = turn.blocking_lock();
+            run_group(&mut conn, jobs.iter().map(|job| &job.write))
+        };
+        // A caller may have gone away; its write stands, as any committed
+        // write does.
+        match outcome {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(why) => {
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Backend(why.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Runs the writes in one transaction: one result per write, or Err (and
+/// nothing stored) if the group as a whole failed.
+fn run_group<'a>(
+    conn: &mut Connection,
+    writes: impl ExactSizeIterator<Item = &'a Write>,
+) -> Result<Vec<StoreResult<Written>>, String> {
+    execute(conn, "BEGIN IMMEDIATE", &[]).map_err(|e| e.to_string())?;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        match run_one(conn, write) {
+            Ok(result) => results.push(result),
+            Err(broken) => {
+                // The transaction can no longer be trusted (SQLite rolled it
+                // back after an I/O error, or a savepoint could not be
+                // undone): none of the group is kept.
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                return Err(format!("the write group was rolled back: {broken}"));
+            }
+        }
+    }
+    if let Err(e) = execute(conn, "COMMIT", &[]) {
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        return Err(format!("commit failed: {e}"));
+    }
+    Ok(results)
+}
+
+/// One write: a claim in a savepoint (on its error, or when it lost,
+/// everything it did is rolled back to the savepoint), a single statement
+/// as it is. The outer error means the group's transaction is broken.
+fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>> {
+    if !matches!(write, Write::Claim { .. }) {
+        // One statement: SQLite undoes a failed statement by itself and
+        // the transaction goes on, unless the failure ended it.
+        let result = apply(conn, write);
+        if result.is_err() && conn.is_autocommit() {
+            return Err(result.err().unwrap_or_else(|| StoreError::Backend("rolled back".into())));
+        }
+        return Ok(result);
+    }
+    execute(conn, "SAVEPOINT write", &[])?;
+    let (result, keep) = match apply(conn, write) {
+        Ok(Written::Claim(None)) => (Ok(Written::Claim(None)), false),
+        Ok(written) => (Ok(written), true),
+        Err(e) => (Err(e), false),
+    };
+    if !keep {
+        if conn.is_autocommit() {
+            return Err(result.err().unwrap_or_else(|| StoreError::Backend("rolled back".into())));
+        }
+        execute(conn, "ROLLBACK TO write", &[])?;
+    }
+    execute(conn, "RELEASE write", &[])?;
+    Ok(result)
+}
+
+fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
+    Ok(match write {
+        Write::Record(record) => {
+            insert_access_request(conn, record)?;
+            Written::Nothing
+        }
+        Write::NextSequence(lock) => Written::Sequence(next_sequence(conn, *lock)?),
+        Write::Claim { grant, record, now, number_doors } => {
+            let mut grant = grant.clone();
+            if *number_doors {
+                for door in &mut grant.doors {
+                    door.sequence = Some(next_sequence(conn, door.lock_id)?);
+                }
+            }
+            if claim(conn, &grant, record, *now)? {
+                Written::Claim(Some(grant))
+            } else {
+                Written::Claim(None)
+            }
+        }
+    })
+}
+
+fn next_sequence(conn: &Connection, lock: LockId) -> StoreResult<i64> {
+    query_opt(conn, sql::NEXT_LOCK_SEQUENCE, &[&lock.to_string()], |row| row.get::<_, i64>(0))?
+        .ok_or(StoreError::NotFound)
+}
+
+/// As the sqlx `claim_in`: the grant, the decision, and the record if it won.
+fn claim(conn: &Connection, grant: &Grant, record: &AccessRequestRecord, now: UnixSeconds) -> StoreResult<bool> {
+    let (id, delivery) = (grant.id.to_string(), grant.delivery_id.to_string());
+    execute(
+        conn,
+        sql::INSERT_GRANT,
+        &[
+            &id,
+            &delivery,
+            &grant.driver_id.to_string(),
+            &grant.carrier_id.to_string(),
+            &grant.property_id.to_string(),
+            &grant.unit_id.to_string(),
+            &grant.drop_spot_id.to_string(),
+            &to_json(&grant.doors, "granted doors")?,
+            &grant.issued_at,
+            &grant.expires_at,
+            &grant.revoked_at,
+        ],
+    )?;
+    let won = execute(conn, sql::CLAIM_LIVE_GRANT, &[&delivery, &id, &grant.expires_at, &grant.revoked_at, &now])? == 1;
+    if won {
+        insert_access_request(conn, record)?;
+    }
+    Ok(won)
+}
+
+fn insert_access_request(conn: &Connection, r: &AccessRequestRecord) -> StoreResult<()> {
+    execute(
+        conn,
+        sql::INSERT_ACCESS_REQUEST,
+        &[
+            &r.id.to_string(),
+            &r.driver_id.to_string(),
+            &r.carrier_id.to_string(),
+            &r.property_id.to_string(),
+            &r.delivery_id.map(|id| id.to_string()),
+            &r.unit_id.map(|id| id.to_string()),
+            &r.position.lat,
+            &r.position.lon,
+            &r.at,
+            &r.grant_id.map(|id| id.to_string()),
+            &r.refusal.map(|reason| reason.as_str()),
+        ],
+    )?;
+    Ok(())
+}
