@@ -44,7 +44,6 @@ where
 {
     let call = Arc::new(call);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let cpu0 = tmp_cpu();
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
@@ -68,8 +67,6 @@ where
         all.extend(w.await??);
     }
     let elapsed = start.elapsed();
-    let cpu = tmp_cpu() - cpu0;
-    eprintln!("TMPCPU {count} requests: {:.0} cpu-us/request, {:.2} cores", cpu * 1e6 / count as f64, cpu / elapsed.as_secs_f64());
     all.sort();
     Ok(Measured {
         per_second: count as f64 / elapsed.as_secs_f64(),
@@ -327,12 +324,4 @@ async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Wr
     let _ = stop_tx.send(());
     server.await??;
     Ok(())
-}
-
-fn tmp_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
 }

@@ -97,8 +97,12 @@ impl Service {
             if !ctx.locks.iter().any(|l| l.id == lock_id) {
                 return Err(ServiceError::NotFound("lock"));
             }
-            let name =
-                ctx.access_points.iter().find(|a| a.id == step.access_point_id).map(|a| a.name.clone()).unwrap_or_default();
+            let name = ctx
+                .access_points
+                .iter()
+                .find(|a| a.id == step.access_point_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default();
             steps.push((step.access_point_id, lock_id, cti, name));
         }
         if steps.iter().any(|(_, _, cti, _)| cti.is_some()) {
