@@ -479,7 +479,9 @@ pub fn run_verify(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-    use doorman_domain::{AccessRequestId, DeliveryId, DriverId, DropSpotId, GrantId, PropertyId, EVENT_FORMAT_VERSION};
+    use doorman_domain::{
+        AccessRequestId, DeliveryId, DriverId, DropSpotId, GrantId, PropertyId, EVENT_FORMAT_VERSION,
+    };
     use doorman_tlog::{Cosigner, MemoryTree, NoteSigner};
 
     use super::*;
@@ -609,7 +611,13 @@ mod tests {
             old_size: 2,
             new_size: 3,
             checkpoint: bundle.checkpoint.clone(),
-            proof: grown.consistency_proof(2, 3).unwrap().path.iter().map(|h| serde_b64::encode(h.as_bytes())).collect(),
+            proof: grown
+                .consistency_proof(2, 3)
+                .unwrap()
+                .path
+                .iter()
+                .map(|h| serde_b64::encode(h.as_bytes()))
+                .collect(),
         });
         let report = verify(&bundle, &[signer.verifier_key()], Some(&kept), &[]);
         assert!(report.is_ok(), "{}", report.render());

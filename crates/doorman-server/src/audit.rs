@@ -35,8 +35,8 @@ use doorman_domain::{
 };
 use doorman_store::{AuditStore, EntryFilter, Integration, Integrator, StoredCheckpoint, StoredEntry};
 use doorman_tlog::{
-    consistency_plan, encode_tile, frontier_nodes, inclusion_plan, parse_tile_path, AddCheckpointRequest,
-    Checkpoint, Frontier, Hash, Note, NoteSignature, NoteSigner, ProofPlan, TilePath, VerifierKey,
+    consistency_plan, encode_tile, frontier_nodes, inclusion_plan, parse_tile_path, AddCheckpointRequest, Checkpoint,
+    Frontier, Hash, Note, NoteSignature, NoteSigner, ProofPlan, TilePath, VerifierKey,
 };
 
 use crate::{auth, ServiceError, ServiceResult};
@@ -307,8 +307,11 @@ impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
 
     /// The inclusion proofs of `indexes` in the tree of `size` entries.
     pub async fn inclusion_proofs(&self, indexes: &[u64], size: u64) -> ServiceResult<Vec<Vec<Hash>>> {
-        let plans =
-            indexes.iter().map(|index| inclusion_plan(*index, size)).collect::<Result<Vec<_>, _>>().map_err(internal)?;
+        let plans = indexes
+            .iter()
+            .map(|index| inclusion_plan(*index, size))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(internal)?;
         self.assemble(&plans).await
     }
 
@@ -467,14 +470,12 @@ mod tests {
             let mut inner = self.inner.lock().unwrap();
             let size = inner.tree;
             let end = (size + u64::from(max_batch)).min(inner.entries.len() as u64);
-            let entries: Vec<StoredEntry> = (size..end)
-                .map(|index| StoredEntry { index, bytes: inner.entries[index as usize].clone() })
-                .collect();
+            let entries: Vec<StoredEntry> =
+                (size..end).map(|index| StoredEntry { index, bytes: inner.entries[index as usize].clone() }).collect();
             if entries.is_empty() && inner.checkpoints.contains_key(&size) {
                 return Ok(None);
             }
-            let frontier: Vec<[u8; 32]> =
-                integrator.frontier(size).iter().map(|k| inner.hashes[k]).collect();
+            let frontier: Vec<[u8; 32]> = integrator.frontier(size).iter().map(|k| inner.hashes[k]).collect();
             let done = integrator.integrate(size, &frontier, &entries).map_err(StoreError::Backend)?;
             inner.hashes.extend(done.hashes.iter().copied());
             inner.checkpoints.insert(
@@ -542,8 +543,13 @@ mod tests {
     const ORIGIN: &str = "doorman.example/log";
 
     fn event(i: u64) -> Event {
-        new_event(EventKind::ConfigurationChanged { what: format!("change {i}") }, 1_800_000_000, Scope::default(), None)
-            .unwrap()
+        new_event(
+            EventKind::ConfigurationChanged { what: format!("change {i}") },
+            1_800_000_000,
+            Scope::default(),
+            None,
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -623,8 +629,7 @@ mod tests {
         let cosigner = Cosigner::from_seed("witness.example/w1", [4; 32]).unwrap();
         let clock = Arc::new(ManualClock::new(1_800_000_000));
         let host = Arc::new(
-            WitnessHost::open(cosigner.clone(), &[signer.verifier_key().unwrap()], &dir.join("state"), clock)
-                .unwrap(),
+            WitnessHost::open(cosigner.clone(), &[signer.verifier_key().unwrap()], &dir.join("state"), clock).unwrap(),
         );
         let witnesses = [WitnessConfig { url: "http://w1".into(), key: cosigner.verifier_key().unwrap() }];
         let transport = InProcess(host.clone());

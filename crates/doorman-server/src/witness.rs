@@ -211,7 +211,9 @@ mod tests {
             tree.append(&i.to_be_bytes()).unwrap();
         }
         let line = host.add_checkpoint(&request(&tree, &log, 0)).unwrap();
-        let mut note = Note::parse(&Checkpoint::new(ORIGIN, 5, tree.root()).unwrap().sign(&log).unwrap().to_text().into_bytes()).unwrap();
+        let mut note =
+            Note::parse(&Checkpoint::new(ORIGIN, 5, tree.root()).unwrap().sign(&log).unwrap().to_text().into_bytes())
+                .unwrap();
         note.add_signature(doorman_tlog::NoteSignature::parse_line(line.trim_end()).unwrap()).unwrap();
         assert_eq!(note.verify(&[host.verifier_key().unwrap()]).unwrap()[0].timestamp, Some(1_800_000_000));
 

@@ -65,9 +65,9 @@ fn refusal_response(refusal: &WitnessRefusal) -> Response {
             WitnessError::OldSizeMismatch { latest_size, .. } => {
                 return text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{latest_size}\n"));
             }
-            WitnessError::MalformedRequest(_) | WitnessError::MalformedCheckpoint(_) | WitnessError::Rollback { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            WitnessError::MalformedRequest(_)
+            | WitnessError::MalformedCheckpoint(_)
+            | WitnessError::Rollback { .. } => StatusCode::BAD_REQUEST,
             WitnessError::UnknownLog { .. } => StatusCode::NOT_FOUND,
             WitnessError::NotSignedByLog(_) => StatusCode::FORBIDDEN,
             WitnessError::Fork { .. } | WitnessError::Conflict { .. } => StatusCode::CONFLICT,

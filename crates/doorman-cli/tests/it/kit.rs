@@ -74,8 +74,10 @@ pub struct Kit {
     /// The database the service uses (a SQLite file, or a PostgreSQL URL
     /// whose `search_path` is the test's own schema), for tests that reach
     /// around the service.
+    #[allow(dead_code)] // for tests that tamper with the stored log
     pub database_url: String,
     /// The service's keys (the log key among them).
+    #[allow(dead_code)] // for tests that check signatures with the log key
     pub keys: KeyFile,
     /// Dropped (and so removed) after the server: the SQLite file lives here.
     _dir: Option<TempDir>,
