@@ -273,6 +273,9 @@ pub struct AccessGranted {
     /// From the street inwards; doors without a lock are not listed.
     pub doors: Vec<DoorAccess>,
     pub expires_at: i64,
+    /// The index of the grant's entry in the transparency log (the access
+    /// request's entry is the one before it): check it with `doorman audit`.
+    pub log_index: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,9 +1,15 @@
 //! Booting the service: open the store, load the keys, bind, then serve.
 //! Binding happens before serving, so callers (tests, the demo) get a real
 //! address that already accepts connections.
+//!
+//! Before it serves, the service brings its transparency log up to date
+//! (every entry committed before this start is in a signed checkpoint), and
+//! while it serves a background task does so again every `log_interval`
+//! and sends each new checkpoint to the configured witnesses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use doorman_domain::Clock;
@@ -23,6 +29,8 @@ pub struct Running {
     pub operator_token: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     join: JoinHandle<std::io::Result<()>>,
+    /// The background sequencer, if any.
+    log_task: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -30,12 +38,20 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, finishes requests in flight, and returns.
+    /// Stops accepting, finishes requests in flight, signs a last
+    /// checkpoint over everything written, and returns.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        self.join.await.context("server task")?.context("server")
+        let served = self.join.await.context("server task")?.context("server");
+        if let Some(task) = self.log_task.take() {
+            task.abort();
+            if let Err(e) = self.service.sequence_now().await {
+                tracing::warn!(error = %e, "the last checkpoint could not be signed");
+            }
+        }
+        served
     }
 
     /// Serves until the process is asked to stop (Ctrl-C or SIGTERM).
@@ -73,14 +89,77 @@ pub fn service_with(
 /// Binds `listen`, bootstraps the operator token on first start, and serves
 /// in the background.
 pub async fn start(service: Arc<Service>, listen: SocketAddr) -> anyhow::Result<Running> {
+    start_with(service, listen, Some(DEFAULT_LOG_INTERVAL)).await
+}
+
+/// How often `doorman serve` sequences its log unless configured.
+pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How often a witness that did not cosign is asked again for the same
+/// checkpoint.
+const WITNESS_RETRY: Duration = Duration::from_secs(10);
+
+/// [`start`], with the background sequencer's period (None: no background
+/// task; the caller runs `Service::sequence_now` and
+/// `Service::publish_checkpoint` itself, as the tests do).
+pub async fn start_with(
+    service: Arc<Service>,
+    listen: SocketAddr,
+    log_interval: Option<Duration>,
+) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+    // Resume the log before answering anyone: entries committed before a
+    // crash get their checkpoint now.
+    let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
+    if let Some(latest) = latest {
+        tracing::info!(size = latest.size, "audit log checkpoint");
+    }
+    let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), interval)));
     let (tx, rx) = oneshot::channel::<()>();
     let join = tokio::spawn(doorman_web::serve(listener, service.clone(), async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, service, operator_token, stop: Some(tx), join })
+    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task })
+}
+
+/// The background sequencer: integrates new entries and signs their
+/// checkpoint every `interval`, and asks the witnesses to cosign each new
+/// checkpoint (again every [`WITNESS_RETRY`] while one has not).
+async fn sequencer(service: Arc<Service>, interval: Duration) {
+    let witnesses = match crate::witness_cmd::HttpWitnesses::new() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!(error = %e, "no witness client: checkpoints go uncosigned");
+            None
+        }
+    };
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let retry_every = (WITNESS_RETRY.as_millis() / interval.as_millis().max(1)).max(1);
+    let (mut published, mut ticks) = (None, 0u128);
+    loop {
+        ticker.tick().await;
+        ticks += 1;
+        let latest = match service.sequence_now().await {
+            Ok(latest) => latest,
+            Err(e) => {
+                tracing::warn!(error = ?e, "sequencing the audit log failed; retrying");
+                continue;
+            }
+        };
+        let (Some(latest), Some(witnesses)) = (latest, &witnesses) else { continue };
+        if service.config().witnesses.is_empty() || (published == Some(latest.size) && ticks % retry_every != 0) {
+            continue;
+        }
+        // Witnesses that refused or failed (each logged) are asked again
+        // with the next checkpoint, or after WITNESS_RETRY.
+        match service.publish_checkpoint(witnesses).await {
+            Ok(_) => published = Some(latest.size),
+            Err(e) => tracing::warn!(error = ?e, "asking the witnesses failed"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

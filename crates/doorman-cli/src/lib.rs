@@ -4,6 +4,7 @@
 pub mod app;
 pub mod audit_cmd;
 pub mod bench;
+pub mod bench_audit;
 pub mod config;
 pub mod demo;
 pub mod lock_cmd;

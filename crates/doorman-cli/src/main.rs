@@ -55,8 +55,10 @@ enum Command {
     Lock(doorman_cli::lock_cmd::LockArgs),
     /// The driver's handheld: deliver, present, type a code, relay a bundle, collect events.
     Driver(doorman_cli::lock_cmd::DriverArgs),
-    /// The issuer's public keys, as locks should trust them.
+    /// The issuer's public keys, as locks should trust them; `keys rotate` rotates them.
     Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -67,6 +69,20 @@ enum Command {
     },
     /// Run a transparency-log witness (C2SP tlog-witness): cosigns checkpoints that extend the last one.
     Witness(doorman_cli::witness_cmd::WitnessArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a new issuer key the active one (in the key file; restart the
+    /// service to sign with it) and record the rotation in the audit log.
+    Rotate {
+        /// The service's key file.
+        #[arg(long, env = "DOORMAN_KEY_FILE")]
+        key_file: PathBuf,
+        /// The service's database (SQLite path or URL, or postgres:// URL).
+        #[arg(long, env = "DOORMAN_DATABASE")]
+        database: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +191,26 @@ impl Remote {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The transparency log: durable appends per second as a ratio to bare
+    /// batched inserts of the same bytes (same database, same run), and
+    /// proof times at 10^8 entries.
+    Audit {
+        /// Entries written per side.
+        #[arg(long, default_value_t = 20_000)]
+        entries: usize,
+        /// Entries per transaction, both sides.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Tree size for the proof figures.
+        #[arg(long, default_value_t = 100_000_000)]
+        proof_size: u64,
+        /// Proofs measured per figure.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u64,
+        /// Measure on this PostgreSQL server (a fresh schema) instead of a SQLite file.
+        #[arg(long)]
+        database: Option<String>,
+    },
     /// Access requests per second over HTTP with durable SQLite, as a ratio
     /// to a bare endpoint of the same server that only signs a credential.
     Access {
@@ -248,7 +284,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
             let service = app::open_service(&config, Arc::new(SystemClock)).await?;
-            let running = app::start(service, config.listen).await?;
+            let running = app::start_with(service, config.listen, Some(config.log_interval)).await?;
+            match running.service.log_key() {
+                Ok(key) => println!("transparency log key (for `doorman audit verify --log-key`): {key}"),
+                Err(e) => tracing::error!(error = %e, "the transparency log has no usable key"),
+            }
             if let Some(token) = &running.operator_token {
                 println!("First start: the operator's API token (shown once, keep it safe):\n\n  {token}\n");
             }
@@ -267,6 +307,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::stdout(),
             )
             .await
+        }
+        Command::Bench { which: BenchCommand::Audit { entries, batch, proof_size, iterations, database } } => {
+            init_logs("warn");
+            let options =
+                doorman_cli::bench_audit::AuditBenchOptions { entries, batch, proof_size, iterations, database };
+            doorman_cli::bench_audit::audit(options, &mut std::io::stdout()).await
         }
         Command::Lock(a) => {
             init_logs("info,rumqttd=warn");
@@ -324,7 +370,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logs("info");
             doorman_cli::witness_cmd::run(args).await
         }
-        Command::Keys { remote } => {
+        Command::Keys { action: Some(KeysAction::Rotate { key_file, database }), .. } => {
+            let store = doorman_store::open(&database).await.context("opening the database")?;
+            let now = doorman_domain::Clock::now(&SystemClock);
+            let (kid, index) = doorman_server::audit::rotate_issuer_key(store.as_ref(), &key_file, now)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("active issuer key is now {kid} (audit log entry {index}); restart the service to sign with it");
+            Ok(())
+        }
+        Command::Keys { action: None, remote } => {
             let keys = Client::new(&remote.url).keys().await?;
             println!("issuer: {}", keys.issuer);
             for k in keys.keys {

@@ -4,11 +4,12 @@
 use doorman_api::{AccessGranted, AccessRequest, CompleteDelivery, DoorAccess};
 use doorman_domain::policy::{decide_access, AccessFacts, OpenMethod};
 use doorman_domain::{
-    AccessRequestId, AccessRequestRecord, Delivery, DeliveryId, DeliveryState, GeoPoint, Grant, GrantId, GrantedDoor,
-    Principal, RefusalReason,
+    AccessRequestId, AccessRequestRecord, Delivery, DeliveryId, DeliveryState, EventKind, GeoPoint, Grant, GrantId,
+    GrantedDoor, Principal, RefusalReason,
 };
 use doorman_store::AccessContextQuery;
 
+use crate::audit::{new_event, Scope};
 use crate::carrier::tracking_number;
 use crate::{auth, decode_b64, issuing, Service, ServiceError, ServiceResult};
 
@@ -132,7 +133,25 @@ impl Service {
             revoked_at: None,
         };
         record.grant_id = Some(grant_id);
-        let Some(granted) = store.claim_grant_with_sequences(&grant, &record, now).await? else {
+        // The request and its grant enter the log with the claim, or not at all.
+        let scope = request_scope(&record);
+        let logged = [
+            new_event(EventKind::AccessRequested { request_id: record.id }, now, scope, Some(*p))?,
+            new_event(
+                EventKind::AccessGranted {
+                    request_id: record.id,
+                    grant_id,
+                    drop_spot_id: plan.drop_spot_id,
+                    locks: grant.doors.iter().map(|door| door.lock_id).collect(),
+                    expires_at,
+                },
+                now,
+                scope,
+                Some(*p),
+            )?,
+        ];
+        let Some((granted, log_indexes)) = store.claim_grant_with_sequences(&grant, &record, now, &logged).await?
+        else {
             record.grant_id = None;
             record.id = AccessRequestId::random();
             return Err(self.refuse(record, RefusalReason::AccessAlreadyGranted).await);
@@ -163,7 +182,11 @@ impl Service {
         }
         let drop_spot_name =
             ctx.drop_spots.iter().find(|s| s.id == plan.drop_spot_id).map(|s| s.name.clone()).unwrap_or_default();
-        tracing::info!(grant = %grant_id, doors = doors.len(), "access granted");
+        let log_index = log_indexes
+            .get(1)
+            .copied()
+            .ok_or_else(|| ServiceError::Internal("the claim logged no grant entry".into()))?;
+        tracing::info!(grant = %grant_id, doors = doors.len(), log_index, "access granted");
         Ok(AccessGranted {
             request_id: record.id,
             grant_id,
@@ -172,15 +195,27 @@ impl Service {
             drop_spot_name,
             doors,
             expires_at,
+            log_index,
         })
     }
 
-    /// Records the refusal and returns the error to answer with.
+    /// Records the refusal, with its log entries, and returns the error to
+    /// answer with.
     async fn refuse(&self, mut record: AccessRequestRecord, reason: RefusalReason) -> ServiceError {
         record.refusal = Some(reason);
         tracing::info!(reason = reason.as_str(), "access refused");
-        match self.store.record_access_request(&record).await {
-            Ok(()) => ServiceError::Refused { reason, request_id: record.id },
+        let actor = Principal::Driver { driver_id: record.driver_id, carrier_id: record.carrier_id };
+        let scope = request_scope(&record);
+        let events = [
+            new_event(EventKind::AccessRequested { request_id: record.id }, record.at, scope, Some(actor)),
+            new_event(EventKind::AccessRefused { request_id: record.id, reason }, record.at, scope, Some(actor)),
+        ];
+        let events = match events.into_iter().collect::<ServiceResult<Vec<_>>>() {
+            Ok(events) => events,
+            Err(e) => return e,
+        };
+        match self.store.record_access_request(&record, &events).await {
+            Ok(_) => ServiceError::Refused { reason, request_id: record.id },
             Err(e) => e.into(),
         }
     }
@@ -217,8 +252,23 @@ impl Service {
         d.completed_by = Some(driver_id);
         d.photo_ref = req.photo_ref;
         d.updated_at = now;
-        self.store.update_delivery(&d, expected).await?;
+        let scope = Scope { driver: Some(driver_id), ..crate::carrier::delivery_scope(&d) };
+        let delivered = EventKind::Delivered { drop_spot_id: req.drop_spot_id, photo_ref: d.photo_ref.clone() };
+        let event = new_event(delivered, now, scope, Some(*p))?;
+        self.store.update_delivery(&d, expected, &[event]).await?;
         self.store.close_live_grant(id, now).await?;
         Ok(d)
+    }
+}
+
+/// Whom an access request's events concern: the building, the parcel's unit
+/// and delivery (when the parcel is known), the carrier and the driver.
+fn request_scope(record: &AccessRequestRecord) -> Scope {
+    Scope {
+        property: Some(record.property_id),
+        unit: record.unit_id,
+        carrier: Some(record.carrier_id),
+        driver: Some(record.driver_id),
+        delivery: record.delivery_id,
     }
 }

@@ -29,6 +29,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
+use doorman_api::{
+    AuditConsistency, AuditConsistencyQuery, AuditEntries, AuditEntriesQuery, AuditEntry, LockDeviceKey,
+};
 use doorman_domain::{
     serde_b64, CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, Viewer,
     EVENT_FORMAT_VERSION,
@@ -97,7 +100,9 @@ pub fn entry_filter(viewer: &Viewer) -> EntryFilter {
             EntryFilter { properties: viewer.managed_properties.clone(), ..Default::default() }
         }
         Principal::Carrier { carrier_id } => EntryFilter { carrier: Some(carrier_id), ..Default::default() },
-        Principal::Driver { driver_id, .. } => EntryFilter { driver: Some(driver_id), ..Default::default() },
+        Principal::Driver { driver_id, carrier_id } => {
+            EntryFilter { driver: Some((carrier_id, driver_id)), ..Default::default() }
+        }
         Principal::Operator => EntryFilter { kinds: OPERATOR_EVENT_KINDS.to_vec(), ..Default::default() },
     }
 }
@@ -388,7 +393,152 @@ impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
     }
 }
 
+/// The service's side of the log: the store's log behind the service's key
+/// and clock, and what each principal may read of it.
 impl crate::Service {
+    fn audit_log(&self) -> AuditLog<'_, dyn doorman_store::Store> {
+        AuditLog { store: self.store.as_ref(), signer: &self.log_signer, now: self.now() }
+    }
+
+    /// An event caused by `actor` now.
+    pub(crate) fn event(&self, kind: EventKind, scope: Scope, actor: &Principal) -> ServiceResult<Event> {
+        new_event(kind, self.now(), scope, Some(*actor))
+    }
+
+    /// A configuration change `actor` made at `property`, in words.
+    pub(crate) fn configuration_event(
+        &self,
+        actor: &Principal,
+        property: PropertyId,
+        what: String,
+    ) -> ServiceResult<Event> {
+        let scope = Scope { property: Some(property), ..Scope::default() };
+        self.event(EventKind::ConfigurationChanged { what }, scope, actor)
+    }
+
+    /// Integrates the committed entries and signs their checkpoint, now (the
+    /// background sequencer calls this on a short period). Returns the
+    /// latest checkpoint.
+    pub async fn sequence_now(&self) -> ServiceResult<Option<StoredCheckpoint>> {
+        self.audit_log().sequence_now().await
+    }
+
+    /// Asks the configured witnesses to cosign the latest checkpoint.
+    pub async fn publish_checkpoint(
+        &self,
+        transport: &dyn WitnessTransport,
+    ) -> ServiceResult<Vec<(String, Result<bool, String>)>> {
+        if self.config.witnesses.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.audit_log().publish(&self.config.witnesses, &self.witness_progress, transport).await
+    }
+
+    /// `GET /log/checkpoint`: the latest checkpoint with its cosignatures.
+    pub async fn log_checkpoint(&self) -> ServiceResult<String> {
+        Ok(checkpoint_text(&self.audit_log().checkpoint(None).await?))
+    }
+
+    /// `GET /log/tile/...`: a hash tile of the latest checkpoint's tree.
+    pub async fn log_tile(&self, path: &str) -> ServiceResult<Vec<u8>> {
+        self.audit_log().tile(path).await
+    }
+
+    /// What `p` may see of the log, with the facts the principal alone does
+    /// not carry (a manager's properties, a resident's building).
+    pub async fn viewer(&self, p: &Principal) -> ServiceResult<Viewer> {
+        let mut viewer = Viewer { principal: *p, managed_properties: Vec::new(), resident_property: None };
+        match p {
+            Principal::Manager { manager_id } => {
+                viewer.managed_properties =
+                    self.store.list_properties(*manager_id).await?.into_iter().map(|prop| prop.id).collect();
+            }
+            Principal::Resident { unit_id, .. } => {
+                viewer.resident_property = self.store.get_unit(*unit_id).await?.map(|unit| unit.property_id);
+            }
+            _ => {}
+        }
+        Ok(viewer)
+    }
+
+    /// `GET /v1/audit/entries`: the entries `p` may see, each with its
+    /// inclusion proof against one checkpoint (the latest, or the one of
+    /// `query.size` when paging).
+    pub async fn audit_entries(&self, p: &Principal, query: AuditEntriesQuery) -> ServiceResult<AuditEntries> {
+        let viewer = self.viewer(p).await?;
+        let log = self.audit_log();
+        let checkpoint = log.checkpoint(query.size).await?;
+        let limit = query.limit.unwrap_or(MAX_ENTRIES_PAGE).clamp(1, MAX_ENTRIES_PAGE);
+        let start = query.after.map_or(0, |after| after.saturating_add(1));
+        let rows = self.store.log_entries(&entry_filter(&viewer), start..checkpoint.size, limit).await?;
+        let next_after = if rows.len() == limit as usize { rows.last().map(|row| row.index) } else { None };
+        let mut visible = Vec::with_capacity(rows.len());
+        let mut locks = std::collections::BTreeSet::new();
+        for row in rows {
+            match Event::from_bytes(&row.bytes) {
+                Ok(event) if viewer.may_see(&event) => {
+                    if let EventKind::LockEvent { lock_id, .. } = event.kind {
+                        locks.insert(lock_id);
+                    }
+                    visible.push(row);
+                }
+                Ok(_) => {}
+                // Its scope columns say it is the viewer's, but it does not
+                // decode: show it, so that the viewer's verifier can say so.
+                Err(_) => visible.push(row),
+            }
+        }
+        let indexes: Vec<u64> = visible.iter().map(|row| row.index).collect();
+        let proofs = log.inclusion_proofs(&indexes, checkpoint.size).await?;
+        let entries = visible
+            .into_iter()
+            .zip(proofs)
+            .map(|(row, proof)| AuditEntry {
+                index: row.index,
+                entry: serde_b64::encode(&row.bytes),
+                inclusion: proof.iter().map(|h| serde_b64::encode(h.as_bytes())).collect(),
+            })
+            .collect();
+        let mut lock_keys = Vec::with_capacity(locks.len());
+        for lock_id in locks {
+            if let Some(lock) = self.store.get_lock(lock_id).await? {
+                lock_keys
+                    .push(LockDeviceKey { lock_id, device_public_key: serde_b64::encode(&lock.device_public_key) });
+            }
+        }
+        Ok(AuditEntries {
+            checkpoint: checkpoint_text(&checkpoint),
+            size: checkpoint.size,
+            entries,
+            locks: lock_keys,
+            next_after,
+        })
+    }
+
+    /// `GET /v1/audit/consistency`: the proof that the checkpoint of
+    /// `query.size` (default: the latest) extends the tree of `query.old`
+    /// entries. Any signed-in principal may ask: proofs are hashes only.
+    pub async fn audit_consistency(
+        &self,
+        _p: &Principal,
+        query: AuditConsistencyQuery,
+    ) -> ServiceResult<AuditConsistency> {
+        let log = self.audit_log();
+        let checkpoint = log.checkpoint(query.size).await?;
+        let proof = log.consistency_proof(query.old, checkpoint.size).await?;
+        Ok(AuditConsistency {
+            old_size: query.old,
+            new_size: checkpoint.size,
+            checkpoint: checkpoint_text(&checkpoint),
+            proof: proof.iter().map(|h| serde_b64::encode(h.as_bytes())).collect(),
+        })
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> ServiceResult<Vec<Hash>> {
+        Ok(self.audit_log().inclusion_proofs(&[index], size).await?.into_iter().next().unwrap_or_default())
+    }
+
     /// The transparency log's verifier key, as a vkey string
     /// (`origin+id+key`): what verifiers and witnesses are configured with.
     pub fn log_key(&self) -> ServiceResult<String> {
@@ -404,6 +554,27 @@ impl crate::Service {
     pub fn witness_progress(&self) -> &WitnessProgress {
         &self.witness_progress
     }
+}
+
+/// Rotates the issuer key in the key file at `path` (the new key signs from
+/// the service's next start; the old one stays published until retired) and
+/// logs the rotation (`KeyRotated`, by the operator). The key file is saved
+/// first: a rotation that is logged has happened. Returns the new key id
+/// and the log index of its entry.
+pub async fn rotate_issuer_key(
+    store: &dyn doorman_store::Store,
+    path: &std::path::Path,
+    now: i64,
+) -> ServiceResult<(String, u64)> {
+    let mut file = crate::KeyFile::load_or_create(path, now)?;
+    let kid = file.rotate(now)?;
+    file.save(path)?;
+    let event =
+        new_event(EventKind::KeyRotated { kid: kid.clone() }, now, Scope::default(), Some(Principal::Operator))?;
+    let index = store.append_events(&[event]).await.map_err(|e| {
+        ServiceError::Internal(format!("key {kid} is the active key now, but its rotation could not be logged: {e}"))
+    })?;
+    Ok((kid, index.first().copied().unwrap_or_default()))
 }
 
 /// The line of `body` that is the witness's valid cosignature of

@@ -1,15 +1,29 @@
 //! What a carrier does: vouch for its drivers and announce its deliveries.
 
 use doorman_api::{CreateDelivery, CreateDriver, Created, EtaUpdate, UpdateDriver};
-use doorman_domain::{CarrierId, Delivery, DeliveryId, DeliveryState, Driver, DriverId, DriverStatus, Principal};
+use doorman_domain::{
+    CarrierId, Delivery, DeliveryId, DeliveryState, Driver, DriverId, DriverStatus, EventKind, Principal,
+};
 use doorman_store::{AccessRequestFilter, DeliveryFilter};
 
+use crate::audit::Scope;
 use crate::{auth, decode_b64, issuing, text_field, Service, ServiceError, ServiceResult};
 
 fn carrier_of(p: &Principal) -> ServiceResult<CarrierId> {
     match p {
         Principal::Carrier { carrier_id } => Ok(*carrier_id),
         _ => Err(ServiceError::Forbidden("only carriers may do this")),
+    }
+}
+
+/// Whom an event about a delivery concerns: its building, unit and carrier.
+pub(crate) fn delivery_scope(d: &Delivery) -> Scope {
+    Scope {
+        property: Some(d.property_id),
+        unit: Some(d.unit_id),
+        carrier: Some(d.carrier_id),
+        driver: None,
+        delivery: Some(d.id),
     }
 }
 
@@ -180,7 +194,8 @@ impl Service {
         d.state = d.state.transition(DeliveryState::OutForDelivery)?;
         d.eta = Some(req.eta);
         d.updated_at = self.now();
-        self.store.update_delivery(&d, expected).await?;
+        let event = self.event(EventKind::EtaUpdated { eta: req.eta }, delivery_scope(&d), p)?;
+        self.store.update_delivery(&d, expected, &[event]).await?;
         Ok(d)
     }
 
@@ -189,7 +204,8 @@ impl Service {
         let expected = d.state;
         d.state = d.state.transition(DeliveryState::Cancelled)?;
         d.updated_at = self.now();
-        self.store.update_delivery(&d, expected).await?;
+        let event = self.event(EventKind::DeliveryCancelled, delivery_scope(&d), p)?;
+        self.store.update_delivery(&d, expected, &[event]).await?;
         Ok(d)
     }
 }

@@ -36,7 +36,16 @@ impl Service {
             tenant_notice: None,
             created_at: self.now(),
         };
-        self.store.insert_property(&property).await?;
+        let what = format!(
+            "property {} created: {} \"{}\", {}, time zone {}",
+            property.id,
+            property.kind.as_str(),
+            property.name,
+            property.address,
+            property.time_zone
+        );
+        let event = self.configuration_event(p, property.id, what)?;
+        self.store.insert_property(&property, &[event]).await?;
         Ok(property)
     }
 
@@ -65,7 +74,10 @@ impl Service {
         }
         let notice =
             doorman_domain::TenantNotice { text: text_field("text", &req.text, 4000)?, notified_at: now, live_from };
-        self.store.set_tenant_notice(id, &notice).await?;
+        let what =
+            format!("tenant notice given at {now}: delivery access live from {live_from}; notice: {}", notice.text);
+        let event = self.configuration_event(p, id, what)?;
+        self.store.set_tenant_notice(id, &notice, &[event]).await?;
         property.tenant_notice = Some(notice);
         Ok(property)
     }
@@ -73,7 +85,8 @@ impl Service {
     pub async fn create_unit(&self, p: &Principal, property: PropertyId, req: CreateUnit) -> ServiceResult<Unit> {
         self.managed_property(p, property).await?;
         let unit = Unit { id: UnitId::random(), property_id: property, label: text_field("label", &req.label, 100)? };
-        self.store.insert_unit(&unit).await?;
+        let event = self.configuration_event(p, property, format!("unit {} added: \"{}\"", unit.id, unit.label))?;
+        self.store.insert_unit(&unit, &[event]).await?;
         Ok(unit)
     }
 
@@ -125,7 +138,16 @@ impl Service {
             parent_id: req.parent_id,
             unit_id: req.unit_id,
         };
-        self.store.insert_access_point(&ap).await?;
+        let what = format!(
+            "access point {} added: {} \"{}\"{}{}",
+            ap.id,
+            ap.kind.as_str(),
+            ap.name,
+            ap.parent_id.map(|id| format!(", behind {id}")).unwrap_or_default(),
+            ap.unit_id.map(|id| format!(", of unit {id}")).unwrap_or_default()
+        );
+        let event = self.configuration_event(p, property, what)?;
+        self.store.insert_access_point(&ap, &[event]).await?;
         Ok(ap)
     }
 
@@ -158,7 +180,18 @@ impl Service {
             keypad: req.keypad,
             created_at: self.now(),
         };
-        self.store.insert_lock(&lock).await?;
+        let what = format!(
+            "lock {} registered on access point {}: device key {}, {} {}, credentials {}, keypad {}",
+            lock.id,
+            lock.access_point_id,
+            URL_SAFE_NO_PAD.encode(&lock.device_public_key),
+            lock.model,
+            lock.firmware,
+            if lock.mobile_credential { "yes" } else { "no" },
+            if lock.keypad { "yes" } else { "no" }
+        );
+        let event = self.configuration_event(p, property, what)?;
+        self.store.insert_lock(&lock, &[event]).await?;
         let door_code_secret = match lock.keypad {
             true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)?)),
             false => None,
@@ -190,7 +223,16 @@ impl Service {
             access_point_id: req.access_point_id,
             unit_id: req.unit_id,
         };
-        self.store.insert_drop_spot(&spot).await?;
+        let what = format!(
+            "drop spot {} added: {} \"{}\" at access point {}{}",
+            spot.id,
+            spot.kind.as_str(),
+            spot.name,
+            spot.access_point_id,
+            spot.unit_id.map(|id| format!(", for unit {id}")).unwrap_or_default()
+        );
+        let event = self.configuration_event(p, property, what)?;
+        self.store.insert_drop_spot(&spot, &[event]).await?;
         Ok(spot)
     }
 
@@ -234,7 +276,16 @@ impl Service {
             allowed_drop_spots: req.allowed_drop_spots,
             updated_at: self.now(),
         };
-        self.store.put_enablement(&enablement).await?;
+        let what = format!(
+            "carrier {carrier} {} at the property; hours {}; allowed drop spots {}",
+            if enablement.enabled { "enabled" } else { "disabled" },
+            serde_json::to_string(&enablement.hours).unwrap_or_default(),
+            serde_json::to_string(&enablement.allowed_drop_spots).unwrap_or_default()
+        );
+        let mut event = self.configuration_event(p, property, what)?;
+        // The carrier sees how it is let in.
+        event.carrier_id = Some(carrier);
+        self.store.put_enablement(&enablement, &[event]).await?;
         Ok(enablement)
     }
 

@@ -3,10 +3,12 @@
 
 use doorman_api::{BlockResult, CreateBlock, Created, RedeemInvitation, UnblockResult};
 use doorman_domain::{
-    AccessRequestRecord, Block, Delivery, Principal, Resident, ResidentId, TokenId, UnitId, UnitPreferences,
+    AccessRequestRecord, Block, Delivery, Event, EventKind, Grant, Principal, Resident, ResidentId, TokenId, UnitId,
+    UnitPreferences,
 };
 use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
 
+use crate::audit::{new_event, Scope};
 use crate::{auth, Service, ServiceError, ServiceResult};
 
 fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
@@ -83,14 +85,33 @@ impl Service {
             None => None,
         };
         let block = Block { unit_id: unit, blocked_by: resident, from: now, until: req.until, reason };
-        self.store.insert_block(&block).await?;
-        let revoked = self.store.revoke_live_grants_for_unit(unit, now).await?;
+        let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
+        let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
+        let blocked = self.event(EventKind::Blocked { until: req.until }, scope, p)?;
+        self.store.insert_block(&block, &[blocked]).await?;
+        let actor = *p;
+        let revocation = move |grant: &Grant| -> Result<Vec<Event>, String> {
+            let scope = Scope {
+                property: Some(grant.property_id),
+                unit: Some(grant.unit_id),
+                carrier: Some(grant.carrier_id),
+                driver: Some(grant.driver_id),
+                delivery: Some(grant.delivery_id),
+            };
+            let event = new_event(EventKind::GrantRevoked { grant_id: grant.id }, now, scope, Some(actor))
+                .map_err(|e| e.to_string())?;
+            Ok(vec![event])
+        };
+        let revoked = self.store.revoke_live_grants_for_unit(unit, now, &revocation).await?;
         Ok(BlockResult { block, revoked_grants: revoked.into_iter().map(|g| g.id).collect() })
     }
 
     pub async fn unblock(&self, p: &Principal, unit: UnitId) -> ServiceResult<UnblockResult> {
         resident_of(p, unit)?;
-        let ended_blocks = self.store.end_blocks(unit, self.now()).await?;
+        let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
+        let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
+        let unblocked = self.event(EventKind::Unblocked, scope, p)?;
+        let ended_blocks = self.store.end_blocks(unit, self.now(), &[unblocked]).await?;
         Ok(UnblockResult { ended_blocks })
     }
 

@@ -29,9 +29,6 @@
 //! The store knows nothing of Merkle trees or signatures: hashes are opaque
 //! 32-byte values under integer keys (`NodeId::stored_index` of doorman-tlog).
 
-// Until the backends implement the trait (with the store's write paths).
-#![allow(dead_code, unused_macros, unused_imports)]
-
 use std::ops::Range;
 
 use async_trait::async_trait;
@@ -99,7 +96,8 @@ pub struct EntryFilter {
     /// (the shared doors of a resident's building).
     pub shared: Option<(PropertyId, Vec<&'static str>)>,
     pub carrier: Option<CarrierId>,
-    pub driver: Option<DriverId>,
+    /// Entries of this driver of this carrier (found among the carrier's).
+    pub driver: Option<(CarrierId, DriverId)>,
     /// Entries of these kinds, wherever they are.
     pub kinds: Vec<&'static str>,
 }
@@ -310,8 +308,9 @@ pub(crate) fn entry_conditions(filter: &EntryFilter) -> StoreResult<Option<(Stri
     if let Some(carrier) = filter.carrier {
         parts.push(format!("carrier_id = {}", next(&mut values, carrier.to_string())));
     }
-    if let Some(driver) = filter.driver {
-        parts.push(format!("driver_id = {}", next(&mut values, driver.to_string())));
+    if let Some((carrier, driver)) = filter.driver {
+        let c = next(&mut values, carrier.to_string());
+        parts.push(format!("(carrier_id = {c} AND driver_id = {})", next(&mut values, driver.to_string())));
     }
     if !filter.kinds.is_empty() {
         parts.push(format!("kind IN ({})", kind_list(&filter.kinds)?));
@@ -472,6 +471,14 @@ macro_rules! impl_audit {
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(db_error)?;
+                    // The counter before the entries: every index below it
+                    // was committed before this read (with its bump), so the
+                    // entries read next must include them (PostgreSQL reads
+                    // each statement at its own moment).
+                    let appended: i64 = sqlx::query_scalar("SELECT next_index FROM log_counter WHERE singleton = 1")
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
                     let signed: Option<i64> = sqlx::query_scalar("SELECT size FROM log_checkpoints WHERE size = $1")
                         .bind(size)
                         .fetch_optional(&mut *tx)
@@ -496,11 +503,6 @@ macro_rules! impl_audit {
                         entries.push(StoredEntry { index, bytes });
                     }
                     if entries.is_empty() {
-                        let appended: i64 =
-                            sqlx::query_scalar("SELECT next_index FROM log_counter WHERE singleton = 1")
-                                .fetch_one(&mut *tx)
-                                .await
-                                .map_err(db_error)?;
                         if appended > size {
                             tx.rollback().await?;
                             return Err(StoreError::Backend(format!(
@@ -643,7 +645,9 @@ macro_rules! impl_audit {
 
                 async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query($bench_table).execute(&mut *tx).await.map_err(db_error)?;
+                    if first == 0 {
+                        sqlx::query($bench_table).execute(&mut *tx).await.map_err(db_error)?;
+                    }
                     let mut index = first;
                     for chunk in entries.chunks(INSERT_CHUNK) {
                         let statement = multi_insert("bench_bare_entries (idx, entry)", chunk.len(), 2);

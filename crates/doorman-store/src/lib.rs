@@ -25,7 +25,7 @@
 //! everything else oldest first.
 
 use async_trait::async_trait;
-use doorman_domain::{AccessPoint, AccessPointId};
+use doorman_domain::{AccessPoint, AccessPointId, Event};
 use doorman_domain::{
     AccessRequestRecord, Block, Carrier, CarrierEnablement, CarrierId, Delivery, DeliveryId, DeliveryState, Driver,
     DriverId, DropSpot, DropSpotId, Grant, GrantId, Invitation, Lock, LockId, Manager, ManagerId, Principal, Property,
@@ -200,8 +200,14 @@ pub struct AccessContext {
     pub locks: Vec<Lock>,
 }
 
+/// What [`Store::revoke_live_grants_for_unit`] logs for each grant it
+/// revoked (the events are made inside the transaction, once it is known
+/// which grants it revokes).
+pub type RevocationEvents = dyn Fn(&Grant) -> Result<Vec<Event>, String> + Send + Sync;
+
+/// Every store is also the transparency log's storage ([`AuditStore`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AuditStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Readiness: the database answers.
@@ -226,33 +232,39 @@ pub trait Store: Send + Sync + 'static {
     async fn list_carriers(&self) -> StoreResult<Vec<Carrier>>;
 
     // --- properties ---------------------------------------------------------
-    async fn insert_property(&self, property: &Property) -> StoreResult<()>;
+    //
+    // The methods that change what the service decides on take the events
+    // that describe the change (`events`, for the transparency log) and
+    // write them in the same transaction, after the change, only if it
+    // happened (see the `audit` module).
+    async fn insert_property(&self, property: &Property, events: &[Event]) -> StoreResult<()>;
     async fn get_property(&self, id: PropertyId) -> StoreResult<Option<Property>>;
     async fn list_properties(&self, manager: ManagerId) -> StoreResult<Vec<Property>>;
-    async fn set_tenant_notice(&self, property: PropertyId, notice: &TenantNotice) -> StoreResult<()>;
+    async fn set_tenant_notice(&self, property: PropertyId, notice: &TenantNotice, events: &[Event])
+        -> StoreResult<()>;
 
-    async fn insert_unit(&self, unit: &Unit) -> StoreResult<()>;
+    async fn insert_unit(&self, unit: &Unit, events: &[Event]) -> StoreResult<()>;
     async fn get_unit(&self, id: UnitId) -> StoreResult<Option<Unit>>;
     async fn list_units(&self, property: PropertyId) -> StoreResult<Vec<Unit>>;
 
-    async fn insert_access_point(&self, ap: &AccessPoint) -> StoreResult<()>;
+    async fn insert_access_point(&self, ap: &AccessPoint, events: &[Event]) -> StoreResult<()>;
     async fn get_access_point(&self, id: AccessPointId) -> StoreResult<Option<AccessPoint>>;
     async fn list_access_points(&self, property: PropertyId) -> StoreResult<Vec<AccessPoint>>;
 
     /// Conflict if the access point already has a lock.
-    async fn insert_lock(&self, lock: &Lock) -> StoreResult<()>;
+    async fn insert_lock(&self, lock: &Lock, events: &[Event]) -> StoreResult<()>;
     async fn get_lock(&self, id: LockId) -> StoreResult<Option<Lock>>;
     async fn list_locks(&self, property: PropertyId) -> StoreResult<Vec<Lock>>;
     /// Atomically increments and returns the lock's credential sequence
     /// number (the first call returns 1). NotFound for an unknown lock.
     async fn next_lock_sequence(&self, lock: LockId) -> StoreResult<i64>;
 
-    async fn insert_drop_spot(&self, spot: &DropSpot) -> StoreResult<()>;
+    async fn insert_drop_spot(&self, spot: &DropSpot, events: &[Event]) -> StoreResult<()>;
     async fn get_drop_spot(&self, id: DropSpotId) -> StoreResult<Option<DropSpot>>;
     async fn list_drop_spots(&self, property: PropertyId) -> StoreResult<Vec<DropSpot>>;
 
     /// Insert or replace the enablement of (property, carrier).
-    async fn put_enablement(&self, enablement: &CarrierEnablement) -> StoreResult<()>;
+    async fn put_enablement(&self, enablement: &CarrierEnablement, events: &[Event]) -> StoreResult<()>;
     async fn get_enablement(&self, property: PropertyId, carrier: CarrierId) -> StoreResult<Option<CarrierEnablement>>;
     async fn list_enablements(&self, property: PropertyId) -> StoreResult<Vec<CarrierEnablement>>;
 
@@ -280,10 +292,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get_preferences(&self, unit: UnitId) -> StoreResult<UnitPreferences>;
     async fn put_preferences(&self, unit: UnitId, preferences: &UnitPreferences) -> StoreResult<()>;
 
-    async fn insert_block(&self, block: &Block) -> StoreResult<()>;
+    async fn insert_block(&self, block: &Block, events: &[Event]) -> StoreResult<()>;
     /// Ends every block of the unit active at `now` (sets `until = now`);
-    /// returns how many were ended.
-    async fn end_blocks(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<u64>;
+    /// returns how many were ended (the events are written only if some were).
+    async fn end_blocks(&self, unit: UnitId, now: UnixSeconds, events: &[Event]) -> StoreResult<u64>;
     /// A block of the unit active at `now`, if any.
     async fn active_block(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Option<Block>>;
 
@@ -304,38 +316,55 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the delivery's mutable fields (state, eta, drop spot,
     /// completed_by, photo_ref, updated_at) only if its stored state is
     /// still `expected`; Stale otherwise.
-    async fn update_delivery(&self, delivery: &Delivery, expected: DeliveryState) -> StoreResult<()>;
+    async fn update_delivery(&self, delivery: &Delivery, expected: DeliveryState, events: &[Event]) -> StoreResult<()>;
 
     // --- grants and the record of every request -----------------------------
     /// In one transaction: if the delivery has no grant that is unrevoked and
     /// unexpired at `now`, stores `grant` as its live grant and `record`
     /// (which names the grant) and returns true; otherwise stores nothing and
     /// returns false. The database enforces this, not process memory.
-    async fn claim_grant(&self, grant: &Grant, record: &AccessRequestRecord, now: UnixSeconds) -> StoreResult<bool>;
+    /// `events` (the request and the grant) are written only if it won.
+    async fn claim_grant(
+        &self,
+        grant: &Grant,
+        record: &AccessRequestRecord,
+        now: UnixSeconds,
+        events: &[Event],
+    ) -> StoreResult<bool>;
     /// [`Store::claim_grant`] that also numbers the doors, in the same
     /// transaction: every door of `grant` gets its lock's next sequence
     /// number (the counter of [`Store::next_lock_sequence`]; whatever
     /// `sequence` the door had is replaced), in the order of `grant.doors`.
     /// Returns the grant as stored, numbers included. If the delivery already
     /// has a live grant, stores nothing, uses up no number and returns None.
-    /// NotFound, and nothing stored, if a door names an unknown lock.
+    /// NotFound, and nothing stored, if a door names an unknown lock. With
+    /// the grant come the log indexes of `events`, written if it won.
     async fn claim_grant_with_sequences(
         &self,
         grant: &Grant,
         record: &AccessRequestRecord,
         now: UnixSeconds,
-    ) -> StoreResult<Option<Grant>>;
+        events: &[Event],
+    ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>>;
     async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>>;
     async fn list_grants(&self, delivery: DeliveryId) -> StoreResult<Vec<Grant>>;
     /// Marks revoked every grant of the unit's deliveries that is unrevoked
-    /// and unexpired at `now`; returns them as they now are.
-    async fn revoke_live_grants_for_unit(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Vec<Grant>>;
+    /// and unexpired at `now`; returns them as they now are. The events
+    /// `revoked` makes of each revoked grant are written with the change.
+    async fn revoke_live_grants_for_unit(
+        &self,
+        unit: UnitId,
+        now: UnixSeconds,
+        revoked: &RevocationEvents,
+    ) -> StoreResult<Vec<Grant>>;
     /// Ends the delivery's live grant (used up by completion) without
     /// calling it revoked.
     async fn close_live_grant(&self, delivery: DeliveryId, now: UnixSeconds) -> StoreResult<()>;
 
-    /// Records a refused request (granted ones are recorded by `claim_grant`).
-    async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()>;
+    /// Records a refused request (granted ones are recorded by
+    /// `claim_grant`) with its events; returns their log indexes.
+    async fn record_access_request(&self, record: &AccessRequestRecord, events: &[Event])
+        -> StoreResult<Vec<LogIndex>>;
     /// Everything an access request is decided on, read together: the
     /// property (None if it does not exist: then nothing else matters), the
     /// driver, the delivery with the tracking number among the carrier's,

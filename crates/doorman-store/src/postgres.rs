@@ -150,3 +150,9 @@ async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResu
 }
 
 impl_store!(PostgresStore, sqlx::Postgres, "postgres");
+crate::audit::impl_audit!(
+    PostgresStore,
+    sqlx::Postgres,
+    " FOR UPDATE",
+    "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx BIGINT PRIMARY KEY NOT NULL, entry BYTEA NOT NULL)"
+);

@@ -12,6 +12,10 @@
 //!   access request's reads and writes (see `sqlite_direct`), which then
 //!   serves those methods instead of sqlx; None on PostgreSQL.
 //!
+//! Each backend also invokes `audit::impl_audit!` beside `impl_store!`: the
+//! write methods that take events write them, last, with that macro's
+//! `append_in`, in their own transaction.
+//!
 //! Every write runs in a transaction, so a method that writes several rows
 //! leaves nothing behind when any of them fails (the transaction is rolled
 //! back when it is dropped uncommitted).
@@ -174,17 +178,18 @@ macro_rules! impl_store {
             use async_trait::async_trait;
             use doorman_domain::{
                 AccessPoint, AccessPointId, AccessRequestRecord, Block, Carrier, CarrierEnablement, CarrierId,
-                Delivery, DeliveryId, DeliveryState, Driver, DriverId, DropSpot, DropSpotId, Grant, GrantId,
+                Delivery, DeliveryId, DeliveryState, Driver, DriverId, DropSpot, DropSpotId, Event, Grant, GrantId,
                 Invitation, Lock, LockId, Manager, ManagerId, Principal, Property, PropertyId, Resident, ResidentId,
                 TenantNotice, TokenId, Unit, UnitId, UnitPreferences, UnixSeconds,
             };
 
+            use super::audit_impl::append_in;
             use super::$store;
             use $crate::rows::*;
             use $crate::sql_store::{db_error, filtered_select, sql};
             use $crate::{
-                AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, StoreResult,
-                TokenRecord,
+                AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, LogIndex, RevocationEvents,
+                Store, StoreError, StoreResult, TokenRecord,
             };
 
             type Tx = $crate::sql_store::WriteTx<$db>;
@@ -229,13 +234,18 @@ macro_rules! impl_store {
             }
 
             impl $store {
-                /// One statement in its own write transaction; how many rows it touched.
+                /// One statement in its own write transaction, with the events
+                /// that describe it if it touched a row; how many rows it touched.
                 async fn write_one<'q>(
                     &self,
                     query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                    events: &[Event],
                 ) -> StoreResult<u64> {
                     let mut tx = self.begin_write().await?;
                     let affected = query.execute(&mut *tx).await.map_err(db_error)?.rows_affected();
+                    if affected > 0 {
+                        append_in(&mut *tx, events).await?;
+                    }
                     commit(tx).await?;
                     Ok(affected)
                 }
@@ -244,8 +254,9 @@ macro_rules! impl_store {
                 async fn write_existing<'q>(
                     &self,
                     query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+                    events: &[Event],
                 ) -> StoreResult<()> {
-                    match self.write_one(query).await? {
+                    match self.write_one(query, events).await? {
                         0 => Err(StoreError::NotFound),
                         _ => Ok(()),
                     }
@@ -389,7 +400,7 @@ macro_rules! impl_store {
 
                 // --- properties -----------------------------------------------
 
-                async fn insert_property(&self, p: &Property) -> StoreResult<()> {
+                async fn insert_property(&self, p: &Property, events: &[Event]) -> StoreResult<()> {
                     let notice = p.tenant_notice.as_ref();
                     self.write_one(
                         sqlx::query(concat!(
@@ -409,6 +420,7 @@ macro_rules! impl_store {
                         .bind(notice.map(|n| n.notified_at))
                         .bind(notice.map(|n| n.live_from))
                         .bind(p.created_at),
+                        events,
                     )
                     .await?;
                     Ok(())
@@ -436,7 +448,12 @@ macro_rules! impl_store {
                     all_into_domain(rows)
                 }
 
-                async fn set_tenant_notice(&self, property: PropertyId, notice: &TenantNotice) -> StoreResult<()> {
+                async fn set_tenant_notice(
+                    &self,
+                    property: PropertyId,
+                    notice: &TenantNotice,
+                    events: &[Event],
+                ) -> StoreResult<()> {
                     self.write_existing(
                         sqlx::query(
                             "UPDATE properties SET notice_text = $2, notice_notified_at = $3, notice_live_from = $4 \
@@ -446,16 +463,18 @@ macro_rules! impl_store {
                         .bind(notice.text.as_str())
                         .bind(notice.notified_at)
                         .bind(notice.live_from),
+                        events,
                     )
                     .await
                 }
 
-                async fn insert_unit(&self, unit: &Unit) -> StoreResult<()> {
+                async fn insert_unit(&self, unit: &Unit, events: &[Event]) -> StoreResult<()> {
                     self.write_one(
                         sqlx::query(concat!("INSERT INTO units (", unit_columns!(), ") VALUES ($1, $2, $3)"))
                             .bind(unit.id.to_string())
                             .bind(unit.property_id.to_string())
                             .bind(unit.label.as_str()),
+                        events,
                     )
                     .await?;
                     Ok(())
@@ -484,7 +503,7 @@ macro_rules! impl_store {
                     all_into_domain(rows)
                 }
 
-                async fn insert_access_point(&self, ap: &AccessPoint) -> StoreResult<()> {
+                async fn insert_access_point(&self, ap: &AccessPoint, events: &[Event]) -> StoreResult<()> {
                     self.write_one(
                         sqlx::query(concat!(
                             "INSERT INTO access_points (",
@@ -497,6 +516,7 @@ macro_rules! impl_store {
                         .bind(ap.name.as_str())
                         .bind(ap.parent_id.map(|id| id.to_string()))
                         .bind(ap.unit_id.map(|id| id.to_string())),
+                        events,
                     )
                     .await?;
                     Ok(())
@@ -524,7 +544,7 @@ macro_rules! impl_store {
                     all_into_domain(rows)
                 }
 
-                async fn insert_lock(&self, lock: &Lock) -> StoreResult<()> {
+                async fn insert_lock(&self, lock: &Lock, events: &[Event]) -> StoreResult<()> {
                     self.write_one(
                         sqlx::query(concat!(
                             "INSERT INTO locks (",
@@ -540,6 +560,7 @@ macro_rules! impl_store {
                         .bind(lock.mobile_credential)
                         .bind(lock.keypad)
                         .bind(lock.created_at),
+                        events,
                     )
                     .await?;
                     Ok(())
@@ -577,7 +598,7 @@ macro_rules! impl_store {
                     Ok(next)
                 }
 
-                async fn insert_drop_spot(&self, spot: &DropSpot) -> StoreResult<()> {
+                async fn insert_drop_spot(&self, spot: &DropSpot, events: &[Event]) -> StoreResult<()> {
                     self.write_one(
                         sqlx::query(concat!(
                             "INSERT INTO drop_spots (",
@@ -590,6 +611,7 @@ macro_rules! impl_store {
                         .bind(spot.kind.as_str())
                         .bind(spot.access_point_id.to_string())
                         .bind(spot.unit_id.map(|id| id.to_string())),
+                        events,
                     )
                     .await?;
                     Ok(())
@@ -617,7 +639,7 @@ macro_rules! impl_store {
                     all_into_domain(rows)
                 }
 
-                async fn put_enablement(&self, e: &CarrierEnablement) -> StoreResult<()> {
+                async fn put_enablement(&self, e: &CarrierEnablement, events: &[Event]) -> StoreResult<()> {
                     self.write_one(
                         sqlx::query(concat!(
                             "INSERT INTO enablements (",
@@ -633,6 +655,7 @@ macro_rules! impl_store {
                         .bind(to_json(&e.hours, "carrier hours")?)
                         .bind(to_json(&e.allowed_drop_spots, "allowed drop spots")?)
                         .bind(e.updated_at),
+                        events,
                     )
                     .await?;
                     Ok(())
@@ -682,6 +705,7 @@ macro_rules! impl_store {
                         .bind(inv.expires_at)
                         .bind(inv.redeemed_at)
                         .bind(&code_hash[..]),
+                        &[],
                     )
                     .await?;
                     Ok(())
@@ -809,12 +833,13 @@ macro_rules! impl_store {
                         .bind(p.allow_in_unit)
                         .bind(p.alternate_address.as_deref())
                         .bind(p.pickup_point.as_deref()),
+                        &[],
                     )
                     .await?;
                     Ok(())
                 }
 
-                async fn insert_block(&self, block: &Block) -> StoreResult<()> {
+                async fn insert_block(&self, block: &Block, events: &[Event]) -> StoreResult<()> {
                     self.write_one(
                         sqlx::query(concat!("INSERT INTO blocks (", block_columns!(), ") VALUES ($1, $2, $3, $4, $5)"))
                             .bind(block.unit_id.to_string())
@@ -822,12 +847,13 @@ macro_rules! impl_store {
                             .bind(block.from)
                             .bind(block.until)
                             .bind(block.reason.as_deref()),
+                        events,
                     )
                     .await?;
                     Ok(())
                 }
 
-                async fn end_blocks(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<u64> {
+                async fn end_blocks(&self, unit: UnitId, now: UnixSeconds, events: &[Event]) -> StoreResult<u64> {
                     self.write_one(
                         sqlx::query(
                             "UPDATE blocks SET ends_at = $2 \
@@ -835,6 +861,7 @@ macro_rules! impl_store {
                         )
                         .bind(unit.to_string())
                         .bind(now),
+                        events,
                     )
                     .await
                 }
@@ -909,6 +936,7 @@ macro_rules! impl_store {
                         .bind(d.vetting.as_str())
                         .bind(d.vetted_at)
                         .bind(d.status.as_str()),
+                        &[],
                     )
                     .await
                 }
@@ -936,6 +964,7 @@ macro_rules! impl_store {
                         .bind(&d.hash_salt[..])
                         .bind(d.created_at)
                         .bind(d.updated_at),
+                        &[],
                     )
                     .await?;
                     Ok(())
@@ -985,7 +1014,12 @@ macro_rules! impl_store {
                     all_into_domain(query.fetch_all(self.reads()).await.map_err(db_error)?)
                 }
 
-                async fn update_delivery(&self, d: &Delivery, expected: DeliveryState) -> StoreResult<()> {
+                async fn update_delivery(
+                    &self,
+                    d: &Delivery,
+                    expected: DeliveryState,
+                    events: &[Event],
+                ) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
                     let updated = sqlx::query(
                         "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6, \
@@ -1004,6 +1038,7 @@ macro_rules! impl_store {
                     .map_err(db_error)?
                     .rows_affected();
                     if updated == 1 {
+                        append_in(&mut *tx, events).await?;
                         return commit(tx).await;
                     }
                     let stored = sqlx::query_scalar::<_, String>("SELECT state FROM deliveries WHERE id = $1")
@@ -1027,12 +1062,13 @@ macro_rules! impl_store {
                     grant: &Grant,
                     record: &AccessRequestRecord,
                     now: UnixSeconds,
+                    events: &[Event],
                 ) -> StoreResult<bool> {
                     if let Some(direct) = self.direct() {
-                        return direct.claim_grant(grant, record, now).await;
+                        return direct.claim_grant(grant, record, now, events).await;
                     }
                     let mut tx = self.begin_write().await?;
-                    if !claim_in(&mut tx, grant, record, now).await? {
+                    if claim_in(&mut tx, grant, record, now, events).await?.is_none() {
                         rollback(tx).await?;
                         return Ok(false);
                     }
@@ -1045,9 +1081,10 @@ macro_rules! impl_store {
                     grant: &Grant,
                     record: &AccessRequestRecord,
                     now: UnixSeconds,
-                ) -> StoreResult<Option<Grant>> {
+                    events: &[Event],
+                ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
                     if let Some(direct) = self.direct() {
-                        return direct.claim_grant_with_sequences(grant, record, now).await;
+                        return direct.claim_grant_with_sequences(grant, record, now, events).await;
                     }
                     let mut tx = self.begin_write().await?;
                     let mut numbered = grant.clone();
@@ -1058,12 +1095,12 @@ macro_rules! impl_store {
                         };
                         door.sequence = Some(next);
                     }
-                    if !claim_in(&mut tx, &numbered, record, now).await? {
+                    let Some(indexes) = claim_in(&mut tx, &numbered, record, now, events).await? else {
                         rollback(tx).await?;
                         return Ok(None);
-                    }
+                    };
                     commit(tx).await?;
-                    Ok(Some(numbered))
+                    Ok(Some((numbered, indexes)))
                 }
 
                 async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
@@ -1092,7 +1129,12 @@ macro_rules! impl_store {
                     all_into_domain(rows)
                 }
 
-                async fn revoke_live_grants_for_unit(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Vec<Grant>> {
+                async fn revoke_live_grants_for_unit(
+                    &self,
+                    unit: UnitId,
+                    now: UnixSeconds,
+                    revoked: &RevocationEvents,
+                ) -> StoreResult<Vec<Grant>> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query(
                         "UPDATE live_grants SET revoked_at = $2 \
@@ -1115,9 +1157,14 @@ macro_rules! impl_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                    commit(tx).await?;
                     let mut grants = all_into_domain(rows)?;
                     grants.sort_by_key(|g| (g.issued_at, g.id));
+                    let mut events = Vec::new();
+                    for grant in &grants {
+                        events.extend(revoked(grant).map_err(StoreError::Backend)?);
+                    }
+                    append_in(&mut *tx, &events).await?;
+                    commit(tx).await?;
                     Ok(grants)
                 }
 
@@ -1141,13 +1188,19 @@ macro_rules! impl_store {
                     commit(tx).await
                 }
 
-                async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()> {
+                async fn record_access_request(
+                    &self,
+                    record: &AccessRequestRecord,
+                    events: &[Event],
+                ) -> StoreResult<Vec<LogIndex>> {
                     if let Some(direct) = self.direct() {
-                        return direct.record_access_request(record).await;
+                        return direct.record_access_request(record, events).await;
                     }
                     let mut tx = self.begin_write().await?;
                     insert_access_request_in(&mut tx, record).await?;
-                    commit(tx).await
+                    let indexes = append_in(&mut *tx, events).await?;
+                    commit(tx).await?;
+                    Ok(indexes)
                 }
 
                 async fn list_access_requests(
@@ -1209,14 +1262,16 @@ macro_rules! impl_store {
             }
 
             /// Stores the grant, claims the delivery's live row for it and, if
-            /// that won, stores the record; returns whether it won. When it
-            /// lost, the caller rolls back (the grant row is not to stay).
+            /// that won, stores the record and then the events; returns their
+            /// log indexes if it won. When it lost, the caller rolls back (the
+            /// grant row is not to stay).
             async fn claim_in(
                 tx: &mut Tx,
                 grant: &Grant,
                 record: &AccessRequestRecord,
                 now: UnixSeconds,
-            ) -> StoreResult<bool> {
+                events: &[Event],
+            ) -> StoreResult<Option<Vec<LogIndex>>> {
                 sqlx::query(sql::INSERT_GRANT)
                     .bind(grant.id.to_string())
                     .bind(grant.delivery_id.to_string())
@@ -1243,10 +1298,11 @@ macro_rules! impl_store {
                     .map_err(db_error)?
                     .rows_affected()
                     == 1;
-                if won {
-                    insert_access_request_in(tx, record).await?;
+                if !won {
+                    return Ok(None);
                 }
-                Ok(won)
+                insert_access_request_in(tx, record).await?;
+                Ok(Some(append_in(&mut **tx, events).await?))
             }
 
             async fn insert_access_request_in(tx: &mut Tx, r: &AccessRequestRecord) -> StoreResult<()> {

@@ -132,3 +132,9 @@ fn open_error(error: sqlx::Error) -> StoreError {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+crate::audit::impl_audit!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "",
+    "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
+);

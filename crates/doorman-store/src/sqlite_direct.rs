@@ -27,6 +27,9 @@
 //!   from memory: sequence numbers and live grants are read and written in
 //!   the transaction, under SQLite's write lock, so the guarantees hold
 //!   across processes as before.
+//! - A claim or a refusal record carries its transparency-log events: they
+//!   take their indexes from the log counter and are written last in the
+//!   write's savepoint, so they commit, or roll back, with it.
 //! - Durability (group commit): the writer connection runs with
 //!   `synchronous = FULL`, so its COMMIT returns once the WAL is fsynced,
 //!   and only then are the group's callers answered: an `Ok` means on disk.
@@ -43,13 +46,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use doorman_domain::{AccessRequestRecord, Grant, LockId, Principal, UnitPreferences, UnixSeconds};
+use doorman_domain::{AccessRequestRecord, Event, Grant, LockId, Principal, UnitPreferences, UnixSeconds};
 use rusqlite::{ffi, Connection, OpenFlags, ToSql};
 use tokio::sync::oneshot;
 
+use crate::audit::append_rusqlite;
 use crate::rows::*;
 use crate::sql_store::sql;
-use crate::{AccessContext, AccessContextQuery, StoreError, StoreResult};
+use crate::{AccessContext, AccessContextQuery, LogIndex, StoreError, StoreResult};
 
 /// This process's turn to write to the database file: the writer thread
 /// holds it for a group, a sqlx write transaction (`WriteTx`) from its
@@ -79,14 +83,15 @@ pub(crate) struct Direct {
 
 /// A write the writer thread runs.
 enum Write {
-    Record(AccessRequestRecord),
-    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool },
+    Record { record: AccessRequestRecord, events: Vec<Event> },
+    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool, events: Vec<Event> },
     NextSequence(LockId),
 }
 
 enum Written {
-    Nothing,
-    Claim(Option<Grant>),
+    /// The log indexes of the write's events.
+    Logged(Vec<LogIndex>),
+    Claim(Option<(Grant, Vec<LogIndex>)>),
     Sequence(i64),
 }
 
@@ -179,9 +184,13 @@ impl Direct {
         answer.await.map_err(|_| writer_gone())?
     }
 
-    pub(crate) async fn record_access_request(&self, record: &AccessRequestRecord) -> StoreResult<()> {
-        match self.write(Write::Record(record.clone())).await? {
-            Written::Nothing => Ok(()),
+    pub(crate) async fn record_access_request(
+        &self,
+        record: &AccessRequestRecord,
+        events: &[Event],
+    ) -> StoreResult<Vec<LogIndex>> {
+        match self.write(Write::Record { record: record.clone(), events: events.to_vec() }).await? {
+            Written::Logged(indexes) => Ok(indexes),
             _ => Err(mismatched()),
         }
     }
@@ -198,8 +207,15 @@ impl Direct {
         grant: &Grant,
         record: &AccessRequestRecord,
         now: UnixSeconds,
+        events: &[Event],
     ) -> StoreResult<bool> {
-        let write = Write::Claim { grant: grant.clone(), record: record.clone(), now, number_doors: false };
+        let write = Write::Claim {
+            grant: grant.clone(),
+            record: record.clone(),
+            now,
+            number_doors: false,
+            events: events.to_vec(),
+        };
         match self.write(write).await? {
             Written::Claim(won) => Ok(won.is_some()),
             _ => Err(mismatched()),
@@ -211,8 +227,15 @@ impl Direct {
         grant: &Grant,
         record: &AccessRequestRecord,
         now: UnixSeconds,
-    ) -> StoreResult<Option<Grant>> {
-        let write = Write::Claim { grant: grant.clone(), record: record.clone(), now, number_doors: true };
+        events: &[Event],
+    ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
+        let write = Write::Claim {
+            grant: grant.clone(),
+            record: record.clone(),
+            now,
+            number_doors: true,
+            events: events.to_vec(),
+        };
         match self.write(write).await? {
             Written::Claim(won) => Ok(won),
             _ => Err(mismatched()),
@@ -398,11 +421,12 @@ fn run_group<'a>(
     Ok(results)
 }
 
-/// One write: a claim in a savepoint (on its error, or when it lost,
-/// everything it did is rolled back to the savepoint), a single statement
-/// as it is. The outer error means the group's transaction is broken.
+/// One write: a claim or a record with its log entries in a savepoint (on
+/// its error, or when a claim lost, everything it did is rolled back to the
+/// savepoint, the log counter included), a single statement as it is. The
+/// outer error means the group's transaction is broken.
 fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>> {
-    if !matches!(write, Write::Claim { .. }) {
+    if matches!(write, Write::NextSequence(_)) {
         // One statement: SQLite undoes a failed statement by itself and
         // the transaction goes on, unless the failure ended it.
         let result = apply(conn, write);
@@ -429,12 +453,13 @@ fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>
 
 fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
     Ok(match write {
-        Write::Record(record) => {
+        Write::Record { record, events } => {
             insert_access_request(conn, record)?;
-            Written::Nothing
+            // Last in the write, as on the sqlx path (see the audit module).
+            Written::Logged(append_rusqlite(conn, events)?)
         }
         Write::NextSequence(lock) => Written::Sequence(next_sequence(conn, *lock)?),
-        Write::Claim { grant, record, now, number_doors } => {
+        Write::Claim { grant, record, now, number_doors, events } => {
             let mut grant = grant.clone();
             if *number_doors {
                 for door in &mut grant.doors {
@@ -442,7 +467,8 @@ fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
                 }
             }
             if claim(conn, &grant, record, *now)? {
-                Written::Claim(Some(grant))
+                let indexes = append_rusqlite(conn, events)?;
+                Written::Claim(Some((grant, indexes)))
             } else {
                 Written::Claim(None)
             }

@@ -21,9 +21,11 @@ use doorman_domain::{
     Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, TenantNotice, TokenId, Unit,
     UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
+use doorman_domain::{Event, EventKind};
 use doorman_store::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord,
 };
+use doorman_store::{EntryFilter, Integration, Integrator, LogState, StoredEntry};
 
 const POSTGRES_URL_VAR: &str = "DOORMAN_TEST_POSTGRES_URL";
 
@@ -131,9 +133,18 @@ conformance!(
     claim_with_sequences_has_one_winner_and_never_repeats_a_number,
     failed_claim_with_sequences_leaves_nothing,
     concurrent_writes_fail_alone,
+    the_log_is_dense_sequenced_in_batches_and_provable,
+    concurrent_appends_never_share_an_index,
+    scope_filters_find_each_readers_entries,
+    events_are_written_with_their_change_and_only_then,
 );
 
 // --- fixtures ----------------------------------------------------------------
+
+/// For revocations whose events a test does not look at.
+fn no_events(_: &Grant) -> Result<Vec<Event>, String> {
+    Ok(Vec::new())
+}
 
 fn random_hash() -> [u8; 32] {
     let mut hash = [0u8; 32];
@@ -265,23 +276,23 @@ async fn world(store: &dyn Store) -> World {
     let manager = manager("Orchard Management", T0);
     store.insert_manager(&manager, &token(Principal::Manager { manager_id: manager.id })).await.unwrap();
     let property = property(manager.id, "12 Orchard St", T0);
-    store.insert_property(&property).await.unwrap();
+    store.insert_property(&property, &[]).await.unwrap();
     let unit = unit(property.id, "1A");
     let other_unit = self::unit(property.id, "2B");
-    store.insert_unit(&unit).await.unwrap();
-    store.insert_unit(&other_unit).await.unwrap();
+    store.insert_unit(&unit, &[]).await.unwrap();
+    store.insert_unit(&other_unit, &[]).await.unwrap();
     let entrance = door(property.id, AccessPointKind::Entrance, "Street door", None);
     let lobby = door(property.id, AccessPointKind::Lobby, "Lobby door", Some(&entrance));
     let package_room = door(property.id, AccessPointKind::PackageRoom, "Package room", Some(&lobby));
     for ap in [&entrance, &lobby, &package_room] {
-        store.insert_access_point(ap).await.unwrap();
+        store.insert_access_point(ap, &[]).await.unwrap();
     }
     let entrance_lock = lock(&entrance, T0);
     let lobby_lock = Lock { keypad: true, mobile_credential: false, ..lock(&lobby, T0 + 1) };
-    store.insert_lock(&entrance_lock).await.unwrap();
-    store.insert_lock(&lobby_lock).await.unwrap();
+    store.insert_lock(&entrance_lock, &[]).await.unwrap();
+    store.insert_lock(&lobby_lock, &[]).await.unwrap();
     let spot = drop_spot(&package_room, DropSpotKind::PackageRoom, "Package room shelf", None);
-    store.insert_drop_spot(&spot).await.unwrap();
+    store.insert_drop_spot(&spot, &[]).await.unwrap();
     let carrier = carrier("Hudson Parcel", T0);
     store.insert_carrier(&carrier, &token(Principal::Carrier { carrier_id: carrier.id })).await.unwrap();
     let driver = driver(carrier.id, "Ada", T0);
@@ -544,7 +555,7 @@ async fn properties_round_trip_and_stay_with_their_manager(store: Arc<dyn Store>
     };
     let others = property(m2.id, "Someone else's", T0);
     for p in [&second, &first, &others] {
-        store.insert_property(p).await.unwrap();
+        store.insert_property(p, &[]).await.unwrap();
     }
     assert_eq!(store.get_property(first.id).await.unwrap(), Some(first.clone()), "exact round trip, floats too");
     assert_eq!(store.get_property(PropertyId::random()).await.unwrap(), None);
@@ -557,9 +568,12 @@ async fn properties_round_trip_and_stay_with_their_manager(store: Arc<dyn Store>
         notified_at: T0 + 5,
         live_from: T0 + 7 * 86_400,
     };
-    store.set_tenant_notice(second.id, &notice).await.unwrap();
+    store.set_tenant_notice(second.id, &notice, &[]).await.unwrap();
     assert_eq!(store.get_property(second.id).await.unwrap().unwrap().tenant_notice, Some(notice.clone()));
-    assert_not_found(store.set_tenant_notice(PropertyId::random(), &notice).await, "notice for an unknown property");
+    assert_not_found(
+        store.set_tenant_notice(PropertyId::random(), &notice, &[]).await,
+        "notice for an unknown property",
+    );
 }
 
 async fn units_doors_locks_and_spots_round_trip(store: Arc<dyn Store>) {
@@ -570,8 +584,8 @@ async fn units_doors_locks_and_spots_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.get_unit(UnitId::random()).await.unwrap(), None);
     let unit_3 = unit(p, "3C");
     let unit_0 = unit(p, "0G");
-    store.insert_unit(&unit_3).await.unwrap();
-    store.insert_unit(&unit_0).await.unwrap();
+    store.insert_unit(&unit_3, &[]).await.unwrap();
+    store.insert_unit(&unit_0, &[]).await.unwrap();
     assert_eq!(
         store.list_units(p).await.unwrap(),
         vec![unit_0, w.unit.clone(), w.other_unit.clone(), unit_3],
@@ -580,7 +594,7 @@ async fn units_doors_locks_and_spots_round_trip(store: Arc<dyn Store>) {
 
     let unit_door =
         AccessPoint { unit_id: Some(w.unit.id), ..door(p, AccessPointKind::UnitDoor, "Apartment 1A", Some(&w.lobby)) };
-    store.insert_access_point(&unit_door).await.unwrap();
+    store.insert_access_point(&unit_door, &[]).await.unwrap();
     assert_eq!(store.get_access_point(unit_door.id).await.unwrap(), Some(unit_door.clone()));
     assert_eq!(store.get_access_point(w.entrance.id).await.unwrap(), Some(w.entrance.clone()));
     assert_eq!(store.get_access_point(doorman_domain::AccessPointId::random()).await.unwrap(), None);
@@ -595,18 +609,18 @@ async fn units_doors_locks_and_spots_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.list_locks(p).await.unwrap(), vec![w.entrance_lock.clone(), w.lobby_lock.clone()], "oldest first");
 
     let at_door = drop_spot(&unit_door, DropSpotKind::UnitDoor, "Outside 1A", Some(w.unit.id));
-    store.insert_drop_spot(&at_door).await.unwrap();
+    store.insert_drop_spot(&at_door, &[]).await.unwrap();
     assert_eq!(store.get_drop_spot(at_door.id).await.unwrap(), Some(at_door.clone()));
     assert_eq!(store.get_drop_spot(DropSpotId::random()).await.unwrap(), None);
     assert_eq!(store.list_drop_spots(p).await.unwrap(), vec![at_door, w.spot.clone()], "by name");
 
     // another property's things never appear
     let elsewhere = property(w.manager.id, "Elsewhere", T0);
-    store.insert_property(&elsewhere).await.unwrap();
+    store.insert_property(&elsewhere, &[]).await.unwrap();
     let gate = door(elsewhere.id, AccessPointKind::Garage, "Garage", None);
-    store.insert_access_point(&gate).await.unwrap();
-    store.insert_unit(&unit(elsewhere.id, "1A")).await.unwrap();
-    store.insert_lock(&lock(&gate, T0)).await.unwrap();
+    store.insert_access_point(&gate, &[]).await.unwrap();
+    store.insert_unit(&unit(elsewhere.id, "1A"), &[]).await.unwrap();
+    store.insert_lock(&lock(&gate, T0), &[]).await.unwrap();
     assert_eq!(store.list_units(p).await.unwrap().len(), 4);
     assert_eq!(store.list_access_points(p).await.unwrap().len(), 4);
     assert_eq!(store.list_locks(p).await.unwrap().len(), 2);
@@ -616,25 +630,25 @@ async fn units_doors_locks_and_spots_round_trip(store: Arc<dyn Store>) {
 async fn schema_refuses_bad_references(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let p = w.property.id;
-    assert_conflict(store.insert_property(&property(ManagerId::random(), "Orphan", T0)).await, "unknown manager");
-    assert_conflict(store.insert_unit(&unit(PropertyId::random(), "X")).await, "unknown property");
+    assert_conflict(store.insert_property(&property(ManagerId::random(), "Orphan", T0), &[]).await, "unknown manager");
+    assert_conflict(store.insert_unit(&unit(PropertyId::random(), "X"), &[]).await, "unknown property");
     let mut orphan_door = door(p, AccessPointKind::Lobby, "Orphan", None);
     orphan_door.parent_id = Some(doorman_domain::AccessPointId::random());
-    assert_conflict(store.insert_access_point(&orphan_door).await, "unknown parent door");
+    assert_conflict(store.insert_access_point(&orphan_door, &[]).await, "unknown parent door");
 
     // a row never points at a unit or door of another property
     let elsewhere = property(w.manager.id, "Elsewhere", T0);
-    store.insert_property(&elsewhere).await.unwrap();
+    store.insert_property(&elsewhere, &[]).await.unwrap();
     let foreign_unit_door =
         AccessPoint { unit_id: Some(w.unit.id), ..door(elsewhere.id, AccessPointKind::UnitDoor, "X", None) };
-    assert_conflict(store.insert_access_point(&foreign_unit_door).await, "unit of another property");
+    assert_conflict(store.insert_access_point(&foreign_unit_door, &[]).await, "unit of another property");
     let foreign_lock = Lock { property_id: elsewhere.id, ..lock(&w.package_room, T0) };
-    assert_conflict(store.insert_lock(&foreign_lock).await, "lock on another property's door");
+    assert_conflict(store.insert_lock(&foreign_lock, &[]).await, "lock on another property's door");
     let foreign_spot =
         DropSpot { property_id: elsewhere.id, ..drop_spot(&w.package_room, DropSpotKind::Lobby, "X", None) };
-    assert_conflict(store.insert_drop_spot(&foreign_spot).await, "spot behind another property's door");
+    assert_conflict(store.insert_drop_spot(&foreign_spot, &[]).await, "spot behind another property's door");
     let other_unit = unit(elsewhere.id, "9Z");
-    store.insert_unit(&other_unit).await.unwrap();
+    store.insert_unit(&other_unit, &[]).await.unwrap();
     let mismatched = Delivery { property_id: p, ..delivery(w.carrier.id, &other_unit, "MISMATCH", T0) };
     assert_conflict(store.insert_delivery(&mismatched).await, "delivery to a unit of another property");
 
@@ -654,15 +668,15 @@ async fn schema_refuses_bad_references(store: Arc<dyn Store>) {
         allowed_drop_spots: vec![],
         updated_at: T0,
     };
-    assert_conflict(store.put_enablement(&enablement).await, "enablement of an unknown carrier");
+    assert_conflict(store.put_enablement(&enablement, &[]).await, "enablement of an unknown carrier");
     let preferences = UnitPreferences { preferred_drop_spot: Some(DropSpotId::random()), ..UnitPreferences::default() };
     assert_conflict(store.put_preferences(w.unit.id, &preferences).await, "unknown preferred spot");
     assert_conflict(store.put_preferences(UnitId::random(), &UnitPreferences::default()).await, "unknown unit");
     let block = Block { unit_id: w.unit.id, blocked_by: ResidentId::random(), from: T0, until: None, reason: None };
-    assert_conflict(store.insert_block(&block).await, "block by an unknown resident");
+    assert_conflict(store.insert_block(&block, &[]).await, "block by an unknown resident");
     let mut record = w.request(None, T0);
     record.driver_id = DriverId::random();
-    assert_conflict(store.record_access_request(&record).await, "request of an unknown driver");
+    assert_conflict(store.record_access_request(&record, &[]).await, "request of an unknown driver");
     let invitation = Invitation {
         id: InvitationId::random(),
         unit_id: UnitId::random(),
@@ -675,7 +689,7 @@ async fn schema_refuses_bad_references(store: Arc<dyn Store>) {
     assert_conflict(store.insert_invitation(&invitation, &random_hash()).await, "invitation to an unknown unit");
     let ghost = Grant { delivery_id: DeliveryId::random(), ..w.grant(&w.delivery, T0, T0 + 300) };
     assert_conflict(
-        store.claim_grant(&ghost, &w.granted_request(&ghost, &w.delivery), T0).await,
+        store.claim_grant(&ghost, &w.granted_request(&ghost, &w.delivery), T0, &[]).await,
         "grant of an unknown delivery",
     );
 }
@@ -683,9 +697,9 @@ async fn schema_refuses_bad_references(store: Arc<dyn Store>) {
 async fn one_lock_per_access_point(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let second = lock(&w.entrance, T0 + 100);
-    assert_conflict(store.insert_lock(&second).await, "second lock on the entrance");
+    assert_conflict(store.insert_lock(&second, &[]).await, "second lock on the entrance");
     assert_eq!(store.get_lock(second.id).await.unwrap(), None);
-    assert_conflict(store.insert_lock(&w.entrance_lock).await, "the same lock again");
+    assert_conflict(store.insert_lock(&w.entrance_lock, &[]).await, "the same lock again");
 }
 
 async fn lock_sequence_starts_at_one_and_never_repeats(store: Arc<dyn Store>) {
@@ -744,7 +758,7 @@ async fn enablements_are_upserted_per_property_and_carrier(store: Arc<dyn Store>
         allowed_drop_spots: vec![w.spot.id],
         updated_at: T0,
     };
-    store.put_enablement(&first).await.unwrap();
+    store.put_enablement(&first, &[]).await.unwrap();
     assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), Some(first.clone()));
 
     let replaced = CarrierEnablement {
@@ -754,11 +768,11 @@ async fn enablements_are_upserted_per_property_and_carrier(store: Arc<dyn Store>
         updated_at: T0 + 60,
         ..first
     };
-    store.put_enablement(&replaced).await.unwrap();
+    store.put_enablement(&replaced, &[]).await.unwrap();
     assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), Some(replaced.clone()));
 
     let others = CarrierEnablement { carrier_id: other.id, updated_at: T0 + 120, ..replaced.clone() };
-    store.put_enablement(&others).await.unwrap();
+    store.put_enablement(&others, &[]).await.unwrap();
     assert_eq!(store.list_enablements(w.property.id).await.unwrap(), vec![replaced, others]);
     assert_eq!(store.get_enablement(PropertyId::random(), w.carrier.id).await.unwrap(), None);
     assert_eq!(store.list_enablements(PropertyId::random()).await.unwrap(), vec![]);
@@ -892,13 +906,13 @@ async fn blocks_start_end_and_stay_with_their_unit(store: Arc<dyn Store>) {
     let future = Block { from: T0 + 1000, until: Some(T0 + 2000), reason: None, ..open_ended.clone() };
     let next_door = Block { unit_id: w.other_unit.id, blocked_by: neighbour.id, ..open_ended.clone() };
     for b in [&open_ended, &future, &next_door] {
-        store.insert_block(b).await.unwrap();
+        store.insert_block(b, &[]).await.unwrap();
     }
     assert_eq!(store.active_block(w.unit.id, T0 - 1).await.unwrap(), None, "not before it starts");
     assert_eq!(store.active_block(w.unit.id, T0).await.unwrap(), Some(open_ended.clone()));
     assert_eq!(store.active_block(w.unit.id, T0 + 1500).await.unwrap(), Some(future.clone()), "the latest active one");
 
-    assert_eq!(store.end_blocks(w.unit.id, T0 + 100).await.unwrap(), 1, "the future block is not active yet");
+    assert_eq!(store.end_blocks(w.unit.id, T0 + 100, &[]).await.unwrap(), 1, "the future block is not active yet");
     assert_eq!(store.active_block(w.unit.id, T0 + 100).await.unwrap(), None);
     assert_eq!(
         store.active_block(w.unit.id, T0 + 99).await.unwrap(),
@@ -907,8 +921,8 @@ async fn blocks_start_end_and_stay_with_their_unit(store: Arc<dyn Store>) {
     );
     assert_eq!(store.active_block(w.unit.id, T0 + 1000).await.unwrap(), Some(future));
     assert_eq!(store.active_block(w.other_unit.id, T0 + 100).await.unwrap(), Some(next_door), "the neighbour's stays");
-    assert_eq!(store.end_blocks(w.unit.id, T0 + 100).await.unwrap(), 0);
-    assert_eq!(store.end_blocks(w.other_unit.id, T0 + 200).await.unwrap(), 1);
+    assert_eq!(store.end_blocks(w.unit.id, T0 + 100, &[]).await.unwrap(), 0);
+    assert_eq!(store.end_blocks(w.other_unit.id, T0 + 200, &[]).await.unwrap(), 1);
     assert_eq!(store.active_block(w.other_unit.id, T0 + 200).await.unwrap(), None);
 }
 
@@ -999,9 +1013,9 @@ async fn deliveries_list_newest_first_and_filter(store: Arc<dyn Store>) {
     let other = carrier("Quick Ship", T0);
     store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
     let elsewhere = property(w.manager.id, "Elsewhere", T0);
-    store.insert_property(&elsewhere).await.unwrap();
+    store.insert_property(&elsewhere, &[]).await.unwrap();
     let far_unit = unit(elsewhere.id, "PH");
-    store.insert_unit(&far_unit).await.unwrap();
+    store.insert_unit(&far_unit, &[]).await.unwrap();
 
     // inserted out of time order; two share a second (insertion order breaks the tie)
     let d_late = delivery(w.carrier.id, &w.other_unit, "A-LATE", T0 + 300);
@@ -1047,7 +1061,7 @@ async fn update_delivery_compares_and_sets(store: Arc<dyn Store>) {
         updated_at: T0 + 60,
         ..w.delivery.clone()
     };
-    store.update_delivery(&out, DeliveryState::Registered).await.unwrap();
+    store.update_delivery(&out, DeliveryState::Registered, &[]).await.unwrap();
     assert_eq!(store.get_delivery(out.id).await.unwrap(), Some(out.clone()));
 
     let done = Delivery {
@@ -1058,12 +1072,12 @@ async fn update_delivery_compares_and_sets(store: Arc<dyn Store>) {
         updated_at: T0 + 1000,
         ..out.clone()
     };
-    match store.update_delivery(&done, DeliveryState::Registered).await {
+    match store.update_delivery(&done, DeliveryState::Registered, &[]).await {
         Err(StoreError::Stale(_)) => {}
         other => panic!("wrong expected state: expected Stale, got {other:?}"),
     }
     assert_eq!(store.get_delivery(out.id).await.unwrap(), Some(out), "a stale update changes nothing");
-    store.update_delivery(&done, DeliveryState::OutForDelivery).await.unwrap();
+    store.update_delivery(&done, DeliveryState::OutForDelivery, &[]).await.unwrap();
     assert_eq!(store.get_delivery(done.id).await.unwrap(), Some(done.clone()));
 
     // only the mutable fields change
@@ -1074,11 +1088,11 @@ async fn update_delivery_compares_and_sets(store: Arc<dyn Store>) {
         updated_at: T0 + 1001,
         ..done.clone()
     };
-    store.update_delivery(&tampered, DeliveryState::Delivered).await.unwrap();
+    store.update_delivery(&tampered, DeliveryState::Delivered, &[]).await.unwrap();
     assert_eq!(store.get_delivery(done.id).await.unwrap(), Some(Delivery { updated_at: T0 + 1001, ..done }));
 
     let unknown = delivery(w.carrier.id, &w.unit, "GHOST", T0);
-    assert_not_found(store.update_delivery(&unknown, DeliveryState::Registered).await, "unknown delivery");
+    assert_not_found(store.update_delivery(&unknown, DeliveryState::Registered, &[]).await, "unknown delivery");
 }
 
 async fn claim_grant_allows_one_live_grant(store: Arc<dyn Store>) {
@@ -1086,7 +1100,7 @@ async fn claim_grant_allows_one_live_grant(store: Arc<dyn Store>) {
     let d = &w.delivery;
     let first = w.grant(d, T0, T0 + 300);
     let first_record = w.granted_request(&first, d);
-    assert!(store.claim_grant(&first, &first_record, T0).await.unwrap());
+    assert!(store.claim_grant(&first, &first_record, T0, &[]).await.unwrap());
     assert_eq!(store.get_grant(first.id).await.unwrap(), Some(first.clone()), "doors and all");
     let filter = AccessRequestFilter { delivery_id: Some(d.id), ..Default::default() };
     assert_eq!(store.list_access_requests(&filter).await.unwrap(), vec![first_record]);
@@ -1094,31 +1108,31 @@ async fn claim_grant_allows_one_live_grant(store: Arc<dyn Store>) {
     // while it lives, nobody else gets one, and nothing of the attempt is kept
     let second = w.grant(d, T0 + 10, T0 + 310);
     let second_record = w.granted_request(&second, d);
-    assert!(!store.claim_grant(&second, &second_record, T0 + 10).await.unwrap());
+    assert!(!store.claim_grant(&second, &second_record, T0 + 10, &[]).await.unwrap());
     assert_eq!(store.get_grant(second.id).await.unwrap(), None);
     assert_eq!(store.list_access_requests(&filter).await.unwrap().len(), 1);
-    assert!(!store.claim_grant(&second, &second_record, T0 + 299).await.unwrap(), "one second before expiry");
+    assert!(!store.claim_grant(&second, &second_record, T0 + 299, &[]).await.unwrap(), "one second before expiry");
 
     // another delivery is not affected
     let other_parcel = delivery(w.carrier.id, &w.unit, "OTHER-PARCEL", T0);
     store.insert_delivery(&other_parcel).await.unwrap();
     let parallel = w.grant(&other_parcel, T0 + 10, T0 + 1000);
-    assert!(store.claim_grant(&parallel, &w.granted_request(&parallel, &other_parcel), T0 + 10).await.unwrap());
+    assert!(store.claim_grant(&parallel, &w.granted_request(&parallel, &other_parcel), T0 + 10, &[]).await.unwrap());
 
     // from its expiry instant on, a new claim succeeds
     let after_expiry = w.grant(d, T0 + 300, T0 + 600);
-    assert!(store.claim_grant(&after_expiry, &w.granted_request(&after_expiry, d), T0 + 300).await.unwrap());
+    assert!(store.claim_grant(&after_expiry, &w.granted_request(&after_expiry, d), T0 + 300, &[]).await.unwrap());
     assert!(!store
-        .claim_grant(&w.grant(d, T0 + 301, T0 + 900), &w.request(Some(d), T0 + 301), T0 + 301)
+        .claim_grant(&w.grant(d, T0 + 301, T0 + 900), &w.request(Some(d), T0 + 301), T0 + 301, &[])
         .await
         .unwrap());
 
     // after a revocation, too
-    let revoked = store.revoke_live_grants_for_unit(w.unit.id, T0 + 400).await.unwrap();
+    let revoked = store.revoke_live_grants_for_unit(w.unit.id, T0 + 400, &no_events).await.unwrap();
     let revoked_ids: BTreeSet<GrantId> = revoked.iter().map(|g| g.id).collect();
     assert_eq!(revoked_ids, BTreeSet::from([after_expiry.id, parallel.id]));
     let after_revoke = w.grant(d, T0 + 401, T0 + 700);
-    assert!(store.claim_grant(&after_revoke, &w.granted_request(&after_revoke, d), T0 + 401).await.unwrap());
+    assert!(store.claim_grant(&after_revoke, &w.granted_request(&after_revoke, d), T0 + 401, &[]).await.unwrap());
 
     let ids: Vec<GrantId> = store.list_grants(d.id).await.unwrap().into_iter().map(|g| g.id).collect();
     assert_eq!(ids, vec![first.id, after_expiry.id, after_revoke.id], "oldest first");
@@ -1134,7 +1148,7 @@ async fn claim_grant_has_one_winner_among_50(store: Arc<dyn Store>) {
         tasks.spawn(async move {
             let grant = w.grant(&w.delivery, T0 + i, T0 + 300);
             let record = w.granted_request(&grant, &w.delivery);
-            let won = store.claim_grant(&grant, &record, T0 + 50).await.unwrap();
+            let won = store.claim_grant(&grant, &record, T0 + 50, &[]).await.unwrap();
             (won, grant.id)
         });
     }
@@ -1156,15 +1170,15 @@ async fn failed_claim_leaves_nothing(store: Arc<dyn Store>) {
     let grant = w.grant(&w.delivery, T0, T0 + 300);
     // the record cannot be stored (unknown driver): the grant must not stay
     let bad_record = AccessRequestRecord { driver_id: DriverId::random(), ..w.granted_request(&grant, &w.delivery) };
-    assert_conflict(store.claim_grant(&grant, &bad_record, T0).await, "claim with a bad record");
+    assert_conflict(store.claim_grant(&grant, &bad_record, T0, &[]).await, "claim with a bad record");
     assert_eq!(store.get_grant(grant.id).await.unwrap(), None);
     assert_eq!(store.list_access_requests(&AccessRequestFilter::default()).await.unwrap(), vec![]);
     // nor may it hold the delivery's live slot
     let retry = w.grant(&w.delivery, T0 + 1, T0 + 300);
-    assert!(store.claim_grant(&retry, &w.granted_request(&retry, &w.delivery), T0 + 1).await.unwrap());
+    assert!(store.claim_grant(&retry, &w.granted_request(&retry, &w.delivery), T0 + 1, &[]).await.unwrap());
     // and a grant id can be claimed only once
     assert_conflict(
-        store.claim_grant(&retry, &w.granted_request(&retry, &w.delivery), T0 + 400).await,
+        store.claim_grant(&retry, &w.granted_request(&retry, &w.delivery), T0 + 400, &[]).await,
         "the same grant id again",
     );
 }
@@ -1182,7 +1196,7 @@ async fn revoke_live_grants_touches_only_that_units_live_grants(store: Arc<dyn S
     let claim = |g: Grant, d: Delivery| {
         let (store, record) = (store.clone(), w.granted_request(&g, &d));
         async move {
-            assert!(store.claim_grant(&g, &record, g.issued_at).await.unwrap());
+            assert!(store.claim_grant(&g, &record, g.issued_at, &[]).await.unwrap());
             g
         }
     };
@@ -1190,7 +1204,7 @@ async fn revoke_live_grants_touches_only_that_units_live_grants(store: Arc<dyn S
     // unit A: one grant revoked earlier, one expired, then one and the
     // building's first parcel live; unit B: one live
     let g_revoked_a = claim(w.grant(&revoked_a, T0, T0 + 300), revoked_a.clone()).await;
-    let first_revocation = store.revoke_live_grants_for_unit(w.unit.id, T0 + 1).await.unwrap();
+    let first_revocation = store.revoke_live_grants_for_unit(w.unit.id, T0 + 1, &no_events).await.unwrap();
     assert_eq!(first_revocation, vec![Grant { revoked_at: Some(T0 + 1), ..g_revoked_a.clone() }]);
     let g_expired_a = claim(w.grant(&expired_a, T0 - 400, T0 - 100), expired_a.clone()).await;
     let g_live_a = claim(w.grant(&live_a, T0 + 10, T0 + 300), live_a.clone()).await;
@@ -1198,7 +1212,7 @@ async fn revoke_live_grants_touches_only_that_units_live_grants(store: Arc<dyn S
     let g_live_b = claim(w.grant(&live_b, T0 + 10, T0 + 300), live_b.clone()).await;
 
     let now = T0 + 100;
-    let revoked = store.revoke_live_grants_for_unit(w.unit.id, now).await.unwrap();
+    let revoked = store.revoke_live_grants_for_unit(w.unit.id, now, &no_events).await.unwrap();
     assert_eq!(
         revoked,
         vec![Grant { revoked_at: Some(now), ..g_live_a.clone() }, Grant { revoked_at: Some(now), ..g_main.clone() }],
@@ -1213,30 +1227,41 @@ async fn revoke_live_grants_touches_only_that_units_live_grants(store: Arc<dyn S
     );
     assert_eq!(store.get_grant(g_live_b.id).await.unwrap(), Some(g_live_b.clone()), "another unit's grant stays live");
     let late = w.grant(&live_b, now, now + 300);
-    assert!(!store.claim_grant(&late, &w.granted_request(&late, &live_b), now).await.unwrap(), "and holds its slot");
+    assert!(
+        !store.claim_grant(&late, &w.granted_request(&late, &live_b), now, &[]).await.unwrap(),
+        "and holds its slot"
+    );
 
-    assert_eq!(store.revoke_live_grants_for_unit(w.unit.id, now + 1).await.unwrap(), vec![], "nothing live is left");
-    assert_eq!(store.revoke_live_grants_for_unit(UnitId::random(), now).await.unwrap(), vec![]);
-    let b = store.revoke_live_grants_for_unit(w.other_unit.id, now).await.unwrap();
+    assert_eq!(
+        store.revoke_live_grants_for_unit(w.unit.id, now + 1, &no_events).await.unwrap(),
+        vec![],
+        "nothing live is left"
+    );
+    assert_eq!(store.revoke_live_grants_for_unit(UnitId::random(), now, &no_events).await.unwrap(), vec![]);
+    let b = store.revoke_live_grants_for_unit(w.other_unit.id, now, &no_events).await.unwrap();
     assert_eq!(b, vec![Grant { revoked_at: Some(now), ..g_live_b }]);
 }
 
 async fn close_live_grant_ends_it_without_revoking(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let g = w.grant(&w.delivery, T0, T0 + 300);
-    assert!(store.claim_grant(&g, &w.granted_request(&g, &w.delivery), T0).await.unwrap());
+    assert!(store.claim_grant(&g, &w.granted_request(&g, &w.delivery), T0, &[]).await.unwrap());
     store.close_live_grant(w.delivery.id, T0 + 60).await.unwrap();
     let closed = store.get_grant(g.id).await.unwrap().unwrap();
     assert_eq!(closed.revoked_at, None, "used up, not revoked");
     assert_eq!(closed.expires_at, T0 + 60, "over from the moment it was closed");
-    assert_eq!(store.revoke_live_grants_for_unit(w.unit.id, T0 + 61).await.unwrap(), vec![], "no longer live");
+    assert_eq!(
+        store.revoke_live_grants_for_unit(w.unit.id, T0 + 61, &no_events).await.unwrap(),
+        vec![],
+        "no longer live"
+    );
     // closing again, or a delivery without a grant, changes nothing
     store.close_live_grant(w.delivery.id, T0 + 90).await.unwrap();
     assert_eq!(store.get_grant(g.id).await.unwrap(), Some(closed));
     store.close_live_grant(DeliveryId::random(), T0).await.unwrap();
     // the slot is free again
     let next = w.grant(&w.delivery, T0 + 61, T0 + 300);
-    assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 61).await.unwrap());
+    assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 61, &[]).await.unwrap());
 }
 
 async fn access_requests_round_trip_filter_and_order(store: Arc<dyn Store>) {
@@ -1253,19 +1278,19 @@ async fn access_requests_round_trip_filter_and_order(store: Arc<dyn Store>) {
     for (i, reason) in RefusalReason::ALL.iter().enumerate() {
         let at = T0 + i64::try_from(i).unwrap();
         let record = AccessRequestRecord { refusal: Some(*reason), ..w.request(Some(&w.delivery), at) };
-        store.record_access_request(&record).await.unwrap();
+        store.record_access_request(&record, &[]).await.unwrap();
         mine.push(record);
     }
     let unmatched = AccessRequestRecord { refusal: Some(RefusalReason::ParcelUnknown), ..w.request(None, T0 + 100) };
-    store.record_access_request(&unmatched).await.unwrap();
+    store.record_access_request(&unmatched, &[]).await.unwrap();
     let rivals = AccessRequestRecord {
         driver_id: rival.id,
         carrier_id: other.id,
         refusal: Some(RefusalReason::CarrierNotEnabled),
         ..w.request(Some(&theirs), T0 + 100) // same second as `unmatched`, recorded after it
     };
-    store.record_access_request(&rivals).await.unwrap();
-    assert_conflict(store.record_access_request(&rivals).await, "the same record twice");
+    store.record_access_request(&rivals, &[]).await.unwrap();
+    assert_conflict(store.record_access_request(&rivals, &[]).await, "the same record twice");
 
     let list = |filter: AccessRequestFilter| {
         let store = store.clone();
@@ -1384,10 +1409,10 @@ async fn access_context_is_what_the_getters_return(store: Arc<dyn Store>) {
     assert_eq!(bare.drop_spots, vec![w.spot.clone()]);
 
     // everything set
-    store.put_enablement(&w.enablement()).await.unwrap();
+    store.put_enablement(&w.enablement(), &[]).await.unwrap();
     let resident = w.residents(store.as_ref(), &w.unit).await;
     let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: Some(T0 + 100), reason: None };
-    store.insert_block(&block).await.unwrap();
+    store.insert_block(&block, &[]).await.unwrap();
     let preferences = UnitPreferences { preferred_drop_spot: Some(w.spot.id), ..UnitPreferences::default() };
     store.put_preferences(w.unit.id, &preferences).await.unwrap();
     let full = store.access_context(&q).await.unwrap().unwrap();
@@ -1426,22 +1451,22 @@ async fn access_context_sees_every_change_at_once(store: Arc<dyn Store>) {
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().block, None);
     let resident = w.residents(store.as_ref(), &w.unit).await;
     let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
-    store.insert_block(&block).await.unwrap();
+    store.insert_block(&block, &[]).await.unwrap();
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().block, Some(block));
-    store.end_blocks(w.unit.id, T0 + 5).await.unwrap();
+    store.end_blocks(w.unit.id, T0 + 5, &[]).await.unwrap();
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().block, None);
 
     let suspended = Driver { status: DriverStatus::Suspended, ..w.driver.clone() };
     store.update_driver(&suspended).await.unwrap();
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().driver, Some(suspended));
 
-    store.put_enablement(&w.enablement()).await.unwrap();
+    store.put_enablement(&w.enablement(), &[]).await.unwrap();
     let disabled = CarrierEnablement { enabled: false, updated_at: T0 + 1, ..w.enablement() };
-    store.put_enablement(&disabled).await.unwrap();
+    store.put_enablement(&disabled, &[]).await.unwrap();
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().enablement, Some(disabled));
 
     let delivered = Delivery { state: DeliveryState::Delivered, updated_at: T0 + 2, ..w.delivery.clone() };
-    store.update_delivery(&delivered, w.delivery.state).await.unwrap();
+    store.update_delivery(&delivered, w.delivery.state, &[]).await.unwrap();
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().delivery, Some(delivered));
 }
 
@@ -1451,7 +1476,9 @@ async fn claim_with_sequences_numbers_the_doors_and_claims_once(store: Arc<dyn S
     assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 1);
     let grant = w.grant(d, T0, T0 + 300);
     let record = w.granted_request(&grant, d);
-    let stored = store.claim_grant_with_sequences(&grant, &record, T0).await.unwrap().expect("the first claim wins");
+    let (stored, indexes) =
+        store.claim_grant_with_sequences(&grant, &record, T0, &[]).await.unwrap().expect("the first claim wins");
+    assert!(indexes.is_empty(), "no events, no entries");
     let sequences: Vec<Option<i64>> = stored.doors.iter().map(|door| door.sequence).collect();
     assert_eq!(sequences, vec![Some(2), Some(1)], "each door its lock's next number, whatever it had");
     let mut expected = grant.clone();
@@ -1465,26 +1492,30 @@ async fn claim_with_sequences_numbers_the_doors_and_claims_once(store: Arc<dyn S
 
     // a second claim while it lives: nothing stored, no number used up
     let second = w.grant(d, T0 + 10, T0 + 310);
-    assert_eq!(store.claim_grant_with_sequences(&second, &w.granted_request(&second, d), T0 + 10).await.unwrap(), None);
+    assert_eq!(
+        store.claim_grant_with_sequences(&second, &w.granted_request(&second, d), T0 + 10, &[]).await.unwrap(),
+        None
+    );
     assert_eq!(store.get_grant(second.id).await.unwrap(), None);
     assert_eq!(store.list_access_requests(&filter).await.unwrap().len(), 1);
     assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 3);
     assert_eq!(store.next_lock_sequence(w.lobby_lock.id).await.unwrap(), 2);
     // claim_grant and claim_grant_with_sequences share the live slot
-    assert!(!store.claim_grant(&second, &w.granted_request(&second, d), T0 + 10).await.unwrap());
+    assert!(!store.claim_grant(&second, &w.granted_request(&second, d), T0 + 10, &[]).await.unwrap());
 
     // after expiry a new claim wins, with the next numbers
     let later = w.grant(d, T0 + 300, T0 + 600);
-    let later = store.claim_grant_with_sequences(&later, &w.granted_request(&later, d), T0 + 300).await.unwrap();
-    let sequences: Vec<Option<i64>> = later.unwrap().doors.iter().map(|door| door.sequence).collect();
+    let later = store.claim_grant_with_sequences(&later, &w.granted_request(&later, d), T0 + 300, &[]).await.unwrap();
+    let sequences: Vec<Option<i64>> = later.unwrap().0.doors.iter().map(|door| door.sequence).collect();
     assert_eq!(sequences, vec![Some(4), Some(3)]);
 
     // a grant without doors claims without numbering anything
     let other_parcel = delivery(w.carrier.id, &w.unit, "OTHER-PARCEL", T0);
     store.insert_delivery(&other_parcel).await.unwrap();
     let walk_in = Grant { doors: vec![], ..w.grant(&other_parcel, T0, T0 + 300) };
-    let claimed = store.claim_grant_with_sequences(&walk_in, &w.granted_request(&walk_in, &other_parcel), T0).await;
-    assert_eq!(claimed.unwrap(), Some(walk_in));
+    let claimed =
+        store.claim_grant_with_sequences(&walk_in, &w.granted_request(&walk_in, &other_parcel), T0, &[]).await;
+    assert_eq!(claimed.unwrap(), Some((walk_in, vec![])));
 }
 
 async fn claim_with_sequences_has_one_winner_and_never_repeats_a_number(store: Arc<dyn Store>) {
@@ -1500,7 +1531,7 @@ async fn claim_with_sequences_has_one_winner_and_never_repeats_a_number(store: A
             }
             let grant = w.grant(&w.delivery, T0 + i, T0 + 300);
             let record = w.granted_request(&grant, &w.delivery);
-            let won = store.claim_grant_with_sequences(&grant, &record, T0 + 50).await.unwrap();
+            let won = store.claim_grant_with_sequences(&grant, &record, T0 + 50, &[]).await.unwrap().map(|(g, _)| g);
             let numbers = won.iter().flat_map(|g| g.doors.first()).filter_map(|door| door.sequence).collect();
             (won, numbers)
         });
@@ -1521,12 +1552,12 @@ async fn failed_claim_with_sequences_leaves_nothing(store: Arc<dyn Store>) {
     let grant = w.grant(&w.delivery, T0, T0 + 300);
     // the record cannot be stored (unknown driver)
     let bad_record = AccessRequestRecord { driver_id: DriverId::random(), ..w.granted_request(&grant, &w.delivery) };
-    assert_conflict(store.claim_grant_with_sequences(&grant, &bad_record, T0).await, "claim with a bad record");
+    assert_conflict(store.claim_grant_with_sequences(&grant, &bad_record, T0, &[]).await, "claim with a bad record");
     // a door names an unknown lock (after one that exists)
     let mut unknown_lock = w.grant(&w.delivery, T0, T0 + 300);
     unknown_lock.doors[1].lock_id = LockId::random();
     let record = w.granted_request(&unknown_lock, &w.delivery);
-    assert_not_found(store.claim_grant_with_sequences(&unknown_lock, &record, T0).await, "unknown lock");
+    assert_not_found(store.claim_grant_with_sequences(&unknown_lock, &record, T0, &[]).await, "unknown lock");
     for id in [grant.id, unknown_lock.id] {
         assert_eq!(store.get_grant(id).await.unwrap(), None);
     }
@@ -1535,7 +1566,7 @@ async fn failed_claim_with_sequences_leaves_nothing(store: Arc<dyn Store>) {
     assert_eq!(store.next_lock_sequence(w.lobby_lock.id).await.unwrap(), 1);
     // nor is the delivery's live slot taken
     let retry = w.grant(&w.delivery, T0 + 1, T0 + 300);
-    let won = store.claim_grant_with_sequences(&retry, &w.granted_request(&retry, &w.delivery), T0 + 1).await;
+    let won = store.claim_grant_with_sequences(&retry, &w.granted_request(&retry, &w.delivery), T0 + 1, &[]).await;
     assert!(won.unwrap().is_some());
 }
 
@@ -1561,11 +1592,13 @@ async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
             if bad {
                 record.driver_id = DriverId::random();
             }
-            let claimed = store.claim_grant_with_sequences(&grant, &record, T0).await;
+            let claimed = store.claim_grant_with_sequences(&grant, &record, T0, &[]).await;
             let recorded = if bad {
-                store.record_access_request(&AccessRequestRecord { unit_id: Some(UnitId::random()), ..refusal }).await
+                store
+                    .record_access_request(&AccessRequestRecord { unit_id: Some(UnitId::random()), ..refusal }, &[])
+                    .await
             } else {
-                store.record_access_request(&refusal).await
+                store.record_access_request(&refusal, &[]).await
             };
             (bad, claimed.map(|g| g.is_some()), recorded.is_ok())
         });
@@ -1646,7 +1679,7 @@ async fn sqlite_two_openers_of_one_file_still_grant_once() {
         let w = w.clone();
         tasks.spawn(async move {
             let grant = w.grant(&w.delivery, T0, T0 + 300);
-            let won = store.claim_grant(&grant, &w.granted_request(&grant, &w.delivery), T0).await.unwrap();
+            let won = store.claim_grant(&grant, &w.granted_request(&grant, &w.delivery), T0, &[]).await.unwrap();
             let sequence = store.next_lock_sequence(w.entrance_lock.id).await.unwrap();
             (won, sequence)
         });
@@ -1670,9 +1703,9 @@ async fn sqlite_two_openers_see_each_other_and_claim_with_sequences_once() {
     assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
     let resident = w.residents(first.as_ref(), &w.unit).await;
     let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
-    first.insert_block(&block).await.unwrap();
+    first.insert_block(&block, &[]).await.unwrap();
     assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
-    first.end_blocks(w.unit.id, T0 + 5).await.unwrap();
+    first.end_blocks(w.unit.id, T0 + 5, &[]).await.unwrap();
     assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -1681,9 +1714,9 @@ async fn sqlite_two_openers_see_each_other_and_claim_with_sequences_once() {
         let w = w.clone();
         tasks.spawn(async move {
             let grant = w.grant(&w.delivery, T0, T0 + 300);
-            let won = store.claim_grant_with_sequences(&grant, &w.granted_request(&grant, &w.delivery), T0).await;
+            let won = store.claim_grant_with_sequences(&grant, &w.granted_request(&grant, &w.delivery), T0, &[]).await;
             let sequence = store.next_lock_sequence(w.entrance_lock.id).await.unwrap();
-            (won.unwrap(), sequence)
+            (won.unwrap().map(|(g, _)| g), sequence)
         });
     }
     let results = tasks.join_all().await;
@@ -1739,4 +1772,271 @@ async fn postgres_debug_never_shows_the_password() {
     assert!(!debug.contains("hunter2"), "{debug}");
     assert!(debug.contains("doorman_test_"), "names its schema: {debug}");
     store.ping().await.unwrap();
+}
+
+// --- the transparency log ------------------------------------------------------
+
+/// A sequencer like the service's: RFC 6962 hashing with doorman-tlog,
+/// checkpoints signed by a fixed key.
+struct TreeIntegrator {
+    signer: doorman_tlog::NoteSigner,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl TreeIntegrator {
+    fn new() -> Self {
+        Self {
+            signer: doorman_tlog::NoteSigner::from_seed("conformance.example/log", [9; 32]).unwrap(),
+            fail: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl Integrator for TreeIntegrator {
+    fn frontier(&self, size: u64) -> Vec<u64> {
+        doorman_tlog::frontier_nodes(size).iter().map(|n| n.stored_index()).collect()
+    }
+
+    fn integrate(&self, size: u64, frontier: &[[u8; 32]], entries: &[StoredEntry]) -> Result<Integration, String> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err("the integrator failed".into());
+        }
+        let hashes: Vec<doorman_tlog::Hash> = frontier.iter().map(|h| doorman_tlog::Hash(*h)).collect();
+        let mut tree = doorman_tlog::Frontier::from_hashes(size, &hashes).map_err(|e| e.to_string())?;
+        let mut written = Vec::new();
+        for e in entries {
+            tree.append(&e.bytes, &mut written).map_err(|e| e.to_string())?;
+        }
+        let note = doorman_tlog::Checkpoint::new("conformance.example/log", tree.size(), tree.root())
+            .unwrap()
+            .sign(&self.signer)
+            .unwrap();
+        Ok(Integration {
+            hashes: written.iter().map(|s| (s.stored_index(), s.hash.0)).collect(),
+            root: tree.root().0,
+            note: note.to_text(),
+            signed_at: T0,
+        })
+    }
+}
+
+fn log_event(kind: EventKind, property: Option<PropertyId>, unit: Option<UnitId>) -> Event {
+    Event {
+        v: doorman_domain::EVENT_FORMAT_VERSION,
+        at: T0,
+        kind,
+        property_id: property,
+        unit_id: unit,
+        carrier_id: None,
+        driver_id: None,
+        delivery_id: None,
+        actor: None,
+        salt: uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
+async fn sequence_all(store: &Arc<dyn Store>, integrator: &TreeIntegrator) -> u64 {
+    while store.sequence(7, integrator).await.unwrap().is_some() {}
+    store.log_state().await.unwrap().integrated
+}
+
+async fn the_log_is_dense_sequenced_in_batches_and_provable(store: Arc<dyn Store>) {
+    let integrator = TreeIntegrator::new();
+    let property = PropertyId::random();
+    let events: Vec<Event> = (0..30)
+        .map(|i| log_event(EventKind::ConfigurationChanged { what: format!("{i}") }, Some(property), None))
+        .collect();
+    assert_eq!(store.append_events(&events[..1]).await.unwrap(), vec![0]);
+    assert_eq!(store.append_events(&events[1..30]).await.unwrap(), (1..30).collect::<Vec<_>>());
+    assert_eq!(store.append_events(&[]).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(store.log_state().await.unwrap(), LogState { appended: 30, integrated: 0 });
+
+    // A failing integrator stores nothing; the next run resumes.
+    integrator.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(store.sequence(7, &integrator).await.is_err());
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+    integrator.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    // Batches of 7: checkpoints at 7, 14, ..., 28, 30.
+    assert_eq!(sequence_all(&store, &integrator).await, 30);
+    for size in [7, 14, 21, 28, 30] {
+        assert!(store.checkpoint(size).await.unwrap().is_some(), "checkpoint {size}");
+    }
+    let mut reference = doorman_tlog::MemoryTree::new();
+    for e in &events {
+        reference.append(&e.to_canonical_bytes()).unwrap();
+    }
+    let latest = store.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!((latest.size, latest.root), (30, reference.root().0));
+    let opened =
+        doorman_tlog::SignedCheckpoint::open(latest.note.as_bytes(), &[integrator.signer.verifier_key()], &[]).unwrap();
+    assert_eq!(opened.checkpoint().size(), 30);
+
+    // Every stored hash is the reference tree's, under its key.
+    let keys: Vec<u64> = (0..doorman_tlog::stored_hash_count(30)).collect();
+    let stored = store.log_hashes(&keys).await.unwrap();
+    let expected: Vec<[u8; 32]> = reference.stored_hashes().iter().map(|h| h.0).collect();
+    assert_eq!(stored, expected);
+    assert!(matches!(store.log_hashes(&[keys.len() as u64]).await, Err(StoreError::NotFound)));
+
+    // The entries as appended, by scope and range.
+    let all = EntryFilter { properties: vec![property], ..Default::default() };
+    let read = store.log_entries(&all, 5..12, 100).await.unwrap();
+    assert_eq!(read.iter().map(|e| e.index).collect::<Vec<_>>(), (5..12).collect::<Vec<_>>());
+    assert_eq!(read[0].bytes, events[5].to_canonical_bytes());
+    let elsewhere = EntryFilter { properties: vec![PropertyId::random()], ..Default::default() };
+    assert!(store.log_entries(&elsewhere, 0..30, 100).await.unwrap().is_empty());
+
+    // Cosignatures attach to a stored checkpoint only.
+    store.add_cosignature(30, "w.example/w", "— w.example/w AAAA\n", T0).await.unwrap();
+    assert!(matches!(store.add_cosignature(31, "w", "x", T0).await, Err(StoreError::NotFound)));
+    assert_eq!(store.latest_checkpoint().await.unwrap().unwrap().cosignatures.len(), 1);
+}
+
+async fn concurrent_appends_never_share_an_index(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for task in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..10 {
+                let e = log_event(EventKind::ConfigurationChanged { what: format!("{task}/{i}") }, None, None);
+                got.extend(store.append_events(&[e.clone(), e]).await.unwrap());
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..200).collect::<Vec<_>>());
+    let integrator = TreeIntegrator::new();
+    assert_eq!(sequence_all(&store, &integrator).await, 200);
+}
+
+async fn scope_filters_find_each_readers_entries(store: Arc<dyn Store>) {
+    let (home, other) = (PropertyId::random(), PropertyId::random());
+    let (mine, theirs) = (UnitId::random(), UnitId::random());
+    let lock = LockId::random();
+    let door = EventKind::DoorOpened { lock_id: lock, access_point_id: doorman_domain::AccessPointId::random() };
+    let mut carrier_event = log_event(EventKind::Unblocked, Some(home), Some(theirs));
+    let carrier = CarrierId::random();
+    carrier_event.carrier_id = Some(carrier);
+    let events = vec![
+        log_event(EventKind::Unblocked, Some(home), Some(mine)),
+        log_event(EventKind::Unblocked, Some(home), Some(theirs)),
+        log_event(door.clone(), Some(home), None),
+        log_event(door, Some(other), None),
+        log_event(EventKind::ConfigurationChanged { what: "x".into() }, Some(home), None),
+        carrier_event,
+    ];
+    store.append_events(&events).await.unwrap();
+    let indexes = |filter: EntryFilter| {
+        let store = store.clone();
+        async move { store.log_entries(&filter, 0..100, 100).await.unwrap().iter().map(|e| e.index).collect::<Vec<_>>() }
+    };
+    let resident = EntryFilter { unit: Some(mine), shared: Some((home, vec!["door_opened"])), ..Default::default() };
+    assert_eq!(indexes(resident).await, vec![0, 2]);
+    assert_eq!(indexes(EntryFilter { properties: vec![home], ..Default::default() }).await, vec![0, 1, 2, 4, 5]);
+    assert_eq!(indexes(EntryFilter { carrier: Some(carrier), ..Default::default() }).await, vec![5]);
+    assert_eq!(indexes(EntryFilter { kinds: vec!["configuration_changed"], ..Default::default() }).await, vec![4]);
+    assert_eq!(indexes(EntryFilter::default()).await, Vec::<u64>::new());
+    assert_eq!(
+        store.log_entries(&EntryFilter { everything: true, ..Default::default() }, 1..3, 1).await.unwrap().len(),
+        1
+    );
+}
+
+/// The log's entries, all of them.
+async fn logged(store: &Arc<dyn Store>) -> Vec<Event> {
+    let all = EntryFilter { everything: true, ..Default::default() };
+    let entries = store.log_entries(&all, 0..u64::MAX >> 2, 10_000).await.unwrap();
+    entries.iter().enumerate().for_each(|(i, e)| assert_eq!(e.index, i as u64, "the log is dense"));
+    entries.iter().map(|e| Event::from_bytes(&e.bytes).unwrap()).collect()
+}
+
+fn marker(what: &str) -> Vec<Event> {
+    vec![log_event(EventKind::ConfigurationChanged { what: what.into() }, None, None)]
+}
+
+fn what(event: &Event) -> &str {
+    match &event.kind {
+        EventKind::ConfigurationChanged { what } => what,
+        EventKind::AccessRequested { .. } => "requested",
+        EventKind::GrantRevoked { .. } => "revoked",
+        _ => "other",
+    }
+}
+
+async fn events_are_written_with_their_change_and_only_then(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    assert!(logged(&store).await.is_empty(), "the world was written without events");
+
+    // A write that happens writes its events; one refused by the schema
+    // writes none.
+    let unit = unit(w.property.id, "9Z");
+    store.insert_unit(&unit, &marker("unit added")).await.unwrap();
+    assert_conflict(store.insert_unit(&unit, &marker("unit added twice")).await, "the same unit twice");
+    store
+        .set_tenant_notice(
+            w.property.id,
+            &TenantNotice { text: "t".into(), notified_at: T0, live_from: T0 },
+            &marker("notice"),
+        )
+        .await
+        .unwrap();
+    assert_not_found(
+        store
+            .set_tenant_notice(
+                PropertyId::random(),
+                &TenantNotice { text: "t".into(), notified_at: T0, live_from: T0 },
+                &marker("no such property"),
+            )
+            .await,
+        "unknown property",
+    );
+    assert_eq!(store.end_blocks(w.unit.id, T0, &marker("nothing to unblock")).await.unwrap(), 0);
+
+    // A delivery update that is stale writes nothing.
+    store.insert_delivery(&w.delivery).await.ok();
+    let mut moved = w.delivery.clone();
+    moved.state = DeliveryState::OutForDelivery;
+    moved.eta = Some(T0 + 60);
+    store.update_delivery(&moved, DeliveryState::Registered, &marker("eta")).await.unwrap();
+    assert!(store.update_delivery(&moved, DeliveryState::Registered, &marker("stale eta")).await.is_err());
+
+    // A claim logs its events if it wins, and only then; their indexes come back.
+    let grant = w.grant(&w.delivery, T0, T0 + 300);
+    let (_, indexes) = store
+        .claim_grant_with_sequences(&grant, &w.granted_request(&grant, &w.delivery), T0, &marker("claim won"))
+        .await
+        .unwrap()
+        .unwrap();
+    let lost = w.grant(&w.delivery, T0 + 1, T0 + 300);
+    let result = store
+        .claim_grant_with_sequences(&lost, &w.granted_request(&lost, &w.delivery), T0 + 1, &marker("claim lost"))
+        .await
+        .unwrap();
+    assert_eq!(result, None);
+    assert!(!store
+        .claim_grant(&lost, &w.granted_request(&lost, &w.delivery), T0 + 1, &marker("lost too"))
+        .await
+        .unwrap());
+    let refused = store.record_access_request(&w.request(None, T0 + 2), &marker("refused")).await.unwrap();
+    assert_eq!(refused, vec![indexes[0] + 1]);
+
+    // Revocations log what the caller makes of each revoked grant.
+    let revoked = store
+        .revoke_live_grants_for_unit(w.unit.id, T0 + 3, &|g: &Grant| {
+            Ok(vec![log_event(EventKind::GrantRevoked { grant_id: g.id }, None, None)])
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(store.revoke_live_grants_for_unit(w.unit.id, T0 + 4, &no_events).await.unwrap(), vec![]);
+
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["unit added", "notice", "eta", "claim won", "refused", "revoked"]);
 }

@@ -4,8 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorman_api::*;
 use doorman_server::Service;
@@ -54,6 +56,19 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(cancel_delivery))
         .routes(routes!(request_access))
         .routes(routes!(complete_delivery))
+        .routes(routes!(log_checkpoint))
+        .routes(routes!(log_key))
+        .routes(routes!(audit_entries))
+        .routes(routes!(audit_consistency))
+        .merge(tile_routes())
+}
+
+/// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a
+/// wildcard while the document names it as one parameter.
+fn tile_routes() -> OpenApiRouter<Arc<Service>> {
+    let (_, paths, route) = routes!(log_tile);
+    OpenApiRouter::with_openapi(utoipa::openapi::OpenApiBuilder::new().paths(paths).build())
+        .route("/log/tile/{*path}", route)
 }
 
 // --- any principal ------------------------------------------------------------
@@ -420,4 +435,66 @@ async fn complete_delivery(
     ApiJson(req): ApiJson<CompleteDelivery>,
 ) -> Out<Delivery> {
     Ok(Json(s.complete_delivery(&p, id, req).await?))
+}
+
+// --- the transparency log ---------------------------------------------------------
+
+fn text_response(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body.into()).into_response()
+}
+
+/// The log's latest checkpoint: a C2SP tlog-checkpoint as a signed note,
+/// with the witnesses' cosignatures. Public.
+#[utoipa::path(get, path = "/log/checkpoint", tag = "audit", security(()),
+    responses((status = 200, description = "the signed checkpoint", body = String, content_type = "text/plain; charset=utf-8")))]
+async fn log_checkpoint(State(s): S) -> ApiResult<Response> {
+    Ok(text_response("text/plain; charset=utf-8", s.log_checkpoint().await?))
+}
+
+/// The log's verifier key (`origin+id+key`). Public; a verifier should get
+/// it from a channel it trusts, this only serves as a first contact.
+#[utoipa::path(get, path = "/log/key", tag = "audit", security(()),
+    responses((status = 200, description = "the log's vkey", body = String, content_type = "text/plain; charset=utf-8")))]
+async fn log_key(State(s): S) -> ApiResult<Response> {
+    Ok(text_response("text/plain; charset=utf-8", format!("{}\n", s.log_key()?)))
+}
+
+/// A hash tile of the log's tree (C2SP tlog-tiles): `path` is
+/// `<L>/<N>[.p/<W>]` with `<N>` in 3-digit groups (`x001/x234/067`). Public:
+/// hashes only. Entry bundles (`entries/...`) are not served: entries are
+/// readable only by those entitled (`/v1/audit/entries`).
+#[utoipa::path(get, path = "/log/tile/{path}", tag = "audit", security(()),
+    params(("path" = String, Path, description = "the tile's coordinates, slashes included")),
+    responses((status = 200, description = "the tile's hashes, 32 bytes each", body = Vec<u8>, content_type = "application/octet-stream")))]
+async fn log_tile(State(s): S, ApiPath(path): ApiPath<String>) -> ApiResult<Response> {
+    let tile = s.log_tile(&format!("tile/{path}")).await?;
+    Ok(text_response("application/octet-stream", tile))
+}
+
+/// The log entries the caller may see (a resident: their unit and their
+/// building's shared doors; a manager: their properties; a carrier: its
+/// deliveries; a driver: their requests), each with its inclusion proof
+/// against the checkpoint returned with them.
+#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(AuditEntriesQuery),
+    responses((status = 200, body = AuditEntries)))]
+async fn audit_entries(
+    State(s): S,
+    Caller(p): Caller,
+    query: Result<Query<AuditEntriesQuery>, QueryRejection>,
+) -> Out<AuditEntries> {
+    let Query(query) = query?;
+    Ok(Json(s.audit_entries(&p, query).await?))
+}
+
+/// A consistency proof from the tree of `old` entries (a checkpoint the
+/// caller kept) to the latest checkpoint (or the one of `size`).
+#[utoipa::path(get, path = "/v1/audit/consistency", tag = "audit", params(AuditConsistencyQuery),
+    responses((status = 200, body = AuditConsistency)))]
+async fn audit_consistency(
+    State(s): S,
+    Caller(p): Caller,
+    query: Result<Query<AuditConsistencyQuery>, QueryRejection>,
+) -> Out<AuditConsistency> {
+    let Query(query) = query?;
+    Ok(Json(s.audit_consistency(&p, query).await?))
 }

@@ -110,7 +110,8 @@ impl Kit {
         let store: Arc<dyn Store> = doorman_store::open(&database_url).await?;
         let clock = Arc::new(ManualClock::new(WEDNESDAY_2PM));
         let service = app::service_with(store, clock.clone(), &keys, config)?;
-        let running = app::start(service, "127.0.0.1:0".parse()?).await?;
+        // No background sequencer: tests sequence when they mean to.
+        let running = app::start_with(service, "127.0.0.1:0".parse()?, None).await?;
         let token = running.operator_token.clone().context("a fresh database bootstraps an operator token")?;
         let anon = Client::new(running.url());
         let operator = anon.with_token(token);

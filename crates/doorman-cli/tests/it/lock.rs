@@ -48,7 +48,7 @@ pub fn wire(id: LockId) -> doorman_protocol::LockId {
     doorman_protocol::LockId(*id.as_uuid().as_bytes())
 }
 
-fn trust_from(keyset: &KeySet) -> anyhow::Result<Vec<TrustedKey>> {
+pub fn trust_from(keyset: &KeySet) -> anyhow::Result<Vec<TrustedKey>> {
     keyset
         .keys
         .iter()

@@ -12,6 +12,7 @@
 #![allow(clippy::indexing_slicing, clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 mod access;
+mod audit;
 mod authz;
 mod bad_input;
 mod concurrency;
@@ -98,4 +99,10 @@ scenarios!(
     bad_input::garbage_on_every_operation_never_500 with crate::kit::relaxed_auth_config,
     // the API document
     openapi::document_lists_every_route with crate::kit::relaxed_auth_config,
+    // the transparency log: every change in it, each reader's view, tampering found
+    audit::every_change_is_logged_and_verifies,
+    audit::checkpoints_tiles_and_proofs_follow_c2sp,
+    audit::tampering_is_detected,
+    audit::lock_event_chains_are_checked,
+    audit::key_rotation_is_logged,
 );

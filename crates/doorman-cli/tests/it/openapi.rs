@@ -52,10 +52,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/deliveries/{delivery_id}/cancel"),
     ("POST", "/v1/access-requests"),
     ("POST", "/v1/deliveries/{delivery_id}/complete"),
+    ("GET", "/log/checkpoint"),
+    ("GET", "/log/key"),
+    ("GET", "/log/tile/{path}"),
+    ("GET", "/v1/audit/entries"),
+    ("GET", "/v1/audit/consistency"),
 ];
 
 /// The only operations that take no token.
-pub const PUBLIC: &[(&str, &str)] = &[("GET", "/v1/keys"), ("POST", "/v1/invitations/redeem")];
+pub const PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/v1/keys"),
+    ("POST", "/v1/invitations/redeem"),
+    // the transparency log's public face: its checkpoint, key and hash tiles
+    ("GET", "/log/checkpoint"),
+    ("GET", "/log/key"),
+    ("GET", "/log/tile/{path}"),
+];
 
 /// Served by the router for operations and monitoring, outside the API
 /// document on purpose (they are not part of the versioned API).

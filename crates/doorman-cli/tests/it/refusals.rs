@@ -418,17 +418,20 @@ pub async fn refusal_no_way_through(kit: &Kit) -> anyhow::Result<()> {
     assert_eq!(b.rosa.list_locks(b.property.id).await?.len(), 4, "the refused lock was not stored");
 
     kit.store()
-        .insert_lock(&Lock {
-            id: LockId::random(),
-            property_id: b.property.id,
-            access_point_id: bike_room.id,
-            device_public_key: doorman_domain::serde_b64::decode(&inert.device_public_key)?,
-            model: inert.model.clone(),
-            firmware: inert.firmware.clone(),
-            mobile_credential: false,
-            keypad: false,
-            created_at: kit.now(),
-        })
+        .insert_lock(
+            &Lock {
+                id: LockId::random(),
+                property_id: b.property.id,
+                access_point_id: bike_room.id,
+                device_public_key: doorman_domain::serde_b64::decode(&inert.device_public_key)?,
+                model: inert.model.clone(),
+                firmware: inert.firmware.clone(),
+                mobile_credential: false,
+                keypad: false,
+                created_at: kit.now(),
+            },
+            &[],
+        )
         .await?;
     let rack = b
         .rosa

@@ -24,8 +24,8 @@ CREATE TABLE log_entries (
 );
 CREATE INDEX log_entries_by_property ON log_entries (property_id, idx);
 CREATE INDEX log_entries_by_unit ON log_entries (unit_id, idx);
+-- A driver's entries are found among their carrier's (each has both).
 CREATE INDEX log_entries_by_carrier ON log_entries (carrier_id, idx);
-CREATE INDEX log_entries_by_driver ON log_entries (driver_id, idx);
 -- What the operator may read: configuration and key events.
 CREATE INDEX log_entries_operator ON log_entries (idx) WHERE kind IN ('configuration_changed', 'key_rotated');
 
