@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub log_interval_ms: Option<u64>,
     /// Witnesses asked to cosign each checkpoint.
     pub witnesses: Option<Vec<WitnessEntry>>,
+    /// Where users open the dashboard (scheme and host).
+    pub public_url: Option<String>,
 }
 
 /// A witness: its URL (`<url>/add-checkpoint` is posted to) and its
@@ -63,6 +65,8 @@ pub struct Config {
     pub log: String,
     /// The sequencer's period.
     pub log_interval: std::time::Duration,
+    /// The dashboard's public origin.
+    pub dashboard: doorman_dashboard::DashboardConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -127,7 +131,12 @@ impl Config {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
+        let dashboard = doorman_dashboard::DashboardConfig::with_public_url(
+            pick(flags.public_url, from_file.public_url).as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         Ok(Config {
+            dashboard,
             listen,
             database,
             data_dir,

@@ -158,6 +158,11 @@ struct ServeArgs {
     /// Witnesses that cosign checkpoints: "URL KEY,URL KEY".
     #[arg(long, env = "DOORMAN_WITNESSES")]
     witnesses: Option<String>,
+    /// The URL users open the dashboard at (scheme and host), e.g.
+    /// https://doors.example: the only origin allowed to change anything
+    /// through the dashboard; https makes its session cookie Secure.
+    #[arg(long, env = "DOORMAN_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -280,11 +285,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_origin: a.log_origin,
                 log_interval_ms: a.log_interval_ms,
                 witnesses: a.witnesses.as_deref().map(doorman_cli::config::parse_witnesses).transpose()?,
+                public_url: a.public_url,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
             let service = app::open_service(&config, Arc::new(SystemClock)).await?;
-            let running = app::start_with(service, config.listen, Some(config.log_interval)).await?;
+            let running =
+                app::start_serving(service, config.listen, Some(config.log_interval), config.dashboard.clone()).await?;
             match running.service.log_key() {
                 Ok(key) => println!("transparency log key (for `doorman audit verify --log-key`): {key}"),
                 Err(e) => tracing::error!(error = %e, "the transparency log has no usable key"),
@@ -293,7 +300,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("First start: the operator's API token (shown once, keep it safe):\n\n  {token}\n");
             }
             tracing::info!(addr = %running.addr, backend = running.service.store().backend(), "doorman serving");
-            println!("doorman listening on {} (OpenAPI at {}/openapi.json)", running.url(), running.url());
+            println!(
+                "doorman listening on {} (OpenAPI at {}/openapi.json, dashboard at {}/app/)",
+                running.url(),
+                running.url(),
+                running.url()
+            );
             running.wait().await
         }
         Command::Demo => {

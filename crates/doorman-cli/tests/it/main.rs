@@ -16,12 +16,14 @@ mod audit;
 mod authz;
 mod bad_input;
 mod concurrency;
+mod dashboard;
 mod domain;
 mod fixture;
 mod kit;
 mod lock;
 mod openapi;
 mod refusals;
+mod webdriver;
 
 /// `scenarios!(module::name, module::name with config_fn, ...)`: a SQLite and
 /// a PostgreSQL test for each scenario; `with` names a `fn() -> ServiceConfig`
@@ -51,6 +53,9 @@ macro_rules! scenarios {
 }
 
 scenarios!(
+    // the web dashboard: in headless Chromium, and its sessions under attack
+    dashboard::dashboard_in_a_real_browser,
+    dashboard::dashboard_refuses_forged_and_sessionless_changes with crate::kit::relaxed_auth_config,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,
