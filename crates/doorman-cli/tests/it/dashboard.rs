@@ -58,7 +58,7 @@ pub async fn dashboard_in_a_real_browser(kit: &Kit) -> anyhow::Result<()> {
         .await?;
     service.sequence_now().await?;
     browser.find(&format!("{card}[data-state=delivered]")).await?.show().await?;
-    let timeline = browser.find(&card).await?.text().await?;
+    let timeline = browser.text_of(&card).await?;
     for expected in ["On its way", "asked to enter", "Access granted", "Delivered", "✓ verified"] {
         assert!(timeline.contains(expected), "the timeline lacks {expected:?}: {timeline}");
     }
@@ -79,9 +79,9 @@ pub async fn dashboard_in_a_real_browser(kit: &Kit) -> anyhow::Result<()> {
     let second = b.parcel(kit, "PCL-7002", b.unit_2b.id).await?;
     b.expect_refused(b.dana.client.request_access(&b.ask("PCL-7002")).await, RefusalReason::ResidentBlocked).await?;
     service.sequence_now().await?;
-    let refused = browser.find(&format!("#delivery-{} li.step.refused", second.id)).await?;
-    refused.show().await?;
-    let why = refused.text().await?;
+    let refused = format!("#delivery-{} li.step.refused", second.id);
+    browser.find(&refused).await?.show().await?;
+    let why = browser.text_of(&refused).await?;
     assert!(why.contains("the resident has blocked delivery access"), "refusal shown as {why:?}");
     assert_eq!(browser.execute("return window.__sameDocument === true;").await?, json!(true), "the page reloaded");
     browser.screenshot("next-request-refused-live").await?;

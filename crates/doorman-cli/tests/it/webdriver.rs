@@ -72,7 +72,7 @@ pub struct Element<'a> {
 
 impl Browser {
     /// Starts chromedriver on a port of its choosing (it says which once it
-    /// listens), opens a headless session 390×844 px, and saves screenshots
+    /// listens), opens a headless session emulating a 390×844 px phone, and saves screenshots
     /// under `target/screenshots/<test>/`.
     pub async fn start(chromium: &Path, chromedriver: &Path, test: &str) -> anyhow::Result<Browser> {
         let mut driver = Command::new(chromedriver)
@@ -100,7 +100,9 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": chromium.to_string_lossy(),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=390,844", "--hide-scrollbars", "--force-device-scale-factor=1"]
+                         "--hide-scrollbars"],
+                // A phone: 390 x 844 CSS pixels, touch, mobile viewport rules.
+                "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "touch": true}}
             }
         }}});
         let started: Value = http.post(format!("{base}/session")).json(&caps).send().await?.json().await?;
@@ -142,6 +144,21 @@ impl Browser {
             .with_context(|| format!("expected element {css:?} is missing"))?;
         let id = found[ELEMENT_KEY].as_str().ok_or_else(|| anyhow!("no element id for {css:?}: {found}"))?;
         Ok(Element { browser: self, id: id.to_string(), selector: css.to_string() })
+    }
+
+    /// The text of the element `css` selects. The live page swaps its
+    /// fragment when events arrive, so an element found a moment ago may be
+    /// gone: it is looked up again then.
+    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
+        let mut last = None;
+        for _ in 0..5 {
+            match self.find(css).await?.text().await {
+                Ok(text) => return Ok(text),
+                Err(e) if e.to_string().contains("stale element") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow!("no text for {css:?}")))
     }
 
     pub async fn execute(&self, script: &str) -> anyhow::Result<Value> {
@@ -190,11 +207,11 @@ impl Element<'_> {
     }
 
     /// Scrolls the element into the middle of the viewport (for screenshots).
+    /// By selector: the live page may have swapped the element meanwhile.
     pub async fn show(&self) -> anyhow::Result<()> {
-        let script = "arguments[0].scrollIntoView({block: 'center'});";
-        let element = json!({ ELEMENT_KEY: self.id });
+        let script = "var e = document.querySelector(arguments[0]); if (e) e.scrollIntoView({block: 'center'});";
         self.browser
-            .command(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": [element]}))
+            .command(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": [self.selector]}))
             .await
             .map(|_| ())
     }
