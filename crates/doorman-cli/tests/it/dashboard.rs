@@ -301,3 +301,137 @@ pub async fn dashboard_refuses_forged_and_sessionless_changes(kit: &Kit) -> anyh
 async fn otto_token(kit: &Kit) -> anyhow::Result<String> {
     Ok(kit.operator.create_manager("Otto Two").await?.token)
 }
+
+/// A resident signed in on the dashboard: their session cookie and unit.
+async fn resident_session(kit: &Kit, b: &Building, unit: UnitId, name: &str) -> anyhow::Result<String> {
+    let invitation = b
+        .rosa
+        .invite_resident(unit, &CreateInvitation { name: name.into(), email: format!("{}@example.com", name.len()) })
+        .await?;
+    let created = kit.anon.redeem_invitation(&invitation.code).await?;
+    sign_in(kit, &created.token).await
+}
+
+/// Reads the stream until an event whose data contains `needle`; returns its id.
+async fn next_event_with(response: &mut reqwest::Response, needle: &str) -> anyhow::Result<u64> {
+    let mut seen = String::new();
+    let wait = std::time::Duration::from_secs(15);
+    loop {
+        let chunk = tokio::time::timeout(wait, response.chunk())
+            .await
+            .map_err(|_| anyhow::anyhow!("no event with {needle:?} within {wait:?}; got:\n{seen}"))??
+            .ok_or_else(|| anyhow::anyhow!("the stream ended; got:\n{seen}"))?;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        // Events end with a blank line; each has `id:` and `data:` lines.
+        for event in seen.split("\n\n").filter(|e| e.contains("data:")) {
+            let id = event.lines().find_map(|l| l.strip_prefix("id:")).map(str::trim);
+            if event.contains(needle) {
+                return Ok(id.ok_or_else(|| anyhow::anyhow!("an event without id: {event}"))?.parse()?);
+            }
+        }
+    }
+}
+
+pub async fn dashboard_live_stream_sends_only_the_principals_events(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let service = kit.running.service.clone();
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
+    let mia = resident_session(kit, &b, b.unit_3c.id, "Mia").await?;
+    let parcel = b.parcel(kit, "PCL-8001", b.unit_2b.id).await?;
+    let start = service.sequence_now().await?.map(|c| c.size).unwrap_or(0);
+    let live = |cookie: &str| {
+        http().map(|c| c.get(format!("{base}/app/live?after={}", start.saturating_sub(1))).header(COOKIE, cookie))
+    };
+    let mut lee_stream = live(&lee)?.send().await?;
+    let mut mia_stream = live(&mia)?.send().await?;
+    assert_eq!(lee_stream.status(), StatusCode::OK);
+    assert!(lee_stream.headers()["content-type"].to_str()?.starts_with("text/event-stream"));
+    // Without a session, no stream.
+    let r = http()?.get(format!("{base}/app/live")).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Dana's request for Lee's parcel reaches Lee's stream, with its log index as id.
+    let granted = b.expect_granted(b.dana.client.request_access(&b.ask("PCL-8001")).await).await?;
+    service.sequence_now().await?;
+    let id = next_event_with(&mut lee_stream, "Access granted").await?;
+    assert_eq!(id, granted.log_index);
+
+    // Mia's first event is her own block: Lee's were never sent to her.
+    let mia_client = http()?;
+    let r = mia_client
+        .post(format!("{base}/app/resident/block"))
+        .header(COOKIE, &mia)
+        .header(ORIGIN, &base)
+        .form(&[("reason", "")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    service.sequence_now().await?;
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(15), mia_stream.chunk()).await??;
+    let first = String::from_utf8_lossy(&chunk.unwrap_or_default()).to_string();
+    assert!(first.contains("Deliveries blocked"), "Mia's first event: {first}");
+    assert!(!first.contains("Access granted") && !first.contains(&parcel.tracking_number), "{first}");
+    Ok(())
+}
+
+/// Overwrites one stored log entry, as someone with the database could.
+async fn tamper_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
+    let sql = "UPDATE log_entries SET entry = $1 WHERE idx = $2";
+    let n = match kit.backend {
+        crate::kit::Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&kit.database_url).await?;
+            sqlx::query(sql).bind(entry).bind(idx as i64).execute(&pool).await?.rows_affected()
+        }
+        crate::kit::Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&kit.database_url).await?;
+            sqlx::query(sql).bind(entry).bind(idx as i64).execute(&pool).await?.rows_affected()
+        }
+    };
+    anyhow::ensure!(n == 1, "no entry {idx}");
+    Ok(())
+}
+
+/// The row of log entry `idx` on the audit page.
+fn audit_row(html: &str, idx: u64) -> String {
+    let start = html.find(&format!("<td>{idx}</td>")).unwrap_or_else(|| panic!("no row {idx} in:\n{html}"));
+    let end = html[start..].find("</tr>").map_or(html.len(), |e| start + e);
+    html[start..end].to_string()
+}
+
+pub async fn dashboard_marks_only_proven_entries_verified(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
+    b.parcel(kit, "PCL-9001", b.unit_2b.id).await?;
+    let granted = b.expect_granted(b.dana.client.request_access(&b.ask("PCL-9001")).await).await?;
+    kit.running.service.sequence_now().await?;
+    let page = || async {
+        let r = http()?.get(format!("{base}/app/audit")).header(COOKIE, &lee).send().await?;
+        anyhow::ensure!(r.status() == StatusCode::OK, "audit page: {}", r.status());
+        anyhow::Ok(r.text().await?)
+    };
+    let html = page().await?;
+    assert!(html.contains("carries a valid signature"), "{html}");
+    assert!(audit_row(&html, granted.log_index).contains("✓ verified"));
+    assert!(audit_row(&html, granted.log_index - 1).contains("✓ verified"));
+    assert!(!html.contains("not verified"), "every entry proves: {html}");
+
+    // The granted entry is edited in the database: its proof no longer holds,
+    // and the page says so for that entry only.
+    let stored = kit
+        .store()
+        .log_entries(
+            &doorman_store::EntryFilter { everything: true, ..Default::default() },
+            granted.log_index..granted.log_index + 1,
+            1,
+        )
+        .await?;
+    let mut forged = doorman_domain::Event::from_bytes(&stored[0].bytes)?;
+    forged.at += 3600;
+    tamper_entry(kit, granted.log_index, &forged.to_canonical_bytes()).await?;
+    let html = page().await?;
+    assert!(audit_row(&html, granted.log_index).contains("not verified"), "{}", audit_row(&html, granted.log_index));
+    assert!(audit_row(&html, granted.log_index - 1).contains("✓ verified"));
+    Ok(())
+}
