@@ -424,7 +424,7 @@ fn write_loop(
                     return;
                 }
                 groups = groups.wrapping_add(1);
-                if groups % CHECKPOINT_EVERY == 0 {
+                if groups.is_multiple_of(CHECKPOINT_EVERY) {
                     // Full: a checkpoint is already due.
                     let _ = checkpointer.try_send(());
                 }
