@@ -45,12 +45,13 @@
 //!   before it is durable, never a write that will later be undone while
 //!   the process lives. An error in the commit fails the whole group, and
 //!   nothing of it is stored.
-//! - Checkpoints (copying the WAL back into the database file) run on a
-//!   checkpointer thread with a connection of its own (`PASSIVE`: it never
-//!   blocks the writer), nudged every [`CHECKPOINT_EVERY`] groups, instead
-//!   of inside the writer's commits. In NORMAL mode SQLite syncs the WAL
-//!   before a checkpoint and the database file after it, so a checkpointed
-//!   frame is durable in the database before the WAL is reused.
+//! - Checkpoints stay automatic in the writer's commits (SQLite's
+//!   default, every 1000 WAL pages): a checkpoint that runs while no other
+//!   write can start completes, so the WAL is reused from its start instead
+//!   of growing (a growing file costs the file system a zeroed block per
+//!   frame). In NORMAL mode SQLite syncs the WAL before a checkpoint and the
+//!   database file after it, so a checkpointed frame is durable in the
+//!   database before the WAL is reused.
 //! - The other writes still run on sqlx's writer connection, with
 //!   `synchronous = FULL`. A [`Turn`] lets one of the two writers write at a
 //!   time, so this process's writers queue instead of sleeping in SQLite's
@@ -78,8 +79,6 @@ pub(crate) type Turn = Arc<tokio::sync::Mutex<()>>;
 
 /// The most writes one commit takes; bounds a group's latency under load.
 pub(crate) const MAX_BATCH: usize = 64;
-/// Groups committed between two nudges to the checkpointer.
-pub(crate) const CHECKPOINT_EVERY: u32 = 32;
 /// Reader connections kept open between calls.
 const MAX_IDLE_READERS: usize = 8;
 /// Prepared statements kept per connection; more than the access path uses.
@@ -126,8 +125,6 @@ impl Direct {
         // fsyncs the WAL before anyone is answered (see the module docs).
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
         writer.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
-        // The checkpointer thread checkpoints; the writer's commits never do.
-        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(sqlite_error)?;
         // Savepoints keep their undo pages in a sub-journal: in memory, not
         // in a temporary file created and deleted for every write.
         writer.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite_error)?;
@@ -135,13 +132,10 @@ impl Direct {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!("SQLite journal mode is {mode}, not WAL")));
         }
-        let checkpointer = connect(path, busy_timeout)?;
-        checkpointer.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
         let wal = wal_path(path);
         let turn = Turn::default();
         let (jobs, queue) = mpsc::channel();
         let (flushes, flush_queue) = mpsc::channel();
-        let (nudges, nudge_queue) = mpsc::sync_channel(1);
         let writer_turn = turn.clone();
         let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -150,9 +144,8 @@ impl Direct {
                 .map(drop)
                 .map_err(|e| StoreError::Backend(format!("cannot start the SQLite {name}: {e}")))
         };
-        spawn("doorman-sqlite-checkpointer", Box::new(move || checkpoint_loop(&checkpointer, &nudge_queue)))?;
         spawn("doorman-sqlite-flusher", Box::new(move || flush_loop(&wal, &flush_queue)))?;
-        spawn("doorman-sqlite-writer", Box::new(move || write_loop(writer, &queue, &writer_turn, &flushes, &nudges)))?;
+        spawn("doorman-sqlite-writer", Box::new(move || write_loop(writer, &queue, &writer_turn, &flushes)))?;
         Ok(Self { path: path.to_path_buf(), busy_timeout, readers: Mutex::new(Vec::new()), jobs, turn })
     }
 
@@ -394,14 +387,7 @@ type Flush = Vec<(oneshot::Sender<StoreResult<Written>>, StoreResult<Written>)>;
 /// Until the store is dropped: take what is queued, run it as one group,
 /// hand the committed group to the flusher, which answers its callers once
 /// it is on disk.
-fn write_loop(
-    mut conn: Connection,
-    queue: &mpsc::Receiver<Job>,
-    turn: &Turn,
-    flusher: &mpsc::Sender<Flush>,
-    checkpointer: &mpsc::SyncSender<()>,
-) {
-    let mut groups = 0u32;
+fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn, flusher: &mpsc::Sender<Flush>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -422,11 +408,6 @@ fn write_loop(
                     // written from now on can be promised durable.
                     fail(group, "the SQLite WAL could not be flushed earlier; restart the service");
                     return;
-                }
-                groups = groups.wrapping_add(1);
-                if groups.is_multiple_of(CHECKPOINT_EVERY) {
-                    // Full: a checkpoint is already due.
-                    let _ = checkpointer.try_send(());
                 }
             }
             Err(why) => {
@@ -473,15 +454,6 @@ fn flush_loop(wal: &Path, queue: &mpsc::Receiver<Flush>) {
                 }
                 return;
             }
-        }
-    }
-}
-
-/// Checkpoints when nudged, until the writer is gone.
-fn checkpoint_loop(conn: &Connection, nudges: &mpsc::Receiver<()>) {
-    while nudges.recv().is_ok() {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
         }
     }
 }
