@@ -93,10 +93,10 @@ pub struct ProvisionArgs {
     pub model: String,
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     pub firmware: String,
-    /// The broker the lock should use.
+    /// The broker the lock should use, if not the one the service names.
     #[arg(long)]
     pub mqtt_url: Option<String>,
-    /// The lock's MQTT password, when the service does not issue one.
+    /// The lock's MQTT password, when the service does not issue one (with --mqtt-url).
     #[arg(long, env = "DOORMAN_LOCK_MQTT_PASSWORD", hide_env_values = true)]
     pub mqtt_password: Option<String>,
     /// Where to write the bundle (it holds secrets: owner-readable only).
@@ -396,12 +396,21 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
         )
         .await?;
     let lock = LockId(*provisioned.lock.id.as_uuid().as_bytes());
-    let mqtt = match (&a.mqtt_url, &a.mqtt_password) {
-        (Some(url), Some(password)) => {
+    // The account the service issued (shown this once); --mqtt-url points the
+    // lock at another address of the same broker, --mqtt-password overrides a
+    // service that issued none.
+    let mqtt = match (&provisioned.mqtt, &a.mqtt_url, &a.mqtt_password) {
+        (_, Some(url), Some(password)) => {
             Some(MqttJson { url: url.clone(), username: lock_name(lock), password: password.clone() })
         }
-        (Some(_), None) => bail!("--mqtt-url needs the lock's --mqtt-password"),
-        _ => None,
+        (Some(issued), url, None) => Some(MqttJson {
+            url: url.clone().unwrap_or_else(|| issued.url.clone()),
+            username: issued.username.clone(),
+            password: issued.password.clone(),
+        }),
+        (None, Some(_), None) => bail!("the service issued no MQTT account: --mqtt-url needs --mqtt-password"),
+        (_, None, Some(_)) => bail!("--mqtt-password needs --mqtt-url"),
+        (None, None, None) => None,
     };
     let bundle = LockBundle {
         lock_id: lock_name(lock),
