@@ -519,6 +519,11 @@ pub async fn deliveries_reach_the_service(kit: &Kit) -> anyhow::Result<()> {
 }
 
 async fn deliveries_scenario(kit: &Kit, env: &FleetEnv) -> anyhow::Result<()> {
+    // Nothing revoked yet, or no such lock here: no bundle to carry.
+    let none = env.rosa.lock_revocation_bundle(env.property.id, env.lock_id(ENTRANCE)).await;
+    crate::kit::expect_error(none, reqwest::StatusCode::NOT_FOUND, "not_found");
+    let unknown = env.rosa.lock_revocation_bundle(env.property.id, LockId::random()).await;
+    crate::kit::expect_error(unknown, reqwest::StatusCode::NOT_FOUND, "not_found");
     for d in 0..env.drivers.len() {
         let granted = env.parcel(kit, d).await?;
         env.deliver(d, &granted).await?;

@@ -28,6 +28,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/properties/{property_id}/access-points"),
     ("POST", "/v1/properties/{property_id}/locks"),
     ("GET", "/v1/properties/{property_id}/locks"),
+    ("GET", "/v1/properties/{property_id}/lock-health"),
+    ("GET", "/v1/properties/{property_id}/locks/{lock_id}/revocation-bundle"),
     ("POST", "/v1/properties/{property_id}/drop-spots"),
     ("GET", "/v1/properties/{property_id}/drop-spots"),
     ("PUT", "/v1/properties/{property_id}/carriers/{carrier_id}"),
