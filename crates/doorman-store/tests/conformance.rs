@@ -2176,7 +2176,10 @@ async fn lock_revocations_number_their_bundles(store: Arc<dyn Store>) {
     assert_eq!(store.lock_revocations(lock.id, T0).await.unwrap(), Some((0, vec![])));
     let a = doorman_store::RevokedCredential { credential_id: vec![1; 16], expires_at: T0 + 100 };
     let b = doorman_store::RevokedCredential { credential_id: vec![2; 16], expires_at: T0 + 300 };
-    assert_eq!(store.revoke_lock_credentials(lock.id, std::slice::from_ref(&a), T0).await.unwrap(), (1, vec![a.clone()]));
+    assert_eq!(
+        store.revoke_lock_credentials(lock.id, std::slice::from_ref(&a), T0).await.unwrap(),
+        (1, vec![a.clone()])
+    );
     // Revoking again adds nothing twice; the list is newest expiry first.
     let (seq, live) = store.revoke_lock_credentials(lock.id, &[a.clone(), b.clone()], T0 + 1).await.unwrap();
     assert_eq!((seq, live), (2, vec![b.clone(), a.clone()]));

@@ -44,6 +44,7 @@ pub struct Driver {
 pub struct FleetEnv {
     pub fleet: FleetRunning,
     pub rosa: Client,
+    pub rosa_token: String,
     pub property: Property,
     pub unit_2b: Unit,
     pub jun: Client,
@@ -231,6 +232,7 @@ impl FleetEnv {
         Ok(FleetEnv {
             fleet,
             rosa,
+            rosa_token: rosa_created.token,
             property,
             unit_2b,
             jun,
@@ -863,4 +865,70 @@ impl Drop for LockProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `doorman lock provision` registers a lock and writes the bundle the
+/// service's answer makes (MQTT account included); `doorman lock run` starts
+/// from it and is heard by the service; `doorman lock health` shows it.
+pub async fn a_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyhow::Result<()> {
+    kit.set_time(doorman_cli::SystemClock.now());
+    let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
+    let back = env
+        .rosa
+        .create_access_point(
+            env.property.id,
+            &CreateAccessPoint {
+                kind: AccessPointKind::Entrance,
+                name: "back door".into(),
+                parent_id: None,
+                unit_id: None,
+            },
+        )
+        .await?;
+    let dir = TempDir::new("doorman-provision")?;
+    let bundle_file = dir.path().join("back.json");
+    let doorman = |args: &[&str]| -> anyhow::Result<std::process::Output> {
+        Ok(Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(args)
+            .env("DOORMAN_URL", kit.running.url())
+            .env("DOORMAN_TOKEN", &env.rosa_token)
+            .output()?)
+    };
+    let (property, ap) = (env.property.id.to_string(), back.id.to_string());
+    let out = doorman(&[
+        "lock",
+        "provision",
+        "--property",
+        &property,
+        "--access-point",
+        &ap,
+        "--out",
+        bundle_file.to_str().context("utf-8 path")?,
+    ])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bundle = LockBundle::read(&bundle_file)?;
+    let mqtt = bundle.mqtt.clone().context("the bundle carries the MQTT account")?;
+    assert_eq!(mqtt.url, env.fleet.lock_url);
+    assert_eq!(mqtt.username, bundle.lock_id);
+    let lock = bundle.lock()?;
+    let id = LockId::from(uuid::Uuid::from_bytes(lock.0));
+    // The password is shown once: the service keeps a hash that verifies it, not it.
+    let hash = kit.store().lock_mqtt_password_hash(id).await?.context("an account")?;
+    assert!(!hash.contains(&mqtt.password));
+    assert!(doorman_fleet::PasswordHash::parse(&hash)?.verify(&mqtt.password));
+
+    let port = free_port()?;
+    let endpoint = LockEndpoint::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    let state = TempDir::new("doorman-provisioned-lock")?;
+    let _process = LockProcess::start(&bundle_file, port, state.path(), &endpoint, lock).await?;
+    eventually("the service hears the new lock", || async move {
+        let r = kit.store().lock_fleet(id).await?.context("fleet")?;
+        Ok(r.health.is_some() && r.head.counter >= 1)
+    })
+    .await?;
+    let out = doorman(&["lock", "health", "--property", &property])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.lines().any(|l| l.starts_with(&id.to_string()) && l.contains("battery 100%")), "{text}");
+    Ok(())
 }

@@ -114,4 +114,5 @@ scenarios!(
     fleet::another_locks_account_cannot_reach_this_lock,
     fleet::mosquitto_runs_the_same_fleet,
     fleet::a_killed_lock_process_loses_nothing,
+    fleet::a_provisioned_bundle_runs_as_a_lock_process,
 );
