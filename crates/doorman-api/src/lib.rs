@@ -185,6 +185,23 @@ pub struct LockGapView {
     pub found: u64,
 }
 
+/// Signed events a handheld collected from a lock that has no network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CarriedEvents {
+    /// Each signed event (COSE_Sign1) verbatim, base64url, in the lock's order.
+    pub events: Vec<String>,
+}
+
+/// What the service holds of the lock's events after an upload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CarriedEventsReceipt {
+    pub lock_id: LockId,
+    /// Every event of the lock up to this counter is stored.
+    pub stored_through: u64,
+    /// Events are missing after this counter: bring them too.
+    pub missing_after: Option<u64>,
+}
+
 /// A lock's latest signed revocation bundle, for a handheld to carry to a
 /// lock that is offline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -195,6 +195,9 @@ impl Client {
     ) -> ClientResult<RevocationBundleView> {
         self.get(&format!("/v1/properties/{property}/locks/{lock}/revocation-bundle")).await
     }
+    pub async fn upload_lock_events(&self, lock: LockId, req: &CarriedEvents) -> ClientResult<CarriedEventsReceipt> {
+        self.post(&format!("/v1/locks/{lock}/events"), req).await
+    }
     pub async fn create_drop_spot(&self, property: PropertyId, req: &CreateDropSpot) -> ClientResult<DropSpot> {
         self.post(&format!("/v1/properties/{property}/drop-spots"), req).await
     }

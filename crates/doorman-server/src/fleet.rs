@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use doorman_api::{LockGapView, LockHealthView, RevocationBundleView};
+use doorman_api::{CarriedEvents, CarriedEventsReceipt, LockGapView, LockHealthView, RevocationBundleView};
 use doorman_domain::{EventKind, Grant, LockId, Principal, PropertyId, UnixSeconds};
 use doorman_fleet::{
     intake_event, parse_lock_name, Accounts, EventReceipt, FleetHandle, FleetService, Intake, LockHealth, PasswordHash,
@@ -35,6 +35,9 @@ use rand_core::OsRng;
 use crate::audit::{new_event, Scope};
 use crate::issuing::lock_wire_id;
 use crate::{Service, ServiceError, ServiceResult};
+
+/// Most events one upload may carry (a lock's ring holds fewer).
+pub const MAX_CARRIED_EVENTS: usize = 1024;
 
 /// A drift beyond this (either way) makes a lock's clock stale.
 pub const DEFAULT_MAX_CLOCK_DRIFT_S: i64 = 60;
@@ -189,6 +192,45 @@ impl Service {
         }
         let bundle = self.sign_revocation_bundle(lock, sequence, &live)?;
         Ok(RevocationBundleView { lock_id: lock, sequence, bundle: doorman_domain::serde_b64::encode(&bundle) })
+    }
+
+    /// Events a handheld carried from a lock without network: each must be
+    /// signed by the lock (else the upload is refused, nothing flagged); then
+    /// each is taken in as if it came over MQTT. A driver or the property's
+    /// manager may bring them.
+    pub async fn upload_carried_events(
+        &self,
+        p: &Principal,
+        lock: LockId,
+        req: CarriedEvents,
+    ) -> ServiceResult<CarriedEventsReceipt> {
+        let registered = self.store.get_lock(lock).await?.ok_or(ServiceError::NotFound("lock"))?;
+        match p {
+            Principal::Driver { .. } => {}
+            Principal::Manager { .. } => {
+                self.managed_property(p, registered.property_id).await.map_err(|_| ServiceError::NotFound("lock"))?;
+            }
+            _ => return Err(ServiceError::Forbidden("only drivers and the lock's manager bring a lock's events")),
+        }
+        if req.events.is_empty() || req.events.len() > MAX_CARRIED_EVENTS {
+            return Err(ServiceError::invalid(format!("events must hold 1 to {MAX_CARRIED_EVENTS} events")));
+        }
+        let device = device_key(&registered.device_public_key)
+            .ok_or_else(|| ServiceError::Internal("stored device key is not 32 bytes".into()))?;
+        let wire = lock_wire_id(lock);
+        let mut decoded = Vec::with_capacity(req.events.len());
+        for (i, text) in req.events.iter().enumerate() {
+            let bytes = crate::decode_b64(&format!("events[{i}]"), text)?;
+            match decode_event(&bytes, &device) {
+                Ok(e) if e.lock_id == wire => decoded.push(bytes),
+                _ => return Err(ServiceError::invalid(format!("events[{i}] is not an event signed by this lock"))),
+            }
+        }
+        let mut receipt = EventReceipt { ack: 0, resend_after: None };
+        for bytes in &decoded {
+            receipt = self.lock_event_received(wire, bytes).await;
+        }
+        Ok(CarriedEventsReceipt { lock_id: lock, stored_through: receipt.ack, missing_after: receipt.resend_after })
     }
 
     /// The health of every lock of the property, as far as the service knows it.

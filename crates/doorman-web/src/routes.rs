@@ -39,6 +39,7 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(register_lock, list_locks))
         .routes(routes!(lock_health))
         .routes(routes!(lock_revocation_bundle))
+        .routes(routes!(upload_lock_events))
         .routes(routes!(create_drop_spot, list_drop_spots))
         .routes(routes!(put_enablement))
         .routes(routes!(list_enablements))
@@ -229,6 +230,20 @@ async fn lock_revocation_bundle(
     ApiPath((id, lock)): ApiPath<(PropertyId, LockId)>,
 ) -> Out<RevocationBundleView> {
     Ok(Json(s.lock_revocation_bundle(&p, id, lock).await?))
+}
+
+/// Signed events a handheld collected from a lock without network: each is
+/// checked against the lock's key and chain and stored once.
+#[utoipa::path(post, path = "/v1/locks/{lock_id}/events", tag = "driver",
+    params(("lock_id" = LockId, Path)), request_body = CarriedEvents,
+    responses((status = 200, body = CarriedEventsReceipt)))]
+async fn upload_lock_events(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(lock): ApiPath<LockId>,
+    ApiJson(req): ApiJson<CarriedEvents>,
+) -> Out<CarriedEventsReceipt> {
+    Ok(Json(s.upload_carried_events(&p, lock, req).await?))
 }
 
 #[utoipa::path(post, path = "/v1/properties/{property_id}/drop-spots", tag = "manager",

@@ -624,6 +624,32 @@ pub async fn an_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> an
     let stored = kit.store().lock_fleet(lock).await?.context("fleet")?.head.counter;
     assert!(stored < offline_counter, "the offline lock's events are still on it");
 
+    // The handheld carries the lock's events to the service.
+    let carried = env.endpoint().collect_events(wire(lock), 0).await?;
+    let upload = CarriedEvents { events: carried.iter().map(|e| serde_b64::encode(e)).collect() };
+    // Events signed by another lock, or garbage, are refused and change nothing.
+    let room_events = env.endpoint().collect_events(wire(env.lock_id(ROOM)), 0).await?;
+    let foreign = CarriedEvents { events: room_events.iter().take(1).map(|e| serde_b64::encode(e)).collect() };
+    if !foreign.events.is_empty() {
+        let refused = env.drivers[0].client.upload_lock_events(lock, &foreign).await;
+        crate::kit::expect_error(refused, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    }
+    let garbage = CarriedEvents { events: vec!["AAAA".into()] };
+    let refused = env.drivers[0].client.upload_lock_events(lock, &garbage).await;
+    crate::kit::expect_error(refused, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    let refused = env.jun.upload_lock_events(lock, &upload).await;
+    crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");
+    let receipt = env.drivers[0].client.upload_lock_events(lock, &upload).await?;
+    assert_eq!((receipt.stored_through, receipt.missing_after), (offline_counter, None));
+    // Twice is the same as once.
+    let again = env.drivers[1].client.upload_lock_events(lock, &upload).await?;
+    assert_eq!(again.stored_through, offline_counter);
+    assert_eq!(kit.store().lock_fleet(lock).await?.context("fleet")?.problem, None);
+    // More happens after the handheld left: A tries again.
+    let refused = env.present(1, &a, ENTRANCE).await?;
+    assert!(!refused.unlocked, "{refused:?}");
+    assert!(env.sim(ENTRANCE).health()?.event_counter > offline_counter);
+
     // Back online: everything arrives, once, in one unbroken chain.
     env.locks.as_mut().unwrap().reconnect(wire(lock))?;
     let head = env.synced(kit, ENTRANCE).await?;

@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/properties/{property_id}/locks"),
     ("GET", "/v1/properties/{property_id}/locks"),
     ("GET", "/v1/properties/{property_id}/lock-health"),
+    ("POST", "/v1/locks/{lock_id}/events"),
     ("GET", "/v1/properties/{property_id}/locks/{lock_id}/revocation-bundle"),
     ("POST", "/v1/properties/{property_id}/drop-spots"),
     ("GET", "/v1/properties/{property_id}/drop-spots"),
