@@ -14,9 +14,9 @@
 //!   sequence number once per lock, with the revoked list as of that number.
 
 use async_trait::async_trait;
-use doorman_domain::{Event, Lock, LockId, PropertyId, UnixSeconds};
+use doorman_domain::{DeliveryId, Event, Grant, Lock, LockId, PropertyId, UnixSeconds};
 
-use crate::StoreResult;
+use crate::{RevocationEvents, StoreResult};
 
 /// The last stored event of a lock's chain (counter 0, zero hash: none yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +115,17 @@ pub trait FleetStore: Send + Sync {
     /// Keeps the lock's latest health report (and marks the contact).
     async fn record_lock_health(&self, lock: LockId, health_json: &str, now: UnixSeconds) -> StoreResult<()>;
 
+    /// Marks revoked the delivery's grants that are unrevoked and unexpired
+    /// at `now` (a cancelled delivery), like
+    /// [`crate::Store::revoke_live_grants_for_unit`] does for a unit, with the
+    /// events `revoked` makes of each, in one transaction.
+    async fn revoke_live_grants_for_delivery(
+        &self,
+        delivery: DeliveryId,
+        now: UnixSeconds,
+        revoked: &RevocationEvents,
+    ) -> StoreResult<Vec<Grant>>;
+
     /// In one transaction: adds `revoked` to the lock's revoked credentials
     /// (each once), takes the lock's next revocation sequence number and
     /// returns it with every revoked credential not expired at `now`
@@ -159,7 +170,7 @@ macro_rules! impl_fleet {
     ($store:ident, $db:ty) => {
         mod fleet_impl {
             use async_trait::async_trait;
-            use doorman_domain::{Event, Lock, LockId, PropertyId, UnixSeconds};
+            use doorman_domain::{DeliveryId, Event, Grant, Lock, LockId, PropertyId, UnixSeconds};
             use sqlx::Row as _;
 
             use super::audit_impl::append_in;
@@ -168,9 +179,9 @@ macro_rules! impl_fleet {
                 parse_id, to_hash, to_i64, to_u64, FleetStore, LockChainHead, LockFleetRecord, LockGap,
                 RevokedCredential, StoredLockEvent, FLEET_COLUMNS,
             };
-            use $crate::rows::lock_columns;
+            use $crate::rows::{all_into_domain, grant_columns, lock_columns, GrantRow};
             use $crate::sql_store::db_error;
-            use $crate::{StoreError, StoreResult};
+            use $crate::{RevocationEvents, StoreError, StoreResult};
 
             type Row = <$db as sqlx::Database>::Row;
 
@@ -458,6 +469,43 @@ macro_rules! impl_fleet {
                         .bind(now),
                     )
                     .await
+                }
+
+                async fn revoke_live_grants_for_delivery(
+                    &self,
+                    delivery: DeliveryId,
+                    now: UnixSeconds,
+                    revoked: &RevocationEvents,
+                ) -> StoreResult<Vec<Grant>> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(
+                        "UPDATE live_grants SET revoked_at = $2 \
+                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+                    )
+                    .bind(delivery.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let rows = sqlx::query_as::<_, GrantRow>(concat!(
+                        "UPDATE grants SET revoked_at = $2 \
+                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING ",
+                        grant_columns!()
+                    ))
+                    .bind(delivery.to_string())
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let mut grants = all_into_domain(rows)?;
+                    grants.sort_by_key(|g| (g.issued_at, g.id));
+                    let mut events = Vec::new();
+                    for grant in &grants {
+                        events.extend(revoked(grant).map_err(StoreError::Backend)?);
+                    }
+                    append_in(&mut *tx, &events).await?;
+                    tx.commit().await?;
+                    Ok(grants)
                 }
 
                 async fn revoke_lock_credentials(

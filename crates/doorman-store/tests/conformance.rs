@@ -142,6 +142,7 @@ conformance!(
     lock_events_have_one_winner_under_concurrency,
     lock_gaps_problems_and_health_are_kept,
     lock_revocations_number_their_bundles,
+    revoke_live_grants_for_delivery_touches_only_that_delivery,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -2197,4 +2198,28 @@ async fn lock_of(store: &dyn Store, w: &World) -> LockId {
     let lock = lock(&ap, T0 + 6);
     store.insert_fleet_lock(&lock, "$7$other", &[]).await.unwrap();
     lock.id
+}
+
+async fn revoke_live_grants_for_delivery_touches_only_that_delivery(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = delivery(w.carrier.id, &w.unit, "OTHER-1", T0);
+    store.insert_delivery(&other).await.unwrap();
+    let main = w.grant(&w.delivery, T0, T0 + 300);
+    assert!(store.claim_grant(&main, &w.granted_request(&main, &w.delivery), T0, &[]).await.unwrap());
+    let kept = w.grant(&other, T0, T0 + 300);
+    assert!(store.claim_grant(&kept, &w.granted_request(&kept, &other), T0, &[]).await.unwrap());
+    let revoked = store
+        .revoke_live_grants_for_delivery(w.delivery.id, T0 + 5, &|g: &Grant| {
+            Ok(vec![log_event(EventKind::GrantRevoked { grant_id: g.id }, None, None)])
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![Grant { revoked_at: Some(T0 + 5), ..main.clone() }]);
+    assert_eq!(store.get_grant(kept.id).await.unwrap().unwrap().revoked_at, None, "another delivery's grant stays");
+    assert_eq!(store.revoke_live_grants_for_delivery(w.delivery.id, T0 + 6, &no_events).await.unwrap(), vec![]);
+    // The delivery may be granted again (its live row is free).
+    let next = w.grant(&w.delivery, T0 + 7, T0 + 300);
+    assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 7, &[]).await.unwrap());
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["revoked"]);
 }

@@ -109,6 +109,7 @@ scenarios!(
     // the lock fleet through the service, its store and a real broker
     fleet::deliveries_reach_the_service,
     fleet::a_block_reaches_an_online_lock_within_two_seconds,
+    fleet::a_cancelled_delivery_is_refused_within_two_seconds,
     fleet::an_offline_lock_catches_up_without_loss_or_doubles,
     fleet::a_stale_camera_refuses_deliveries_and_it_is_reported,
     fleet::another_locks_account_cannot_reach_this_lock,
