@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (SQLite in ./doorman-data by default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Boot a throwaway service and walk through a delivery story over real HTTP.
     Demo,
     /// Print a commented example configuration file.
@@ -163,6 +163,21 @@ struct ServeArgs {
     /// through the dashboard; https makes its session cookie Secure.
     #[arg(long, env = "DOORMAN_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Run the lock fleet's MQTT channel [default: true].
+    #[arg(long, env = "DOORMAN_MQTT")]
+    mqtt: Option<bool>,
+    /// Where the embedded MQTT broker listens [default: 127.0.0.1:1884].
+    #[arg(long, env = "DOORMAN_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
+    /// Use this external broker instead, with the service's account: mqtt://user:password@host:port.
+    #[arg(long, env = "DOORMAN_MQTT_URL", hide_env_values = true)]
+    mqtt_url: Option<String>,
+    /// The broker URL locks are given when registered.
+    #[arg(long, env = "DOORMAN_MQTT_PUBLIC_URL")]
+    mqtt_public_url: Option<String>,
+    /// Keep Mosquitto's password and ACL files in this folder (with --mqtt-url).
+    #[arg(long, env = "DOORMAN_MQTT_MOSQUITTO_DIR")]
+    mqtt_mosquitto_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -268,7 +283,7 @@ fn init_logs(filter: &str) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::from_env()));
+    let command = cli.command.unwrap_or_else(|| Command::Serve(Box::new(ServeArgs::from_env())));
     match command {
         Command::Serve(a) => {
             let flags = FileConfig {
@@ -286,12 +301,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_interval_ms: a.log_interval_ms,
                 witnesses: a.witnesses.as_deref().map(doorman_cli::config::parse_witnesses).transpose()?,
                 public_url: a.public_url,
+                mqtt: a.mqtt,
+                mqtt_listen: a.mqtt_listen,
+                mqtt_url: a.mqtt_url,
+                mqtt_public_url: a.mqtt_public_url,
+                mqtt_mosquitto_dir: a.mqtt_mosquitto_dir,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
             let service = app::open_service(&config, Arc::new(SystemClock)).await?;
-            let running =
+            let mut running =
                 app::start_serving(service, config.listen, Some(config.log_interval), config.dashboard.clone()).await?;
+            running.fleet = app::start_fleet(&running.service, &config.fleet).await?;
+            match &running.fleet {
+                Some(fleet) => {
+                    println!("lock fleet: MQTT at {} (locks are given {})", fleet.broker_url, fleet.lock_url)
+                }
+                None => println!("lock fleet: no MQTT channel (DOORMAN_MQTT=false)"),
+            }
             match running.service.log_key() {
                 Ok(key) => println!("transparency log key (for `doorman audit verify --log-key`): {key}"),
                 Err(e) => tracing::error!(error = %e, "the transparency log has no usable key"),

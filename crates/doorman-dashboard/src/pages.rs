@@ -451,6 +451,32 @@ struct PropertyPage {
     deliveries: Vec<DeliveryView>,
 }
 
+/// Last contact, battery, clock and revocations, in words; empty when the
+/// lock was never heard from.
+fn health_text(h: &doorman_api::LockHealthView, tz: &str) -> String {
+    let Some(last) = h.last_contact else { return String::new() };
+    let mut parts = vec![format!("last contact {}", local_time(last, tz))];
+    if let Some(b) = h.battery_percent {
+        parts.push(format!("battery {b}%"));
+    }
+    parts.push(if h.clock_stale { "clock wrong or unknown".into() } else { "clock ok".into() });
+    parts.push(if h.revocation_stale {
+        format!("revocations stale ({} of {})", h.revocation_sequence.unwrap_or(0), h.revocation_sequence_issued)
+    } else {
+        "revocations current".into()
+    });
+    if h.camera_stale {
+        parts.push("camera stale".into());
+    }
+    if h.gap.is_some() {
+        parts.push("events missing".into());
+    }
+    if let Some(problem) = &h.problem {
+        parts.push(format!("problem: {problem}"));
+    }
+    parts.join(" · ")
+}
+
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 fn hours_text(hours: &[WeeklyHours]) -> String {
@@ -467,6 +493,7 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId) -> Servi
     let points = s.list_access_points(p, id).await?;
     let locks = s.list_locks(p, id).await?;
     let drop_spots = s.list_drop_spots(p, id).await?;
+    let health = s.lock_health(p, id).await?;
     let doors = points
         .iter()
         .map(|ap| {
@@ -489,7 +516,10 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId) -> Servi
                     .unwrap_or_else(|| "street".into()),
                 lock: lock.map(|l| format!("{} (firmware {})", l.model, l.firmware)).unwrap_or_else(|| "—".into()),
                 opens_with: opens_with.into(),
-                health: String::new(),
+                health: lock
+                    .and_then(|l| health.iter().find(|h| h.lock_id == l.id))
+                    .map(|h| health_text(h, &tz))
+                    .unwrap_or_default(),
             }
         })
         .collect();
@@ -769,4 +799,52 @@ pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) ->
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use doorman_api::LockHealthView;
+    use doorman_domain::{AccessPointId, LockId};
+
+    use super::*;
+
+    fn view() -> LockHealthView {
+        LockHealthView {
+            lock_id: LockId::random(),
+            access_point_id: AccessPointId::random(),
+            last_contact: None,
+            reported_at: None,
+            battery_percent: None,
+            clock_drift_secs: None,
+            clock_lost: false,
+            revocation_sequence: None,
+            revocation_sequence_issued: 0,
+            camera_heartbeat_age_secs: None,
+            camera_stale: false,
+            events_stored: 0,
+            event_counter: None,
+            gap: None,
+            problem: None,
+            revocation_stale: false,
+            clock_stale: true,
+        }
+    }
+
+    #[test]
+    fn lock_health_in_words() {
+        assert_eq!(health_text(&view(), "UTC"), "", "never heard from: nothing to say");
+        let h = LockHealthView {
+            last_contact: Some(1_773_252_000),
+            battery_percent: Some(81),
+            clock_stale: false,
+            revocation_sequence: Some(2),
+            revocation_sequence_issued: 3,
+            revocation_stale: true,
+            ..view()
+        };
+        assert_eq!(
+            health_text(&h, "America/New_York"),
+            "last contact Wed 11 Mar 14:00 · battery 81% · clock ok · revocations stale (2 of 3)"
+        );
+    }
 }

@@ -231,9 +231,12 @@ pub(crate) async fn redeem(State(dash): State<DashState>, Form(form): Form<Redee
     }
 }
 
-pub(crate) async fn sign_out(State(dash): State<DashState>, signed: Signed) -> Response {
-    if let Err(e) = dash.service.store().delete_web_session(&signed.session_hash).await {
-        return service_error(e.into());
+/// Deletes the session (if the cookie names one) and clears the cookie.
+pub(crate) async fn sign_out(State(dash): State<DashState>, signed: Option<Signed>) -> Response {
+    if let Some(signed) = signed {
+        if let Err(e) = dash.service.store().delete_web_session(&signed.session_hash).await {
+            return service_error(e.into());
+        }
     }
     let mut response = see_other("/app/sign-in");
     if let Some(cookie) = set_cookie(&dash, None) {

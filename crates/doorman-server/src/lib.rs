@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 mod carrier;
 mod error;
+pub mod fleet;
 pub mod issuing;
 pub mod keys;
 mod manager;
@@ -46,6 +47,10 @@ pub struct ServiceConfig {
     pub log_origin: String,
     /// Witnesses asked to cosign each new checkpoint.
     pub witnesses: Vec<audit::WitnessConfig>,
+    /// The MQTT broker locks are told to use when they are registered.
+    pub lock_mqtt_url: String,
+    /// A lock whose clock drifts more than this (either way) is flagged.
+    pub max_clock_drift_s: i64,
 }
 
 impl Default for ServiceConfig {
@@ -59,6 +64,8 @@ impl Default for ServiceConfig {
             auth_window_s: 60,
             log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
             witnesses: Vec::new(),
+            lock_mqtt_url: "mqtt://127.0.0.1:1884".into(),
+            max_clock_drift_s: fleet::DEFAULT_MAX_CLOCK_DRIFT_S,
         }
     }
 }
@@ -72,6 +79,10 @@ pub struct Service {
     /// The transparency log's key and what the witnesses last cosigned.
     log_signer: audit::LogSigner,
     witness_progress: audit::WitnessProgress,
+    /// The fleet channel, once attached: revocations are pushed through it.
+    fleet: std::sync::OnceLock<(doorman_fleet::FleetHandle, String)>,
+    /// Mosquitto's files, kept up to date when an external Mosquitto is used.
+    mosquitto: std::sync::OnceLock<fleet::MosquittoTarget>,
 }
 
 impl std::fmt::Debug for Service {
@@ -84,7 +95,17 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keys: KeyRing, config: ServiceConfig) -> Self {
         let limiter = auth::AuthFailureLimiter::new(config.auth_max_failures, config.auth_window_s);
         let log_signer = audit::LogSigner::new(&config.log_origin, keys.log_seed);
-        Self { store, clock, keys, config, limiter, log_signer, witness_progress: audit::WitnessProgress::default() }
+        Self {
+            store,
+            clock,
+            keys,
+            config,
+            limiter,
+            log_signer,
+            witness_progress: audit::WitnessProgress::default(),
+            fleet: std::sync::OnceLock::new(),
+            mosquitto: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

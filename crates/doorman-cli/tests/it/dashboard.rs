@@ -285,6 +285,9 @@ pub async fn dashboard_refuses_forged_and_sessionless_changes(kit: &Kit) -> anyh
     let r = client.post(&block_url).header(COOKIE, &cookie).header(ORIGIN, &base).send().await?;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(not_blocked().await?);
+    // Signing out again (a stale tab) just clears the cookie.
+    let r = client.post(format!("{base}/app/sign-out")).header(COOKIE, &cookie).header(ORIGIN, &base).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     // A session expires after 12 hours, whatever the cookie says.
     let again = sign_in(kit, &lee.token).await?;
