@@ -613,6 +613,9 @@ impl Served {
             .arg("--data-dir")
             .arg(data_dir)
             .env("DOORMAN_LOG", "warn")
+            // No embedded MQTT broker: its fixed port would clash between the
+            // SQLite and PostgreSQL variants running side by side.
+            .env("DOORMAN_MQTT", "false")
             .env_remove("DOORMAN_CONFIG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
