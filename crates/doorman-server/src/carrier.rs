@@ -196,6 +196,7 @@ impl Service {
         d.updated_at = self.now();
         let event = self.event(EventKind::EtaUpdated { eta: req.eta }, delivery_scope(&d), p)?;
         self.store.update_delivery(&d, expected, &[event]).await?;
+        self.events_appended();
         Ok(d)
     }
 
@@ -206,6 +207,7 @@ impl Service {
         d.updated_at = self.now();
         let event = self.event(EventKind::DeliveryCancelled, delivery_scope(&d), p)?;
         self.store.update_delivery(&d, expected, &[event]).await?;
+        self.events_appended();
         Ok(d)
     }
 }

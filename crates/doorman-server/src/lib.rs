@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 mod carrier;
 mod error;
+pub mod feed;
 pub mod issuing;
 pub mod keys;
 mod manager;
@@ -46,6 +47,9 @@ pub struct ServiceConfig {
     pub log_origin: String,
     /// Witnesses asked to cosign each new checkpoint.
     pub witnesses: Vec<audit::WitnessConfig>,
+    /// How often a waiting event stream re-reads the log without a wake-up
+    /// (entries written by other processes arrive within this).
+    pub feed_recheck_ms: u64,
 }
 
 impl Default for ServiceConfig {
@@ -59,6 +63,7 @@ impl Default for ServiceConfig {
             auth_window_s: 60,
             log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
             witnesses: Vec::new(),
+            feed_recheck_ms: 1000,
         }
     }
 }
@@ -72,6 +77,10 @@ pub struct Service {
     /// The transparency log's key and what the witnesses last cosigned.
     log_signer: audit::LogSigner,
     witness_progress: audit::WitnessProgress,
+    /// Wakes event streams when this process appends to the log.
+    feed: feed::FeedSignal,
+    /// The log size the last `sequence_now` of this process reached.
+    sequenced: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Service {
@@ -84,7 +93,17 @@ impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keys: KeyRing, config: ServiceConfig) -> Self {
         let limiter = auth::AuthFailureLimiter::new(config.auth_max_failures, config.auth_window_s);
         let log_signer = audit::LogSigner::new(&config.log_origin, keys.log_seed);
-        Self { store, clock, keys, config, limiter, log_signer, witness_progress: audit::WitnessProgress::default() }
+        Self {
+            store,
+            clock,
+            keys,
+            config,
+            limiter,
+            log_signer,
+            witness_progress: audit::WitnessProgress::default(),
+            feed: feed::FeedSignal::default(),
+            sequenced: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

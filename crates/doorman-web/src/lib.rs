@@ -6,6 +6,7 @@
 //! documented shape `{"error": {"code", "message"}}`.
 
 pub mod error;
+mod events;
 pub mod extract;
 mod routes;
 pub mod witness;

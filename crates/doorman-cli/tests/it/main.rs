@@ -20,6 +20,7 @@ mod domain;
 mod fixture;
 mod kit;
 mod lock;
+mod notify;
 mod openapi;
 mod refusals;
 
@@ -105,4 +106,8 @@ scenarios!(
     audit::tampering_is_detected,
     audit::lock_event_chains_are_checked,
     audit::key_rotation_is_logged,
+    // notifications: the event feed, its live stream, webhooks
+    notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
+    notify::resuming_with_last_event_id_loses_and_repeats_nothing,
+    notify::a_second_process_streams_what_the_first_writes,
 );

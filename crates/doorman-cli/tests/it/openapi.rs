@@ -57,6 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/log/tile/{path}"),
     ("GET", "/v1/audit/entries"),
     ("GET", "/v1/audit/consistency"),
+    ("GET", "/v1/events"),
+    ("GET", "/v1/events/stream"),
 ];
 
 /// The only operations that take no token.
