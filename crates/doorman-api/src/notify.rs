@@ -81,3 +81,65 @@ pub struct EventStreamQuery {
     #[serde(default)]
     pub from_now: Option<bool>,
 }
+
+// --- webhooks -------------------------------------------------------------------
+
+pub use doorman_domain::{
+    PickupPoint, PickupPointId, WebhookDelivery, WebhookDeliveryId, WebhookDeliveryState, WebhookId,
+    WebhookSubscription,
+};
+
+/// A new webhook: where to POST the caller's events, and which types.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// `https://...` (or `http://...`).
+    pub url: String,
+    /// Event types to send (`access_granted`, ...); omitted or empty: all.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// Changes to a webhook; omitted fields stay.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// The webhook and its signing secret (shown this once).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookCreated {
+    pub webhook: WebhookSubscription,
+    /// The HMAC-SHA256 key of the `Doorman-Signature` header (the whole
+    /// string, `whsec_` included).
+    pub secret: String,
+}
+
+/// Which deliveries to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WebhookDeliveriesQuery {
+    /// Only deliveries in this state (`pending`, `delivered`, `dead`).
+    #[serde(default)]
+    pub state: Option<WebhookDeliveryState>,
+    /// At most this many, newest event first (default and maximum 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// A pickup point for the directory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePickupPoint {
+    pub name: String,
+    pub address: String,
+    /// IANA time zone of `hours`.
+    pub time_zone: String,
+    pub hours: Vec<doorman_domain::WeeklyHours>,
+}

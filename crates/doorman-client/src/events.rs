@@ -1,8 +1,8 @@
 //! The event feed: pages (`GET /v1/events`) and the live stream
 //! (`GET /v1/events/stream`, server-sent events) read message by message.
 
-use doorman_api::{EventPage, FeedEvent};
-use reqwest::StatusCode;
+use doorman_api::*;
+use reqwest::{Method, StatusCode};
 
 use crate::{Client, ClientError, ClientResult, ErrorBody};
 
@@ -38,6 +38,45 @@ impl Client {
         }
         let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
         self.get(&format!("/v1/events{query}")).await
+    }
+
+    // --- webhooks
+    pub async fn create_webhook(&self, req: &CreateWebhook) -> ClientResult<WebhookCreated> {
+        self.post("/v1/webhooks", req).await
+    }
+    pub async fn list_webhooks(&self) -> ClientResult<Vec<WebhookSubscription>> {
+        self.get("/v1/webhooks").await
+    }
+    pub async fn get_webhook(&self, id: WebhookId) -> ClientResult<WebhookSubscription> {
+        self.get(&format!("/v1/webhooks/{id}")).await
+    }
+    pub async fn update_webhook(&self, id: WebhookId, req: &UpdateWebhook) -> ClientResult<WebhookSubscription> {
+        self.call(Method::PATCH, &format!("/v1/webhooks/{id}"), Some(req)).await
+    }
+    pub async fn delete_webhook(&self, id: WebhookId) -> ClientResult<()> {
+        let (status, text) = self.send_raw(Method::DELETE, &format!("/v1/webhooks/{id}"), None, None).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api { status, body },
+            Err(_) => ClientError::Unexpected { status, text },
+        })
+    }
+    pub async fn webhook_deliveries(
+        &self,
+        id: WebhookId,
+        state: Option<WebhookDeliveryState>,
+    ) -> ClientResult<Vec<WebhookDelivery>> {
+        let query = state.map(|s| format!("?state={}", s.as_str())).unwrap_or_default();
+        self.get(&format!("/v1/webhooks/{id}/deliveries{query}")).await
+    }
+    pub async fn resend_webhook_delivery(
+        &self,
+        id: WebhookId,
+        delivery: WebhookDeliveryId,
+    ) -> ClientResult<WebhookDelivery> {
+        self.post(&format!("/v1/webhooks/{id}/deliveries/{delivery}/resend"), &serde_json::json!({})).await
     }
 
     /// Opens the caller's live event stream.

@@ -19,6 +19,7 @@ pub mod keys;
 mod manager;
 mod operator;
 mod resident;
+pub mod webhooks;
 pub mod witness;
 
 use std::net::IpAddr;
@@ -50,6 +51,9 @@ pub struct ServiceConfig {
     /// How often a waiting event stream re-reads the log without a wake-up
     /// (entries written by other processes arrive within this).
     pub feed_recheck_ms: u64,
+    /// Seconds to wait before each webhook retry; a delivery is dead after
+    /// `1 + len` failed tries.
+    pub webhook_retry_s: Vec<i64>,
 }
 
 impl Default for ServiceConfig {
@@ -64,6 +68,7 @@ impl Default for ServiceConfig {
             log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
             witnesses: Vec::new(),
             feed_recheck_ms: 1000,
+            webhook_retry_s: webhooks::DEFAULT_RETRY_S.to_vec(),
         }
     }
 }

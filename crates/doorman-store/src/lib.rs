@@ -33,6 +33,7 @@ use doorman_domain::{
 };
 
 pub mod audit;
+pub mod notify;
 pub mod postgres;
 mod redact;
 mod rows;
@@ -43,6 +44,7 @@ pub use audit::{
     AuditStore, EntryFilter, Integration, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint,
     StoredCosignature, StoredEntry,
 };
+pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -205,9 +207,10 @@ pub struct AccessContext {
 /// which grants it revokes).
 pub type RevocationEvents = dyn Fn(&Grant) -> Result<Vec<Event>, String> + Send + Sync;
 
-/// Every store is also the transparency log's storage ([`AuditStore`]).
+/// Every store is also the transparency log's storage ([`AuditStore`]) and
+/// that of notifications ([`NotifyStore`]).
 #[async_trait]
-pub trait Store: AuditStore + Send + Sync + 'static {
+pub trait Store: AuditStore + NotifyStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Readiness: the database answers.

@@ -138,3 +138,4 @@ crate::audit::impl_audit!(
     "",
     "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
 );
+crate::notify::impl_notify!(SqliteStore, "");

@@ -9,6 +9,7 @@ pub mod error;
 mod events;
 pub mod extract;
 mod routes;
+mod webhooks;
 pub mod witness;
 
 use std::future::Future;

@@ -62,6 +62,7 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(audit_consistency))
         .merge(tile_routes())
         .merge(crate::events::routes())
+        .merge(crate::webhooks::routes())
 }
 
 /// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a

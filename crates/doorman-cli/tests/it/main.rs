@@ -23,6 +23,7 @@ mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod webhooks;
 
 /// `scenarios!(module::name, module::name with config_fn, ...)`: a SQLite and
 /// a PostgreSQL test for each scenario; `with` names a `fn() -> ServiceConfig`
@@ -110,4 +111,6 @@ scenarios!(
     notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
     notify::resuming_with_last_event_id_loses_and_repeats_nothing,
     notify::a_second_process_streams_what_the_first_writes,
+    webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound,
+    webhooks::dead_letter_after_hours_of_retries_then_resend,
 );
