@@ -182,6 +182,16 @@ pub async fn start_with(
     listen: SocketAddr,
     log_interval: Option<Duration>,
 ) -> anyhow::Result<Running> {
+    start_serving(service, listen, log_interval, doorman_dashboard::DashboardConfig::default()).await
+}
+
+/// [`start_with`], with the dashboard's configuration.
+pub async fn start_serving(
+    service: Arc<Service>,
+    listen: SocketAddr,
+    log_interval: Option<Duration>,
+    dashboard: doorman_dashboard::DashboardConfig,
+) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
@@ -195,7 +205,9 @@ pub async fn start_with(
     let webhook_task =
         log_interval.map(|_| tokio::spawn(crate::webhook_cmd::dispatcher(service.clone(), WEBHOOK_INTERVAL)));
     let (tx, rx) = oneshot::channel::<()>();
-    let join = tokio::spawn(doorman_web::serve(listener, service.clone(), async move {
+    // One listener: the API and, under /app/, the dashboard.
+    let router = doorman_web::router(service.clone()).merge(doorman_dashboard::router(service.clone(), dashboard));
+    let join = tokio::spawn(doorman_web::serve_router(listener, router, async move {
         let _ = rx.await;
     }));
     Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None, webhook_task })

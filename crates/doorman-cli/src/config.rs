@@ -40,6 +40,8 @@ pub struct FileConfig {
     /// With an external Mosquitto: the folder where the service keeps its
     /// password and ACL files up to date.
     pub mqtt_mosquitto_dir: Option<PathBuf>,
+    /// Where users open the dashboard (scheme and host).
+    pub public_url: Option<String>,
 }
 
 /// Where the lock fleet's MQTT channel runs.
@@ -139,6 +141,8 @@ pub struct Config {
     pub log: String,
     /// The sequencer's period.
     pub log_interval: std::time::Duration,
+    /// The dashboard's public origin.
+    pub dashboard: doorman_dashboard::DashboardConfig,
     /// The lock fleet's MQTT channel.
     pub fleet: FleetSettings,
 }
@@ -206,7 +210,12 @@ impl Config {
             Some(l) => l,
             None => DEFAULT_LISTEN.parse().context("default listen address")?,
         };
+        let dashboard = doorman_dashboard::DashboardConfig::with_public_url(
+            pick(flags.public_url, from_file.public_url).as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         Ok(Config {
+            dashboard,
             listen,
             database,
             data_dir,
@@ -292,6 +301,12 @@ log_interval_ms = 250
 # [[witnesses]]
 # url = "http://127.0.0.1:7380"
 # key = "doorman.example/witness+1234abcd+BA..."
+
+# The address users open the web dashboard (/app/) at, scheme and host only.
+# Only this origin may change anything through the dashboard; https makes
+# its session cookie Secure. Unset: the host each request was sent to.
+#                                               env: DOORMAN_PUBLIC_URL
+# public_url = "https://doors.example"
 "#;
 
 #[cfg(test)]
@@ -312,6 +327,16 @@ mod tests {
         assert_eq!(from_file.service.credential_lifetime_s, defaults.service.credential_lifetime_s);
         assert_eq!(from_file.service.policy, defaults.service.policy);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_public_url_is_checked() {
+        let ok = FileConfig { public_url: Some("https://doors.example".into()), ..Default::default() };
+        let config = Config::resolve(ok, None).unwrap();
+        assert_eq!(config.dashboard.public_url.as_deref(), Some("https://doors.example"));
+        let bad = FileConfig { public_url: Some("doors.example/app".into()), ..Default::default() };
+        let err = Config::resolve(bad, None).unwrap_err().to_string();
+        assert!(err.contains("public URL"), "{err}");
     }
 
     #[test]

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (SQLite in ./doorman-data by default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Boot a throwaway service and walk through a delivery story over real HTTP.
     Demo,
     /// Print a commented example configuration file.
@@ -158,6 +158,11 @@ struct ServeArgs {
     /// Witnesses that cosign checkpoints: "URL KEY,URL KEY".
     #[arg(long, env = "DOORMAN_WITNESSES")]
     witnesses: Option<String>,
+    /// The URL users open the dashboard at (scheme and host), e.g.
+    /// https://doors.example: the only origin allowed to change anything
+    /// through the dashboard; https makes its session cookie Secure.
+    #[arg(long, env = "DOORMAN_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Run the lock fleet's MQTT channel [default: true].
     #[arg(long, env = "DOORMAN_MQTT")]
     mqtt: Option<bool>,
@@ -278,7 +283,7 @@ fn init_logs(filter: &str) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::from_env()));
+    let command = cli.command.unwrap_or_else(|| Command::Serve(Box::new(ServeArgs::from_env())));
     match command {
         Command::Serve(a) => {
             let flags = FileConfig {
@@ -295,6 +300,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_origin: a.log_origin,
                 log_interval_ms: a.log_interval_ms,
                 witnesses: a.witnesses.as_deref().map(doorman_cli::config::parse_witnesses).transpose()?,
+                public_url: a.public_url,
                 mqtt: a.mqtt,
                 mqtt_listen: a.mqtt_listen,
                 mqtt_url: a.mqtt_url,
@@ -304,7 +310,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
             let service = app::open_service(&config, Arc::new(SystemClock)).await?;
-            let mut running = app::start_with(service, config.listen, Some(config.log_interval)).await?;
+            let mut running =
+                app::start_serving(service, config.listen, Some(config.log_interval), config.dashboard.clone()).await?;
             running.fleet = app::start_fleet(&running.service, &config.fleet).await?;
             match &running.fleet {
                 Some(fleet) => {
@@ -320,7 +327,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("First start: the operator's API token (shown once, keep it safe):\n\n  {token}\n");
             }
             tracing::info!(addr = %running.addr, backend = running.service.store().backend(), "doorman serving");
-            println!("doorman listening on {} (OpenAPI at {}/openapi.json)", running.url(), running.url());
+            println!(
+                "doorman listening on {} (OpenAPI at {}/openapi.json, dashboard at {}/app/)",
+                running.url(),
+                running.url(),
+                running.url()
+            );
             running.wait().await
         }
         Command::Demo => {

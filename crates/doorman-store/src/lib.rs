@@ -150,6 +150,16 @@ pub struct TokenRecord {
     pub created_at: UnixSeconds,
 }
 
+/// A dashboard sign-in session as stored: only the SHA-256 of its random
+/// id. It acts as the API token whose hash it names, and ends with it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebSessionRecord {
+    pub hash: [u8; 32],
+    pub token_hash: [u8; 32],
+    pub created_at: UnixSeconds,
+    pub expires_at: UnixSeconds,
+}
+
 /// Which deliveries to list; every set field must match.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DeliveryFilter {
@@ -225,6 +235,16 @@ pub trait Store: AuditStore + FleetStore + NotifyStore + Send + Sync + 'static {
     async fn bootstrap_operator(&self, token: &TokenRecord) -> StoreResult<bool>;
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
     async fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>>;
+
+    // --- dashboard sessions -------------------------------------------------
+    /// Stores a session and, in the same transaction, forgets every session
+    /// expired at its `created_at`. Conflict if its token is unknown.
+    async fn insert_web_session(&self, session: &WebSessionRecord) -> StoreResult<()>;
+    /// The principal of the session's token, if the session exists and has
+    /// not expired at `now`.
+    async fn principal_for_web_session(&self, hash: &[u8; 32], now: UnixSeconds) -> StoreResult<Option<Principal>>;
+    /// Ends the session; false if there was none.
+    async fn delete_web_session(&self, hash: &[u8; 32]) -> StoreResult<bool>;
 
     // --- operator -----------------------------------------------------------
     /// The manager and their first token, together.

@@ -189,7 +189,7 @@ macro_rules! impl_store {
             use $crate::sql_store::{db_error, filtered_select, sql};
             use $crate::{
                 AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, LogIndex, RevocationEvents,
-                Store, StoreError, StoreResult, TokenRecord,
+                Store, StoreError, StoreResult, TokenRecord, WebSessionRecord,
             };
 
             type Tx = $crate::sql_store::WriteTx<$db>;
@@ -316,6 +316,57 @@ macro_rules! impl_store {
                         .await
                         .map_err(db_error)?;
                     opt_into_domain(row)
+                }
+
+                // --- dashboard sessions ---------------------------------------
+
+                async fn insert_web_session(&self, session: &WebSessionRecord) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+                        .bind(session.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    sqlx::query(
+                        "INSERT INTO web_sessions (hash, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&session.hash[..])
+                    .bind(&session.token_hash[..])
+                    .bind(session.created_at)
+                    .bind(session.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    commit(tx).await
+                }
+
+                async fn principal_for_web_session(
+                    &self,
+                    hash: &[u8; 32],
+                    now: UnixSeconds,
+                ) -> StoreResult<Option<Principal>> {
+                    let row = sqlx::query_as::<_, PrincipalRow>(
+                        "SELECT t.principal FROM web_sessions s JOIN tokens t ON t.hash = s.token_hash \
+                         WHERE s.hash = $1 AND s.expires_at > $2",
+                    )
+                    .bind(&hash[..])
+                    .bind(now)
+                    .fetch_optional(self.reads())
+                    .await
+                    .map_err(db_error)?;
+                    opt_into_domain(row)
+                }
+
+                async fn delete_web_session(&self, hash: &[u8; 32]) -> StoreResult<bool> {
+                    let mut tx = self.begin_write().await?;
+                    let n = sqlx::query("DELETE FROM web_sessions WHERE hash = $1")
+                        .bind(&hash[..])
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                    commit(tx).await?;
+                    Ok(n == 1)
                 }
 
                 // --- operator -------------------------------------------------

@@ -24,6 +24,7 @@ use doorman_domain::{
 use doorman_domain::{Event, EventKind};
 use doorman_store::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord,
+    WebSessionRecord,
 };
 use doorman_store::{EntryFilter, Integration, Integrator, LogState, StoredEntry};
 
@@ -102,6 +103,7 @@ macro_rules! conformance {
 conformance!(
     answers_ping,
     tokens_round_trip_every_principal,
+    web_sessions_act_as_their_token_until_expiry_or_deletion,
     bootstrap_operator_happens_once,
     bootstrap_operator_has_one_winner_under_concurrency,
     managers_and_carriers_round_trip_with_their_tokens,
@@ -414,6 +416,43 @@ fn assert_not_found<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &st
 
 async fn answers_ping(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
+}
+
+async fn web_sessions_act_as_their_token_until_expiry_or_deletion(store: Arc<dyn Store>) {
+    let resident = token(Principal::Resident { resident_id: ResidentId::random(), unit_id: UnitId::random() });
+    let manager = token(Principal::Manager { manager_id: ManagerId::random() });
+    store.insert_token(&resident).await.unwrap();
+    store.insert_token(&manager).await.unwrap();
+    let session = |token: &TokenRecord, created_at: i64| WebSessionRecord {
+        hash: random_hash(),
+        token_hash: token.hash,
+        created_at,
+        expires_at: created_at + 3600,
+    };
+    let a = session(&resident, T0);
+    let b = session(&manager, T0 + 10);
+    store.insert_web_session(&a).await.unwrap();
+    store.insert_web_session(&b).await.unwrap();
+    assert_eq!(store.principal_for_web_session(&a.hash, T0 + 1).await.unwrap(), Some(resident.principal));
+    assert_eq!(store.principal_for_web_session(&b.hash, T0 + 11).await.unwrap(), Some(manager.principal));
+    // The token's hash is not a session, nor is an unknown one.
+    assert_eq!(store.principal_for_web_session(&resident.hash, T0 + 1).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&random_hash(), T0 + 1).await.unwrap(), None);
+    // Expiry is exclusive.
+    assert_eq!(store.principal_for_web_session(&a.hash, T0 + 3600).await.unwrap(), None);
+    // A session for a token that does not exist is refused, and nothing is stored.
+    let orphan = WebSessionRecord { token_hash: random_hash(), ..session(&resident, T0) };
+    assert!(matches!(store.insert_web_session(&orphan).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.principal_for_web_session(&orphan.hash, T0 + 1).await.unwrap(), None);
+    // Deleting ends it once; the other session is untouched.
+    assert!(store.delete_web_session(&b.hash).await.unwrap());
+    assert!(!store.delete_web_session(&b.hash).await.unwrap());
+    assert_eq!(store.principal_for_web_session(&b.hash, T0 + 11).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&a.hash, T0 + 11).await.unwrap(), Some(resident.principal));
+    // A later sign-in forgets sessions expired by then: `a` is gone even for a
+    // reader whose clock is behind.
+    store.insert_web_session(&session(&manager, T0 + 4000)).await.unwrap();
+    assert_eq!(store.principal_for_web_session(&a.hash, T0 + 1).await.unwrap(), None);
 }
 
 async fn tokens_round_trip_every_principal(store: Arc<dyn Store>) {

@@ -16,6 +16,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod concurrency;
+mod dashboard;
 mod domain;
 mod fixture;
 mod fleet;
@@ -24,6 +25,7 @@ mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod webdriver;
 mod webhooks;
 
 /// `scenarios!(module::name, module::name with config_fn, ...)`: a SQLite and
@@ -54,6 +56,11 @@ macro_rules! scenarios {
 }
 
 scenarios!(
+    // the web dashboard: in headless Chromium, and its sessions under attack
+    dashboard::dashboard_in_a_real_browser,
+    dashboard::dashboard_refuses_forged_and_sessionless_changes with crate::kit::relaxed_auth_config,
+    dashboard::dashboard_live_stream_sends_only_the_principals_events,
+    dashboard::dashboard_marks_only_proven_entries_verified,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,

@@ -1,0 +1,440 @@
+//! The web dashboard (`/app/`): in a real headless Chromium (a resident
+//! watches a delivery happen live, blocks, sees the next request refused; a
+//! manager enables a carrier for given hours), and over plain HTTP, the
+//! attacks on its sessions: no session, another site's origin, a signed-out
+//! or expired session, another tenant's pages.
+
+use doorman_api::*;
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::fixture::Building;
+use crate::kit::Kit;
+use crate::webdriver::{browser_programs, Browser};
+
+// --- in a browser ----------------------------------------------------------------
+
+pub async fn dashboard_in_a_real_browser(kit: &Kit) -> anyhow::Result<()> {
+    let test = format!("dashboard_in_a_real_browser_{}", kit.backend_name());
+    let Some((chromium, chromedriver)) = browser_programs(&test) else { return Ok(()) };
+    let b = Building::seed(kit).await?;
+    let service = kit.running.service.clone();
+    let base = kit.running.url();
+    let mut browser = Browser::start(&chromium, &chromedriver, &test).await?;
+
+    // Lee is invited to 2B and joins in the browser; a Parcelo parcel is on its way.
+    let invitation = b
+        .rosa
+        .invite_resident(b.unit_2b.id, &CreateInvitation { name: "Lee Park".into(), email: "lee@example.com".into() })
+        .await?;
+    let parcel = b.parcel(kit, "PCL-7001", b.unit_2b.id).await?;
+    b.parcelo.update_eta(parcel.id, kit.now() + 600).await?;
+    service.sequence_now().await?;
+
+    browser.goto(&format!("{base}/app/")).await?;
+    browser.find("#code").await?.type_text(&invitation.code).await?;
+    browser.screenshot("sign-in").await?;
+    browser.find("#redeem").await?.click().await?;
+    let token = browser.find("#new-token").await?.text().await?;
+    assert!(token.starts_with("dm_"), "the welcome page shows the new token: {token:?}");
+    browser.screenshot("welcome").await?;
+    browser.find("a.button[href='/app/resident']").await?.click().await?;
+
+    let card = format!("#delivery-{}", parcel.id);
+    browser.find(&format!("{card}[data-state=out_for_delivery]")).await?;
+    browser.find("#live[data-live=connected]").await?;
+    browser.execute("window.__sameDocument = true;").await?;
+    browser.screenshot("parcel-on-its-way").await?;
+
+    // Dana arrives: her request and the drop go through the API while the page stays open.
+    let grant = b.expect_granted(b.dana.client.request_access(&b.ask("PCL-7001")).await).await?;
+    service.sequence_now().await?;
+    browser.find(&format!("{card} li.step.ok")).await?.show().await?;
+    browser.screenshot("access-granted-live").await?;
+    b.dana
+        .client
+        .complete_delivery(parcel.id, &CompleteDelivery { drop_spot_id: grant.drop_spot_id, photo_ref: None })
+        .await?;
+    service.sequence_now().await?;
+    browser.find(&format!("{card}[data-state=delivered]")).await?.show().await?;
+    let timeline = browser.text_of(&card).await?;
+    for expected in ["On its way", "asked to enter", "Access granted", "Delivered", "✓ verified"] {
+        assert!(timeline.contains(expected), "the timeline lacks {expected:?}: {timeline}");
+    }
+    assert_eq!(browser.execute("return window.__sameDocument === true;").await?, json!(true), "the page reloaded");
+    browser.screenshot("delivered-live").await?;
+
+    // Lee blocks delivery access.
+    browser.find("#reason").await?.type_text("away this week").await?;
+    browser.find("#block").await?.click().await?;
+    browser.find("#blocked-banner").await?;
+    browser.find("#unblock").await?;
+    assert!(kit.store().active_block(b.unit_2b.id, kit.now()).await?.is_some(), "the block is stored");
+    browser.find("#live[data-live=connected]").await?;
+    browser.execute("window.__sameDocument = true;").await?;
+    browser.screenshot("blocked").await?;
+
+    // Dana's next parcel for 2B is refused, and Lee sees why without reloading.
+    let second = b.parcel(kit, "PCL-7002", b.unit_2b.id).await?;
+    b.expect_refused(b.dana.client.request_access(&b.ask("PCL-7002")).await, RefusalReason::ResidentBlocked).await?;
+    service.sequence_now().await?;
+    let refused = format!("#delivery-{} li.step.refused", second.id);
+    browser.find(&refused).await?.show().await?;
+    let why = browser.text_of(&refused).await?;
+    assert!(why.contains("the resident has blocked delivery access"), "refusal shown as {why:?}");
+    assert_eq!(browser.execute("return window.__sameDocument === true;").await?, json!(true), "the page reloaded");
+    browser.screenshot("next-request-refused-live").await?;
+
+    // The unit's audit entries, each verified against the signed checkpoint.
+    browser.goto(&format!("{base}/app/audit")).await?;
+    browser.find("#audit tr[data-kind=access_refused] .verified").await?;
+    let summary = browser.find("#log-summary").await?.text().await?;
+    assert!(summary.contains("valid signature"), "{summary}");
+    browser.screenshot("audit").await?;
+
+    // Sign out: the session is gone.
+    browser.find(".signout button").await?.click().await?;
+    browser.find("#token").await?;
+    browser.goto(&format!("{base}/app/resident")).await?;
+    browser.find("#token").await?;
+
+    // Rosa enables QuickShip at weekends, 09:00 to 17:00, into the package room.
+    browser.find("#token").await?.type_text(&b.rosa_token).await?;
+    browser.find("#sign-in").await?.click().await?;
+    browser.find(&format!("a[href='/app/manager/properties/{}']", b.property.id)).await?.click().await?;
+    browser.find("#doors-h").await?;
+    browser.screenshot("manager-property").await?;
+    browser.find("#carrier_id").await?.type_text(&b.quickship_id.to_string()).await?;
+    browser.find("#day-sat").await?.click().await?;
+    browser.find("#day-sun").await?.click().await?;
+    browser
+        .execute("document.getElementById('start').value = '09:00'; document.getElementById('end').value = '17:00';")
+        .await?;
+    browser.find(&format!("#spot-{}", b.room_spot.id)).await?.click().await?;
+    browser.find("#enable-carrier").await?.show().await?;
+    browser.screenshot("enable-form").await?;
+    browser.find("#enable-carrier").await?.click().await?;
+    let row = browser.find(&format!("#enablements tr[data-carrier='{}']", b.quickship_id)).await?;
+    row.show().await?;
+    let hours =
+        browser.find(&format!("#enablements tr[data-carrier='{}'] .hours", b.quickship_id)).await?.text().await?;
+    assert_eq!(hours, "sat sun 09:00–17:00");
+    browser.screenshot("carrier-enabled").await?;
+    let stored = b.rosa.list_enablements(b.property.id).await?;
+    let quickship = stored.iter().find(|e| e.carrier_id == b.quickship_id).expect("QuickShip is enabled");
+    assert!(quickship.enabled);
+    assert_eq!(quickship.allowed_drop_spots, vec![b.room_spot.id]);
+    assert_eq!(quickship.hours[0].days, vec!["sat".to_string(), "sun".to_string()]);
+    assert_eq!((quickship.hours[0].start.as_str(), quickship.hours[0].end.as_str()), ("09:00", "17:00"));
+    // The refusals by reason include Lee's block.
+    let refusal = browser.find("#refusals tr[data-reason=resident_blocked]").await?.text().await?;
+    assert!(refusal.ends_with('1'), "{refusal}");
+
+    browser.quit().await
+}
+
+// --- over HTTP -----------------------------------------------------------------------
+
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?)
+}
+
+/// Signs in with `token` through the form; returns the `name=value` cookie.
+async fn sign_in(kit: &Kit, token: &str) -> anyhow::Result<String> {
+    let base = kit.running.url();
+    let response =
+        http()?.post(format!("{base}/app/sign-in")).header(ORIGIN, &base).form(&[("token", token)]).send().await?;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers().get(SET_COOKIE).expect("a session cookie").to_str()?.to_string();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+        assert!(cookie.contains(attribute), "the cookie lacks {attribute}: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http: no Secure attribute ({cookie})");
+    Ok(cookie.split(';').next().unwrap_or_default().to_string())
+}
+
+pub async fn dashboard_refuses_forged_and_sessionless_changes(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let client = http()?;
+    let invitation = b
+        .rosa
+        .invite_resident(b.unit_2b.id, &CreateInvitation { name: "Lee Park".into(), email: "lee@example.com".into() })
+        .await?;
+    let lee = kit.anon.redeem_invitation(&invitation.code).await?;
+    let block_url = format!("{base}/app/resident/block");
+    let not_blocked = || async { anyhow::Ok(kit.store().active_block(b.unit_2b.id, kit.now()).await?.is_none()) };
+
+    // No session: refused, nothing changed; pages send the browser to sign in.
+    let r = client.post(&block_url).header(ORIGIN, &base).form(&[("reason", "x")]).send().await?;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = client
+        .post(&block_url)
+        .header(ORIGIN, &base)
+        .header(COOKIE, format!("doorman_session={}", "A".repeat(43)))
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "an unknown session id");
+    assert!(not_blocked().await?);
+    let r = client.get(format!("{base}/app/resident")).send().await?;
+    assert_eq!(
+        (r.status(), r.headers().get(LOCATION).map(|v| v.as_bytes())),
+        (StatusCode::SEE_OTHER, Some(&b"/app/sign-in"[..]))
+    );
+
+    // A bad token does not sign in, and says so without a server error.
+    let r =
+        client.post(format!("{base}/app/sign-in")).header(ORIGIN, &base).form(&[("token", "dm_nope")]).send().await?;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    assert!(r.text().await?.contains("not valid"));
+
+    let cookie = sign_in(kit, &lee.token).await?;
+
+    // Another site's page posting with Lee's cookie: refused before anything runs.
+    for (header, value) in [
+        (ORIGIN, "http://evil.example"),
+        (ORIGIN, "null"),
+        (ORIGIN, &*base.replace("127.0.0.1", "localhost")),
+        (REFERER, "http://evil.example/page"),
+    ] {
+        let r = client.post(&block_url).header(COOKIE, &cookie).header(header.clone(), value).send().await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+        assert!(r.text().await?.contains("cross_site_request"));
+    }
+    // Neither Origin nor Referer: it cannot show where it comes from.
+    let r = client.post(&block_url).header(COOKIE, &cookie).send().await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Sign-in itself is guarded (no logging a victim into the attacker's account).
+    let r = client
+        .post(format!("{base}/app/sign-in"))
+        .header(ORIGIN, "http://evil.example")
+        .form(&[("token", lee.token.as_str())])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    assert!(not_blocked().await?, "no refused request changed anything");
+
+    // From the dashboard itself (Origin, or Referer alone): it works.
+    let r = client
+        .post(&block_url)
+        .header(COOKIE, &cookie)
+        .header(REFERER, format!("{base}/app/resident"))
+        .form(&[("reason", "")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!not_blocked().await?, "blocked");
+    let r = client
+        .post(format!("{base}/app/resident/unblock"))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, &base)
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(not_blocked().await?, "unblocked");
+
+    // A resident's session opens no manager page; another manager's neither.
+    let r =
+        client.get(format!("{base}/app/manager/properties/{}", b.property.id)).header(COOKIE, &cookie).send().await?;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let otto = sign_in(kit, &otto_token(kit).await?).await?;
+    let r = client.get(format!("{base}/app/manager/properties/{}", b.property.id)).header(COOKIE, &otto).send().await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = client
+        .post(format!("{base}/app/manager/properties/{}/carriers", b.property.id))
+        .header(COOKIE, &otto)
+        .header(ORIGIN, &base)
+        .form(&[
+            ("carrier_id", b.quickship_id.to_string()),
+            ("day", "mon".into()),
+            ("start", "08:00".into()),
+            ("end", "09:00".into()),
+            ("enabled", "yes".into()),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(b.rosa.list_enablements(b.property.id).await?.iter().all(|e| e.carrier_id != b.quickship_id));
+
+    // Bad form input is a 4xx page, never a 500.
+    let rosa = sign_in(kit, &b.rosa_token).await?;
+    let r = client
+        .post(format!("{base}/app/manager/properties/{}/carriers", b.property.id))
+        .header(COOKIE, &rosa)
+        .header(ORIGIN, &base)
+        .form(&[
+            ("carrier_id", b.quickship_id.to_string()),
+            ("day", "mon".into()),
+            ("start", "25:00".into()),
+            ("end", "09:00".into()),
+            ("enabled", "yes".into()),
+        ])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = client.get(format!("{base}/app/manager/properties/not-an-id")).header(COOKIE, &rosa).send().await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Signing out deletes the session: the old cookie no longer works.
+    let r = client.post(format!("{base}/app/sign-out")).header(COOKIE, &cookie).header(ORIGIN, &base).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(r.headers().get(SET_COOKIE).expect("the cookie is cleared").to_str()?.contains("Max-Age=0"));
+    let r = client.post(&block_url).header(COOKIE, &cookie).header(ORIGIN, &base).send().await?;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(not_blocked().await?);
+    // Signing out again (a stale tab) just clears the cookie.
+    let r = client.post(format!("{base}/app/sign-out")).header(COOKIE, &cookie).header(ORIGIN, &base).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // A session expires after 12 hours, whatever the cookie says.
+    let again = sign_in(kit, &lee.token).await?;
+    let r = client.get(format!("{base}/app/resident")).header(COOKIE, &again).send().await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    kit.advance(doorman_dashboard::SESSION_LIFETIME_S);
+    let r = client.get(format!("{base}/app/resident")).header(COOKIE, &again).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    Ok(())
+}
+
+/// A token for Otto, the other building's manager (the fixture keeps only
+/// his client): a fresh manager stands in for him.
+async fn otto_token(kit: &Kit) -> anyhow::Result<String> {
+    Ok(kit.operator.create_manager("Otto Two").await?.token)
+}
+
+/// A resident signed in on the dashboard: their session cookie and unit.
+async fn resident_session(kit: &Kit, b: &Building, unit: UnitId, name: &str) -> anyhow::Result<String> {
+    let invitation = b
+        .rosa
+        .invite_resident(unit, &CreateInvitation { name: name.into(), email: format!("{}@example.com", name.len()) })
+        .await?;
+    let created = kit.anon.redeem_invitation(&invitation.code).await?;
+    sign_in(kit, &created.token).await
+}
+
+/// Reads the stream until an event whose data contains `needle`; returns its id.
+async fn next_event_with(response: &mut reqwest::Response, needle: &str) -> anyhow::Result<u64> {
+    let mut seen = String::new();
+    let wait = std::time::Duration::from_secs(15);
+    loop {
+        let chunk = tokio::time::timeout(wait, response.chunk())
+            .await
+            .map_err(|_| anyhow::anyhow!("no event with {needle:?} within {wait:?}; got:\n{seen}"))??
+            .ok_or_else(|| anyhow::anyhow!("the stream ended; got:\n{seen}"))?;
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        // Events end with a blank line; each has `id:` and `data:` lines.
+        for event in seen.split("\n\n").filter(|e| e.contains("data:")) {
+            let id = event.lines().find_map(|l| l.strip_prefix("id:")).map(str::trim);
+            if event.contains(needle) {
+                return Ok(id.ok_or_else(|| anyhow::anyhow!("an event without id: {event}"))?.parse()?);
+            }
+        }
+    }
+}
+
+pub async fn dashboard_live_stream_sends_only_the_principals_events(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let service = kit.running.service.clone();
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
+    let mia = resident_session(kit, &b, b.unit_3c.id, "Mia").await?;
+    let parcel = b.parcel(kit, "PCL-8001", b.unit_2b.id).await?;
+    let start = service.sequence_now().await?.map(|c| c.size).unwrap_or(0);
+    let live = |cookie: &str| {
+        http().map(|c| c.get(format!("{base}/app/live?after={}", start.saturating_sub(1))).header(COOKIE, cookie))
+    };
+    let mut lee_stream = live(&lee)?.send().await?;
+    let mut mia_stream = live(&mia)?.send().await?;
+    assert_eq!(lee_stream.status(), StatusCode::OK);
+    assert!(lee_stream.headers()["content-type"].to_str()?.starts_with("text/event-stream"));
+    // Without a session, no stream.
+    let r = http()?.get(format!("{base}/app/live")).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Dana's request for Lee's parcel reaches Lee's stream, with its log index as id.
+    let granted = b.expect_granted(b.dana.client.request_access(&b.ask("PCL-8001")).await).await?;
+    service.sequence_now().await?;
+    let id = next_event_with(&mut lee_stream, "Access granted").await?;
+    assert_eq!(id, granted.log_index);
+
+    // Mia's first event is her own block: Lee's were never sent to her.
+    let mia_client = http()?;
+    let r = mia_client
+        .post(format!("{base}/app/resident/block"))
+        .header(COOKIE, &mia)
+        .header(ORIGIN, &base)
+        .form(&[("reason", "")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    service.sequence_now().await?;
+    let chunk = tokio::time::timeout(std::time::Duration::from_secs(15), mia_stream.chunk()).await??;
+    let first = String::from_utf8_lossy(&chunk.unwrap_or_default()).to_string();
+    assert!(first.contains("Deliveries blocked"), "Mia's first event: {first}");
+    assert!(!first.contains("Access granted") && !first.contains(&parcel.tracking_number), "{first}");
+    Ok(())
+}
+
+/// Overwrites one stored log entry, as someone with the database could.
+async fn tamper_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
+    let sql = "UPDATE log_entries SET entry = $1 WHERE idx = $2";
+    let n = match kit.backend {
+        crate::kit::Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&kit.database_url).await?;
+            sqlx::query(sql).bind(entry).bind(idx as i64).execute(&pool).await?.rows_affected()
+        }
+        crate::kit::Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&kit.database_url).await?;
+            sqlx::query(sql).bind(entry).bind(idx as i64).execute(&pool).await?.rows_affected()
+        }
+    };
+    anyhow::ensure!(n == 1, "no entry {idx}");
+    Ok(())
+}
+
+/// The row of log entry `idx` on the audit page.
+fn audit_row(html: &str, idx: u64) -> String {
+    let start = html.find(&format!("<td>{idx}</td>")).unwrap_or_else(|| panic!("no row {idx} in:\n{html}"));
+    let end = html[start..].find("</tr>").map_or(html.len(), |e| start + e);
+    html[start..end].to_string()
+}
+
+pub async fn dashboard_marks_only_proven_entries_verified(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
+    b.parcel(kit, "PCL-9001", b.unit_2b.id).await?;
+    let granted = b.expect_granted(b.dana.client.request_access(&b.ask("PCL-9001")).await).await?;
+    kit.running.service.sequence_now().await?;
+    let page = || async {
+        let r = http()?.get(format!("{base}/app/audit")).header(COOKIE, &lee).send().await?;
+        anyhow::ensure!(r.status() == StatusCode::OK, "audit page: {}", r.status());
+        anyhow::Ok(r.text().await?)
+    };
+    let html = page().await?;
+    assert!(html.contains("carries a valid signature"), "{html}");
+    assert!(audit_row(&html, granted.log_index).contains("✓ verified"));
+    assert!(audit_row(&html, granted.log_index - 1).contains("✓ verified"));
+    assert!(!html.contains("not verified"), "every entry proves: {html}");
+
+    // The granted entry is edited in the database: its proof no longer holds,
+    // and the page says so for that entry only.
+    let stored = kit
+        .store()
+        .log_entries(
+            &doorman_store::EntryFilter { everything: true, ..Default::default() },
+            granted.log_index..granted.log_index + 1,
+            1,
+        )
+        .await?;
+    let mut forged = doorman_domain::Event::from_bytes(&stored[0].bytes)?;
+    forged.at += 3600;
+    tamper_entry(kit, granted.log_index, &forged.to_canonical_bytes()).await?;
+    let html = page().await?;
+    assert!(audit_row(&html, granted.log_index).contains("not verified"), "{}", audit_row(&html, granted.log_index));
+    assert!(audit_row(&html, granted.log_index - 1).contains("✓ verified"));
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The transparency-log entries a principal may see, each checked here
+//! before the page calls it verified: the checkpoint must carry the log's
+//! signature (its key from the service's key ring) and the entry's bytes
+//! must hash, through its inclusion proof, to that checkpoint's root.
+
+use doorman_api::AuditEntriesQuery;
+use doorman_domain::{serde_b64, Event, Principal};
+use doorman_server::{Service, ServiceResult};
+use doorman_tlog::{leaf_hash, verify_leaf_inclusion, Hash, InclusionProof, SignedCheckpoint, VerifierKey};
+
+/// At most this many entries are read for one page (newest kept).
+const MAX_ENTRIES: usize = 2000;
+
+#[derive(Clone, Debug)]
+pub(crate) struct CheckedEntry {
+    pub index: u64,
+    /// None if the bytes are not an event (shown, never verified).
+    pub event: Option<Event>,
+    /// The inclusion proof leads to the signed checkpoint.
+    pub verified: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CheckedLog {
+    /// The size of the checkpoint the entries were proven against.
+    pub size: u64,
+    /// The checkpoint carries a valid signature of the log's key.
+    pub checkpoint_signed: bool,
+    pub entries: Vec<CheckedEntry>,
+}
+
+impl CheckedLog {
+    /// The index a live stream resumes after: the last one this view covers.
+    pub fn last_index(&self) -> Option<u64> {
+        self.size.checked_sub(1)
+    }
+}
+
+/// Every entry after `after` that `p` may see, checked.
+pub(crate) async fn checked_entries(service: &Service, p: &Principal, after: Option<u64>) -> ServiceResult<CheckedLog> {
+    let mut query = AuditEntriesQuery { after, size: None, limit: None };
+    let first = service.audit_entries(p, query.clone()).await?;
+    let size = first.size;
+    let checkpoint = first.checkpoint.clone();
+    let mut raw = first.entries;
+    let mut next = first.next_after;
+    while let Some(after) = next {
+        if raw.len() >= MAX_ENTRIES {
+            break;
+        }
+        query = AuditEntriesQuery { after: Some(after), size: Some(size), limit: None };
+        let page = service.audit_entries(p, query.clone()).await?;
+        raw.extend(page.entries);
+        next = page.next_after;
+    }
+    let key = service.log_key().ok().and_then(|k| VerifierKey::parse(&k).ok());
+    let opened = key.and_then(|key| SignedCheckpoint::open(checkpoint.as_bytes(), &[key], &[]).ok());
+    let checkpoint_signed = opened.is_some();
+    let entries = raw
+        .into_iter()
+        .map(|entry| {
+            let bytes = serde_b64::decode(&entry.entry).ok();
+            let path: Option<Vec<Hash>> = entry
+                .inclusion
+                .iter()
+                .map(|h| serde_b64::decode(h).ok().and_then(|b| Hash::from_slice(&b).ok()))
+                .collect();
+            let verified = match (&opened, &bytes, path) {
+                (Some(opened), Some(bytes), Some(path)) => {
+                    let proof = InclusionProof { leaf_index: entry.index, tree_size: size, path };
+                    verify_leaf_inclusion(opened.checkpoint(), &leaf_hash(bytes), &proof).is_ok()
+                }
+                _ => false,
+            };
+            let event = bytes.and_then(|b| Event::from_bytes(&b).ok());
+            CheckedEntry { index: entry.index, event, verified }
+        })
+        .collect();
+    Ok(CheckedLog { size, checkpoint_signed, entries })
+}

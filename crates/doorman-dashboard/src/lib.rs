@@ -1,0 +1,147 @@
+//! doorman's web dashboard: server-rendered pages (askama templates, a few
+//! lines of dependency-free JavaScript for live updates) for residents,
+//! building managers and carriers, under `/app/`, served by `doorman serve`
+//! on the API's listener.
+//!
+//! Invariants:
+//! - every page and action calls the same `doorman_server::Service` methods
+//!   the JSON API calls, with the signed-in [`Principal`]: the dashboard adds
+//!   no authorization of its own and sees nothing the API would not show;
+//! - sign-in exchanges an API token (or a resident invitation) for a session
+//!   whose random id lives only in an HttpOnly cookie; the database keeps
+//!   its SHA-256 and the session dies with its token, at expiry or sign-out;
+//! - every state-changing request (anything but GET/HEAD) must come from
+//!   this site's own origin (`Origin`, else `Referer`), or it is refused
+//!   with 403 before any handler runs; the cookie is `SameSite=Lax` and GETs
+//!   change nothing;
+//! - the audit view shows an entry as verified only after checking the
+//!   checkpoint's signature with the log's key and the entry's inclusion
+//!   proof (doorman-tlog), on the server, for every entry shown.
+
+mod audit_view;
+mod csrf;
+mod live;
+mod pages;
+mod session;
+mod text;
+
+use std::sync::Arc;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use doorman_domain::Principal;
+use doorman_server::Service;
+
+pub use session::SESSION_LIFETIME_S;
+
+/// How the dashboard is reached from the outside.
+#[derive(Clone, Debug, Default)]
+pub struct DashboardConfig {
+    /// The public URL (`DOORMAN_PUBLIC_URL`), e.g. `https://doors.example`.
+    /// When set, state-changing requests must come from exactly its origin,
+    /// and cookies are `Secure` when it is https. When unset, the origin must
+    /// name the host the request was sent to.
+    pub public_url: Option<String>,
+}
+
+impl DashboardConfig {
+    /// Checks and normalizes the public URL: scheme and host, no path.
+    pub fn with_public_url(url: Option<&str>) -> Result<Self, String> {
+        let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(Self::default());
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| format!("public URL {url:?} must start with http:// or https://"))?;
+        let host = rest.trim_end_matches('/');
+        if host.is_empty() || host.contains(['/', '?', '#', ' ', '@']) {
+            return Err(format!("public URL {url:?} must be scheme and host only, like https://doors.example"));
+        }
+        let scheme = if url.starts_with("https://") { "https" } else { "http" };
+        Ok(Self { public_url: Some(format!("{scheme}://{host}")) })
+    }
+
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}
+
+pub(crate) struct Dash {
+    pub service: Arc<Service>,
+    pub config: DashboardConfig,
+}
+
+pub(crate) type DashState = Arc<Dash>;
+
+/// The dashboard's routes, all under `/app`, to merge into the API's router.
+pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
+    let state: DashState = Arc::new(Dash { service, config });
+    Router::new()
+        .route("/app", get(pages::home))
+        .route("/app/", get(pages::home))
+        .route("/app/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/app/redeem", post(session::redeem))
+        .route("/app/sign-out", post(session::sign_out))
+        .route("/app/resident", get(pages::resident_page))
+        .route("/app/resident/deliveries", get(pages::resident_fragment))
+        .route("/app/resident/block", post(pages::resident_block))
+        .route("/app/resident/unblock", post(pages::resident_unblock))
+        .route("/app/resident/preferences", get(pages::preferences_page).post(pages::preferences_save))
+        .route("/app/manager", get(pages::manager_page))
+        .route("/app/manager/properties/{property_id}", get(pages::property_page))
+        .route("/app/manager/properties/{property_id}/carriers", post(pages::enable_carrier))
+        .route("/app/manager/properties/{property_id}/tenant-notice", post(pages::tenant_notice))
+        .route("/app/carrier", get(pages::carrier_page))
+        .route("/app/carrier/deliveries", get(pages::carrier_fragment))
+        .route("/app/audit", get(pages::audit_page))
+        .route("/app/live", get(live::stream))
+        .route(
+            "/app/assets/app.css",
+            get(|| async { asset("text/css; charset=utf-8", include_str!("../assets/app.css")) }),
+        )
+        .route(
+            "/app/assets/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
+        )
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
+        .with_state(state)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+}
+
+/// Where a principal's dashboard starts.
+pub(crate) fn home_of(p: &Principal) -> &'static str {
+    match p {
+        Principal::Resident { .. } => "/app/resident",
+        Principal::Manager { .. } => "/app/manager",
+        Principal::Carrier { .. } | Principal::Driver { .. } => "/app/carrier",
+        Principal::Operator => "/app/audit",
+    }
+}
+
+/// A 303 to `to`: after a form, the browser GETs the page.
+pub(crate) fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_is_scheme_and_host() {
+        let c = DashboardConfig::with_public_url(Some("https://doors.example/")).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://doors.example"));
+        assert!(c.secure_cookies());
+        let c = DashboardConfig::with_public_url(Some("http://127.0.0.1:8080")).unwrap();
+        assert!(!c.secure_cookies());
+        assert!(DashboardConfig::with_public_url(Some("doors.example")).is_err());
+        assert!(DashboardConfig::with_public_url(Some("https://doors.example/app")).is_err());
+        assert!(DashboardConfig::with_public_url(None).unwrap().public_url.is_none());
+    }
+}
