@@ -613,8 +613,7 @@ impl Served {
             .arg("--data-dir")
             .arg(data_dir)
             .env("DOORMAN_LOG", "warn")
-            // No embedded MQTT broker: its fixed port would clash between the
-            // SQLite and PostgreSQL variants running side by side.
+            // No lock fleet here: its broker's default port would be shared.
             .env("DOORMAN_MQTT", "false")
             .env_remove("DOORMAN_CONFIG")
             .stdout(std::process::Stdio::piped())
