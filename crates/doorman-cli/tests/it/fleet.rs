@@ -515,7 +515,7 @@ async fn env(kit: &Kit, broker: Broker) -> anyhow::Result<Option<FleetEnv>> {
 
 /// Several drivers deliver through two fleet locks; every event each lock
 /// records reaches the service, once, verified, logged; health is visible.
-pub async fn deliveries_reach_the_service(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_deliveries_reach_the_service(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     deliveries_scenario(kit, &env).await
 }
@@ -563,7 +563,7 @@ async fn deliveries_scenario(kit: &Kit, env: &FleetEnv) -> anyhow::Result<()> {
 
 /// A resident's block revokes the outstanding credential; the online lock
 /// has the bundle within 2 seconds and refuses it.
-pub async fn a_block_reaches_an_online_lock_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_block_reaches_an_online_lock_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     block_scenario(kit, &env).await
 }
@@ -596,7 +596,7 @@ async fn block_scenario(kit: &Kit, env: &FleetEnv) -> anyhow::Result<()> {
 
 /// The carrier cancels a delivery: its outstanding credential is revoked and
 /// online locks refuse it within 2 seconds.
-pub async fn a_cancelled_delivery_is_refused_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_cancelled_delivery_is_refused_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let granted = env.parcel(kit, 0).await?;
     let started = tokio::time::Instant::now();
@@ -611,7 +611,7 @@ pub async fn a_cancelled_delivery_is_refused_within_two_seconds(kit: &Kit) -> an
 /// A lock cut off from the network still admits a valid driver; a credential
 /// revoked after the cut opens until a handheld relays the bundle, then not;
 /// back online, every event arrives once, the chain unbroken.
-pub async fn an_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> anyhow::Result<()> {
     let Some(mut env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let lock = env.lock_id(ENTRANCE);
     env.synced(kit, ENTRANCE).await?;
@@ -680,7 +680,7 @@ pub async fn an_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> an
 
 /// A stale camera heartbeat: the lock refuses delivery unlocks, and the
 /// refusal reaches the service (as an event and in the lock's health).
-pub async fn a_stale_camera_refuses_deliveries_and_it_is_reported(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_stale_camera_refuses_deliveries_and_it_is_reported(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let endpoint = env.endpoint();
     let lock = env.lock_id(ENTRANCE);
@@ -713,7 +713,7 @@ pub async fn a_stale_camera_refuses_deliveries_and_it_is_reported(kit: &Kit) -> 
 }
 
 /// Another lock's MQTT account can neither read nor write this lock's topics.
-pub async fn another_locks_account_cannot_reach_this_lock(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_another_locks_account_cannot_reach_this_lock(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     acl_scenario(kit, &env, true).await
 }
@@ -805,7 +805,7 @@ async fn acl_scenario(kit: &Kit, env: &FleetEnv, strict: bool) -> anyhow::Result
 }
 
 /// The same story on Mosquitto, from the files the service writes.
-pub async fn mosquitto_runs_the_same_fleet(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_on_mosquitto_runs_the_same_story(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Mosquitto).await? else { return Ok(()) };
     assert!(env.mosquitto.is_some());
     deliveries_scenario(kit, &env).await?;
@@ -816,7 +816,7 @@ pub async fn mosquitto_runs_the_same_fleet(kit: &Kit) -> anyhow::Result<()> {
 /// A real `doorman lock run` process, killed with SIGKILL with the door open
 /// mid-delivery and started again: the used credential stays used, the
 /// counter goes on, and the service ends up with every event once.
-pub async fn a_killed_lock_process_loses_nothing(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_killed_lock_process_loses_nothing(kit: &Kit) -> anyhow::Result<()> {
     // The lock process reads the wall clock: so does the service here.
     kit.set_time(doorman_cli::SystemClock.now());
     let Some(mut env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
@@ -914,7 +914,7 @@ impl Drop for LockProcess {
 /// `doorman lock provision` registers a lock and writes the bundle the
 /// service's answer makes (MQTT account included); `doorman lock run` starts
 /// from it and is heard by the service; `doorman lock health` shows it.
-pub async fn a_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyhow::Result<()> {
     kit.set_time(doorman_cli::SystemClock.now());
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let back = env
