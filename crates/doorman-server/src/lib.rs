@@ -83,6 +83,8 @@ pub struct Service {
     fleet: std::sync::OnceLock<(doorman_fleet::FleetHandle, String)>,
     /// Mosquitto's files, kept up to date when an external Mosquitto is used.
     mosquitto: std::sync::OnceLock<fleet::MosquittoTarget>,
+    /// Remote unlocks asked for and not yet answered by their lock.
+    remote: fleet::RemoteUnlocks,
 }
 
 impl std::fmt::Debug for Service {
@@ -105,6 +107,7 @@ impl Service {
             witness_progress: audit::WitnessProgress::default(),
             fleet: std::sync::OnceLock::new(),
             mosquitto: std::sync::OnceLock::new(),
+            remote: fleet::RemoteUnlocks::new(),
         }
     }
 

@@ -136,7 +136,7 @@ impl FleetEnv {
         tokio::time::timeout(WAIT, env.fleet.bridge.handle().wait_ready())
             .await
             .context("the service's fleet session did not come up")??;
-        env.run_locks().await?;
+        env.run_locks(kit.store()).await?;
         Ok(Some(env))
     }
 
@@ -256,13 +256,19 @@ impl FleetEnv {
         o
     }
 
-    /// (Re)starts the street door and package room locks in this process,
-    /// with the service's clock, and waits until the service heard each.
-    pub async fn run_locks(&mut self) -> anyhow::Result<()> {
+    /// Starts the street door and package room locks in this process, with
+    /// the service's clock, and waits until each is subscribed (its first
+    /// health report, sent once subscribed, is at the service).
+    pub async fn run_locks(&mut self, store: &Arc<dyn doorman_store::Store>) -> anyhow::Result<()> {
         let running = RunningLocks::start(&self.bundles[..2], self.options(), self.clock.clone()).await?;
         self.locks = Some(running);
         for i in [ENTRANCE, ROOM] {
             self.sim(i).wait_until(WAIT, |h| !h.camera_stale).await?;
+            let id = self.lock_id(i);
+            eventually(&format!("lock {i} is on the fleet channel"), || async move {
+                Ok(store.lock_fleet(id).await?.context("fleet")?.health.is_some())
+            })
+            .await?;
         }
         Ok(())
     }
@@ -974,5 +980,45 @@ pub async fn fleet_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyho
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.lines().any(|l| l.starts_with(&id.to_string()) && l.contains("battery 100%")), "{text}");
+    Ok(())
+}
+
+/// A resident opens the street door from afar: the lock is asked over MQTT,
+/// answers with its challenge, and opens for the service's one-use
+/// credential; the unlock is on the lock's record at the service and in the
+/// log. Nobody else can ask, and a unit door of another unit is not theirs.
+pub async fn fleet_resident_opens_a_shared_door_remotely(kit: &Kit) -> anyhow::Result<()> {
+    let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
+    let lock = env.lock_id(ENTRANCE);
+    let before = env.sim(ENTRANCE).health()?.event_counter;
+    let asked = env.jun.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await?;
+    assert_eq!(asked.lock_id, lock);
+    env.sim(ENTRANCE)
+        .wait_until(WAIT, |h| matches!(h.bolt, doorman_lock::BoltState::Released { .. }))
+        .await
+        .context("the lock did not open for the remote unlock")?;
+    let head = env.synced(kit, ENTRANCE).await?;
+    assert!(head > before);
+    let events = env.check_chain(kit, ENTRANCE, head).await?;
+    let remote = doorman_lock::EntrySource::Remote.code();
+    assert!(
+        events.iter().any(|e| e.record.kind == doorman_protocol::EventKind::Unlocked && e.record.value == remote),
+        "the lock recorded a remote entry"
+    );
+    let all = EntryFilter { everything: true, ..Default::default() };
+    let logged = kit.store().log_entries(&all, 0..u64::MAX >> 2, 100_000).await?;
+    let unlocked = logged.iter().filter_map(|e| Event::from_bytes(&e.bytes).ok()).find(|e| {
+        matches!(e.kind, EventKind::DoorUnlocked { lock_id, .. } if lock_id == lock)
+            && matches!(e.actor, Some(doorman_domain::Principal::Resident { .. }))
+    });
+    assert!(unlocked.is_some_and(|e| e.unit_id == Some(env.unit_2b.id)), "the resident's remote unlock is logged");
+    // Not for a driver, not for an unknown lock, not for another unit's resident.
+    let refused = env.drivers[0].client.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await;
+    crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");
+    let unknown = env.jun.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: LockId::random() }).await;
+    crate::kit::expect_error(unknown, reqwest::StatusCode::NOT_FOUND, "not_found");
+    let other_unit = env.rosa.create_unit(env.property.id, "3C").await?;
+    let other = env.jun.remote_unlock(other_unit.id, &RemoteUnlock { lock_id: lock }).await;
+    crate::kit::expect_error(other, reqwest::StatusCode::NOT_FOUND, "not_found");
     Ok(())
 }

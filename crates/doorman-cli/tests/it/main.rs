@@ -116,4 +116,5 @@ scenarios!(
     fleet::fleet_on_mosquitto_runs_the_same_story,
     fleet::fleet_killed_lock_process_loses_nothing,
     fleet::fleet_provisioned_bundle_runs_as_a_lock_process,
+    fleet::fleet_resident_opens_a_shared_door_remotely,
 );
