@@ -361,7 +361,7 @@ impl FleetEnv {
         Fut: std::future::Future<Output = anyhow::Result<(u64, u64)>>,
     {
         let id = self.lock_id(i);
-        eventually(&format!("lock {i}'s events are stored and acknowledged"), || {
+        let waited = eventually(&format!("lock {i}'s events are stored and acknowledged"), || {
             let counters = counters();
             let store = kit.store().clone();
             async move {
@@ -370,7 +370,12 @@ impl FleetEnv {
                 Ok(stored == recorded && acked == recorded)
             }
         })
-        .await?;
+        .await;
+        if let Err(e) = waited {
+            let record = kit.store().lock_fleet(id).await?;
+            let lock = counters().await;
+            anyhow::bail!("{e}: the lock says (recorded, acked) = {lock:?}; the service holds {record:?}");
+        }
         Ok(counters().await?.0)
     }
 
@@ -826,11 +831,14 @@ pub async fn fleet_killed_lock_process_loses_nothing(kit: &Kit) -> anyhow::Resul
     // The lock process reads the wall clock: so does the service here.
     kit.set_time(doorman_cli::SystemClock.now());
     let Some(mut env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
-    // The street door moves to a process of its own.
+    // The street door moves to a process of its own, with the state it had.
     env.locks = None;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     let bundle_file = env.state_dir.path().join("entrance.json");
     env.bundles[ENTRANCE].write(&bundle_file)?;
-    let state = TempDir::new("doorman-lock-process")?;
+    let state = &env.state_dir;
     let port = free_port()?;
     let endpoint = LockEndpoint::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     let lock = wire(env.lock_id(ENTRANCE));
