@@ -39,6 +39,8 @@ pub struct Running {
     log_task: Option<JoinHandle<()>>,
     /// The lock fleet's MQTT channel, once started ([`start_fleet`]).
     pub fleet: Option<FleetRunning>,
+    /// The background webhook dispatcher, if any (with the sequencer).
+    webhook_task: Option<JoinHandle<()>>,
 }
 
 /// The lock fleet's channel: the embedded broker (if any) and the service's
@@ -111,6 +113,9 @@ impl Running {
         }
         drop(self.fleet.take());
         let served = self.join.await.context("server task")?.context("server");
+        if let Some(task) = self.webhook_task.take() {
+            task.abort();
+        }
         if let Some(task) = self.log_task.take() {
             task.abort();
             if let Err(e) = self.service.sequence_now().await {
@@ -161,13 +166,17 @@ pub async fn start(service: Arc<Service>, listen: SocketAddr) -> anyhow::Result<
 /// How often `doorman serve` sequences its log unless configured.
 pub const DEFAULT_LOG_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often `doorman serve` fans out and sends webhooks.
+const WEBHOOK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often a witness that did not cosign is asked again for the same
 /// checkpoint.
 const WITNESS_RETRY: Duration = Duration::from_secs(10);
 
 /// [`start`], with the background sequencer's period (None: no background
-/// task; the caller runs `Service::sequence_now` and
-/// `Service::publish_checkpoint` itself, as the tests do).
+/// tasks; the caller runs `Service::sequence_now`,
+/// `Service::publish_checkpoint` and `Service::dispatch_webhooks` itself, as
+/// the tests do).
 pub async fn start_with(
     service: Arc<Service>,
     listen: SocketAddr,
@@ -183,11 +192,13 @@ pub async fn start_with(
         tracing::info!(size = latest.size, "audit log checkpoint");
     }
     let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), interval)));
+    let webhook_task =
+        log_interval.map(|_| tokio::spawn(crate::webhook_cmd::dispatcher(service.clone(), WEBHOOK_INTERVAL)));
     let (tx, rx) = oneshot::channel::<()>();
     let join = tokio::spawn(doorman_web::serve(listener, service.clone(), async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None })
+    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None, webhook_task })
 }
 
 /// The background sequencer: integrates new entries and signs their

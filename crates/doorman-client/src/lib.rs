@@ -3,6 +3,9 @@
 //! exercise exactly what a carrier's or a building's integration would.
 
 use doorman_api::*;
+
+mod events;
+pub use events::{EventStream, SseMessage, StreamStart};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -102,6 +102,30 @@ pub enum EventKind {
     },
 }
 
+/// Every event type name, as [`EventKind::name`] gives them.
+pub const EVENT_TYPES: &[&str] = &[
+    "eta_updated",
+    "access_requested",
+    "access_granted",
+    "access_refused",
+    "grant_revoked",
+    "door_unlocked",
+    "door_opened",
+    "door_closed",
+    "door_ajar",
+    "relocked",
+    "lock_event",
+    "delivered",
+    "clip_ready",
+    "clip_deleted",
+    "blocked",
+    "unblocked",
+    "diverted",
+    "delivery_cancelled",
+    "configuration_changed",
+    "key_rotated",
+];
+
 impl EventKind {
     /// The stable name used in filters, SSE `event:` lines and webhooks.
     pub fn name(&self) -> &'static str {

@@ -54,4 +54,7 @@ typed_id!(
     GrantId,
     AccessRequestId,
     TokenId,
+    WebhookId,
+    WebhookDeliveryId,
+    PickupPointId,
 );

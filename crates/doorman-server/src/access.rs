@@ -156,6 +156,7 @@ impl Service {
             record.id = AccessRequestId::random();
             return Err(self.refuse(record, RefusalReason::AccessAlreadyGranted).await);
         };
+        self.events_appended();
 
         let delivery_hash = issuing::delivery_hash(&delivery.hash_salt, delivery.id);
         let mut doors = Vec::with_capacity(steps.len());
@@ -215,7 +216,10 @@ impl Service {
             Err(e) => return e,
         };
         match self.store.record_access_request(&record, &events).await {
-            Ok(_) => ServiceError::Refused { reason, request_id: record.id },
+            Ok(_) => {
+                self.events_appended();
+                ServiceError::Refused { reason, request_id: record.id }
+            }
             Err(e) => e.into(),
         }
     }
@@ -256,6 +260,7 @@ impl Service {
         let delivered = EventKind::Delivered { drop_spot_id: req.drop_spot_id, photo_ref: d.photo_ref.clone() };
         let event = new_event(delivered, now, scope, Some(*p))?;
         self.store.update_delivery(&d, expected, &[event]).await?;
+        self.events_appended();
         self.store.close_live_grant(id, now).await?;
         Ok(d)
     }

@@ -420,7 +420,14 @@ impl crate::Service {
     /// background sequencer calls this on a short period). Returns the
     /// latest checkpoint.
     pub async fn sequence_now(&self) -> ServiceResult<Option<StoredCheckpoint>> {
-        self.audit_log().sequence_now().await
+        let latest = self.audit_log().sequence_now().await?;
+        // New entries, maybe from another process: wake the feed's waiters.
+        if let Some(size) = latest.as_ref().map(|c| c.size) {
+            if self.sequenced.swap(size, std::sync::atomic::Ordering::Relaxed) != size {
+                self.events_appended();
+            }
+        }
+        Ok(latest)
     }
 
     /// Asks the configured witnesses to cosign the latest checkpoint.

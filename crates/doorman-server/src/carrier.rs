@@ -196,6 +196,7 @@ impl Service {
         d.updated_at = self.now();
         let event = self.event(EventKind::EtaUpdated { eta: req.eta }, delivery_scope(&d), p)?;
         self.store.update_delivery(&d, expected, &[event]).await?;
+        self.events_appended();
         Ok(d)
     }
 
@@ -223,6 +224,7 @@ impl Service {
         };
         let revoked = self.store.revoke_live_grants_for_delivery(d.id, now, &revocation).await?;
         self.revoke_at_locks(&revoked).await;
+        self.events_appended();
         Ok(d)
     }
 }

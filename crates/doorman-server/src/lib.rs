@@ -13,12 +13,14 @@ pub mod audit;
 pub mod auth;
 mod carrier;
 mod error;
+pub mod feed;
 pub mod fleet;
 pub mod issuing;
 pub mod keys;
 mod manager;
 mod operator;
 mod resident;
+pub mod webhooks;
 pub mod witness;
 
 use std::net::IpAddr;
@@ -51,6 +53,12 @@ pub struct ServiceConfig {
     pub lock_mqtt_url: String,
     /// A lock whose clock drifts more than this (either way) is flagged.
     pub max_clock_drift_s: i64,
+    /// How often a waiting event stream re-reads the log without a wake-up
+    /// (entries written by other processes arrive within this).
+    pub feed_recheck_ms: u64,
+    /// Seconds to wait before each webhook retry; a delivery is dead after
+    /// `1 + len` failed tries.
+    pub webhook_retry_s: Vec<i64>,
 }
 
 impl Default for ServiceConfig {
@@ -66,6 +74,8 @@ impl Default for ServiceConfig {
             witnesses: Vec::new(),
             lock_mqtt_url: "mqtt://127.0.0.1:1884".into(),
             max_clock_drift_s: fleet::DEFAULT_MAX_CLOCK_DRIFT_S,
+            feed_recheck_ms: 1000,
+            webhook_retry_s: webhooks::DEFAULT_RETRY_S.to_vec(),
         }
     }
 }
@@ -85,6 +95,10 @@ pub struct Service {
     mosquitto: std::sync::OnceLock<fleet::MosquittoTarget>,
     /// Remote unlocks asked for and not yet answered by their lock.
     remote: fleet::RemoteUnlocks,
+    /// Wakes event streams when this process appends to the log.
+    feed: feed::FeedSignal,
+    /// The log size the last `sequence_now` of this process reached.
+    sequenced: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Service {
@@ -108,6 +122,8 @@ impl Service {
             fleet: std::sync::OnceLock::new(),
             mosquitto: std::sync::OnceLock::new(),
             remote: fleet::RemoteUnlocks::new(),
+            feed: feed::FeedSignal::default(),
+            sequenced: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -46,6 +46,7 @@ impl Service {
         );
         let event = self.configuration_event(p, property.id, what)?;
         self.store.insert_property(&property, &[event]).await?;
+        self.events_appended();
         Ok(property)
     }
 
@@ -78,6 +79,7 @@ impl Service {
             format!("tenant notice given at {now}: delivery access live from {live_from}; notice: {}", notice.text);
         let event = self.configuration_event(p, id, what)?;
         self.store.set_tenant_notice(id, &notice, &[event]).await?;
+        self.events_appended();
         property.tenant_notice = Some(notice);
         Ok(property)
     }
@@ -87,6 +89,7 @@ impl Service {
         let unit = Unit { id: UnitId::random(), property_id: property, label: text_field("label", &req.label, 100)? };
         let event = self.configuration_event(p, property, format!("unit {} added: \"{}\"", unit.id, unit.label))?;
         self.store.insert_unit(&unit, &[event]).await?;
+        self.events_appended();
         Ok(unit)
     }
 
@@ -148,6 +151,7 @@ impl Service {
         );
         let event = self.configuration_event(p, property, what)?;
         self.store.insert_access_point(&ap, &[event]).await?;
+        self.events_appended();
         Ok(ap)
     }
 
@@ -198,6 +202,7 @@ impl Service {
         if let Err(e) = self.write_mosquitto_files().await {
             tracing::error!(error = %e, "the Mosquitto files could not be refreshed; the new lock cannot connect yet");
         }
+        self.events_appended();
         let door_code_secret = match lock.keypad {
             true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)?)),
             false => None,
@@ -249,6 +254,7 @@ impl Service {
         );
         let event = self.configuration_event(p, property, what)?;
         self.store.insert_drop_spot(&spot, &[event]).await?;
+        self.events_appended();
         Ok(spot)
     }
 
@@ -302,6 +308,7 @@ impl Service {
         // The carrier sees how it is let in.
         event.carrier_id = Some(carrier);
         self.store.put_enablement(&enablement, &[event]).await?;
+        self.events_appended();
         Ok(enablement)
     }
 

@@ -89,6 +89,7 @@ impl Service {
         let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
         let blocked = self.event(EventKind::Blocked { until: req.until }, scope, p)?;
         self.store.insert_block(&block, &[blocked]).await?;
+        self.events_appended();
         let actor = *p;
         let revocation = move |grant: &Grant| -> Result<Vec<Event>, String> {
             let scope = Scope {
@@ -105,6 +106,7 @@ impl Service {
         let revoked = self.store.revoke_live_grants_for_unit(unit, now, &revocation).await?;
         // Online locks refuse the revoked credentials from now on.
         self.revoke_at_locks(&revoked).await;
+        self.events_appended();
         Ok(BlockResult { block, revoked_grants: revoked.into_iter().map(|g| g.id).collect() })
     }
 
@@ -114,6 +116,7 @@ impl Service {
         let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
         let unblocked = self.event(EventKind::Unblocked, scope, p)?;
         let ended_blocks = self.store.end_blocks(unit, self.now(), &[unblocked]).await?;
+        self.events_appended();
         Ok(UnblockResult { ended_blocks })
     }
 

@@ -157,3 +157,4 @@ crate::audit::impl_audit!(
     "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx BIGINT PRIMARY KEY NOT NULL, entry BYTEA NOT NULL)"
 );
 crate::fleet::impl_fleet!(PostgresStore, sqlx::Postgres);
+crate::notify::impl_notify!(PostgresStore, " FOR UPDATE");

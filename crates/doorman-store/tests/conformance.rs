@@ -143,6 +143,10 @@ conformance!(
     lock_gaps_problems_and_health_are_kept,
     lock_revocations_number_their_bundles,
     revoke_live_grants_for_delivery_touches_only_that_delivery,
+    webhooks_round_trip_per_owner,
+    webhook_outbox_moves_with_its_cursor_once,
+    webhook_attempts_lease_finish_and_resend,
+    pickup_points_round_trip,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -2222,4 +2226,157 @@ async fn revoke_live_grants_for_delivery_touches_only_that_delivery(store: Arc<d
     assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 7, &[]).await.unwrap());
     let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
     assert_eq!(log, ["revoked"]);
+}
+
+// --- notifications ------------------------------------------------------------
+
+fn webhook(owner: Principal, created_at: i64) -> doorman_domain::WebhookSubscription {
+    doorman_domain::WebhookSubscription {
+        id: doorman_domain::WebhookId::random(),
+        owner,
+        url: "https://receiver.example/hook".into(),
+        events: vec!["blocked".into()],
+        active: true,
+        created_at,
+        after_index: Some(3),
+    }
+}
+
+fn outbox_row(sub: doorman_domain::WebhookId, event_id: u64, due: i64) -> doorman_store::NewDelivery {
+    doorman_store::NewDelivery {
+        delivery: doorman_domain::WebhookDelivery {
+            id: doorman_domain::WebhookDeliveryId::random(),
+            subscription_id: sub,
+            event_id,
+            event_type: "blocked".into(),
+            state: doorman_domain::WebhookDeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: due,
+            last_attempt_at: None,
+            last_status: None,
+            last_error: None,
+            delivered_at: None,
+            created_at: due,
+        },
+        body: format!("{{\"id\":{event_id}}}"),
+    }
+}
+
+async fn webhooks_round_trip_per_owner(store: Arc<dyn Store>) {
+    let manager = Principal::Manager { manager_id: ManagerId::random() };
+    let carrier = Principal::Carrier { carrier_id: CarrierId::random() };
+    let mut first = webhook(manager, T0);
+    let second = webhook(manager, T0 + 1);
+    let theirs = webhook(carrier, T0);
+    store.insert_webhook(&first, "whsec_1").await.unwrap();
+    store.insert_webhook(&second, "whsec_2").await.unwrap();
+    store.insert_webhook(&theirs, "whsec_3").await.unwrap();
+    assert!(matches!(store.insert_webhook(&first, "again").await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_webhook(first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.list_webhooks(&manager).await.unwrap(), vec![first.clone(), second.clone()]);
+    assert_eq!(store.list_webhooks(&carrier).await.unwrap(), vec![theirs.clone()]);
+
+    first.active = false;
+    first.events = vec![];
+    first.url = "http://other.example/".into();
+    store.update_webhook(&first).await.unwrap();
+    assert_eq!(store.get_webhook(first.id).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.active_webhooks().await.unwrap(), vec![theirs.clone(), second.clone()]);
+    assert!(matches!(store.update_webhook(&webhook(manager, T0)).await, Err(StoreError::NotFound)));
+
+    store.enqueue_webhooks(0, 1, &[outbox_row(second.id, 0, T0)]).await.unwrap();
+    store.delete_webhook(second.id).await.unwrap();
+    assert_eq!(store.get_webhook(second.id).await.unwrap(), None);
+    assert!(store.due_webhook_deliveries(T0, 10).await.unwrap().is_empty(), "its deliveries went with it");
+    assert!(matches!(store.delete_webhook(second.id).await, Err(StoreError::NotFound)));
+}
+
+async fn webhook_outbox_moves_with_its_cursor_once(store: Arc<dyn Store>) {
+    let sub = webhook(Principal::Operator, T0);
+    store.insert_webhook(&sub, "whsec").await.unwrap();
+    assert_eq!(store.webhook_cursor().await.unwrap(), 0);
+    assert!(store.enqueue_webhooks(0, 5, &[outbox_row(sub.id, 1, T0), outbox_row(sub.id, 4, T0)]).await.unwrap());
+    assert_eq!(store.webhook_cursor().await.unwrap(), 5);
+    // A second dispatcher that read from 0 too writes nothing.
+    assert!(!store.enqueue_webhooks(0, 5, &[outbox_row(sub.id, 2, T0)]).await.unwrap());
+    // The same event for the same subscription is kept once.
+    assert!(store.enqueue_webhooks(5, 6, &[outbox_row(sub.id, 4, T0), outbox_row(sub.id, 5, T0)]).await.unwrap());
+    let all = store.list_webhook_deliveries(sub.id, None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|d| d.event_id).collect::<Vec<_>>(), vec![5, 4, 1], "newest first");
+    // A failed write moves nothing.
+    let bad = outbox_row(doorman_domain::WebhookId::random(), 9, T0);
+    assert!(store.enqueue_webhooks(6, 10, &[outbox_row(sub.id, 7, T0), bad]).await.is_err());
+    assert_eq!(store.webhook_cursor().await.unwrap(), 6);
+    assert_eq!(store.list_webhook_deliveries(sub.id, None, 100).await.unwrap().len(), 3);
+}
+
+async fn webhook_attempts_lease_finish_and_resend(store: Arc<dyn Store>) {
+    use doorman_domain::WebhookDeliveryState as State;
+    let sub = webhook(Principal::Operator, T0);
+    store.insert_webhook(&sub, "whsec_s").await.unwrap();
+    let early = outbox_row(sub.id, 1, T0);
+    let late = outbox_row(sub.id, 2, T0 + 100);
+    store.enqueue_webhooks(0, 3, &[early.clone(), late.clone()]).await.unwrap();
+    let due = store.due_webhook_deliveries(T0, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].url.as_str(), due[0].secret.as_str()), ("https://receiver.example/hook", "whsec_s"));
+    assert_eq!(due[0].body, early.body);
+    assert_eq!(due[0].delivery, early.delivery);
+    let id = early.delivery.id;
+
+    assert!(store.claim_webhook_delivery(id, T0, T0 + 120).await.unwrap());
+    assert!(!store.claim_webhook_delivery(id, T0, T0 + 120).await.unwrap(), "taken once");
+    assert!(store.due_webhook_deliveries(T0 + 1, 10).await.unwrap().is_empty());
+    let failed = doorman_store::AttemptResult {
+        at: T0 + 1,
+        status: Some(500),
+        error: Some("the receiver answered 500".into()),
+        state: State::Pending,
+        next_attempt_at: T0 + 31,
+    };
+    store.finish_webhook_attempt(id, &failed).await.unwrap();
+    let d = store.get_webhook_delivery(id).await.unwrap().unwrap();
+    assert_eq!((d.state, d.attempts, d.next_attempt_at, d.last_status), (State::Pending, 1, T0 + 31, Some(500)));
+    let dead = doorman_store::AttemptResult { state: State::Dead, at: T0 + 40, ..failed.clone() };
+    store.finish_webhook_attempt(id, &dead).await.unwrap();
+    assert_eq!(store.list_webhook_deliveries(sub.id, Some(State::Dead), 10).await.unwrap().len(), 1);
+    assert!(store.due_webhook_deliveries(T0 + 10_000, 10).await.unwrap().iter().all(|d| d.delivery.id != id));
+
+    let again = store.resend_webhook_delivery(id, T0 + 50).await.unwrap();
+    assert_eq!((again.state, again.attempts, again.next_attempt_at), (State::Pending, 0, T0 + 50));
+    let ok = doorman_store::AttemptResult {
+        at: T0 + 51,
+        status: Some(204),
+        error: None,
+        state: State::Delivered,
+        next_attempt_at: T0 + 51,
+    };
+    store.finish_webhook_attempt(id, &ok).await.unwrap();
+    let d = store.get_webhook_delivery(id).await.unwrap().unwrap();
+    assert_eq!((d.state, d.delivered_at, d.attempts), (State::Delivered, Some(T0 + 51), 1));
+    assert!(matches!(
+        store.resend_webhook_delivery(doorman_domain::WebhookDeliveryId::random(), T0).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn pickup_points_round_trip(store: Arc<dyn Store>) {
+    let point = |name: &str| doorman_domain::PickupPoint {
+        id: doorman_domain::PickupPointId::random(),
+        name: name.into(),
+        address: "1 Main St".into(),
+        time_zone: "America/New_York".into(),
+        hours: vec![doorman_domain::WeeklyHours {
+            days: vec!["mon".into()],
+            start: "09:00".into(),
+            end: "17:00".into(),
+        }],
+        created_at: T0,
+    };
+    let (b, a) = (point("Bodega B"), point("Arcade A"));
+    store.insert_pickup_point(&b).await.unwrap();
+    store.insert_pickup_point(&a).await.unwrap();
+    assert_eq!(store.get_pickup_point(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.list_pickup_points().await.unwrap(), vec![a.clone(), b]);
+    assert!(matches!(store.insert_pickup_point(&a).await, Err(StoreError::Conflict(_))));
 }

@@ -6,8 +6,10 @@
 //! documented shape `{"error": {"code", "message"}}`.
 
 pub mod error;
+mod events;
 pub mod extract;
 mod routes;
+mod webhooks;
 pub mod witness;
 
 use std::future::Future;

@@ -65,6 +65,8 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(audit_entries))
         .routes(routes!(audit_consistency))
         .merge(tile_routes())
+        .merge(crate::events::routes())
+        .merge(crate::webhooks::routes())
 }
 
 /// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a

@@ -613,10 +613,9 @@ impl Served {
             .arg("--data-dir")
             .arg(data_dir)
             .env("DOORMAN_LOG", "warn")
+            // No lock fleet here: its broker's default port would be shared.
+            .env("DOORMAN_MQTT", "false")
             .env_remove("DOORMAN_CONFIG")
-            // The embedded MQTT broker on a free port: tests run side by side.
-            .env("DOORMAN_MQTT_LISTEN", "127.0.0.1:0")
-            .env_remove("DOORMAN_MQTT_URL")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()

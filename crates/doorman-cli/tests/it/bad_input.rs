@@ -680,6 +680,11 @@ pub async fn garbage_on_every_operation_never_500(kit: &Kit) -> anyhow::Result<(
             other => other.to_string(),
         });
         for caller in callers {
+            // The live stream answers a signed-in caller with a stream that
+            // does not end (its bad input is tested in notify.rs).
+            if o.path == "/v1/events/stream" && caller.token().is_some() {
+                continue;
+            }
             let bodies: Vec<Option<Vec<u8>>> =
                 if o.has_body { payloads.iter().cloned().map(Some).collect() } else { vec![None] };
             for body in bodies {

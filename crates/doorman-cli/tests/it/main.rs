@@ -21,8 +21,10 @@ mod fixture;
 mod fleet;
 mod kit;
 mod lock;
+mod notify;
 mod openapi;
 mod refusals;
+mod webhooks;
 
 /// `scenarios!(module::name, module::name with config_fn, ...)`: a SQLite and
 /// a PostgreSQL test for each scenario; `with` names a `fn() -> ServiceConfig`
@@ -117,4 +119,10 @@ scenarios!(
     fleet::fleet_killed_lock_process_loses_nothing,
     fleet::fleet_provisioned_bundle_runs_as_a_lock_process,
     fleet::fleet_resident_opens_a_shared_door_remotely,
+    // notifications: the event feed, its live stream, webhooks
+    notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
+    notify::resuming_with_last_event_id_loses_and_repeats_nothing,
+    notify::a_second_process_streams_what_the_first_writes,
+    webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound,
+    webhooks::dead_letter_after_hours_of_retries_then_resend,
 );

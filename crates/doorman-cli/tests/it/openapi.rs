@@ -61,6 +61,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/log/tile/{path}"),
     ("GET", "/v1/audit/entries"),
     ("GET", "/v1/audit/consistency"),
+    ("GET", "/v1/events"),
+    ("GET", "/v1/events/stream"),
+    ("POST", "/v1/webhooks"),
+    ("GET", "/v1/webhooks"),
+    ("GET", "/v1/webhooks/{webhook_id}"),
+    ("PATCH", "/v1/webhooks/{webhook_id}"),
+    ("DELETE", "/v1/webhooks/{webhook_id}"),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend"),
 ];
 
 /// The only operations that take no token.
@@ -165,7 +174,7 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
         assert_eq!(declared, placeholders(&o.path), "{name}: path parameters");
 
         let writes = matches!(o.method, Method::POST | Method::PUT | Method::PATCH);
-        let takes_no_body = o.path.ends_with("/cancel");
+        let takes_no_body = o.path.ends_with("/cancel") || o.path.ends_with("/resend");
         assert_eq!(o.has_body, writes && !takes_no_body, "{name}: request body");
 
         let responses = o.op.get("responses").and_then(Value::as_object).context("responses")?;

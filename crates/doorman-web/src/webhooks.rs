@@ -1,0 +1,106 @@
+//! Webhook subscriptions and their deliveries over HTTP.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use doorman_api::{
+    CreateWebhook, UpdateWebhook, WebhookCreated, WebhookDeliveriesQuery, WebhookDelivery, WebhookDeliveryId,
+    WebhookId, WebhookSubscription,
+};
+use doorman_server::Service;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, ApiPath, Caller};
+
+type S = State<Arc<Service>>;
+
+pub fn routes() -> OpenApiRouter<Arc<Service>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(webhook_deliveries))
+        .routes(routes!(resend_webhook_delivery))
+}
+
+/// Subscribe a URL to the caller's events (all, or the types named). Each
+/// POST carries `Doorman-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
+/// "<t>.<body>" keyed with the secret>` and `Doorman-Event-Id`; the secret
+/// is shown this once.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateWebhook,
+    responses((status = 201, body = WebhookCreated)))]
+async fn create_webhook(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreateWebhook>,
+) -> ApiResult<(StatusCode, Json<WebhookCreated>)> {
+    Ok((StatusCode::CREATED, Json(s.create_webhook(&p, req).await?)))
+}
+
+/// The caller's webhooks.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", responses((status = 200, body = Vec<WebhookSubscription>)))]
+async fn list_webhooks(State(s): S, Caller(p): Caller) -> ApiResult<Json<Vec<WebhookSubscription>>> {
+    Ok(Json(s.list_webhooks(&p).await?))
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/{webhook_id}", tag = "webhooks",
+    params(("webhook_id" = WebhookId, Path)), responses((status = 200, body = WebhookSubscription)))]
+async fn get_webhook(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<WebhookId>,
+) -> ApiResult<Json<WebhookSubscription>> {
+    Ok(Json(s.get_webhook(&p, id).await?))
+}
+
+/// Change the URL, the event types, or pause (`active: false`) and resume.
+#[utoipa::path(patch, path = "/v1/webhooks/{webhook_id}", tag = "webhooks",
+    params(("webhook_id" = WebhookId, Path)), request_body = UpdateWebhook,
+    responses((status = 200, body = WebhookSubscription)))]
+async fn update_webhook(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<WebhookId>,
+    ApiJson(req): ApiJson<UpdateWebhook>,
+) -> ApiResult<Json<WebhookSubscription>> {
+    Ok(Json(s.update_webhook(&p, id, req).await?))
+}
+
+/// Delete the webhook and its queued deliveries.
+#[utoipa::path(delete, path = "/v1/webhooks/{webhook_id}", tag = "webhooks",
+    params(("webhook_id" = WebhookId, Path)), responses((status = 204, description = "deleted")))]
+async fn delete_webhook(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<WebhookId>) -> ApiResult<StatusCode> {
+    s.delete_webhook(&p, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The webhook's deliveries, newest event first: pending (with the next
+/// try's time), delivered, or dead (every try failed).
+#[utoipa::path(get, path = "/v1/webhooks/{webhook_id}/deliveries", tag = "webhooks",
+    params(("webhook_id" = WebhookId, Path), WebhookDeliveriesQuery),
+    responses((status = 200, body = Vec<WebhookDelivery>)))]
+async fn webhook_deliveries(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(id): ApiPath<WebhookId>,
+    query: Result<Query<WebhookDeliveriesQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<WebhookDelivery>>> {
+    let Query(query) = query?;
+    Ok(Json(s.webhook_deliveries(&p, id, query).await?))
+}
+
+/// Send a delivery again (a dead one, typically): due now, tries counted afresh.
+#[utoipa::path(post, path = "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend", tag = "webhooks",
+    params(("webhook_id" = WebhookId, Path), ("delivery_id" = WebhookDeliveryId, Path)),
+    responses((status = 200, body = WebhookDelivery)))]
+async fn resend_webhook_delivery(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath((id, delivery)): ApiPath<(WebhookId, WebhookDeliveryId)>,
+) -> ApiResult<Json<WebhookDelivery>> {
+    Ok(Json(s.resend_webhook_delivery(&p, id, delivery).await?))
+}
