@@ -365,6 +365,7 @@ impl Service {
             Some(pending.resident),
         )?;
         self.store.append_events(&[event]).await?;
+        self.events_appended();
         Ok(Some(presentation.to_vec()))
     }
 
@@ -465,7 +466,10 @@ impl Service {
                         received_at: now,
                     };
                     match self.store.append_lock_event(&stored, head.counter, &[logged]).await {
-                        Ok(()) => return Ok(intake.receipt(e.counter)),
+                        Ok(()) => {
+                            self.events_appended();
+                            return Ok(intake.receipt(e.counter));
+                        }
                         Err(StoreError::Stale(_)) | Err(StoreError::Conflict(_)) => continue,
                         Err(e) => return Err(e.into()),
                     }
