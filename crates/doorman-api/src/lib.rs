@@ -188,6 +188,23 @@ pub struct LockGapView {
     pub found: u64,
 }
 
+/// A resident opens a door of their building from afar (a guest at the
+/// street door): their unit's door or a shared door without a unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RemoteUnlock {
+    pub lock_id: LockId,
+}
+
+/// The request went to the lock; it opens once it has answered with its
+/// challenge and checked the service's one-use credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RemoteUnlockRequested {
+    pub lock_id: LockId,
+    pub request_id: u64,
+    /// The lock must answer before this (unix seconds), or nothing happens.
+    pub expires_at: i64,
+}
+
 /// Signed events a handheld collected from a lock that has no network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CarriedEvents {

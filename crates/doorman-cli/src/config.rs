@@ -381,4 +381,24 @@ mod tests {
         let slow = FileConfig { log_interval_ms: Some(5), ..Default::default() };
         assert!(Config::resolve(slow, None).is_err());
     }
+
+    #[test]
+    fn the_fleet_settings_are_checked() {
+        let defaults = Config::resolve(FileConfig::default(), None).unwrap();
+        assert_eq!(defaults.fleet.broker, FleetBroker::Embedded { listen: DEFAULT_MQTT_LISTEN.parse().unwrap() });
+        let off = FileConfig { mqtt: Some(false), ..Default::default() };
+        assert_eq!(Config::resolve(off, None).unwrap().fleet.broker, FleetBroker::Off);
+        let external = FileConfig { mqtt_url: Some("mqtt://svc:pw@127.0.0.1:1883".into()), ..Default::default() };
+        assert!(matches!(Config::resolve(external, None).unwrap().fleet.broker, FleetBroker::External { .. }));
+        for (bad, named) in [
+            (FileConfig { mqtt_url: Some("mqtt://127.0.0.1:1883".into()), ..Default::default() }, "account"),
+            (FileConfig { mqtt_url: Some("http://svc:hunter2@x".into()), ..Default::default() }, "mqtt_url"),
+            (FileConfig { mqtt_mosquitto_dir: Some("/tmp/m".into()), ..Default::default() }, "mqtt_mosquitto_dir"),
+            (FileConfig { mqtt_public_url: Some("nope".into()), ..Default::default() }, "mqtt_public_url"),
+        ] {
+            let err = format!("{:#}", Config::resolve(bad, None).unwrap_err());
+            assert!(err.contains(named), "{err}");
+            assert!(!err.contains("hunter2"), "the password leaked: {err}");
+        }
+    }
 }

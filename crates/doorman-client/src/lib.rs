@@ -198,6 +198,9 @@ impl Client {
     ) -> ClientResult<RevocationBundleView> {
         self.get(&format!("/v1/properties/{property}/locks/{lock}/revocation-bundle")).await
     }
+    pub async fn remote_unlock(&self, unit: UnitId, req: &RemoteUnlock) -> ClientResult<RemoteUnlockRequested> {
+        self.post(&format!("/v1/units/{unit}/remote-unlock"), req).await
+    }
     pub async fn upload_lock_events(&self, lock: LockId, req: &CarriedEvents) -> ClientResult<CarriedEventsReceipt> {
         self.post(&format!("/v1/locks/{lock}/events"), req).await
     }

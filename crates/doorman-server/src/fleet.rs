@@ -22,7 +22,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use doorman_api::{CarriedEvents, CarriedEventsReceipt, LockGapView, LockHealthView, RevocationBundleView};
+use doorman_api::{
+    CarriedEvents, CarriedEventsReceipt, LockGapView, LockHealthView, RemoteUnlock, RemoteUnlockRequested,
+    RevocationBundleView,
+};
 use doorman_domain::{EventKind, Grant, LockId, Principal, PropertyId, UnixSeconds};
 use doorman_fleet::{
     intake_event, parse_lock_name, Accounts, EventReceipt, FleetHandle, FleetService, Intake, LockHealth, PasswordHash,
@@ -35,6 +38,36 @@ use rand_core::OsRng;
 use crate::audit::{new_event, Scope};
 use crate::issuing::lock_wire_id;
 use crate::{Service, ServiceError, ServiceResult};
+
+/// How long a lock has to answer a remote unlock with its challenge.
+pub const REMOTE_UNLOCK_WINDOW_S: i64 = 30;
+
+/// Remote unlocks in flight: kept in this process's memory only (a request
+/// lost to a restart simply does not happen; the resident asks again), and
+/// answered by the process that holds it.
+pub(crate) struct RemoteUnlocks {
+    /// The service's own handheld key: the remote credentials are bound to it.
+    key: doorman_protocol::HandheldKey,
+    pending: std::sync::Mutex<std::collections::HashMap<(LockId, u64), PendingRemote>>,
+}
+
+#[derive(Clone, Copy)]
+struct PendingRemote {
+    expires_at: UnixSeconds,
+    resident: Principal,
+    unit: doorman_domain::UnitId,
+    property: PropertyId,
+    access_point: doorman_domain::AccessPointId,
+}
+
+impl RemoteUnlocks {
+    pub(crate) fn new() -> Self {
+        Self {
+            key: doorman_protocol::HandheldKey::generate(&mut OsRng),
+            pending: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
 
 /// Most events one upload may carry (a lock's ring holds fewer).
 pub const MAX_CARRIED_EVENTS: usize = 1024;
@@ -233,6 +266,109 @@ impl Service {
         Ok(CarriedEventsReceipt { lock_id: lock, stored_through: receipt.ack, missing_after: receipt.resend_after })
     }
 
+    /// A resident asks a door of their building to open (their unit's door,
+    /// or a shared door): the lock is asked over the fleet channel, answers
+    /// with a signed challenge, and the service presents a one-use credential
+    /// bound to it ([`FleetService::remote_challenge`]).
+    pub async fn request_remote_unlock(
+        &self,
+        p: &Principal,
+        unit: doorman_domain::UnitId,
+        req: RemoteUnlock,
+    ) -> ServiceResult<RemoteUnlockRequested> {
+        let Principal::Resident { unit_id, .. } = p else {
+            return Err(ServiceError::Forbidden("only the unit's residents open its doors remotely"));
+        };
+        if *unit_id != unit {
+            return Err(ServiceError::NotFound("unit"));
+        }
+        let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
+        let lock = match self.store.get_lock(req.lock_id).await? {
+            Some(l) if l.property_id == property => l,
+            _ => return Err(ServiceError::NotFound("lock")),
+        };
+        let ap = self.store.get_access_point(lock.access_point_id).await?.ok_or(ServiceError::NotFound("lock"))?;
+        if ap.unit_id.is_some_and(|u| u != unit) {
+            return Err(ServiceError::NotFound("lock"));
+        }
+        if self.store.lock_fleet(lock.id).await?.is_none() {
+            return Err(ServiceError::Conflict("this lock has no fleet account: it cannot be opened remotely".into()));
+        }
+        let Some((fleet, _)) = self.fleet.get() else {
+            return Err(ServiceError::Conflict("the service runs without a fleet channel".into()));
+        };
+        let now = self.now();
+        let request_id = u64::from_le_bytes(crate::auth::random_bytes::<8>()?);
+        let expires_at = now + REMOTE_UNLOCK_WINDOW_S;
+        let pending = PendingRemote { expires_at, resident: *p, unit, property, access_point: ap.id };
+        if let Ok(mut table) = self.remote.pending.lock() {
+            table.retain(|_, r| r.expires_at > now);
+            table.insert((lock.id, request_id), pending);
+        }
+        fleet
+            .request_remote_unlock(lock_wire_id(lock.id), request_id)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("fleet channel: {e}")))?;
+        Ok(RemoteUnlockRequested { lock_id: lock.id, request_id, expires_at })
+    }
+
+    /// The lock's answer to a remote unlock: the presentation that opens it,
+    /// if the request is still wanted and the challenge is the lock's.
+    pub async fn answer_remote_challenge(
+        &self,
+        wire: doorman_protocol::LockId,
+        request_id: u64,
+        signed_challenge: &[u8],
+    ) -> ServiceResult<Option<Vec<u8>>> {
+        let lock = domain_lock(wire);
+        let now = self.now();
+        let pending = self.remote.pending.lock().ok().and_then(|mut t| t.remove(&(lock, request_id)));
+        let Some(pending) = pending.filter(|r| r.expires_at > now) else {
+            tracing::info!(%lock, request_id, "remote unlock answer ignored: not asked for, or too late");
+            return Ok(None);
+        };
+        let registered = self.store.get_lock(lock).await?.ok_or(ServiceError::NotFound("lock"))?;
+        let device = device_key(&registered.device_public_key)
+            .ok_or_else(|| ServiceError::Internal("stored device key is not 32 bytes".into()))?;
+        let Ok(opened) = doorman_protocol::open_challenge(signed_challenge, &device, &wire) else {
+            tracing::warn!(%lock, request_id, "remote unlock: the challenge is not the lock's");
+            return Ok(None);
+        };
+        let sequence = self.store.next_lock_sequence(lock).await?;
+        let as_u64 = |v: i64| u64::try_from(v).map_err(|_| ServiceError::Internal("time out of range".into()));
+        let claims = doorman_protocol::CredentialClaims {
+            issuer: &self.config.issuer,
+            lock_id: wire,
+            not_before: as_u64(now)?,
+            expires_at: as_u64(now + REMOTE_UNLOCK_WINDOW_S)?,
+            issued_at: as_u64(now)?,
+            credential_id: CredentialId(crate::auth::random_bytes::<16>()?),
+            handheld_key: self.remote.key.public_key(),
+            delivery_hash: doorman_protocol::delivery_hash(&crate::auth::random_bytes::<16>()?, b"remote unlock"),
+            lock_sequence: as_u64(sequence)?,
+            revocation_epoch: 0,
+            max_uses: 1,
+            challenge_nonce: Some(opened.challenge().nonce),
+        };
+        let credential = doorman_protocol::issue_credential(&self.keys.active.signer, &claims)
+            .map_err(|e| ServiceError::Internal(format!("cannot sign a remote credential: {e:?}")))?;
+        let presentation = self
+            .remote
+            .key
+            .present(&opened, credential.as_bytes())
+            .map_err(|e| ServiceError::Internal(format!("cannot present a remote credential: {e:?}")))?;
+        let scope = Scope { property: Some(pending.property), unit: Some(pending.unit), ..Scope::default() };
+        let event = new_event(
+            EventKind::DoorUnlocked { lock_id: lock, access_point_id: pending.access_point },
+            now,
+            scope,
+            Some(pending.resident),
+        )?;
+        self.store.append_events(&[event]).await?;
+        self.events_appended();
+        Ok(Some(presentation.to_vec()))
+    }
+
     /// The health of every lock of the property, as far as the service knows it.
     pub async fn lock_health(&self, p: &Principal, property: PropertyId) -> ServiceResult<Vec<LockHealthView>> {
         self.managed_property(p, property).await?;
@@ -330,7 +466,10 @@ impl Service {
                         received_at: now,
                     };
                     match self.store.append_lock_event(&stored, head.counter, &[logged]).await {
-                        Ok(()) => return Ok(intake.receipt(e.counter)),
+                        Ok(()) => {
+                            self.events_appended();
+                            return Ok(intake.receipt(e.counter));
+                        }
                         Err(StoreError::Stale(_)) | Err(StoreError::Conflict(_)) => continue,
                         Err(e) => return Err(e.into()),
                     }
@@ -408,10 +547,15 @@ impl FleetService for FleetIntake {
         &self,
         lock: doorman_protocol::LockId,
         request_id: u64,
-        _signed_challenge: &[u8],
+        signed_challenge: &[u8],
     ) -> Option<Vec<u8>> {
-        tracing::info!(lock = %domain_lock(lock), request_id, "remote unlock answer ignored: none was asked for");
-        None
+        match self.0.answer_remote_challenge(lock, request_id, signed_challenge).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::error!(lock = %domain_lock(lock), request_id, error = %e, "remote unlock failed");
+                None
+            }
+        }
     }
 }
 

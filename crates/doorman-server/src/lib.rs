@@ -93,6 +93,8 @@ pub struct Service {
     fleet: std::sync::OnceLock<(doorman_fleet::FleetHandle, String)>,
     /// Mosquitto's files, kept up to date when an external Mosquitto is used.
     mosquitto: std::sync::OnceLock<fleet::MosquittoTarget>,
+    /// Remote unlocks asked for and not yet answered by their lock.
+    remote: fleet::RemoteUnlocks,
     /// Wakes event streams when this process appends to the log.
     feed: feed::FeedSignal,
     /// The log size the last `sequence_now` of this process reached.
@@ -119,6 +121,7 @@ impl Service {
             witness_progress: audit::WitnessProgress::default(),
             fleet: std::sync::OnceLock::new(),
             mosquitto: std::sync::OnceLock::new(),
+            remote: fleet::RemoteUnlocks::new(),
             feed: feed::FeedSignal::default(),
             sequenced: std::sync::atomic::AtomicU64::new(0),
         }

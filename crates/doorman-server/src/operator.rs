@@ -1,7 +1,9 @@
 //! What the operator does: create the accounts of managers and carriers.
 
 use doorman_api::{CreateNamed, Created};
-use doorman_domain::{Carrier, CarrierId, Manager, ManagerId, Principal};
+use doorman_domain::{Carrier, CarrierId, EventKind, Manager, ManagerId, Principal};
+
+use crate::audit::Scope;
 
 use crate::{auth, text_field, Service, ServiceError, ServiceResult};
 
@@ -19,7 +21,10 @@ impl Service {
             Manager { id: ManagerId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
         let (token, record) =
             auth::new_token(Principal::Manager { manager_id: manager.id }, "manager", manager.created_at)?;
-        self.store.insert_manager(&manager, &record).await?;
+        let what = format!("manager {} ({}) created", manager.name, manager.id);
+        let event = self.event(EventKind::ConfigurationChanged { what }, Scope::default(), p)?;
+        self.store.insert_manager(&manager, &record, &[event]).await?;
+        self.events_appended();
         Ok(Created { item: manager, token })
     }
 
@@ -34,7 +39,14 @@ impl Service {
             Carrier { id: CarrierId::random(), name: text_field("name", &req.name, 200)?, created_at: self.now() };
         let (token, record) =
             auth::new_token(Principal::Carrier { carrier_id: carrier.id }, "carrier", carrier.created_at)?;
-        self.store.insert_carrier(&carrier, &record).await?;
+        let what = format!("carrier {} ({}) created", carrier.name, carrier.id);
+        let event = self.event(
+            EventKind::ConfigurationChanged { what },
+            Scope { carrier: Some(carrier.id), ..Scope::default() },
+            p,
+        )?;
+        self.store.insert_carrier(&carrier, &record, &[event]).await?;
+        self.events_appended();
         Ok(Created { item: carrier, token })
     }
 

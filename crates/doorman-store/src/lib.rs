@@ -248,11 +248,11 @@ pub trait Store: AuditStore + FleetStore + NotifyStore + Send + Sync + 'static {
 
     // --- operator -----------------------------------------------------------
     /// The manager and their first token, together.
-    async fn insert_manager(&self, manager: &Manager, token: &TokenRecord) -> StoreResult<()>;
+    async fn insert_manager(&self, manager: &Manager, token: &TokenRecord, events: &[Event]) -> StoreResult<()>;
     async fn get_manager(&self, id: ManagerId) -> StoreResult<Option<Manager>>;
     async fn list_managers(&self) -> StoreResult<Vec<Manager>>;
     /// The carrier and its first token, together.
-    async fn insert_carrier(&self, carrier: &Carrier, token: &TokenRecord) -> StoreResult<()>;
+    async fn insert_carrier(&self, carrier: &Carrier, token: &TokenRecord, events: &[Event]) -> StoreResult<()>;
     async fn get_carrier(&self, id: CarrierId) -> StoreResult<Option<Carrier>>;
     async fn list_carriers(&self) -> StoreResult<Vec<Carrier>>;
 

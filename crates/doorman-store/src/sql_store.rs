@@ -371,7 +371,12 @@ macro_rules! impl_store {
 
                 // --- operator -------------------------------------------------
 
-                async fn insert_manager(&self, manager: &Manager, token: &TokenRecord) -> StoreResult<()> {
+                async fn insert_manager(
+                    &self,
+                    manager: &Manager,
+                    token: &TokenRecord,
+                    events: &[Event],
+                ) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
                     insert_party_in(
                         &mut tx,
@@ -382,6 +387,7 @@ macro_rules! impl_store {
                     )
                     .await?;
                     insert_token_in(&mut tx, token).await?;
+                    append_in(&mut *tx, events).await?;
                     commit(tx).await
                 }
 
@@ -410,7 +416,12 @@ macro_rules! impl_store {
                     all_into_domain(rows.into_iter().map(ManagerRow).collect())
                 }
 
-                async fn insert_carrier(&self, carrier: &Carrier, token: &TokenRecord) -> StoreResult<()> {
+                async fn insert_carrier(
+                    &self,
+                    carrier: &Carrier,
+                    token: &TokenRecord,
+                    events: &[Event],
+                ) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
                     insert_party_in(
                         &mut tx,
@@ -421,6 +432,7 @@ macro_rules! impl_store {
                     )
                     .await?;
                     insert_token_in(&mut tx, token).await?;
+                    append_in(&mut *tx, events).await?;
                     commit(tx).await
                 }
 

@@ -286,7 +286,7 @@ struct World {
 
 async fn world(store: &dyn Store) -> World {
     let manager = manager("Orchard Management", T0);
-    store.insert_manager(&manager, &token(Principal::Manager { manager_id: manager.id })).await.unwrap();
+    store.insert_manager(&manager, &token(Principal::Manager { manager_id: manager.id }), &[]).await.unwrap();
     let property = property(manager.id, "12 Orchard St", T0);
     store.insert_property(&property, &[]).await.unwrap();
     let unit = unit(property.id, "1A");
@@ -306,7 +306,7 @@ async fn world(store: &dyn Store) -> World {
     let spot = drop_spot(&package_room, DropSpotKind::PackageRoom, "Package room shelf", None);
     store.insert_drop_spot(&spot, &[]).await.unwrap();
     let carrier = carrier("Hudson Parcel", T0);
-    store.insert_carrier(&carrier, &token(Principal::Carrier { carrier_id: carrier.id })).await.unwrap();
+    store.insert_carrier(&carrier, &token(Principal::Carrier { carrier_id: carrier.id }), &[]).await.unwrap();
     let driver = driver(carrier.id, "Ada", T0);
     store
         .insert_driver(&driver, &token(Principal::Driver { driver_id: driver.id, carrier_id: carrier.id }))
@@ -516,8 +516,8 @@ async fn managers_and_carriers_round_trip_with_their_tokens(store: Arc<dyn Store
     let later = manager("Second Avenue Holdings", T0 + 10);
     let earlier = manager("Bowery Realty", T0);
     let later_token = token(Principal::Manager { manager_id: later.id });
-    store.insert_manager(&later, &later_token).await.unwrap();
-    store.insert_manager(&earlier, &token(Principal::Manager { manager_id: earlier.id })).await.unwrap();
+    store.insert_manager(&later, &later_token, &[]).await.unwrap();
+    store.insert_manager(&earlier, &token(Principal::Manager { manager_id: earlier.id }), &[]).await.unwrap();
     assert_eq!(store.get_manager(later.id).await.unwrap(), Some(later.clone()));
     assert_eq!(store.get_manager(ManagerId::random()).await.unwrap(), None);
     assert_eq!(store.list_managers().await.unwrap(), vec![earlier.clone(), later.clone()], "oldest first");
@@ -525,13 +525,13 @@ async fn managers_and_carriers_round_trip_with_their_tokens(store: Arc<dyn Store
         store.principal_for_token(&later_token.hash).await.unwrap(),
         Some(Principal::Manager { manager_id: later.id })
     );
-    assert_conflict(store.insert_manager(&later, &token(Principal::Operator)).await, "same manager twice");
+    assert_conflict(store.insert_manager(&later, &token(Principal::Operator), &[]).await, "same manager twice");
 
     let c2 = carrier("Quick Ship", T0 + 5);
     let c1 = carrier("Hudson Parcel", T0);
     let c2_token = token(Principal::Carrier { carrier_id: c2.id });
-    store.insert_carrier(&c2, &c2_token).await.unwrap();
-    store.insert_carrier(&c1, &token(Principal::Carrier { carrier_id: c1.id })).await.unwrap();
+    store.insert_carrier(&c2, &c2_token, &[]).await.unwrap();
+    store.insert_carrier(&c1, &token(Principal::Carrier { carrier_id: c1.id }), &[]).await.unwrap();
     assert_eq!(store.get_carrier(c1.id).await.unwrap(), Some(c1.clone()));
     assert_eq!(store.get_carrier(CarrierId::random()).await.unwrap(), None);
     assert_eq!(store.list_carriers().await.unwrap(), vec![c1, c2.clone()]);
@@ -549,11 +549,17 @@ async fn failed_multi_row_writes_leave_nothing(store: Arc<dyn Store>) {
     let reused_hash = |principal| TokenRecord { hash: taken.hash, ..token(principal) };
 
     let m = manager("Half Written", T0);
-    assert_conflict(store.insert_manager(&m, &reused_hash(Principal::Manager { manager_id: m.id })).await, "manager");
+    assert_conflict(
+        store.insert_manager(&m, &reused_hash(Principal::Manager { manager_id: m.id }), &[]).await,
+        "manager",
+    );
     assert_eq!(store.get_manager(m.id).await.unwrap(), None);
 
     let c = carrier("Half Written", T0);
-    assert_conflict(store.insert_carrier(&c, &reused_hash(Principal::Carrier { carrier_id: c.id })).await, "carrier");
+    assert_conflict(
+        store.insert_carrier(&c, &reused_hash(Principal::Carrier { carrier_id: c.id }), &[]).await,
+        "carrier",
+    );
     assert_eq!(store.get_carrier(c.id).await.unwrap(), None);
 
     let d = driver(w.carrier.id, "Half Written", T0);
@@ -589,8 +595,8 @@ async fn failed_multi_row_writes_leave_nothing(store: Arc<dyn Store>) {
 async fn properties_round_trip_and_stay_with_their_manager(store: Arc<dyn Store>) {
     let m1 = manager("One", T0);
     let m2 = manager("Two", T0);
-    store.insert_manager(&m1, &token(Principal::Manager { manager_id: m1.id })).await.unwrap();
-    store.insert_manager(&m2, &token(Principal::Manager { manager_id: m2.id })).await.unwrap();
+    store.insert_manager(&m1, &token(Principal::Manager { manager_id: m1.id }), &[]).await.unwrap();
+    store.insert_manager(&m2, &token(Principal::Manager { manager_id: m2.id }), &[]).await.unwrap();
 
     let second = property(m1.id, "Second", T0 + 20);
     let first = Property {
@@ -788,7 +794,7 @@ async fn lock_sequence_is_unique_under_50_concurrent_callers(store: Arc<dyn Stor
 async fn enablements_are_upserted_per_property_and_carrier(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let other = carrier("Quick Ship", T0);
-    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
     assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), None);
 
     let weekdays = WeeklyHours {
@@ -978,7 +984,7 @@ async fn blocks_start_end_and_stay_with_their_unit(store: Arc<dyn Store>) {
 async fn drivers_round_trip_and_update(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let other = carrier("Quick Ship", T0);
-    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
     let keyless = Driver {
         handheld_public_key: None,
         vetting: VettingStatus::Pending,
@@ -1044,7 +1050,7 @@ async fn deliveries_round_trip_and_tracking_numbers_are_unique_per_carrier(store
     assert_eq!(store.get_delivery(duplicate.id).await.unwrap(), None);
 
     let other = carrier("Quick Ship", T0);
-    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
     assert_eq!(
         store.find_delivery(other.id, &w.delivery.tracking_number).await.unwrap(),
         None,
@@ -1060,7 +1066,7 @@ async fn deliveries_round_trip_and_tracking_numbers_are_unique_per_carrier(store
 async fn deliveries_list_newest_first_and_filter(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let other = carrier("Quick Ship", T0);
-    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
     let elsewhere = property(w.manager.id, "Elsewhere", T0);
     store.insert_property(&elsewhere, &[]).await.unwrap();
     let far_unit = unit(elsewhere.id, "PH");
@@ -1316,7 +1322,7 @@ async fn close_live_grant_ends_it_without_revoking(store: Arc<dyn Store>) {
 async fn access_requests_round_trip_filter_and_order(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let other = carrier("Quick Ship", T0);
-    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
     let rival = driver(other.id, "Rival", T0);
     store.insert_driver(&rival, &token(Principal::Driver { driver_id: rival.id, carrier_id: other.id })).await.unwrap();
     let theirs = delivery(other.id, &w.other_unit, "THEIRS", T0);
@@ -1480,7 +1486,7 @@ async fn access_context_is_what_the_getters_return(store: Arc<dyn Store>) {
     assert_eq!((ctx.delivery, ctx.block, ctx.preferences), (None, None, UnitPreferences::default()));
     // another carrier's tracking number is not this carrier's parcel
     let other = carrier("Quick Ship", T0);
-    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id })).await.unwrap();
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
     let theirs = AccessContextQuery { carrier: other.id, ..q };
     let ctx = store.access_context(&theirs).await.unwrap().unwrap();
     assert_eq!((ctx.delivery, ctx.enablement), (None, None));
@@ -1681,7 +1687,7 @@ async fn sqlite_opens_a_plain_path_or_a_url_and_creates_the_file() {
     let store = doorman_store::open(file.path()).await.unwrap();
     assert!(file.0.exists(), "created on open");
     let m = manager("Kept", T0);
-    store.insert_manager(&m, &token(Principal::Operator)).await.unwrap();
+    store.insert_manager(&m, &token(Principal::Operator), &[]).await.unwrap();
     drop(store);
 
     // the same file again, through a URL: migrations are not re-run, data stays
@@ -1696,7 +1702,7 @@ async fn sqlite_opens_a_plain_path_or_a_url_and_creates_the_file() {
 
     let memory = doorman_store::open("sqlite::memory:").await.unwrap();
     let m = manager("In memory", T0);
-    memory.insert_manager(&m, &token(Principal::Operator)).await.unwrap();
+    memory.insert_manager(&m, &token(Principal::Operator), &[]).await.unwrap();
     assert_eq!(memory.list_managers().await.unwrap(), vec![m]);
 }
 

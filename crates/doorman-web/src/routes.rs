@@ -40,6 +40,7 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(lock_health))
         .routes(routes!(lock_revocation_bundle))
         .routes(routes!(upload_lock_events))
+        .routes(routes!(remote_unlock))
         .routes(routes!(create_drop_spot, list_drop_spots))
         .routes(routes!(put_enablement))
         .routes(routes!(list_enablements))
@@ -232,6 +233,21 @@ async fn lock_revocation_bundle(
     ApiPath((id, lock)): ApiPath<(PropertyId, LockId)>,
 ) -> Out<RevocationBundleView> {
     Ok(Json(s.lock_revocation_bundle(&p, id, lock).await?))
+}
+
+/// A resident opens their unit's door, or a shared door, from afar: the lock
+/// is asked over the fleet channel (202: asked; it opens once it has checked
+/// the service's one-use credential bound to its own challenge).
+#[utoipa::path(post, path = "/v1/units/{unit_id}/remote-unlock", tag = "resident",
+    params(("unit_id" = UnitId, Path)), request_body = RemoteUnlock,
+    responses((status = 202, body = RemoteUnlockRequested)))]
+async fn remote_unlock(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(unit): ApiPath<UnitId>,
+    ApiJson(req): ApiJson<RemoteUnlock>,
+) -> ApiResult<(StatusCode, Json<RemoteUnlockRequested>)> {
+    Ok((StatusCode::ACCEPTED, Json(s.request_remote_unlock(&p, unit, req).await?)))
 }
 
 /// Signed events a handheld collected from a lock without network: each is

@@ -162,6 +162,14 @@ pub async fn every_change_is_logged_and_verifies(kit: &Kit) -> anyhow::Result<()
     let operator = events(&export(&kit.operator, None).await?);
     assert!(!operator.is_empty());
     assert!(operator.values().all(|e| e.kind.name() == "configuration_changed" || e.kind.name() == "key_rotated"));
+    // The accounts the operator created are in the log.
+    for created in ["manager", "carrier"] {
+        assert!(
+            operator.values().any(|e| matches!(&e.kind, EventKind::ConfigurationChanged { what }
+                if what.starts_with(created) && what.ends_with("created"))),
+            "no {created} creation in the operator's log"
+        );
+    }
 
     // Entries are for those entitled only.
     expect_error(

@@ -136,7 +136,7 @@ impl FleetEnv {
         tokio::time::timeout(WAIT, env.fleet.bridge.handle().wait_ready())
             .await
             .context("the service's fleet session did not come up")??;
-        env.run_locks().await?;
+        env.run_locks(kit.store()).await?;
         Ok(Some(env))
     }
 
@@ -256,13 +256,19 @@ impl FleetEnv {
         o
     }
 
-    /// (Re)starts the street door and package room locks in this process,
-    /// with the service's clock, and waits until the service heard each.
-    pub async fn run_locks(&mut self) -> anyhow::Result<()> {
+    /// Starts the street door and package room locks in this process, with
+    /// the service's clock, and waits until each is subscribed (its first
+    /// health report, sent once subscribed, is at the service).
+    pub async fn run_locks(&mut self, store: &Arc<dyn doorman_store::Store>) -> anyhow::Result<()> {
         let running = RunningLocks::start(&self.bundles[..2], self.options(), self.clock.clone()).await?;
         self.locks = Some(running);
         for i in [ENTRANCE, ROOM] {
             self.sim(i).wait_until(WAIT, |h| !h.camera_stale).await?;
+            let id = self.lock_id(i);
+            eventually(&format!("lock {i} is on the fleet channel"), || async move {
+                Ok(store.lock_fleet(id).await?.context("fleet")?.health.is_some())
+            })
+            .await?;
         }
         Ok(())
     }
@@ -355,7 +361,7 @@ impl FleetEnv {
         Fut: std::future::Future<Output = anyhow::Result<(u64, u64)>>,
     {
         let id = self.lock_id(i);
-        eventually(&format!("lock {i}'s events are stored and acknowledged"), || {
+        let waited = eventually(&format!("lock {i}'s events are stored and acknowledged"), || {
             let counters = counters();
             let store = kit.store().clone();
             async move {
@@ -364,7 +370,12 @@ impl FleetEnv {
                 Ok(stored == recorded && acked == recorded)
             }
         })
-        .await?;
+        .await;
+        if let Err(e) = waited {
+            let record = kit.store().lock_fleet(id).await?;
+            let lock = counters().await;
+            anyhow::bail!("{e}: the lock says (recorded, acked) = {lock:?}; the service holds {record:?}");
+        }
         Ok(counters().await?.0)
     }
 
@@ -515,7 +526,7 @@ async fn env(kit: &Kit, broker: Broker) -> anyhow::Result<Option<FleetEnv>> {
 
 /// Several drivers deliver through two fleet locks; every event each lock
 /// records reaches the service, once, verified, logged; health is visible.
-pub async fn deliveries_reach_the_service(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_deliveries_reach_the_service(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     deliveries_scenario(kit, &env).await
 }
@@ -563,7 +574,7 @@ async fn deliveries_scenario(kit: &Kit, env: &FleetEnv) -> anyhow::Result<()> {
 
 /// A resident's block revokes the outstanding credential; the online lock
 /// has the bundle within 2 seconds and refuses it.
-pub async fn a_block_reaches_an_online_lock_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_block_reaches_an_online_lock_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     block_scenario(kit, &env).await
 }
@@ -596,7 +607,7 @@ async fn block_scenario(kit: &Kit, env: &FleetEnv) -> anyhow::Result<()> {
 
 /// The carrier cancels a delivery: its outstanding credential is revoked and
 /// online locks refuse it within 2 seconds.
-pub async fn a_cancelled_delivery_is_refused_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_cancelled_delivery_is_refused_within_two_seconds(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let granted = env.parcel(kit, 0).await?;
     let started = tokio::time::Instant::now();
@@ -611,7 +622,7 @@ pub async fn a_cancelled_delivery_is_refused_within_two_seconds(kit: &Kit) -> an
 /// A lock cut off from the network still admits a valid driver; a credential
 /// revoked after the cut opens until a handheld relays the bundle, then not;
 /// back online, every event arrives once, the chain unbroken.
-pub async fn an_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> anyhow::Result<()> {
     let Some(mut env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let lock = env.lock_id(ENTRANCE);
     env.synced(kit, ENTRANCE).await?;
@@ -680,7 +691,7 @@ pub async fn an_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) -> an
 
 /// A stale camera heartbeat: the lock refuses delivery unlocks, and the
 /// refusal reaches the service (as an event and in the lock's health).
-pub async fn a_stale_camera_refuses_deliveries_and_it_is_reported(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_stale_camera_refuses_deliveries_and_it_is_reported(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let endpoint = env.endpoint();
     let lock = env.lock_id(ENTRANCE);
@@ -713,7 +724,7 @@ pub async fn a_stale_camera_refuses_deliveries_and_it_is_reported(kit: &Kit) -> 
 }
 
 /// Another lock's MQTT account can neither read nor write this lock's topics.
-pub async fn another_locks_account_cannot_reach_this_lock(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_another_locks_account_cannot_reach_this_lock(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     acl_scenario(kit, &env, true).await
 }
@@ -805,7 +816,7 @@ async fn acl_scenario(kit: &Kit, env: &FleetEnv, strict: bool) -> anyhow::Result
 }
 
 /// The same story on Mosquitto, from the files the service writes.
-pub async fn mosquitto_runs_the_same_fleet(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_on_mosquitto_runs_the_same_story(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = env(kit, Broker::Mosquitto).await? else { return Ok(()) };
     assert!(env.mosquitto.is_some());
     deliveries_scenario(kit, &env).await?;
@@ -816,15 +827,18 @@ pub async fn mosquitto_runs_the_same_fleet(kit: &Kit) -> anyhow::Result<()> {
 /// A real `doorman lock run` process, killed with SIGKILL with the door open
 /// mid-delivery and started again: the used credential stays used, the
 /// counter goes on, and the service ends up with every event once.
-pub async fn a_killed_lock_process_loses_nothing(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_killed_lock_process_loses_nothing(kit: &Kit) -> anyhow::Result<()> {
     // The lock process reads the wall clock: so does the service here.
     kit.set_time(doorman_cli::SystemClock.now());
     let Some(mut env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
-    // The street door moves to a process of its own.
+    // The street door moves to a process of its own, with the state it had.
     env.locks = None;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     let bundle_file = env.state_dir.path().join("entrance.json");
     env.bundles[ENTRANCE].write(&bundle_file)?;
-    let state = TempDir::new("doorman-lock-process")?;
+    let state = &env.state_dir;
     let port = free_port()?;
     let endpoint = LockEndpoint::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     let lock = wire(env.lock_id(ENTRANCE));
@@ -914,7 +928,7 @@ impl Drop for LockProcess {
 /// `doorman lock provision` registers a lock and writes the bundle the
 /// service's answer makes (MQTT account included); `doorman lock run` starts
 /// from it and is heard by the service; `doorman lock health` shows it.
-pub async fn a_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyhow::Result<()> {
+pub async fn fleet_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyhow::Result<()> {
     kit.set_time(doorman_cli::SystemClock.now());
     let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
     let back = env
@@ -974,5 +988,45 @@ pub async fn a_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyhow::R
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.lines().any(|l| l.starts_with(&id.to_string()) && l.contains("battery 100%")), "{text}");
+    Ok(())
+}
+
+/// A resident opens the street door from afar: the lock is asked over MQTT,
+/// answers with its challenge, and opens for the service's one-use
+/// credential; the unlock is on the lock's record at the service and in the
+/// log. Nobody else can ask, and a unit door of another unit is not theirs.
+pub async fn fleet_resident_opens_a_shared_door_remotely(kit: &Kit) -> anyhow::Result<()> {
+    let Some(env) = env(kit, Broker::Embedded).await? else { return Ok(()) };
+    let lock = env.lock_id(ENTRANCE);
+    let before = env.sim(ENTRANCE).health()?.event_counter;
+    let asked = env.jun.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await?;
+    assert_eq!(asked.lock_id, lock);
+    env.sim(ENTRANCE)
+        .wait_until(WAIT, |h| matches!(h.bolt, doorman_lock::BoltState::Released { .. }))
+        .await
+        .context("the lock did not open for the remote unlock")?;
+    let head = env.synced(kit, ENTRANCE).await?;
+    assert!(head > before);
+    let events = env.check_chain(kit, ENTRANCE, head).await?;
+    let remote = doorman_lock::EntrySource::Remote.code();
+    assert!(
+        events.iter().any(|e| e.record.kind == doorman_protocol::EventKind::Unlocked && e.record.value == remote),
+        "the lock recorded a remote entry"
+    );
+    let all = EntryFilter { everything: true, ..Default::default() };
+    let logged = kit.store().log_entries(&all, 0..u64::MAX >> 2, 100_000).await?;
+    let unlocked = logged.iter().filter_map(|e| Event::from_bytes(&e.bytes).ok()).find(|e| {
+        matches!(e.kind, EventKind::DoorUnlocked { lock_id, .. } if lock_id == lock)
+            && matches!(e.actor, Some(doorman_domain::Principal::Resident { .. }))
+    });
+    assert!(unlocked.is_some_and(|e| e.unit_id == Some(env.unit_2b.id)), "the resident's remote unlock is logged");
+    // Not for a driver, not for an unknown lock, not for another unit's resident.
+    let refused = env.drivers[0].client.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await;
+    crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");
+    let unknown = env.jun.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: LockId::random() }).await;
+    crate::kit::expect_error(unknown, reqwest::StatusCode::NOT_FOUND, "not_found");
+    let other_unit = env.rosa.create_unit(env.property.id, "3C").await?;
+    let other = env.jun.remote_unlock(other_unit.id, &RemoteUnlock { lock_id: lock }).await;
+    crate::kit::expect_error(other, reqwest::StatusCode::NOT_FOUND, "not_found");
     Ok(())
 }

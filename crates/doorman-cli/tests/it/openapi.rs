@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/properties/{property_id}/locks"),
     ("GET", "/v1/properties/{property_id}/lock-health"),
     ("POST", "/v1/locks/{lock_id}/events"),
+    ("POST", "/v1/units/{unit_id}/remote-unlock"),
     ("GET", "/v1/properties/{property_id}/locks/{lock_id}/revocation-bundle"),
     ("POST", "/v1/properties/{property_id}/drop-spots"),
     ("GET", "/v1/properties/{property_id}/drop-spots"),
