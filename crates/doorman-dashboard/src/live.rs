@@ -4,10 +4,11 @@
 //! entry's log index and its data a one-line description; the page reacts by
 //! fetching its live fragment again.
 //!
-//! Until the shared per-principal feed (`Service::feed`, `/v1/events/stream`)
-//! lands, this polls `Service::audit_entries` on a short interval. It is the
-//! only module that knows how new entries are found: swapping it for the
-//! shared feed changes nothing else.
+//! Unlike the API's feed (`/v1/events/stream`, which sends an event as soon
+//! as it is written), this follows the entries a signed checkpoint covers
+//! (`Service::audit_entries`), polled on a short interval: the page's
+//! timeline shows entries with their inclusion proof ("verified"), so it is
+//! told of an entry once that proof exists.
 
 use std::convert::Infallible;
 use std::time::Duration;

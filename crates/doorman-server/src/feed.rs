@@ -13,6 +13,10 @@
 //!   waiters also re-check on a period (`ServiceConfig::feed_recheck_ms`), which
 //!   covers entries written by other processes on the same PostgreSQL.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
 use doorman_api::{EventPage, FeedEvent};
 use doorman_domain::{Event, Principal};
 use tokio::sync::watch;
@@ -87,5 +91,70 @@ impl Service {
     /// How often a waiting stream re-reads even without a wake-up.
     pub fn feed_recheck(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.config.feed_recheck_ms.max(10))
+    }
+}
+
+/// Events read per query while following the feed.
+pub const FOLLOW_PAGE: u32 = 200;
+
+/// A principal following the feed from a point: [`FeedCursor::next`] returns
+/// each event after it once, in order, waiting for new ones (woken by this
+/// process's appends, and re-reading every [`Service::feed_recheck`] for
+/// other processes'). What the SSE stream and the dashboard's live updates
+/// share.
+pub struct FeedCursor {
+    service: Arc<Service>,
+    principal: Principal,
+    signal: watch::Receiver<u64>,
+    recheck: Duration,
+    after: Option<u64>,
+    buffer: VecDeque<FeedEvent>,
+}
+
+impl FeedCursor {
+    /// Starts after `after` (from the start when `None`). Reads the first
+    /// page now, so that an error (a principal that is gone, a database
+    /// down) is returned here rather than inside a stream.
+    pub async fn start(service: Arc<Service>, principal: Principal, after: Option<u64>) -> ServiceResult<Self> {
+        let first = service.feed(&principal, after, Some(FOLLOW_PAGE)).await?;
+        Ok(Self {
+            signal: service.feed_signal(),
+            recheck: service.feed_recheck(),
+            service,
+            principal,
+            after: first.next_after,
+            buffer: first.events.into(),
+        })
+    }
+
+    /// The next event, waiting as long as it takes.
+    pub async fn next(&mut self) -> FeedEvent {
+        loop {
+            if let Some(event) = self.buffer.pop_front() {
+                return event;
+            }
+            // Mark the signal seen before reading: an append after the read
+            // then wakes the wait below.
+            self.signal.borrow_and_update();
+            match self.service.feed(&self.principal, self.after, Some(FOLLOW_PAGE)).await {
+                Ok(page) => {
+                    self.after = page.next_after;
+                    if !page.events.is_empty() {
+                        self.buffer.extend(page.events);
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the event feed failed; retrying"),
+            }
+            tokio::select! {
+                changed = self.signal.changed() => {
+                    if changed.is_err() {
+                        // The service is gone: only the period is left.
+                        tokio::time::sleep(self.recheck).await;
+                    }
+                }
+                () = tokio::time::sleep(self.recheck) => {}
+            }
+        }
     }
 }

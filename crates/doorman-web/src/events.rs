@@ -2,7 +2,6 @@
 //! stream (`GET /v1/events/stream`, server-sent events). Both serve
 //! `Service::feed`: the caller's events, in log order, `id` = log index.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,18 +12,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::Json;
 use doorman_api::{EventPage, EventStreamQuery, EventsQuery, FeedEvent};
-use doorman_domain::Principal;
+use doorman_server::feed::FeedCursor;
 use doorman_server::Service;
 use futures_util::Stream;
-use tokio::sync::watch;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Caller;
 
-/// Events read per query while streaming.
-const STREAM_PAGE: u32 = 200;
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -84,62 +80,12 @@ async fn event_stream(
         _ => None,
     };
     // Fail now, with a proper status, rather than inside the stream.
-    let first = s.feed(&p, after, Some(STREAM_PAGE)).await?;
-    let state = StreamState {
-        signal: s.feed_signal(),
-        recheck: s.feed_recheck(),
-        service: s,
-        principal: p,
-        after: first.next_after,
-        buffer: first.events.into(),
-    };
-    let stream = futures_util::stream::unfold(state, |mut st| async move {
-        let event = st.next().await;
-        Some((Ok(to_sse(&event)), st))
+    let cursor = FeedCursor::start(s, p, after).await?;
+    let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
+        let event = cursor.next().await;
+        Some((Ok(to_sse(&event)), cursor))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
-}
-
-struct StreamState {
-    service: Arc<Service>,
-    principal: Principal,
-    signal: watch::Receiver<u64>,
-    recheck: Duration,
-    after: Option<u64>,
-    buffer: VecDeque<FeedEvent>,
-}
-
-impl StreamState {
-    /// The next event, waiting as long as it takes.
-    async fn next(&mut self) -> FeedEvent {
-        loop {
-            if let Some(event) = self.buffer.pop_front() {
-                return event;
-            }
-            // Mark the signal seen before reading: an append after the read
-            // then wakes the wait below.
-            self.signal.borrow_and_update();
-            match self.service.feed(&self.principal, self.after, Some(STREAM_PAGE)).await {
-                Ok(page) => {
-                    self.after = page.next_after;
-                    if !page.events.is_empty() {
-                        self.buffer.extend(page.events);
-                        continue;
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "reading the event feed failed; retrying"),
-            }
-            tokio::select! {
-                changed = self.signal.changed() => {
-                    if changed.is_err() {
-                        // The service is gone: only the period is left.
-                        tokio::time::sleep(self.recheck).await;
-                    }
-                }
-                () = tokio::time::sleep(self.recheck) => {}
-            }
-        }
-    }
 }
 
 fn to_sse(event: &FeedEvent) -> SseEvent {
