@@ -79,6 +79,14 @@ impl Client {
         self.post(&format!("/v1/webhooks/{id}/deliveries/{delivery}/resend"), &serde_json::json!({})).await
     }
 
+    // --- pickup points
+    pub async fn create_pickup_point(&self, req: &CreatePickupPoint) -> ClientResult<PickupPoint> {
+        self.post("/v1/pickup-points", req).await
+    }
+    pub async fn list_pickup_points(&self) -> ClientResult<Vec<PickupPoint>> {
+        self.get("/v1/pickup-points").await
+    }
+
     /// Opens the caller's live event stream.
     pub async fn event_stream(&self, start: StreamStart) -> ClientResult<EventStream> {
         let path = match start {

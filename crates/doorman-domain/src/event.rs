@@ -15,8 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DriverId, DropSpotId, GrantId, LockId, Principal,
-    PropertyId, RefusalReason, UnitId, UnixSeconds,
+    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DriverId, DropSpotId, GrantId, LockId, PickupPointId,
+    Principal, PropertyId, RefusalReason, UnitId, UnixSeconds,
 };
 
 /// What kind of thing happened, with what only that kind carries.
@@ -89,8 +89,17 @@ pub enum EventKind {
         until: Option<UnixSeconds>,
     },
     Unblocked,
+    /// The unit blocked: the carrier is to take this delivery to `to`
+    /// (the chosen pickup point's name and address, or the alternate address).
     Diverted {
         to: String,
+        pickup_point_id: Option<PickupPointId>,
+    },
+    /// The manager turned delivery access on: each unit is told before it
+    /// goes live (one event per unit).
+    TenantNoticeGiven {
+        live_from: UnixSeconds,
+        text: String,
     },
     DeliveryCancelled,
     /// A manager changed the property's configuration (what, in words).
@@ -122,6 +131,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "unblocked",
     "diverted",
     "delivery_cancelled",
+    "tenant_notice_given",
     "configuration_changed",
     "key_rotated",
 ];
@@ -148,6 +158,7 @@ impl EventKind {
             EventKind::Unblocked => "unblocked",
             EventKind::Diverted { .. } => "diverted",
             EventKind::DeliveryCancelled => "delivery_cancelled",
+            EventKind::TenantNoticeGiven { .. } => "tenant_notice_given",
             EventKind::ConfigurationChanged { .. } => "configuration_changed",
             EventKind::KeyRotated { .. } => "key_rotated",
         }

@@ -12,6 +12,7 @@ mod access;
 pub mod audit;
 pub mod auth;
 mod carrier;
+mod divert;
 mod error;
 pub mod feed;
 pub mod issuing;

@@ -68,6 +68,7 @@ impl Service {
                 crate::text_field(field, v, 500)?;
             }
         }
+        self.check_choices(&prefs).await?;
         self.store.put_preferences(unit, &prefs).await?;
         Ok(prefs)
     }
@@ -88,7 +89,10 @@ impl Service {
         let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
         let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
         let blocked = self.event(EventKind::Blocked { until: req.until }, scope, p)?;
-        self.store.insert_block(&block, &[blocked]).await?;
+        // The carriers of the unit's open deliveries are told where to go.
+        let (diverted, mut events) = self.diversions(p, unit).await?;
+        events.insert(0, blocked);
+        self.store.insert_block(&block, &events).await?;
         self.events_appended();
         let actor = *p;
         let revocation = move |grant: &Grant| -> Result<Vec<Event>, String> {
@@ -105,7 +109,11 @@ impl Service {
         };
         let revoked = self.store.revoke_live_grants_for_unit(unit, now, &revocation).await?;
         self.events_appended();
-        Ok(BlockResult { block, revoked_grants: revoked.into_iter().map(|g| g.id).collect() })
+        Ok(BlockResult {
+            block,
+            revoked_grants: revoked.into_iter().map(|g| g.id).collect(),
+            diverted_deliveries: diverted.into_iter().map(|d| d.id).collect(),
+        })
     }
 
     pub async fn unblock(&self, p: &Principal, unit: UnitId) -> ServiceResult<UnblockResult> {

@@ -885,17 +885,35 @@ async fn invitation_redeems_once_under_concurrency(store: Arc<dyn Store>) {
 async fn preferences_default_and_replace(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), UnitPreferences::default());
+    let shop = doorman_domain::PickupPoint {
+        id: doorman_domain::PickupPointId::random(),
+        name: "Corner deli".into(),
+        address: "1 Orchard St".into(),
+        time_zone: "America/New_York".into(),
+        hours: vec![],
+        created_at: T0,
+    };
+    store.insert_pickup_point(&shop).await.unwrap();
     let chosen = UnitPreferences {
         preferred_drop_spot: Some(w.spot.id),
         allow_in_unit: true,
         alternate_address: Some("14 Orchard St, front desk".into()),
         pickup_point: Some("Corner deli".into()),
+        pickup_point_id: Some(shop.id),
+        allowed_carriers: vec![CarrierId::random(), CarrierId::random()],
+        blocked_carriers: vec![CarrierId::random()],
+        allowed_drivers: vec![],
+        blocked_drivers: vec![DriverId::random()],
     };
     store.put_preferences(w.unit.id, &chosen).await.unwrap();
     assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), chosen);
     assert_eq!(store.get_preferences(w.other_unit.id).await.unwrap(), UnitPreferences::default(), "per unit");
     let plain = UnitPreferences { allow_in_unit: false, ..UnitPreferences::default() };
     store.put_preferences(w.unit.id, &plain).await.unwrap();
+    assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), plain);
+    // The chosen pickup point must exist in the directory.
+    let unknown = UnitPreferences { pickup_point_id: Some(doorman_domain::PickupPointId::random()), ..plain.clone() };
+    assert!(store.put_preferences(w.unit.id, &unknown).await.is_err());
     assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), plain);
 }
 

@@ -111,6 +111,8 @@ scenarios!(
     notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
     notify::resuming_with_last_event_id_loses_and_repeats_nothing,
     notify::a_second_process_streams_what_the_first_writes,
+    notify::block_then_divert_end_to_end,
+    notify::tenant_notice_and_resident_choices,
     webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound,
     webhooks::dead_letter_after_hours_of_retries_then_resend,
 );

@@ -66,6 +66,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/webhooks/{webhook_id}"),
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend"),
+    ("POST", "/v1/pickup-points"),
+    ("GET", "/v1/pickup-points"),
 ];
 
 /// The only operations that take no token.
