@@ -87,6 +87,11 @@ impl Client {
         self.get("/v1/pickup-points").await
     }
 
+    // --- returns
+    pub async fn schedule_return(&self, unit: UnitId, req: &ScheduleReturn) -> ClientResult<Delivery> {
+        self.post(&format!("/v1/units/{unit}/returns"), req).await
+    }
+
     /// Opens the caller's live event stream.
     pub async fn event_stream(&self, start: StreamStart) -> ClientResult<EventStream> {
         let path = match start {

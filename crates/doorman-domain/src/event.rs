@@ -95,6 +95,17 @@ pub enum EventKind {
         to: String,
         pickup_point_id: Option<PickupPointId>,
     },
+    /// A resident scheduled a return: the carrier's driver is to collect it
+    /// from the drop spot where it waits.
+    ReturnScheduled {
+        drop_spot_id: DropSpotId,
+        tracking_number: String,
+    },
+    /// The driver collected the return.
+    ReturnCollected {
+        drop_spot_id: DropSpotId,
+        photo_ref: Option<String>,
+    },
     /// The manager turned delivery access on: each unit is told before it
     /// goes live (one event per unit).
     TenantNoticeGiven {
@@ -132,6 +143,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "diverted",
     "delivery_cancelled",
     "tenant_notice_given",
+    "return_scheduled",
+    "return_collected",
     "configuration_changed",
     "key_rotated",
 ];
@@ -159,6 +172,8 @@ impl EventKind {
             EventKind::Diverted { .. } => "diverted",
             EventKind::DeliveryCancelled => "delivery_cancelled",
             EventKind::TenantNoticeGiven { .. } => "tenant_notice_given",
+            EventKind::ReturnScheduled { .. } => "return_scheduled",
+            EventKind::ReturnCollected { .. } => "return_collected",
             EventKind::ConfigurationChanged { .. } => "configuration_changed",
             EventKind::KeyRotated { .. } => "key_rotated",
         }

@@ -206,7 +206,9 @@ fn spot_allowed(f: &AccessFacts<'_>, d: &Delivery, e: &CarrierEnablement, spot: 
 /// that is not allowed refuses rather than silently going elsewhere.
 fn choose_drop_spot<'a>(f: &AccessFacts<'a>, d: &Delivery, e: &CarrierEnablement) -> Option<&'a DropSpot> {
     let find = |id: DropSpotId| f.drop_spots.iter().find(|s| s.id == id);
-    match f.preferences.preferred_drop_spot.or(f.requested_drop_spot) {
+    // A return waits at the spot the resident named when scheduling it.
+    let waiting = if d.kind == crate::DeliveryKind::Pickup { d.drop_spot_id } else { None };
+    match waiting.or(f.preferences.preferred_drop_spot).or(f.requested_drop_spot) {
         Some(id) => find(id).filter(|s| spot_allowed(f, d, e, s)),
         None => e.allowed_drop_spots.iter().filter_map(|id| find(*id)).find(|s| spot_allowed(f, d, e, s)),
     }

@@ -20,6 +20,7 @@ pub mod keys;
 mod manager;
 mod operator;
 mod resident;
+mod returns;
 pub mod webhooks;
 pub mod witness;
 

@@ -11,7 +11,7 @@ use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
 use crate::audit::{new_event, Scope};
 use crate::{auth, Service, ServiceError, ServiceResult};
 
-fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
+pub(crate) fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
     match p {
         Principal::Resident { resident_id, unit_id } if *unit_id == unit => Ok(*resident_id),
         Principal::Resident { .. } => Err(ServiceError::NotFound("unit")),

@@ -141,6 +141,7 @@ conformance!(
     webhook_outbox_moves_with_its_cursor_once,
     webhook_attempts_lease_finish_and_resend,
     pickup_points_round_trip,
+    a_logged_delivery_is_written_with_its_events_or_not_at_all,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -2214,4 +2215,24 @@ async fn pickup_points_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.get_pickup_point(a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.list_pickup_points().await.unwrap(), vec![a.clone(), b]);
     assert!(matches!(store.insert_pickup_point(&a).await, Err(StoreError::Conflict(_))));
+}
+
+async fn a_logged_delivery_is_written_with_its_events_or_not_at_all(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let before = logged(&store).await.len();
+    let ret = Delivery {
+        kind: doorman_domain::DeliveryKind::Pickup,
+        drop_spot_id: Some(w.spot.id),
+        ..delivery(w.carrier.id, &w.unit, "RET-1", T0)
+    };
+    store.insert_delivery_logged(&ret, &marker("return scheduled")).await.unwrap();
+    assert_eq!(store.get_delivery(ret.id).await.unwrap(), Some(ret.clone()));
+    let log = logged(&store).await;
+    assert_eq!(log.len(), before + 1);
+    assert_eq!(what(&log[before]), "return scheduled");
+    // A duplicate tracking number: neither the delivery nor its event.
+    let twin = Delivery { id: DeliveryId::random(), ..ret.clone() };
+    assert!(matches!(store.insert_delivery_logged(&twin, &marker("twin")).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_delivery(twin.id).await.unwrap(), None);
+    assert_eq!(logged(&store).await.len(), before + 1);
 }

@@ -8,8 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use doorman_api::{
-    CreatePickupPoint, CreateWebhook, PickupPoint, UpdateWebhook, WebhookCreated, WebhookDeliveriesQuery,
-    WebhookDelivery, WebhookDeliveryId, WebhookId, WebhookSubscription,
+    CreatePickupPoint, CreateWebhook, Delivery, PickupPoint, ScheduleReturn, UnitId, UpdateWebhook, WebhookCreated,
+    WebhookDeliveriesQuery, WebhookDelivery, WebhookDeliveryId, WebhookId, WebhookSubscription,
 };
 use doorman_server::Service;
 use utoipa_axum::router::OpenApiRouter;
@@ -27,6 +27,21 @@ pub fn routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(webhook_deliveries))
         .routes(routes!(resend_webhook_delivery))
         .routes(routes!(create_pickup_point, list_pickup_points))
+        .routes(routes!(schedule_return))
+}
+
+/// Schedule a return from the unit (its residents): the carrier's driver who
+/// scans its tracking number gets a pickup grant to the drop spot where it
+/// waits; the unit is told when it is collected (`return_collected`).
+#[utoipa::path(post, path = "/v1/units/{unit_id}/returns", tag = "resident",
+    params(("unit_id" = UnitId, Path)), request_body = ScheduleReturn, responses((status = 201, body = Delivery)))]
+async fn schedule_return(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(unit): ApiPath<UnitId>,
+    ApiJson(req): ApiJson<ScheduleReturn>,
+) -> ApiResult<(StatusCode, Json<Delivery>)> {
+    Ok((StatusCode::CREATED, Json(s.schedule_return(&p, unit, req).await?)))
 }
 
 /// Add a shop or locker that holds parcels to the directory (operator or

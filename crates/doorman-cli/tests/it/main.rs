@@ -113,6 +113,7 @@ scenarios!(
     notify::a_second_process_streams_what_the_first_writes,
     notify::block_then_divert_end_to_end,
     notify::tenant_notice_and_resident_choices,
+    notify::a_return_is_picked_up_with_a_pickup_grant,
     webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound,
     webhooks::dead_letter_after_hours_of_retries_then_resend,
 );

@@ -490,3 +490,84 @@ pub async fn tenant_notice_and_resident_choices(kit: &Kit) -> anyhow::Result<()>
     assert_eq!(b.jun.client.get_preferences(b.unit_2b.id).await?, before);
     Ok(())
 }
+
+/// Jun schedules a return; Parcelo is told; Dana's scan of its label gets a
+/// pickup grant to the package room where it waits (not Jun's preferred
+/// spot); collecting it tells Jun.
+pub async fn a_return_is_picked_up_with_a_pickup_grant(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let mut jun = b.jun.client.event_stream(StreamStart::Now).await?;
+    let mut parcelo = b.parcelo.event_stream(StreamStart::Now).await?;
+    // Jun would have parcels brought into the flat; the return waits downstairs.
+    let mut prefs = b.jun.client.get_preferences(b.unit_2b.id).await?;
+    prefs.allow_in_unit = true;
+    prefs.preferred_drop_spot = Some(b.in_2b_spot.id);
+    b.jun.client.put_preferences(b.unit_2b.id, &prefs).await?;
+    let req = ScheduleReturn {
+        carrier_id: b.parcelo_id,
+        drop_spot_id: b.room_spot.id,
+        window_start: kit.now(),
+        window_end: kit.now() + 3 * HOUR,
+        tracking_number: Some("RMA-4242".into()),
+    };
+    let ret = b.jun.client.schedule_return(b.unit_2b.id, &req).await?;
+    assert_eq!(
+        (ret.kind, ret.state, ret.drop_spot_id),
+        (DeliveryKind::Pickup, DeliveryState::Registered, Some(b.room_spot.id))
+    );
+    for stream in [&mut jun, &mut parcelo] {
+        let got = take(stream, 1).await?;
+        assert!(matches!(&got[0].kind, EventKind::ReturnScheduled { drop_spot_id, tracking_number }
+            if *drop_spot_id == b.room_spot.id && tracking_number == "RMA-4242"));
+        assert_eq!(got[0].delivery_id, Some(ret.id));
+    }
+    assert!(b.parcelo.list_deliveries().await?.iter().any(|d| d.id == ret.id), "the carrier has it");
+
+    let grant = b.dana.client.request_access(&b.ask("RMA-4242")).await?;
+    assert_eq!((grant.delivery_id, grant.drop_spot_id), (ret.id, b.room_spot.id));
+    let path: Vec<_> = grant.doors.iter().map(|d| d.access_point_id).collect();
+    assert_eq!(path, vec![b.entrance.id, b.lobby.id, b.package_room.id], "the way to the package room only");
+    let done = CompleteDelivery { drop_spot_id: b.room_spot.id, photo_ref: Some("photos/rma-4242.jpg".into()) };
+    let collected = b.dana.client.complete_delivery(ret.id, &done).await?;
+    assert_eq!(collected.state, DeliveryState::Delivered);
+    let got = take(&mut jun, 3).await?;
+    assert_eq!(kinds(&got), ["access_requested", "access_granted", "return_collected"]);
+    assert!(matches!(&got[2].kind, EventKind::ReturnCollected { drop_spot_id, photo_ref: Some(photo) }
+        if *drop_spot_id == b.room_spot.id && photo == "photos/rma-4242.jpg"));
+    expect_error(
+        b.dana.client.request_access(&b.ask("RMA-4242")).await,
+        StatusCode::FORBIDDEN,
+        "parcel_already_delivered",
+    );
+
+    // Without a label, one is made; the wrong people and bad input are refused.
+    let made =
+        b.jun.client.schedule_return(b.unit_2b.id, &ScheduleReturn { tracking_number: None, ..req.clone() }).await?;
+    assert!(made.tracking_number.starts_with("RET-"), "{}", made.tracking_number);
+    let again = b.jun.client.schedule_return(b.unit_2b.id, &req).await;
+    expect_error(again, StatusCode::CONFLICT, "conflict");
+    expect_error(b.kim.client.schedule_return(b.unit_2b.id, &req).await, StatusCode::NOT_FOUND, "not_found");
+    expect_error(b.parcelo.schedule_return(b.unit_2b.id, &req).await, StatusCode::FORBIDDEN, "forbidden");
+    let cases = [
+        ScheduleReturn { carrier_id: b.quickship_id, tracking_number: None, ..req.clone() },
+        ScheduleReturn { drop_spot_id: b.lobby_spot.id, tracking_number: None, ..req.clone() },
+        ScheduleReturn {
+            window_end: kit.now() - 1,
+            window_start: kit.now() - HOUR,
+            tracking_number: None,
+            ..req.clone()
+        },
+        ScheduleReturn { window_end: kit.now() + 30 * 24 * HOUR, tracking_number: None, ..req.clone() },
+        ScheduleReturn { tracking_number: Some(" ".into()), ..req.clone() },
+    ];
+    let before = b.jun.client.unit_deliveries(b.unit_2b.id).await?.len();
+    for bad in cases {
+        expect_error(
+            b.jun.client.schedule_return(b.unit_2b.id, &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        );
+    }
+    assert_eq!(b.jun.client.unit_deliveries(b.unit_2b.id).await?.len(), before, "nothing was written");
+    Ok(())
+}

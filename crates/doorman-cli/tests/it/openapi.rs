@@ -68,6 +68,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend"),
     ("POST", "/v1/pickup-points"),
     ("GET", "/v1/pickup-points"),
+    ("POST", "/v1/units/{unit_id}/returns"),
 ];
 
 /// The only operations that take no token.
