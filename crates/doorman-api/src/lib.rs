@@ -122,6 +122,97 @@ pub struct LockProvisioned {
     /// base64url; present when the lock has a keypad.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub door_code_secret: Option<String>,
+    /// The lock's account on the fleet's MQTT broker (shown this once: the
+    /// service keeps only a hash of the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<MqttAccount>,
+}
+
+/// A lock's MQTT account: it may read and write its own topics only.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MqttAccount {
+    /// The broker, `mqtt://host:port`.
+    pub url: String,
+    /// The lock's id.
+    pub username: String,
+    /// A 256-bit random secret, base64url.
+    pub password: String,
+}
+
+impl std::fmt::Debug for MqttAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttAccount").field("url", &self.url).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// What the service knows of one lock's health, from its reports and the
+/// events it uploaded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LockHealthView {
+    pub lock_id: LockId,
+    pub access_point_id: AccessPointId,
+    /// Service time of the last message from the lock (none: never heard from).
+    pub last_contact: Option<i64>,
+    /// Service time of the last health report.
+    pub reported_at: Option<i64>,
+    pub battery_percent: Option<u8>,
+    /// Service time minus lock time at the lock's last signed time statement.
+    pub clock_drift_secs: Option<i64>,
+    /// The lock says it has no trustworthy clock.
+    pub clock_lost: bool,
+    /// The revocation bundle the lock holds (from its last report).
+    pub revocation_sequence: Option<u64>,
+    /// The latest revocation bundle the service issued for it.
+    pub revocation_sequence_issued: u64,
+    /// Seconds since the camera's last heartbeat, as the lock last reported.
+    pub camera_heartbeat_age_secs: Option<u64>,
+    /// The camera rule would refuse delivery entries now.
+    pub camera_stale: bool,
+    /// The last event stored (its chain is unbroken up to here).
+    pub events_stored: u64,
+    /// The last event the lock recorded, as it last reported.
+    pub event_counter: Option<u64>,
+    /// Events are missing: the counter needed next, and the one that came.
+    pub gap: Option<LockGapView>,
+    /// The last forged, forked or broken event the lock sent.
+    pub problem: Option<String>,
+    /// The lock holds an older revocation bundle than the latest issued.
+    pub revocation_stale: bool,
+    /// The lock's clock is lost, or drifts more than allowed, or it never reported one.
+    pub clock_stale: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LockGapView {
+    pub expected: u64,
+    pub found: u64,
+}
+
+/// Signed events a handheld collected from a lock that has no network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CarriedEvents {
+    /// Each signed event (COSE_Sign1) verbatim, base64url, in the lock's order.
+    pub events: Vec<String>,
+}
+
+/// What the service holds of the lock's events after an upload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CarriedEventsReceipt {
+    pub lock_id: LockId,
+    /// Every event of the lock up to this counter is stored.
+    pub stored_through: u64,
+    /// Events are missing after this counter: bring them too.
+    pub missing_after: Option<u64>,
+}
+
+/// A lock's latest signed revocation bundle, for a handheld to carry to a
+/// lock that is offline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevocationBundleView {
+    pub lock_id: LockId,
+    pub sequence: u64,
+    /// The signed bundle (COSE_Sign1), base64url.
+    pub bundle: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -18,7 +18,13 @@ use doorman_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, FleetBroker, FleetSettings};
+use doorman_fleet::{
+    BrokerConfig, EmbeddedBroker, FleetBridge, MqttCredentials, MqttEndpoint, SessionOptions, StaticAccounts,
+    TopicScheme,
+};
+use doorman_server::fleet::{FleetIntake, MosquittoTarget, StoreAccounts};
+use rand_core::OsRng;
 
 /// A service answering on `addr` until [`Running::stop`].
 #[derive(Debug)]
@@ -31,8 +37,67 @@ pub struct Running {
     join: JoinHandle<std::io::Result<()>>,
     /// The background sequencer, if any.
     log_task: Option<JoinHandle<()>>,
+    /// The lock fleet's MQTT channel, once started ([`start_fleet`]).
+    pub fleet: Option<FleetRunning>,
     /// The background webhook dispatcher, if any (with the sequencer).
     webhook_task: Option<JoinHandle<()>>,
+}
+
+/// The lock fleet's channel: the embedded broker (if any) and the service's
+/// session; dropping it stops both.
+#[derive(Debug)]
+pub struct FleetRunning {
+    /// Where the service connects (for the embedded broker, its address).
+    pub broker_url: String,
+    /// What registered locks are told.
+    pub lock_url: String,
+    pub bridge: FleetBridge,
+    pub broker: Option<EmbeddedBroker>,
+}
+
+/// Starts the fleet channel the settings name and attaches it to the
+/// service: the embedded broker (lock accounts from the store) or a session
+/// with an external broker (and, for Mosquitto, its files kept up to date).
+pub async fn start_fleet(service: &Arc<Service>, settings: &FleetSettings) -> anyhow::Result<Option<FleetRunning>> {
+    let scheme = TopicScheme::default();
+    let (broker, broker_url, credentials) = match &settings.broker {
+        FleetBroker::Off => return Ok(None),
+        FleetBroker::Embedded { listen } => {
+            let services = StaticAccounts::new();
+            let account = MqttCredentials::generate("doorman-service", &mut OsRng);
+            services.add_service(&account.username, account.hash(&mut OsRng))?;
+            let accounts = StoreAccounts::new(service.store().clone(), services);
+            let config = BrokerConfig { listen: *listen, scheme: scheme.clone(), ..BrokerConfig::default() };
+            let broker = EmbeddedBroker::start(config, Arc::new(accounts), &mut OsRng)
+                .await
+                .with_context(|| format!("starting the embedded MQTT broker on {listen}"))?;
+            let url = broker.url();
+            (Some(broker), url, account)
+        }
+        FleetBroker::External { url } => {
+            let (endpoint, account) = MqttEndpoint::parse(url)?;
+            let account = account.context("DOORMAN_MQTT_URL must carry the service's account")?;
+            if let Some(dir) = &settings.mosquitto_dir {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let target = MosquittoTarget {
+                    dir: dir.clone(),
+                    service_username: account.username.clone(),
+                    service_password_hash: account.hash(&mut OsRng),
+                    scheme: scheme.clone(),
+                };
+                service.attach_mosquitto(target).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            (None, endpoint.to_string(), account)
+        }
+    };
+    let lock_url = settings.public_url.clone().unwrap_or_else(|| broker_url.clone());
+    let (endpoint, _) = MqttEndpoint::parse(&broker_url)?;
+    let mut session = SessionOptions::new(endpoint, credentials);
+    session.backoff_min = Duration::from_millis(50);
+    session.backoff_max = Duration::from_secs(5);
+    let bridge = FleetBridge::start(session, scheme, Arc::new(FleetIntake(service.clone())));
+    service.attach_fleet(bridge.handle(), lock_url.clone());
+    Ok(Some(FleetRunning { broker_url, lock_url, bridge, broker }))
 }
 
 impl Running {
@@ -46,6 +111,7 @@ impl Running {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
+        drop(self.fleet.take());
         let served = self.join.await.context("server task")?.context("server");
         if let Some(task) = self.webhook_task.take() {
             task.abort();
@@ -132,7 +198,7 @@ pub async fn start_with(
     let join = tokio::spawn(doorman_web::serve(listener, service.clone(), async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, webhook_task })
+    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None, webhook_task })
 }
 
 /// The background sequencer: integrates new entries and signs their

@@ -27,6 +27,82 @@ pub struct FileConfig {
     pub log_interval_ms: Option<u64>,
     /// Witnesses asked to cosign each checkpoint.
     pub witnesses: Option<Vec<WitnessEntry>>,
+    /// Run the lock fleet's MQTT channel at all (default true).
+    pub mqtt: Option<bool>,
+    /// Where the embedded broker listens (when no external broker is set).
+    pub mqtt_listen: Option<SocketAddr>,
+    /// An external broker, with the service's own account:
+    /// `mqtt://user:password@host:port`. No broker is embedded then.
+    pub mqtt_url: Option<String>,
+    /// The broker URL given to locks when they are registered (default: the
+    /// embedded broker's address, or the external URL without its account).
+    pub mqtt_public_url: Option<String>,
+    /// With an external Mosquitto: the folder where the service keeps its
+    /// password and ACL files up to date.
+    pub mqtt_mosquitto_dir: Option<PathBuf>,
+}
+
+/// Where the lock fleet's MQTT channel runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FleetBroker {
+    /// No fleet channel: locks work offline, nothing is pushed.
+    Off,
+    /// A broker inside the service, on this address.
+    Embedded { listen: SocketAddr },
+    /// An external broker (its URL holds the service's account).
+    External { url: String },
+}
+
+/// The lock fleet's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetSettings {
+    pub broker: FleetBroker,
+    pub public_url: Option<String>,
+    pub mosquitto_dir: Option<PathBuf>,
+}
+
+/// Where the embedded broker listens unless told otherwise (1883 is often a
+/// system Mosquitto).
+pub const DEFAULT_MQTT_LISTEN: &str = "127.0.0.1:1884";
+
+impl FleetSettings {
+    fn resolve(flags: &FileConfig, file: &FileConfig) -> anyhow::Result<Self> {
+        let enabled = flags.mqtt.or(file.mqtt).unwrap_or(true);
+        let url = flags.mqtt_url.clone().or(file.mqtt_url.clone()).filter(|u| !u.trim().is_empty());
+        let listen = flags.mqtt_listen.or(file.mqtt_listen);
+        let public_url = flags.mqtt_public_url.clone().or(file.mqtt_public_url.clone());
+        let mosquitto_dir = flags.mqtt_mosquitto_dir.clone().or(file.mqtt_mosquitto_dir.clone());
+        if let Some(u) = &public_url {
+            doorman_fleet::MqttEndpoint::parse(u).map_err(|e| anyhow::anyhow!("mqtt_public_url: {e}"))?;
+        }
+        let broker = match (enabled, url) {
+            (false, _) => FleetBroker::Off,
+            (true, Some(url)) => {
+                let (_, account) =
+                    doorman_fleet::MqttEndpoint::parse(&url).map_err(|e| anyhow::anyhow!("mqtt_url: {e}"))?;
+                anyhow::ensure!(
+                    account.is_some(),
+                    "mqtt_url must carry the service's account: mqtt://user:password@host:port"
+                );
+                anyhow::ensure!(
+                    listen.is_none(),
+                    "mqtt_listen is for the embedded broker; mqtt_url names an external one"
+                );
+                FleetBroker::External { url }
+            }
+            (true, None) => FleetBroker::Embedded {
+                listen: match listen {
+                    Some(l) => l,
+                    None => DEFAULT_MQTT_LISTEN.parse().context("default MQTT listen address")?,
+                },
+            },
+        };
+        anyhow::ensure!(
+            mosquitto_dir.is_none() || matches!(broker, FleetBroker::External { .. }),
+            "mqtt_mosquitto_dir needs an external broker (mqtt_url)"
+        );
+        Ok(Self { broker, public_url, mosquitto_dir })
+    }
 }
 
 /// A witness: its URL (`<url>/add-checkpoint` is posted to) and its
@@ -63,6 +139,8 @@ pub struct Config {
     pub log: String,
     /// The sequencer's period.
     pub log_interval: std::time::Duration,
+    /// The lock fleet's MQTT channel.
+    pub fleet: FleetSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -77,6 +155,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let fleet = FleetSettings::resolve(&flags, &from_file)?;
         let pick = |a: Option<String>, b: Option<String>| a.or(b);
         let data_dir = flags.data_dir.or(from_file.data_dir).unwrap_or_else(|| PathBuf::from("doorman-data"));
         let database = pick(flags.database, from_file.database)
@@ -135,6 +214,7 @@ impl Config {
             service,
             log: pick(flags.log, from_file.log).unwrap_or_else(|| "info".into()),
             log_interval: std::time::Duration::from_millis(log_interval_ms),
+            fleet,
         })
     }
 }
@@ -191,6 +271,21 @@ log_origin = "doorman.example/log"
 # How often new entries are integrated and a checkpoint signed, in ms.
 #                                               env: DOORMAN_LOG_INTERVAL_MS
 log_interval_ms = 250
+
+# The lock fleet's MQTT channel. By default the service embeds a broker on
+# mqtt_listen; with mqtt_url it uses an external one (e.g. Mosquitto) with
+# the service's account instead.              env: DOORMAN_MQTT (true/false)
+# mqtt = true
+#                                               env: DOORMAN_MQTT_LISTEN
+# mqtt_listen = "127.0.0.1:1884"
+#                                               env: DOORMAN_MQTT_URL
+# mqtt_url = "mqtt://doorman-service:PASSWORD@127.0.0.1:1883"
+# The broker URL locks are given when registered.
+#                                               env: DOORMAN_MQTT_PUBLIC_URL
+# mqtt_public_url = "mqtt://locks.example:1884"
+# With Mosquitto: where the service keeps its password and ACL files (send
+# Mosquitto SIGHUP to reload them).          env: DOORMAN_MQTT_MOSQUITTO_DIR
+# mqtt_mosquitto_dir = "/etc/mosquitto/doorman"
 
 # Witnesses that cosign each checkpoint (`doorman witness`), by URL and
 # cosignature key.          env: DOORMAN_WITNESSES="URL KEY,URL KEY"

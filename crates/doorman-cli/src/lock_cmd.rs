@@ -38,6 +38,20 @@ pub enum LockCommand {
     /// Write a Mosquitto password file, ACL file and configuration for the locks in
     /// the given bundles and one service account.
     Mosquitto(MosquittoArgs),
+    /// Show the health of a property's locks as the service knows it (a manager's token).
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The service's URL.
+    #[arg(long, env = "DOORMAN_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A building manager's API token.
+    #[arg(long, env = "DOORMAN_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[arg(long)]
+    pub property: PropertyId,
 }
 
 #[derive(Debug, Args)]
@@ -93,10 +107,10 @@ pub struct ProvisionArgs {
     pub model: String,
     #[arg(long, default_value = env!("CARGO_PKG_VERSION"))]
     pub firmware: String,
-    /// The broker the lock should use.
+    /// The broker the lock should use, if not the one the service names.
     #[arg(long)]
     pub mqtt_url: Option<String>,
-    /// The lock's MQTT password, when the service does not issue one.
+    /// The lock's MQTT password, when the service does not issue one (with --mqtt-url).
     #[arg(long, env = "DOORMAN_LOCK_MQTT_PASSWORD", hide_env_values = true)]
     pub mqtt_password: Option<String>,
     /// Where to write the bundle (it holds secrets: owner-readable only).
@@ -231,6 +245,7 @@ pub async fn run_lock(args: LockArgs) -> anyhow::Result<()> {
         LockCommand::Run(a) => run_locks(a).await,
         LockCommand::Provision(a) => provision(a).await,
         LockCommand::Mosquitto(a) => mosquitto(a),
+        LockCommand::Health(a) => health(a).await,
     }
 }
 
@@ -396,12 +411,21 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
         )
         .await?;
     let lock = LockId(*provisioned.lock.id.as_uuid().as_bytes());
-    let mqtt = match (&a.mqtt_url, &a.mqtt_password) {
-        (Some(url), Some(password)) => {
+    // The account the service issued (shown this once); --mqtt-url points the
+    // lock at another address of the same broker, --mqtt-password overrides a
+    // service that issued none.
+    let mqtt = match (&provisioned.mqtt, &a.mqtt_url, &a.mqtt_password) {
+        (_, Some(url), Some(password)) => {
             Some(MqttJson { url: url.clone(), username: lock_name(lock), password: password.clone() })
         }
-        (Some(_), None) => bail!("--mqtt-url needs the lock's --mqtt-password"),
-        _ => None,
+        (Some(issued), url, None) => Some(MqttJson {
+            url: url.clone().unwrap_or_else(|| issued.url.clone()),
+            username: issued.username.clone(),
+            password: issued.password.clone(),
+        }),
+        (None, Some(_), None) => bail!("the service issued no MQTT account: --mqtt-url needs --mqtt-password"),
+        (_, None, Some(_)) => bail!("--mqtt-password needs --mqtt-url"),
+        (None, None, None) => None,
     };
     let bundle = LockBundle {
         lock_id: lock_name(lock),
@@ -424,6 +448,52 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
     bundle.trusted()?;
     bundle.write(&a.out)?;
     println!("lock {} registered; bundle written to {} (keep it secret)", bundle.lock_id, a.out.display());
+    Ok(())
+}
+
+async fn health(a: HealthArgs) -> anyhow::Result<()> {
+    let client = Client::new(&a.url).with_token(a.token.clone());
+    let rows = client.lock_health(a.property).await?;
+    if rows.is_empty() {
+        println!("no locks at this property");
+    }
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for h in rows {
+        let mut flags = Vec::new();
+        if h.revocation_stale {
+            flags.push("REVOCATION STALE");
+        }
+        if h.clock_stale {
+            flags.push("CLOCK STALE");
+        }
+        if h.camera_stale {
+            flags.push("CAMERA STALE");
+        }
+        if h.gap.is_some() {
+            flags.push("EVENTS MISSING");
+        }
+        if h.problem.is_some() {
+            flags.push("BAD EVENT");
+        }
+        println!(
+            "{}  last contact {}  battery {}  drift {}  revocation {}/{}  camera {}  events {}  {}",
+            h.lock_id,
+            or_dash(h.last_contact.map(|t| t.to_string())),
+            or_dash(h.battery_percent.map(|b| format!("{b}%"))),
+            or_dash(h.clock_drift_secs.map(|d| format!("{d}s"))),
+            or_dash(h.revocation_sequence.map(|s| s.to_string())),
+            h.revocation_sequence_issued,
+            or_dash(h.camera_heartbeat_age_secs.map(|s| format!("{s}s ago"))),
+            h.events_stored,
+            if flags.is_empty() { "ok".to_string() } else { flags.join(", ") },
+        );
+        if let Some(p) = &h.problem {
+            println!("    problem: {p}");
+        }
+        if let Some(g) = h.gap {
+            println!("    gap: expected event {} but got {}", g.expected, g.found);
+        }
+    }
     Ok(())
 }
 

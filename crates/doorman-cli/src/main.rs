@@ -158,6 +158,21 @@ struct ServeArgs {
     /// Witnesses that cosign checkpoints: "URL KEY,URL KEY".
     #[arg(long, env = "DOORMAN_WITNESSES")]
     witnesses: Option<String>,
+    /// Run the lock fleet's MQTT channel [default: true].
+    #[arg(long, env = "DOORMAN_MQTT")]
+    mqtt: Option<bool>,
+    /// Where the embedded MQTT broker listens [default: 127.0.0.1:1884].
+    #[arg(long, env = "DOORMAN_MQTT_LISTEN")]
+    mqtt_listen: Option<SocketAddr>,
+    /// Use this external broker instead, with the service's account: mqtt://user:password@host:port.
+    #[arg(long, env = "DOORMAN_MQTT_URL", hide_env_values = true)]
+    mqtt_url: Option<String>,
+    /// The broker URL locks are given when registered.
+    #[arg(long, env = "DOORMAN_MQTT_PUBLIC_URL")]
+    mqtt_public_url: Option<String>,
+    /// Keep Mosquitto's password and ACL files in this folder (with --mqtt-url).
+    #[arg(long, env = "DOORMAN_MQTT_MOSQUITTO_DIR")]
+    mqtt_mosquitto_dir: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -280,11 +295,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 log_origin: a.log_origin,
                 log_interval_ms: a.log_interval_ms,
                 witnesses: a.witnesses.as_deref().map(doorman_cli::config::parse_witnesses).transpose()?,
+                mqtt: a.mqtt,
+                mqtt_listen: a.mqtt_listen,
+                mqtt_url: a.mqtt_url,
+                mqtt_public_url: a.mqtt_public_url,
+                mqtt_mosquitto_dir: a.mqtt_mosquitto_dir,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
             let service = app::open_service(&config, Arc::new(SystemClock)).await?;
-            let running = app::start_with(service, config.listen, Some(config.log_interval)).await?;
+            let mut running = app::start_with(service, config.listen, Some(config.log_interval)).await?;
+            running.fleet = app::start_fleet(&running.service, &config.fleet).await?;
+            match &running.fleet {
+                Some(fleet) => {
+                    println!("lock fleet: MQTT at {} (locks are given {})", fleet.broker_url, fleet.lock_url)
+                }
+                None => println!("lock fleet: no MQTT channel (DOORMAN_MQTT=false)"),
+            }
             match running.service.log_key() {
                 Ok(key) => println!("transparency log key (for `doorman audit verify --log-key`): {key}"),
                 Err(e) => tracing::error!(error = %e, "the transparency log has no usable key"),

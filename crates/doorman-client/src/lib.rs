@@ -188,6 +188,19 @@ impl Client {
     pub async fn list_locks(&self, property: PropertyId) -> ClientResult<Vec<Lock>> {
         self.get(&format!("/v1/properties/{property}/locks")).await
     }
+    pub async fn lock_health(&self, property: PropertyId) -> ClientResult<Vec<LockHealthView>> {
+        self.get(&format!("/v1/properties/{property}/lock-health")).await
+    }
+    pub async fn lock_revocation_bundle(
+        &self,
+        property: PropertyId,
+        lock: LockId,
+    ) -> ClientResult<RevocationBundleView> {
+        self.get(&format!("/v1/properties/{property}/locks/{lock}/revocation-bundle")).await
+    }
+    pub async fn upload_lock_events(&self, lock: LockId, req: &CarriedEvents) -> ClientResult<CarriedEventsReceipt> {
+        self.post(&format!("/v1/locks/{lock}/events"), req).await
+    }
     pub async fn create_drop_spot(&self, property: PropertyId, req: &CreateDropSpot) -> ClientResult<DropSpot> {
         self.post(&format!("/v1/properties/{property}/drop-spots"), req).await
     }

@@ -15,6 +15,7 @@ mod carrier;
 mod divert;
 mod error;
 pub mod feed;
+pub mod fleet;
 pub mod issuing;
 pub mod keys;
 mod manager;
@@ -50,6 +51,10 @@ pub struct ServiceConfig {
     pub log_origin: String,
     /// Witnesses asked to cosign each new checkpoint.
     pub witnesses: Vec<audit::WitnessConfig>,
+    /// The MQTT broker locks are told to use when they are registered.
+    pub lock_mqtt_url: String,
+    /// A lock whose clock drifts more than this (either way) is flagged.
+    pub max_clock_drift_s: i64,
     /// How often a waiting event stream re-reads the log without a wake-up
     /// (entries written by other processes arrive within this).
     pub feed_recheck_ms: u64,
@@ -69,6 +74,8 @@ impl Default for ServiceConfig {
             auth_window_s: 60,
             log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
             witnesses: Vec::new(),
+            lock_mqtt_url: "mqtt://127.0.0.1:1884".into(),
+            max_clock_drift_s: fleet::DEFAULT_MAX_CLOCK_DRIFT_S,
             feed_recheck_ms: 1000,
             webhook_retry_s: webhooks::DEFAULT_RETRY_S.to_vec(),
         }
@@ -84,6 +91,10 @@ pub struct Service {
     /// The transparency log's key and what the witnesses last cosigned.
     log_signer: audit::LogSigner,
     witness_progress: audit::WitnessProgress,
+    /// The fleet channel, once attached: revocations are pushed through it.
+    fleet: std::sync::OnceLock<(doorman_fleet::FleetHandle, String)>,
+    /// Mosquitto's files, kept up to date when an external Mosquitto is used.
+    mosquitto: std::sync::OnceLock<fleet::MosquittoTarget>,
     /// Wakes event streams when this process appends to the log.
     feed: feed::FeedSignal,
     /// The log size the last `sequence_now` of this process reached.
@@ -108,6 +119,8 @@ impl Service {
             limiter,
             log_signer,
             witness_progress: audit::WitnessProgress::default(),
+            fleet: std::sync::OnceLock::new(),
+            mosquitto: std::sync::OnceLock::new(),
             feed: feed::FeedSignal::default(),
             sequenced: std::sync::atomic::AtomicU64::new(0),
         }

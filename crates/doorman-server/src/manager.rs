@@ -201,13 +201,29 @@ impl Service {
             if lock.keypad { "yes" } else { "no" }
         );
         let event = self.configuration_event(p, property, what)?;
-        self.store.insert_lock(&lock, &[event]).await?;
+        // Its MQTT account: the password is shown once, only its hash is kept.
+        let mqtt = doorman_fleet::MqttCredentials::for_lock(issuing::lock_wire_id(lock.id), &mut rand_core::OsRng);
+        let hash = mqtt.hash(&mut rand_core::OsRng).to_string();
+        self.store.insert_fleet_lock(&lock, &hash, &[event]).await?;
+        if let Err(e) = self.write_mosquitto_files().await {
+            tracing::error!(error = %e, "the Mosquitto files could not be refreshed; the new lock cannot connect yet");
+        }
         self.events_appended();
         let door_code_secret = match lock.keypad {
             true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)?)),
             false => None,
         };
-        Ok(LockProvisioned { lock, trust_anchors: issuing::trust_anchors(&self.keys), door_code_secret })
+        let mqtt = doorman_api::MqttAccount {
+            url: self.lock_mqtt_url(),
+            username: mqtt.username,
+            password: mqtt.password.expose().to_owned(),
+        };
+        Ok(LockProvisioned {
+            lock,
+            trust_anchors: issuing::trust_anchors(&self.keys),
+            door_code_secret,
+            mqtt: Some(mqtt),
+        })
     }
 
     pub async fn list_locks(&self, p: &Principal, property: PropertyId) -> ServiceResult<Vec<Lock>> {

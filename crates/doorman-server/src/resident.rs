@@ -108,6 +108,8 @@ impl Service {
             Ok(vec![event])
         };
         let revoked = self.store.revoke_live_grants_for_unit(unit, now, &revocation).await?;
+        // Online locks refuse the revoked credentials from now on.
+        self.revoke_at_locks(&revoked).await;
         self.events_appended();
         Ok(BlockResult {
             block,

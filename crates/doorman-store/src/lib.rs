@@ -33,6 +33,7 @@ use doorman_domain::{
 };
 
 pub mod audit;
+pub mod fleet;
 pub mod notify;
 pub mod postgres;
 mod redact;
@@ -44,6 +45,7 @@ pub use audit::{
     AuditStore, EntryFilter, Integration, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint,
     StoredCosignature, StoredEntry,
 };
+pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -208,9 +210,9 @@ pub struct AccessContext {
 pub type RevocationEvents = dyn Fn(&Grant) -> Result<Vec<Event>, String> + Send + Sync;
 
 /// Every store is also the transparency log's storage ([`AuditStore`]) and
-/// that of notifications ([`NotifyStore`]).
+/// the lock fleet's ([`FleetStore`]) and that of notifications ([`NotifyStore`]).
 #[async_trait]
-pub trait Store: AuditStore + NotifyStore + Send + Sync + 'static {
+pub trait Store: AuditStore + FleetStore + NotifyStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Readiness: the database answers.

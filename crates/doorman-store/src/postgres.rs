@@ -156,4 +156,5 @@ crate::audit::impl_audit!(
     " FOR UPDATE",
     "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx BIGINT PRIMARY KEY NOT NULL, entry BYTEA NOT NULL)"
 );
+crate::fleet::impl_fleet!(PostgresStore, sqlx::Postgres);
 crate::notify::impl_notify!(PostgresStore, " FOR UPDATE");

@@ -1,9 +1,10 @@
 //! The embedded default: SQLite in one file.
 //!
-//! WAL (readers never wait for the writer), `synchronous = FULL` (every
-//! commit fsyncs the WAL before it returns, so what a method reported done
-//! survives a power loss; NORMAL may lose the last commits), `foreign_keys =
-//! ON` and a busy timeout on every connection. Every write transaction begins
+//! WAL (readers never wait for the writer), `synchronous = FULL` on sqlx's
+//! connections (every commit fsyncs the WAL before it returns, so what a
+//! method reported done survives a power loss; the access path's writer
+//! reaches the same guarantee by flushing the WAL itself before it answers,
+//! see `sqlite_direct`), `foreign_keys = ON` and a busy timeout on every connection. Every write transaction begins
 //! with `BEGIN IMMEDIATE`: it takes the write lock up front, waiting out the
 //! busy timeout if another process holds it, where a deferred `BEGIN` that
 //! later upgrades to a write fails at once with SQLITE_BUSY.
@@ -138,4 +139,5 @@ crate::audit::impl_audit!(
     "",
     "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
 );
+crate::fleet::impl_fleet!(SqliteStore, sqlx::Sqlite);
 crate::notify::impl_notify!(SqliteStore, "");

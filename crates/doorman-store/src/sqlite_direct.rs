@@ -30,12 +30,28 @@
 //! - A claim or a refusal record carries its transparency-log events: they
 //!   take their indexes from the log counter and are written last in the
 //!   write's savepoint, so they commit, or roll back, with it.
-//! - Durability (group commit): the writer connection runs with
-//!   `synchronous = FULL`, so its COMMIT returns once the WAL is fsynced,
-//!   and only then are the group's callers answered: an `Ok` means on disk.
-//!   One flush serves the whole group; writes that arrive during it form the
-//!   next group. An error in the commit fails the whole group, and nothing
-//!   of it is stored.
+//! - Durability (group commit, flushed in a pipeline): the writer
+//!   connection runs with `synchronous = NORMAL`, so its COMMIT appends the
+//!   group's frames to the WAL without waiting for the disk. The group then
+//!   goes to a flusher thread, which `fdatasync`s the WAL file (once for
+//!   every group that arrived while it flushed) and only then answers the
+//!   group's callers: an `Ok` still means on disk. Meanwhile the writer runs
+//!   the next group, so running writes and waiting for the disk overlap.
+//!   WAL frames are ordered: a flush that covers a commit covers every
+//!   earlier one. A failed flush fails every group it covered and stops the
+//!   writer (after a failed fsync the kernel's page state cannot be
+//!   trusted); the service must be restarted. Until its flush, a committed
+//!   group is visible to readers: a read may show a write microseconds
+//!   before it is durable, never a write that will later be undone while
+//!   the process lives. An error in the commit fails the whole group, and
+//!   nothing of it is stored.
+//! - Checkpoints stay automatic in the writer's commits (SQLite's
+//!   default, every 1000 WAL pages): a checkpoint that runs while no other
+//!   write can start completes, so the WAL is reused from its start instead
+//!   of growing (a growing file costs the file system a zeroed block per
+//!   frame). In NORMAL mode SQLite syncs the WAL before a checkpoint and the
+//!   database file after it, so a checkpointed frame is durable in the
+//!   database before the WAL is reused.
 //! - The other writes still run on sqlx's writer connection, with
 //!   `synchronous = FULL`. A [`Turn`] lets one of the two writers write at a
 //!   time, so this process's writers queue instead of sleeping in SQLite's
@@ -105,9 +121,9 @@ impl Direct {
     /// must exist, in WAL mode, migrated.
     pub(crate) fn open(path: &Path, busy_timeout: Duration) -> StoreResult<Self> {
         let writer = connect(path, busy_timeout)?;
-        // FULL: COMMIT returns once the WAL is on disk (NORMAL would leave
-        // the last commits to a later checkpoint, and lose them to a power cut).
-        writer.pragma_update(None, "synchronous", "FULL").map_err(sqlite_error)?;
+        // NORMAL: COMMIT does not wait for the disk; the flusher thread
+        // fsyncs the WAL before anyone is answered (see the module docs).
+        writer.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
         writer.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
         // Savepoints keep their undo pages in a sub-journal: in memory, not
         // in a temporary file created and deleted for every write.
@@ -116,13 +132,20 @@ impl Direct {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!("SQLite journal mode is {mode}, not WAL")));
         }
+        let wal = wal_path(path);
         let turn = Turn::default();
         let (jobs, queue) = mpsc::channel();
+        let (flushes, flush_queue) = mpsc::channel();
         let writer_turn = turn.clone();
-        std::thread::Builder::new()
-            .name("doorman-sqlite-writer".into())
-            .spawn(move || write_loop(writer, &queue, &writer_turn))
-            .map_err(|e| StoreError::Backend(format!("cannot start the SQLite writer: {e}")))?;
+        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(run)
+                .map(drop)
+                .map_err(|e| StoreError::Backend(format!("cannot start the SQLite {name}: {e}")))
+        };
+        spawn("doorman-sqlite-flusher", Box::new(move || flush_loop(&wal, &flush_queue)))?;
+        spawn("doorman-sqlite-writer", Box::new(move || write_loop(writer, &queue, &writer_turn, &flushes)))?;
         Ok(Self { path: path.to_path_buf(), busy_timeout, readers: Mutex::new(Vec::new()), jobs, turn })
     }
 
@@ -358,9 +381,13 @@ fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> StoreResult<u
 
 // --- the writer thread --------------------------------------------------------
 
+/// A committed group on its way to the flusher: each caller with its result.
+type Flush = Vec<(oneshot::Sender<StoreResult<Written>>, StoreResult<Written>)>;
+
 /// Until the store is dropped: take what is queued, run it as one group,
-/// answer each caller after the commit.
-fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn) {
+/// hand the committed group to the flusher, which answers its callers once
+/// it is on disk.
+fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn, flusher: &mpsc::Sender<Flush>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -373,12 +400,14 @@ fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn) {
             let _turn = turn.blocking_lock();
             run_group(&mut conn, jobs.iter().map(|job| &job.write))
         };
-        // A caller may have gone away; its write stands, as any committed
-        // write does.
         match outcome {
             Ok(results) => {
-                for (job, result) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
+                let group: Flush = jobs.into_iter().map(|job| job.reply).zip(results).collect();
+                if let Err(mpsc::SendError(group)) = flusher.send(group) {
+                    // The flusher stopped after a failed flush: nothing
+                    // written from now on can be promised durable.
+                    fail(group, "the SQLite WAL could not be flushed earlier; restart the service");
+                    return;
                 }
             }
             Err(why) => {
@@ -388,6 +417,51 @@ fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn) {
             }
         }
     }
+}
+
+fn fail(group: Flush, why: &str) {
+    for (reply, _) in group {
+        let _ = reply.send(Err(StoreError::Backend(why.into())));
+    }
+}
+
+/// Makes committed groups durable: flush the WAL once for every group
+/// queued, then answer their callers (a caller that has gone away loses
+/// nothing: its write stands, as any committed write does). Stops at the
+/// first failed flush.
+fn flush_loop(wal: &Path, queue: &mpsc::Receiver<Flush>) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(first) = queue.recv() {
+        let mut groups = vec![first];
+        groups.extend(queue.try_iter());
+        let flushed = match &file {
+            Some(f) => f.sync_data(),
+            // The WAL exists once a group has committed; it is never
+            // replaced while connections to the database are open.
+            None => std::fs::File::open(wal).and_then(|f| f.sync_data().map(|()| f)).map(|f| file = Some(f)),
+        };
+        match flushed {
+            Ok(()) => {
+                for (reply, result) in groups.into_iter().flatten() {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flushing the SQLite WAL failed; the writer stops");
+                let why = format!("flushing the SQLite WAL failed: {e}");
+                for group in groups {
+                    fail(group, &why);
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    PathBuf::from(name)
 }
 
 /// Runs the writes in one transaction: one result per write, or Err (and

@@ -137,6 +137,12 @@ conformance!(
     concurrent_appends_never_share_an_index,
     scope_filters_find_each_readers_entries,
     events_are_written_with_their_change_and_only_then,
+    fleet_lock_is_stored_with_its_account_in_one_transaction,
+    lock_events_are_stored_once_as_the_next_link,
+    lock_events_have_one_winner_under_concurrency,
+    lock_gaps_problems_and_health_are_kept,
+    lock_revocations_number_their_bundles,
+    revoke_live_grants_for_delivery_touches_only_that_delivery,
     webhooks_round_trip_per_owner,
     webhook_outbox_moves_with_its_cursor_once,
     webhook_attempts_lease_finish_and_resend,
@@ -2062,6 +2068,183 @@ async fn events_are_written_with_their_change_and_only_then(store: Arc<dyn Store
 
     let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
     assert_eq!(log, ["unit added", "notice", "eta", "claim won", "refused", "revoked"]);
+}
+
+// --- the lock fleet ------------------------------------------------------------
+
+fn fleet_event(lock: LockId, counter: u64, fill: u8) -> doorman_store::StoredLockEvent {
+    doorman_store::StoredLockEvent {
+        lock_id: lock,
+        counter,
+        hash: [fill; 32],
+        time: 1_000 + counter,
+        signed: vec![fill, 1, 2, 3],
+        received_at: T0 + i64::try_from(counter).unwrap(),
+    }
+}
+
+async fn fleet_lock(store: &dyn Store, w: &World, hash: &str) -> Lock {
+    let ap = door(w.property.id, w.entrance.kind, "fleet door", None);
+    store.insert_access_point(&ap, &[]).await.unwrap();
+    let lock = lock(&ap, T0 + 5);
+    store.insert_fleet_lock(&lock, hash, &marker("fleet lock")).await.unwrap();
+    lock
+}
+
+async fn fleet_lock_is_stored_with_its_account_in_one_transaction(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$1000$salt$key").await;
+    assert_eq!(store.get_lock(lock.id).await.unwrap().unwrap(), lock);
+    assert_eq!(store.lock_mqtt_password_hash(lock.id).await.unwrap().as_deref(), Some("$7$1000$salt$key"));
+    assert_eq!(store.lock_mqtt_password_hash(w.entrance_lock.id).await.unwrap(), None, "a lock without an account");
+    assert_eq!(store.lock_mqtt_accounts().await.unwrap(), vec![(lock.id, "$7$1000$salt$key".to_string())]);
+    let record = store.lock_fleet(lock.id).await.unwrap().unwrap();
+    assert_eq!(record.property_id, w.property.id);
+    assert_eq!(record.head, doorman_store::LockChainHead::GENESIS);
+    assert_eq!(
+        (record.gap, record.problem.clone(), record.revocation_sequence, record.last_contact),
+        (None, None, 0, None)
+    );
+    assert_eq!(store.list_lock_fleet(w.property.id).await.unwrap(), vec![record]);
+    assert_eq!(store.lock_fleet(LockId::random()).await.unwrap(), None);
+    // A second lock on the same door: neither the lock nor its account nor the event stays.
+    let again = Lock { id: LockId::random(), ..lock.clone() };
+    assert_conflict(store.insert_fleet_lock(&again, "$7$x", &marker("twice")).await, "two locks on one door");
+    assert_eq!(store.lock_mqtt_password_hash(again.id).await.unwrap(), None);
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["fleet lock"]);
+}
+
+async fn lock_events_are_stored_once_as_the_next_link(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    let e1 = fleet_event(lock.id, 1, 1);
+    store.append_lock_event(&e1, 0, &marker("event 1")).await.unwrap();
+    // The same event again, or another with the same counter: the head moved on.
+    assert!(matches!(store.append_lock_event(&e1, 0, &marker("again")).await, Err(StoreError::Stale(_))));
+    assert!(matches!(
+        store.append_lock_event(&fleet_event(lock.id, 1, 9), 0, &marker("fork")).await,
+        Err(StoreError::Stale(_))
+    ));
+    // A stale head that still names counter 1 cannot store it twice either.
+    let e2 = fleet_event(lock.id, 2, 2);
+    store.append_lock_event(&e2, 1, &marker("event 2")).await.unwrap();
+    assert!(store.append_lock_event(&fleet_event(lock.id, 3, 3), 1, &marker("stale")).await.is_err());
+    assert_not_found(store.append_lock_event(&fleet_event(LockId::random(), 1, 1), 0, &[]).await, "unknown lock");
+    assert_not_found(
+        store.append_lock_event(&fleet_event(w.entrance_lock.id, 1, 1), 0, &[]).await,
+        "a lock without an account",
+    );
+
+    let record = store.lock_fleet(lock.id).await.unwrap().unwrap();
+    assert_eq!(record.head, doorman_store::LockChainHead { counter: 2, hash: [2; 32], time: 1_002 });
+    assert_eq!(record.last_contact, Some(T0 + 2));
+    assert_eq!(store.lock_event(lock.id, 1).await.unwrap(), Some(e1.clone()));
+    assert_eq!(store.lock_event(lock.id, 3).await.unwrap(), None);
+    assert_eq!(store.list_lock_events(lock.id, 0, 10).await.unwrap(), vec![e1, e2.clone()]);
+    assert_eq!(store.list_lock_events(lock.id, 1, 10).await.unwrap(), vec![e2]);
+    assert_eq!(store.list_lock_events(lock.id, 0, 1).await.unwrap().len(), 1);
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["fleet lock", "event 1", "event 2"], "events are logged with the event they describe, once");
+}
+
+async fn lock_events_have_one_winner_under_concurrency(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20u8 {
+        let store = store.clone();
+        tasks.spawn(
+            async move { store.append_lock_event(&fleet_event(lock.id, 1, i), 0, &marker("won")).await.is_ok() },
+        );
+    }
+    let won = tasks.join_all().await.into_iter().filter(|w| *w).count();
+    assert_eq!(won, 1, "one of the concurrent uploads stores the event");
+    assert_eq!(store.list_lock_events(lock.id, 0, 10).await.unwrap().len(), 1);
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["fleet lock", "won"]);
+}
+
+async fn lock_gaps_problems_and_health_are_kept(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    store.append_lock_event(&fleet_event(lock.id, 1, 1), 0, &[]).await.unwrap();
+    let gap = doorman_store::LockGap { expected: 2, found: 4 };
+    store.flag_lock_gap(lock.id, gap, T0 + 10).await.unwrap();
+    store.flag_lock_problem(lock.id, "fork at 1", T0 + 11).await.unwrap();
+    store.record_lock_health(lock.id, "{\"battery\":80}", T0 + 12).await.unwrap();
+    let record = store.lock_fleet(lock.id).await.unwrap().unwrap();
+    assert_eq!(record.gap, Some(gap));
+    assert_eq!(record.problem, Some(("fork at 1".to_string(), T0 + 11)));
+    assert_eq!(record.health, Some(("{\"battery\":80}".to_string(), T0 + 12)));
+    assert_eq!(record.last_contact, Some(T0 + 12));
+    // Filling the gap part way keeps the flag; reaching the event after it clears it.
+    store.append_lock_event(&fleet_event(lock.id, 2, 2), 1, &[]).await.unwrap();
+    assert_eq!(store.lock_fleet(lock.id).await.unwrap().unwrap().gap, Some(gap));
+    store.append_lock_event(&fleet_event(lock.id, 3, 3), 2, &[]).await.unwrap();
+    store.append_lock_event(&fleet_event(lock.id, 4, 4), 3, &[]).await.unwrap();
+    assert_eq!(store.lock_fleet(lock.id).await.unwrap().unwrap().gap, None);
+    for result in [
+        store.flag_lock_gap(LockId::random(), gap, T0).await,
+        store.flag_lock_problem(LockId::random(), "x", T0).await,
+        store.record_lock_health(w.entrance_lock.id, "{}", T0).await,
+    ] {
+        assert_not_found(result, "a lock without an account");
+    }
+}
+
+async fn lock_revocations_number_their_bundles(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    let other = lock_of(store.as_ref(), &w).await;
+    assert_eq!(store.lock_revocations(lock.id, T0).await.unwrap(), Some((0, vec![])));
+    let a = doorman_store::RevokedCredential { credential_id: vec![1; 16], expires_at: T0 + 100 };
+    let b = doorman_store::RevokedCredential { credential_id: vec![2; 16], expires_at: T0 + 300 };
+    assert_eq!(
+        store.revoke_lock_credentials(lock.id, std::slice::from_ref(&a), T0).await.unwrap(),
+        (1, vec![a.clone()])
+    );
+    // Revoking again adds nothing twice; the list is newest expiry first.
+    let (seq, live) = store.revoke_lock_credentials(lock.id, &[a.clone(), b.clone()], T0 + 1).await.unwrap();
+    assert_eq!((seq, live), (2, vec![b.clone(), a.clone()]));
+    // Expired entries drop out of the list.
+    assert_eq!(store.lock_revocations(lock.id, T0 + 100).await.unwrap(), Some((2, vec![b.clone()])));
+    assert_eq!(store.lock_revocations(other, T0).await.unwrap(), Some((0, vec![])), "each lock on its own");
+    assert_eq!(store.lock_revocations(w.entrance_lock.id, T0).await.unwrap(), None);
+    assert_not_found(store.revoke_lock_credentials(LockId::random(), &[a], T0).await, "unknown lock");
+    assert_eq!(store.lock_fleet(lock.id).await.unwrap().unwrap().revocation_sequence, 2);
+}
+
+async fn lock_of(store: &dyn Store, w: &World) -> LockId {
+    let ap = door(w.property.id, w.entrance.kind, "second fleet door", None);
+    store.insert_access_point(&ap, &[]).await.unwrap();
+    let lock = lock(&ap, T0 + 6);
+    store.insert_fleet_lock(&lock, "$7$other", &[]).await.unwrap();
+    lock.id
+}
+
+async fn revoke_live_grants_for_delivery_touches_only_that_delivery(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = delivery(w.carrier.id, &w.unit, "OTHER-1", T0);
+    store.insert_delivery(&other).await.unwrap();
+    let main = w.grant(&w.delivery, T0, T0 + 300);
+    assert!(store.claim_grant(&main, &w.granted_request(&main, &w.delivery), T0, &[]).await.unwrap());
+    let kept = w.grant(&other, T0, T0 + 300);
+    assert!(store.claim_grant(&kept, &w.granted_request(&kept, &other), T0, &[]).await.unwrap());
+    let revoked = store
+        .revoke_live_grants_for_delivery(w.delivery.id, T0 + 5, &|g: &Grant| {
+            Ok(vec![log_event(EventKind::GrantRevoked { grant_id: g.id }, None, None)])
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![Grant { revoked_at: Some(T0 + 5), ..main.clone() }]);
+    assert_eq!(store.get_grant(kept.id).await.unwrap().unwrap().revoked_at, None, "another delivery's grant stays");
+    assert_eq!(store.revoke_live_grants_for_delivery(w.delivery.id, T0 + 6, &no_events).await.unwrap(), vec![]);
+    // The delivery may be granted again (its live row is free).
+    let next = w.grant(&w.delivery, T0 + 7, T0 + 300);
+    assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 7, &[]).await.unwrap());
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["revoked"]);
 }
 
 // --- notifications ------------------------------------------------------------

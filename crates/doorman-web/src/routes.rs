@@ -37,6 +37,9 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(create_unit, list_units))
         .routes(routes!(create_access_point, list_access_points))
         .routes(routes!(register_lock, list_locks))
+        .routes(routes!(lock_health))
+        .routes(routes!(lock_revocation_bundle))
+        .routes(routes!(upload_lock_events))
         .routes(routes!(create_drop_spot, list_drop_spots))
         .routes(routes!(put_enablement))
         .routes(routes!(list_enablements))
@@ -208,6 +211,41 @@ async fn register_lock(
     params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<Lock>)))]
 async fn list_locks(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<Lock>> {
     Ok(Json(s.list_locks(&p, id).await?))
+}
+
+/// The health of the property's locks: last contact, battery, clock drift,
+/// revocation state, camera, stored events, and the flags that need a look.
+#[utoipa::path(get, path = "/v1/properties/{property_id}/lock-health", tag = "manager",
+    params(("property_id" = PropertyId, Path)), responses((status = 200, body = Vec<LockHealthView>)))]
+async fn lock_health(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<PropertyId>) -> Out<Vec<LockHealthView>> {
+    Ok(Json(s.lock_health(&p, id).await?))
+}
+
+/// The lock's latest revocation bundle, signed, for a handheld to carry to a
+/// lock that is offline.
+#[utoipa::path(get, path = "/v1/properties/{property_id}/locks/{lock_id}/revocation-bundle", tag = "manager",
+    params(("property_id" = PropertyId, Path), ("lock_id" = LockId, Path)),
+    responses((status = 200, body = RevocationBundleView)))]
+async fn lock_revocation_bundle(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath((id, lock)): ApiPath<(PropertyId, LockId)>,
+) -> Out<RevocationBundleView> {
+    Ok(Json(s.lock_revocation_bundle(&p, id, lock).await?))
+}
+
+/// Signed events a handheld collected from a lock without network: each is
+/// checked against the lock's key and chain and stored once.
+#[utoipa::path(post, path = "/v1/locks/{lock_id}/events", tag = "driver",
+    params(("lock_id" = LockId, Path)), request_body = CarriedEvents,
+    responses((status = 200, body = CarriedEventsReceipt)))]
+async fn upload_lock_events(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(lock): ApiPath<LockId>,
+    ApiJson(req): ApiJson<CarriedEvents>,
+) -> Out<CarriedEventsReceipt> {
+    Ok(Json(s.upload_carried_events(&p, lock, req).await?))
 }
 
 #[utoipa::path(post, path = "/v1/properties/{property_id}/drop-spots", tag = "manager",

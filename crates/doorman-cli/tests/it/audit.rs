@@ -613,6 +613,8 @@ impl Served {
             .arg("--data-dir")
             .arg(data_dir)
             .env("DOORMAN_LOG", "warn")
+            // No lock fleet here: its broker's default port would be shared.
+            .env("DOORMAN_MQTT", "false")
             .env_remove("DOORMAN_CONFIG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())

@@ -165,6 +165,8 @@ fn manager_calls(b: &Building, x: &Bodies) -> Vec<Call> {
         Call::get(format!("{p}/access-points")),
         Call::post(format!("{p}/locks"), &x.lock),
         Call::get(format!("{p}/locks")),
+        Call::get(format!("{p}/lock-health")),
+        Call::get(format!("{p}/locks/{}/revocation-bundle", b.entrance_lock.id)),
         Call::post(format!("{p}/drop-spots"), &x.drop_spot),
         Call::get(format!("{p}/drop-spots")),
         Call::put(format!("{p}/carriers/{}", b.parcelo_id), &x.enablement),

@@ -18,6 +18,7 @@ mod bad_input;
 mod concurrency;
 mod domain;
 mod fixture;
+mod fleet;
 mod kit;
 mod lock;
 mod notify;
@@ -107,6 +108,16 @@ scenarios!(
     audit::tampering_is_detected,
     audit::lock_event_chains_are_checked,
     audit::key_rotation_is_logged,
+    // the lock fleet through the service, its store and a real broker
+    fleet::deliveries_reach_the_service,
+    fleet::a_block_reaches_an_online_lock_within_two_seconds,
+    fleet::a_cancelled_delivery_is_refused_within_two_seconds,
+    fleet::an_offline_lock_catches_up_without_loss_or_doubles,
+    fleet::a_stale_camera_refuses_deliveries_and_it_is_reported,
+    fleet::another_locks_account_cannot_reach_this_lock,
+    fleet::mosquitto_runs_the_same_fleet,
+    fleet::a_killed_lock_process_loses_nothing,
+    fleet::a_provisioned_bundle_runs_as_a_lock_process,
     // notifications: the event feed, its live stream, webhooks
     notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
     notify::resuming_with_last_event_id_loses_and_repeats_nothing,
