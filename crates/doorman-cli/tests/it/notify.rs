@@ -251,6 +251,14 @@ pub async fn resuming_with_last_event_id_loses_and_repeats_nothing(kit: &Kit) ->
     assert_eq!(body.error.code, "invalid_request");
     expect_error(kit.anon.event_stream(StreamStart::Beginning).await, StatusCode::UNAUTHORIZED, "unauthenticated");
     expect_error(kit.anon.events(None, None).await, StatusCode::UNAUTHORIZED, "unauthenticated");
+
+    // By default a webhook may not point into the service's own network.
+    for url in ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://169.254.169.254/latest", "http://[::1]/"]
+    {
+        let req = CreateWebhook { url: url.into(), events: vec![] };
+        expect_error(b.rosa.create_webhook(&req).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    }
+    assert!(b.rosa.list_webhooks().await?.is_empty());
     Ok(())
 }
 
