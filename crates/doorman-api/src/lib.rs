@@ -295,6 +295,10 @@ pub struct BlockResult {
     pub block: Block,
     /// Credentials of the unit's deliveries that this block revoked.
     pub revoked_grants: Vec<GrantId>,
+    /// Open deliveries whose carriers were told to divert (to the unit's
+    /// chosen pickup point or alternate address; none if it has neither).
+    #[serde(default)]
+    pub diverted_deliveries: Vec<DeliveryId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

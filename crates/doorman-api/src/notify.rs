@@ -143,3 +143,18 @@ pub struct CreatePickupPoint {
     pub time_zone: String,
     pub hours: Vec<doorman_domain::WeeklyHours>,
 }
+
+/// A return to be collected from the unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleReturn {
+    /// The carrier that collects it (enabled at the property).
+    pub carrier_id: CarrierId,
+    /// Where the return waits (a spot this carrier may use for the unit).
+    pub drop_spot_id: doorman_domain::DropSpotId,
+    pub window_start: UnixSeconds,
+    pub window_end: UnixSeconds,
+    /// The carrier's return label, if it has one; otherwise one is made (`RET-…`).
+    #[serde(default)]
+    pub tracking_number: Option<String>,
+}

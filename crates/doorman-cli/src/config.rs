@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub log_interval_ms: Option<u64>,
     /// Witnesses asked to cosign each checkpoint.
     pub witnesses: Option<Vec<WitnessEntry>>,
+    /// Whether webhooks may target loopback and private addresses (default false).
+    pub webhook_private_targets: Option<bool>,
     /// Run the lock fleet's MQTT channel at all (default true).
     pub mqtt: Option<bool>,
     /// Where the embedded broker listens (when no external broker is set).
@@ -184,6 +186,9 @@ impl Config {
         if let Some(v) = flags.auth_max_failures.or(from_file.auth_max_failures) {
             service.auth_max_failures = v;
         }
+        if let Some(v) = flags.webhook_private_targets.or(from_file.webhook_private_targets) {
+            service.webhook_private_targets = v;
+        }
         if let Some(origin) = pick(flags.log_origin, from_file.log_origin) {
             doorman_tlog::check_key_name(&origin)
                 .map_err(|_| anyhow::anyhow!("log_origin {origin:?} must be non-empty, without spaces or '+'"))?;
@@ -268,6 +273,11 @@ window_grace_s = 0
 # Failed authentications per client address per minute before it is refused.
 #                                               env: DOORMAN_AUTH_MAX_FAILURES
 auth_max_failures = 20
+
+# Whether webhook URLs may name loopback or private addresses (localhost,
+# 10.x, 192.168.x, ...). Off: a user cannot make the service call inside
+# your network.                                 env: DOORMAN_WEBHOOK_PRIVATE_TARGETS
+webhook_private_targets = false
 
 # Log filter (tracing's EnvFilter syntax).      env: DOORMAN_LOG
 log = "info"

@@ -143,6 +143,7 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
             allow_in_unit: false,
             alternate_address: None,
             pickup_point: Some("Corner Deli, 200 E 9th St".into()),
+            ..Default::default()
         },
     )
     .await?;

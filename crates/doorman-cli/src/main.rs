@@ -163,6 +163,9 @@ struct ServeArgs {
     /// through the dashboard; https makes its session cookie Secure.
     #[arg(long, env = "DOORMAN_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Let webhooks target loopback and private addresses [default: false].
+    #[arg(long, env = "DOORMAN_WEBHOOK_PRIVATE_TARGETS")]
+    webhook_private_targets: Option<bool>,
     /// Run the lock fleet's MQTT channel [default: true].
     #[arg(long, env = "DOORMAN_MQTT")]
     mqtt: Option<bool>,
@@ -306,6 +309,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 mqtt_url: a.mqtt_url,
                 mqtt_public_url: a.mqtt_public_url,
                 mqtt_mosquitto_dir: a.mqtt_mosquitto_dir,
+                webhook_private_targets: a.webhook_private_targets,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);

@@ -79,6 +79,19 @@ impl Client {
         self.post(&format!("/v1/webhooks/{id}/deliveries/{delivery}/resend"), &serde_json::json!({})).await
     }
 
+    // --- pickup points
+    pub async fn create_pickup_point(&self, req: &CreatePickupPoint) -> ClientResult<PickupPoint> {
+        self.post("/v1/pickup-points", req).await
+    }
+    pub async fn list_pickup_points(&self) -> ClientResult<Vec<PickupPoint>> {
+        self.get("/v1/pickup-points").await
+    }
+
+    // --- returns
+    pub async fn schedule_return(&self, unit: UnitId, req: &ScheduleReturn) -> ClientResult<Delivery> {
+        self.post(&format!("/v1/units/{unit}/returns"), req).await
+    }
+
     /// Opens the caller's live event stream.
     pub async fn event_stream(&self, start: StreamStart) -> ClientResult<EventStream> {
         let path = match start {

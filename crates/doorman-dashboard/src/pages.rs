@@ -355,11 +355,15 @@ pub(crate) async fn preferences_save(
                 "" => None,
                 id => Some(id.parse::<DropSpotId>().map_err(|_| ServiceError::invalid("unknown drop spot"))?),
             };
+            // The form edits these; the rest (pickup point from the
+            // directory, allow and block lists) is kept as it is.
+            let current = dash.service.get_preferences(&signed.principal, unit).await?;
             let prefs = UnitPreferences {
                 preferred_drop_spot,
                 allow_in_unit: form.allow_in_unit.is_some(),
                 alternate_address: optional_text(&form.alternate_address),
                 pickup_point: optional_text(&form.pickup_point),
+                ..current
             };
             dash.service.put_preferences(&signed.principal, unit, prefs).await?;
             preferences_view(&dash, &signed.principal, true).await

@@ -52,7 +52,12 @@ pub(crate) fn describe(kind: &EventKind, time_zone: &str) -> String {
         EventKind::Blocked { until: Some(u) } => format!("Deliveries blocked until {}", local_time(*u, time_zone)),
         EventKind::Blocked { until: None } => "Deliveries blocked".into(),
         EventKind::Unblocked => "Deliveries allowed again".into(),
-        EventKind::Diverted { to } => format!("Diverted to {to}"),
+        EventKind::Diverted { to, .. } => format!("Diverted to {to}"),
+        EventKind::ReturnScheduled { tracking_number, .. } => format!("Return {tracking_number} scheduled"),
+        EventKind::ReturnCollected { .. } => "Return collected".into(),
+        EventKind::TenantNoticeGiven { live_from, .. } => {
+            format!("Delivery access notice: live from {}", local_time(*live_from, time_zone))
+        }
         EventKind::DeliveryCancelled => "Delivery cancelled".into(),
         EventKind::ConfigurationChanged { what } => format!("Configuration changed: {what}"),
         EventKind::KeyRotated { kid } => format!("Signing key rotated ({kid})"),

@@ -15,8 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DriverId, DropSpotId, GrantId, LockId, Principal,
-    PropertyId, RefusalReason, UnitId, UnixSeconds,
+    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DriverId, DropSpotId, GrantId, LockId, PickupPointId,
+    Principal, PropertyId, RefusalReason, UnitId, UnixSeconds,
 };
 
 /// What kind of thing happened, with what only that kind carries.
@@ -89,8 +89,28 @@ pub enum EventKind {
         until: Option<UnixSeconds>,
     },
     Unblocked,
+    /// The unit blocked: the carrier is to take this delivery to `to`
+    /// (the chosen pickup point's name and address, or the alternate address).
     Diverted {
         to: String,
+        pickup_point_id: Option<PickupPointId>,
+    },
+    /// A resident scheduled a return: the carrier's driver is to collect it
+    /// from the drop spot where it waits.
+    ReturnScheduled {
+        drop_spot_id: DropSpotId,
+        tracking_number: String,
+    },
+    /// The driver collected the return.
+    ReturnCollected {
+        drop_spot_id: DropSpotId,
+        photo_ref: Option<String>,
+    },
+    /// The manager turned delivery access on: each unit is told before it
+    /// goes live (one event per unit).
+    TenantNoticeGiven {
+        live_from: UnixSeconds,
+        text: String,
     },
     DeliveryCancelled,
     /// A manager changed the property's configuration (what, in words).
@@ -122,6 +142,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "unblocked",
     "diverted",
     "delivery_cancelled",
+    "tenant_notice_given",
+    "return_scheduled",
+    "return_collected",
     "configuration_changed",
     "key_rotated",
 ];
@@ -148,6 +171,9 @@ impl EventKind {
             EventKind::Unblocked => "unblocked",
             EventKind::Diverted { .. } => "diverted",
             EventKind::DeliveryCancelled => "delivery_cancelled",
+            EventKind::TenantNoticeGiven { .. } => "tenant_notice_given",
+            EventKind::ReturnScheduled { .. } => "return_scheduled",
+            EventKind::ReturnCollected { .. } => "return_collected",
             EventKind::ConfigurationChanged { .. } => "configuration_changed",
             EventKind::KeyRotated { .. } => "key_rotated",
         }

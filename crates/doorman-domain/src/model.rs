@@ -208,8 +208,25 @@ pub struct UnitPreferences {
     pub allow_in_unit: bool,
     /// Where blocked deliveries should be diverted.
     pub alternate_address: Option<String>,
-    /// A shop that holds parcels.
+    /// A shop that holds parcels (free text; see `pickup_point_id` for the directory).
     pub pickup_point: Option<String>,
+    /// The chosen pickup point from the directory (`/v1/pickup-points`):
+    /// where deliveries are diverted when the unit blocks. Wins over
+    /// `alternate_address`.
+    #[serde(default)]
+    pub pickup_point_id: Option<crate::PickupPointId>,
+    /// Only these carriers may deliver here (empty: any enabled carrier).
+    #[serde(default)]
+    pub allowed_carriers: Vec<crate::CarrierId>,
+    /// These carriers may not deliver here.
+    #[serde(default)]
+    pub blocked_carriers: Vec<crate::CarrierId>,
+    /// Only these drivers may deliver here (empty: any of an allowed carrier).
+    #[serde(default)]
+    pub allowed_drivers: Vec<crate::DriverId>,
+    /// These drivers may not deliver here.
+    #[serde(default)]
+    pub blocked_drivers: Vec<crate::DriverId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -36,6 +36,8 @@ string_enum!(
         DropSpotNotAllowed => "drop_spot_not_allowed",
         NoWayThrough => "no_way_through",
         AccessAlreadyGranted => "access_already_granted",
+        CarrierRefusedByResident => "carrier_refused_by_resident",
+        DriverRefusedByResident => "driver_refused_by_resident",
     }
 );
 
@@ -61,6 +63,8 @@ impl RefusalReason {
             RefusalReason::DropSpotNotAllowed => "no drop spot allowed for this carrier suits this delivery",
             RefusalReason::NoWayThrough => "a door on the path to the drop spot has no lock this driver can open",
             RefusalReason::AccessAlreadyGranted => "a credential for this parcel is already outstanding",
+            RefusalReason::CarrierRefusedByResident => "the resident does not accept deliveries by this carrier",
+            RefusalReason::DriverRefusedByResident => "the resident does not accept deliveries by this driver",
         }
     }
 }
@@ -173,6 +177,17 @@ pub fn decide_access(f: &AccessFacts<'_>) -> Result<AccessPlan, RefusalReason> {
     if f.block.is_some_and(|b| b.unit_id == delivery.unit_id && b.is_active(f.now)) {
         return Err(RefusalReason::ResidentBlocked);
     }
+    let p = f.preferences;
+    let carrier = f.driver.carrier_id;
+    if p.blocked_carriers.contains(&carrier)
+        || (!p.allowed_carriers.is_empty() && !p.allowed_carriers.contains(&carrier))
+    {
+        return Err(RefusalReason::CarrierRefusedByResident);
+    }
+    let driver = f.driver.id;
+    if p.blocked_drivers.contains(&driver) || (!p.allowed_drivers.is_empty() && !p.allowed_drivers.contains(&driver)) {
+        return Err(RefusalReason::DriverRefusedByResident);
+    }
     let spot = choose_drop_spot(f, delivery, enablement).ok_or(RefusalReason::DropSpotNotAllowed)?;
     let doors = path_to(spot.access_point_id, f.access_points, f.locks).ok_or(RefusalReason::NoWayThrough)?;
     Ok(AccessPlan { delivery_id: delivery.id, unit_id: delivery.unit_id, drop_spot_id: spot.id, doors })
@@ -191,7 +206,9 @@ fn spot_allowed(f: &AccessFacts<'_>, d: &Delivery, e: &CarrierEnablement, spot: 
 /// that is not allowed refuses rather than silently going elsewhere.
 fn choose_drop_spot<'a>(f: &AccessFacts<'a>, d: &Delivery, e: &CarrierEnablement) -> Option<&'a DropSpot> {
     let find = |id: DropSpotId| f.drop_spots.iter().find(|s| s.id == id);
-    match f.preferences.preferred_drop_spot.or(f.requested_drop_spot) {
+    // A return waits at the spot the resident named when scheduling it.
+    let waiting = if d.kind == crate::DeliveryKind::Pickup { d.drop_spot_id } else { None };
+    match waiting.or(f.preferences.preferred_drop_spot).or(f.requested_drop_spot) {
         Some(id) => find(id).filter(|s| spot_allowed(f, d, e, s)),
         None => e.allowed_drop_spots.iter().filter_map(|id| find(*id)).find(|s| spot_allowed(f, d, e, s)),
     }

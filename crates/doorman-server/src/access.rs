@@ -257,7 +257,15 @@ impl Service {
         d.photo_ref = req.photo_ref;
         d.updated_at = now;
         let scope = Scope { driver: Some(driver_id), ..crate::carrier::delivery_scope(&d) };
-        let delivered = EventKind::Delivered { drop_spot_id: req.drop_spot_id, photo_ref: d.photo_ref.clone() };
+        let delivered = match d.kind {
+            // A return: the resident is told it was collected.
+            doorman_domain::DeliveryKind::Pickup => {
+                EventKind::ReturnCollected { drop_spot_id: req.drop_spot_id, photo_ref: d.photo_ref.clone() }
+            }
+            doorman_domain::DeliveryKind::Drop => {
+                EventKind::Delivered { drop_spot_id: req.drop_spot_id, photo_ref: d.photo_ref.clone() }
+            }
+        };
         let event = new_event(delivered, now, scope, Some(*p))?;
         self.store.update_delivery(&d, expected, &[event]).await?;
         self.events_appended();

@@ -12,6 +12,7 @@ mod access;
 pub mod audit;
 pub mod auth;
 mod carrier;
+mod divert;
 mod error;
 pub mod feed;
 pub mod fleet;
@@ -20,6 +21,7 @@ pub mod keys;
 mod manager;
 mod operator;
 mod resident;
+mod returns;
 pub mod webhooks;
 pub mod witness;
 
@@ -59,6 +61,9 @@ pub struct ServiceConfig {
     /// Seconds to wait before each webhook retry; a delivery is dead after
     /// `1 + len` failed tries.
     pub webhook_retry_s: Vec<i64>,
+    /// Whether webhook URLs may name loopback, private or link-local
+    /// addresses (off by default: no calls into the service's network).
+    pub webhook_private_targets: bool,
 }
 
 impl Default for ServiceConfig {
@@ -76,6 +81,7 @@ impl Default for ServiceConfig {
             max_clock_drift_s: fleet::DEFAULT_MAX_CLOCK_DRIFT_S,
             feed_recheck_ms: 1000,
             webhook_retry_s: webhooks::DEFAULT_RETRY_S.to_vec(),
+            webhook_private_targets: false,
         }
     }
 }

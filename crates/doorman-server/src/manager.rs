@@ -77,8 +77,14 @@ impl Service {
             doorman_domain::TenantNotice { text: text_field("text", &req.text, 4000)?, notified_at: now, live_from };
         let what =
             format!("tenant notice given at {now}: delivery access live from {live_from}; notice: {}", notice.text);
-        let event = self.configuration_event(p, id, what)?;
-        self.store.set_tenant_notice(id, &notice, &[event]).await?;
+        let mut events = vec![self.configuration_event(p, id, what)?];
+        // Every unit is told, in the same transaction, before access goes live.
+        for unit in self.store.list_units(id).await? {
+            let scope = crate::audit::Scope { property: Some(id), unit: Some(unit.id), ..Default::default() };
+            let kind = doorman_domain::EventKind::TenantNoticeGiven { live_from, text: notice.text.clone() };
+            events.push(self.event(kind, scope, p)?);
+        }
+        self.store.set_tenant_notice(id, &notice, &events).await?;
         self.events_appended();
         property.tenant_notice = Some(notice);
         Ok(property)

@@ -11,7 +11,7 @@ use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
 use crate::audit::{new_event, Scope};
 use crate::{auth, Service, ServiceError, ServiceResult};
 
-fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
+pub(crate) fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
     match p {
         Principal::Resident { resident_id, unit_id } if *unit_id == unit => Ok(*resident_id),
         Principal::Resident { .. } => Err(ServiceError::NotFound("unit")),
@@ -68,6 +68,7 @@ impl Service {
                 crate::text_field(field, v, 500)?;
             }
         }
+        self.check_choices(&prefs).await?;
         self.store.put_preferences(unit, &prefs).await?;
         Ok(prefs)
     }
@@ -88,7 +89,10 @@ impl Service {
         let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
         let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
         let blocked = self.event(EventKind::Blocked { until: req.until }, scope, p)?;
-        self.store.insert_block(&block, &[blocked]).await?;
+        // The carriers of the unit's open deliveries are told where to go.
+        let (diverted, mut events) = self.diversions(p, unit).await?;
+        events.insert(0, blocked);
+        self.store.insert_block(&block, &events).await?;
         self.events_appended();
         let actor = *p;
         let revocation = move |grant: &Grant| -> Result<Vec<Event>, String> {
@@ -107,7 +111,11 @@ impl Service {
         // Online locks refuse the revoked credentials from now on.
         self.revoke_at_locks(&revoked).await;
         self.events_appended();
-        Ok(BlockResult { block, revoked_grants: revoked.into_iter().map(|g| g.id).collect() })
+        Ok(BlockResult {
+            block,
+            revoked_grants: revoked.into_iter().map(|g| g.id).collect(),
+            diverted_deliveries: diverted.into_iter().map(|d| d.id).collect(),
+        })
     }
 
     pub async fn unblock(&self, p: &Principal, unit: UnitId) -> ServiceResult<UnblockResult> {

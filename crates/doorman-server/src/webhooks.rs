@@ -113,14 +113,65 @@ pub fn verify_signature(secret: &str, header: &str, body: &[u8], now: i64, toler
     })
 }
 
-fn check_url(url: &str) -> ServiceResult<String> {
+fn check_url(url: &str, private_allowed: bool) -> ServiceResult<String> {
     let url = url.trim();
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    let host = rest.and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or_default();
+    let authority = rest.and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
     if host.is_empty() || url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ServiceError::invalid("url must be an http:// or https:// URL of at most 2000 characters"));
     }
+    if !private_allowed && is_private_host(host) {
+        return Err(ServiceError::invalid(
+            "url names a loopback or private address; the operator may allow it (DOORMAN_WEBHOOK_PRIVATE_TARGETS)",
+        ));
+    }
     Ok(url.to_string())
+}
+
+/// Loopback, private, link-local and other non-public hosts, as written in
+/// a URL (names that merely resolve to such addresses are not caught here).
+fn is_private_host(host: &str) -> bool {
+    use std::net::IpAddr;
+    let lower = host.to_ascii_lowercase();
+    if lower == "localhost"
+        || lower.ends_with(".localhost")
+        || lower.ends_with(".local")
+        || lower.ends_with(".internal")
+    {
+        return true;
+    }
+    match lower.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            let [a, b, ..] = ip.octets();
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_multicast()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
+        }
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments().first().copied().unwrap_or_default();
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| is_private_host(&v4.to_string()))
+        }
+        // Other spellings of numbers (decimal, octal) are not hosts to call.
+        Err(_) => {
+            lower.starts_with(|c: char| c.is_ascii_digit())
+                && lower.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == 'x')
+        }
+    }
 }
 
 fn check_events(events: Vec<String>) -> ServiceResult<Vec<String>> {
@@ -139,7 +190,7 @@ fn check_events(events: Vec<String>) -> ServiceResult<Vec<String>> {
 impl Service {
     /// A webhook for the caller's own events; its secret is shown this once.
     pub async fn create_webhook(&self, p: &Principal, req: CreateWebhook) -> ServiceResult<WebhookCreated> {
-        let url = check_url(&req.url)?;
+        let url = check_url(&req.url, self.config.webhook_private_targets)?;
         let events = check_events(req.events)?;
         if self.store.list_webhooks(p).await?.len() >= MAX_WEBHOOKS {
             return Err(ServiceError::Conflict(format!("at most {MAX_WEBHOOKS} webhooks per account")));
@@ -178,7 +229,7 @@ impl Service {
     ) -> ServiceResult<WebhookSubscription> {
         let mut w = self.get_webhook(p, id).await?;
         if let Some(url) = req.url {
-            w.url = check_url(&url)?;
+            w.url = check_url(&url, self.config.webhook_private_targets)?;
         }
         if let Some(events) = req.events {
             w.events = check_events(events)?;
@@ -294,10 +345,15 @@ impl Service {
         if head <= from {
             return Ok(None);
         }
+        let subscriptions = self.store.active_webhooks().await?;
+        if subscriptions.is_empty() {
+            // Nobody to send to: skip ahead. A webhook made meanwhile starts
+            // after the head it saw, which is at least `head - 1`.
+            return Ok(self.store.enqueue_webhooks(from, head, &[]).await?.then_some(0));
+        }
         let everything = EntryFilter { everything: true, ..Default::default() };
         let rows = self.store.log_entries(&everything, from..head, FAN_OUT_BATCH).await?;
         let Some(to) = rows.last().map(|row| row.index + 1) else { return Ok(None) };
-        let subscriptions = self.store.active_webhooks().await?;
         let mut viewers: HashMap<WebhookId, Viewer> = HashMap::new();
         for s in &subscriptions {
             viewers.insert(s.id, self.viewer(&s.owner).await?);
@@ -363,6 +419,30 @@ mod tests {
         let moved = header.replace("t=1800000000", "t=1800000900");
         assert!(!verify_signature("whsec_abc", &moved, body, 1_800_000_900, 300), "the time is signed");
         assert!(!verify_signature("whsec_abc", "v1=00", body, 1_800_000_000, 300));
+    }
+
+    #[test]
+    fn private_targets_are_refused_unless_allowed() {
+        for url in [
+            "http://localhost/x",
+            "http://127.0.0.1:8080/x",
+            "https://10.1.2.3/",
+            "http://192.168.0.9",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]:9000/",
+            "http://[fd00::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://user@127.0.0.1/",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://100.64.0.1/",
+        ] {
+            assert!(check_url(url, false).is_err(), "{url}");
+            assert!(check_url(url, true).is_ok(), "{url}");
+        }
+        for url in ["https://hooks.example.com/doorman", "http://93.184.216.34:8080/x", "https://[2001:db8::1]/"] {
+            assert!(check_url(url, false).is_ok(), "{url}");
+        }
     }
 
     #[test]

@@ -90,6 +90,14 @@ pub trait NotifyStore: Send + Sync {
     /// counted from zero. NotFound if it does not exist.
     async fn resend_webhook_delivery(&self, id: WebhookDeliveryId, now: UnixSeconds) -> StoreResult<WebhookDelivery>;
 
+    /// Stores a new delivery (as `Store::insert_delivery`) with its events,
+    /// in one transaction (a return and its `ReturnScheduled`).
+    async fn insert_delivery_logged(
+        &self,
+        delivery: &doorman_domain::Delivery,
+        events: &[doorman_domain::Event],
+    ) -> StoreResult<()>;
+
     async fn insert_pickup_point(&self, point: &PickupPoint) -> StoreResult<()>;
     async fn get_pickup_point(&self, id: PickupPointId) -> StoreResult<Option<PickupPoint>>;
     /// By name.
@@ -448,6 +456,40 @@ macro_rules! impl_notify {
                     }
                     tx.commit().await?;
                     self.get_webhook_delivery(id).await?.ok_or(StoreError::NotFound)
+                }
+
+                async fn insert_delivery_logged(
+                    &self,
+                    d: &doorman_domain::Delivery,
+                    events: &[doorman_domain::Event],
+                ) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(concat!(
+                        "INSERT INTO deliveries (",
+                        $crate::rows::delivery_columns!(),
+                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+                    ))
+                    .bind(d.id.to_string())
+                    .bind(d.carrier_id.to_string())
+                    .bind(d.property_id.to_string())
+                    .bind(d.unit_id.to_string())
+                    .bind(d.tracking_number.as_str())
+                    .bind($crate::rows::delivery_kind_str(d.kind))
+                    .bind(d.window_start)
+                    .bind(d.window_end)
+                    .bind(d.eta)
+                    .bind(d.state.as_str())
+                    .bind(d.drop_spot_id.map(|id| id.to_string()))
+                    .bind(d.completed_by.map(|id| id.to_string()))
+                    .bind(d.photo_ref.as_deref())
+                    .bind(&d.hash_salt[..])
+                    .bind(d.created_at)
+                    .bind(d.updated_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    super::audit_impl::append_in(&mut *tx, events).await?;
+                    tx.commit().await
                 }
 
                 async fn insert_pickup_point(&self, p: &PickupPoint) -> StoreResult<()> {

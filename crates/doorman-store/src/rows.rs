@@ -382,7 +382,7 @@ impl IntoDomain for ResidentRow {
 
 macro_rules! preferences_columns {
     () => {
-        "preferred_drop_spot, allow_in_unit, alternate_address, pickup_point"
+        "preferred_drop_spot, allow_in_unit, alternate_address, pickup_point, pickup_point_id, access_lists"
     };
 }
 pub(crate) use preferences_columns;
@@ -393,16 +393,61 @@ pub(crate) struct PreferencesRow {
     pub allow_in_unit: bool,
     pub alternate_address: Option<String>,
     pub pickup_point: Option<String>,
+    pub pickup_point_id: Option<String>,
+    pub access_lists: Option<String>,
+}
+
+/// The allow and block lists of [`UnitPreferences`], as stored (one JSON column).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AccessLists {
+    #[serde(default)]
+    pub allowed_carriers: Vec<doorman_domain::CarrierId>,
+    #[serde(default)]
+    pub blocked_carriers: Vec<doorman_domain::CarrierId>,
+    #[serde(default)]
+    pub allowed_drivers: Vec<doorman_domain::DriverId>,
+    #[serde(default)]
+    pub blocked_drivers: Vec<doorman_domain::DriverId>,
+}
+
+impl AccessLists {
+    /// The column's value: None when every list is empty.
+    pub(crate) fn column(p: &UnitPreferences) -> StoreResult<Option<String>> {
+        if p.allowed_carriers.is_empty()
+            && p.blocked_carriers.is_empty()
+            && p.allowed_drivers.is_empty()
+            && p.blocked_drivers.is_empty()
+        {
+            return Ok(None);
+        }
+        let lists = AccessLists {
+            allowed_carriers: p.allowed_carriers.clone(),
+            blocked_carriers: p.blocked_carriers.clone(),
+            allowed_drivers: p.allowed_drivers.clone(),
+            blocked_drivers: p.blocked_drivers.clone(),
+        };
+        serde_json::to_string(&lists).map(Some).map_err(|e| StoreError::Backend(e.to_string()))
+    }
 }
 
 impl IntoDomain for PreferencesRow {
     type Domain = UnitPreferences;
     fn into_domain(self) -> StoreResult<UnitPreferences> {
+        let lists: AccessLists = match self.access_lists.as_deref() {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|_| StoreError::Backend("stored access lists do not decode".into()))?,
+            None => AccessLists::default(),
+        };
         Ok(UnitPreferences {
             preferred_drop_spot: parse_opt_id(self.preferred_drop_spot.as_deref(), "drop spot id")?,
             allow_in_unit: self.allow_in_unit,
             alternate_address: self.alternate_address,
             pickup_point: self.pickup_point,
+            pickup_point_id: parse_opt_id(self.pickup_point_id.as_deref(), "pickup point id")?,
+            allowed_carriers: lists.allowed_carriers,
+            blocked_carriers: lists.blocked_carriers,
+            allowed_drivers: lists.allowed_drivers,
+            blocked_drivers: lists.blocked_drivers,
         })
     }
 }
@@ -663,7 +708,9 @@ from_rusqlite! {
     }
     DropSpotRow = drop_spot_columns { id, property_id, name, kind, access_point_id, unit_id }
     EnablementRow = enablement_columns { property_id, carrier_id, enabled, hours, allowed_drop_spots, updated_at }
-    PreferencesRow = preferences_columns { preferred_drop_spot, allow_in_unit, alternate_address, pickup_point }
+    PreferencesRow = preferences_columns {
+        preferred_drop_spot, allow_in_unit, alternate_address, pickup_point, pickup_point_id, access_lists,
+    }
     BlockRow = block_columns { unit_id, blocked_by, starts_at, ends_at, reason }
     DriverRow = driver_columns { id, carrier_id, name, handheld_public_key, vetting, vetted_at, status, created_at }
     DeliveryRow = delivery_columns {

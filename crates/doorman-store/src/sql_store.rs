@@ -884,18 +884,22 @@ macro_rules! impl_store {
                         sqlx::query(concat!(
                             "INSERT INTO unit_preferences (unit_id, ",
                             preferences_columns!(),
-                            ") VALUES ($1, $2, $3, $4, $5) \
+                            ") VALUES ($1, $2, $3, $4, $5, $6, $7) \
                              ON CONFLICT (unit_id) DO UPDATE SET \
                              preferred_drop_spot = excluded.preferred_drop_spot, \
                              allow_in_unit = excluded.allow_in_unit, \
                              alternate_address = excluded.alternate_address, \
-                             pickup_point = excluded.pickup_point"
+                             pickup_point = excluded.pickup_point, \
+                             pickup_point_id = excluded.pickup_point_id, \
+                             access_lists = excluded.access_lists"
                         ))
                         .bind(unit.to_string())
                         .bind(p.preferred_drop_spot.map(|id| id.to_string()))
                         .bind(p.allow_in_unit)
                         .bind(p.alternate_address.as_deref())
-                        .bind(p.pickup_point.as_deref()),
+                        .bind(p.pickup_point.as_deref())
+                        .bind(p.pickup_point_id.map(|id| id.to_string()))
+                        .bind(crate::rows::AccessLists::column(p)?),
                         &[],
                     )
                     .await?;

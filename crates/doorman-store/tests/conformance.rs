@@ -149,6 +149,7 @@ conformance!(
     webhook_outbox_moves_with_its_cursor_once,
     webhook_attempts_lease_finish_and_resend,
     pickup_points_round_trip,
+    a_logged_delivery_is_written_with_its_events_or_not_at_all,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -936,17 +937,35 @@ async fn invitation_redeems_once_under_concurrency(store: Arc<dyn Store>) {
 async fn preferences_default_and_replace(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), UnitPreferences::default());
+    let shop = doorman_domain::PickupPoint {
+        id: doorman_domain::PickupPointId::random(),
+        name: "Corner deli".into(),
+        address: "1 Orchard St".into(),
+        time_zone: "America/New_York".into(),
+        hours: vec![],
+        created_at: T0,
+    };
+    store.insert_pickup_point(&shop).await.unwrap();
     let chosen = UnitPreferences {
         preferred_drop_spot: Some(w.spot.id),
         allow_in_unit: true,
         alternate_address: Some("14 Orchard St, front desk".into()),
         pickup_point: Some("Corner deli".into()),
+        pickup_point_id: Some(shop.id),
+        allowed_carriers: vec![CarrierId::random(), CarrierId::random()],
+        blocked_carriers: vec![CarrierId::random()],
+        allowed_drivers: vec![],
+        blocked_drivers: vec![DriverId::random()],
     };
     store.put_preferences(w.unit.id, &chosen).await.unwrap();
     assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), chosen);
     assert_eq!(store.get_preferences(w.other_unit.id).await.unwrap(), UnitPreferences::default(), "per unit");
     let plain = UnitPreferences { allow_in_unit: false, ..UnitPreferences::default() };
     store.put_preferences(w.unit.id, &plain).await.unwrap();
+    assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), plain);
+    // The chosen pickup point must exist in the directory.
+    let unknown = UnitPreferences { pickup_point_id: Some(doorman_domain::PickupPointId::random()), ..plain.clone() };
+    assert!(store.put_preferences(w.unit.id, &unknown).await.is_err());
     assert_eq!(store.get_preferences(w.unit.id).await.unwrap(), plain);
 }
 
@@ -2424,4 +2443,24 @@ async fn pickup_points_round_trip(store: Arc<dyn Store>) {
     assert_eq!(store.get_pickup_point(a.id).await.unwrap(), Some(a.clone()));
     assert_eq!(store.list_pickup_points().await.unwrap(), vec![a.clone(), b]);
     assert!(matches!(store.insert_pickup_point(&a).await, Err(StoreError::Conflict(_))));
+}
+
+async fn a_logged_delivery_is_written_with_its_events_or_not_at_all(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let before = logged(&store).await.len();
+    let ret = Delivery {
+        kind: doorman_domain::DeliveryKind::Pickup,
+        drop_spot_id: Some(w.spot.id),
+        ..delivery(w.carrier.id, &w.unit, "RET-1", T0)
+    };
+    store.insert_delivery_logged(&ret, &marker("return scheduled")).await.unwrap();
+    assert_eq!(store.get_delivery(ret.id).await.unwrap(), Some(ret.clone()));
+    let log = logged(&store).await;
+    assert_eq!(log.len(), before + 1);
+    assert_eq!(what(&log[before]), "return scheduled");
+    // A duplicate tracking number: neither the delivery nor its event.
+    let twin = Delivery { id: DeliveryId::random(), ..ret.clone() };
+    assert!(matches!(store.insert_delivery_logged(&twin, &marker("twin")).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.get_delivery(twin.id).await.unwrap(), None);
+    assert_eq!(logged(&store).await.len(), before + 1);
 }

@@ -1,4 +1,5 @@
-//! Webhook subscriptions and their deliveries over HTTP.
+//! Webhook subscriptions and their deliveries, and the directory of pickup
+//! points, over HTTP.
 
 use std::sync::Arc;
 
@@ -7,8 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use doorman_api::{
-    CreateWebhook, UpdateWebhook, WebhookCreated, WebhookDeliveriesQuery, WebhookDelivery, WebhookDeliveryId,
-    WebhookId, WebhookSubscription,
+    CreatePickupPoint, CreateWebhook, Delivery, PickupPoint, ScheduleReturn, UnitId, UpdateWebhook, WebhookCreated,
+    WebhookDeliveriesQuery, WebhookDelivery, WebhookDeliveryId, WebhookId, WebhookSubscription,
 };
 use doorman_server::Service;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,40 @@ pub fn routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(get_webhook, update_webhook, delete_webhook))
         .routes(routes!(webhook_deliveries))
         .routes(routes!(resend_webhook_delivery))
+        .routes(routes!(create_pickup_point, list_pickup_points))
+        .routes(routes!(schedule_return))
+}
+
+/// Schedule a return from the unit (its residents): the carrier's driver who
+/// scans its tracking number gets a pickup grant to the drop spot where it
+/// waits; the unit is told when it is collected (`return_collected`).
+#[utoipa::path(post, path = "/v1/units/{unit_id}/returns", tag = "resident",
+    params(("unit_id" = UnitId, Path)), request_body = ScheduleReturn, responses((status = 201, body = Delivery)))]
+async fn schedule_return(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath(unit): ApiPath<UnitId>,
+    ApiJson(req): ApiJson<ScheduleReturn>,
+) -> ApiResult<(StatusCode, Json<Delivery>)> {
+    Ok((StatusCode::CREATED, Json(s.schedule_return(&p, unit, req).await?)))
+}
+
+/// Add a shop or locker that holds parcels to the directory (operator or
+/// manager). Residents choose one as where blocked deliveries go.
+#[utoipa::path(post, path = "/v1/pickup-points", tag = "pickup points", request_body = CreatePickupPoint,
+    responses((status = 201, body = PickupPoint)))]
+async fn create_pickup_point(
+    State(s): S,
+    Caller(p): Caller,
+    ApiJson(req): ApiJson<CreatePickupPoint>,
+) -> ApiResult<(StatusCode, Json<PickupPoint>)> {
+    Ok((StatusCode::CREATED, Json(s.create_pickup_point(&p, req).await?)))
+}
+
+/// The directory of pickup points, by name.
+#[utoipa::path(get, path = "/v1/pickup-points", tag = "pickup points", responses((status = 200, body = Vec<PickupPoint>)))]
+async fn list_pickup_points(State(s): S, Caller(p): Caller) -> ApiResult<Json<Vec<PickupPoint>>> {
+    Ok(Json(s.list_pickup_points(&p).await?))
 }
 
 /// Subscribe a URL to the caller's events (all, or the types named). Each

@@ -129,6 +129,7 @@ pub async fn in_unit_drop_goes_through_the_unit_door(kit: &Kit) -> anyhow::Resul
                 allow_in_unit: true,
                 alternate_address: None,
                 pickup_point: Some("Corner Deli, 200 E 9th St".into()),
+                ..Default::default()
             },
         )
         .await?;

@@ -78,6 +78,7 @@ fn bodies(b: &Building, now: i64) -> Bodies {
             allow_in_unit: true,
             alternate_address: Some("elsewhere".into()),
             pickup_point: None,
+            ..Default::default()
         },
         block: CreateBlock { until: None, reason: Some("not mine to block".into()) },
         driver: CreateDriver {
@@ -360,6 +361,7 @@ pub async fn another_unit(kit: &Kit) -> anyhow::Result<()> {
                 allow_in_unit: false,
                 alternate_address: None,
                 pickup_point: None,
+                ..Default::default()
             },
         )
         .await?;

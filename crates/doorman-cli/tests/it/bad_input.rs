@@ -378,6 +378,7 @@ pub async fn invalid_values_write_nothing(kit: &Kit) -> anyhow::Result<()> {
         allow_in_unit: false,
         alternate_address: text,
         pickup_point: None,
+        ..Default::default()
     };
     let resident_calls = vec![
         Call::put(format!("/v1/units/{u}/preferences"), &prefs(Some(DropSpotId::random()), None)),
@@ -451,6 +452,7 @@ pub async fn unknown_ids(kit: &Kit) -> anyhow::Result<()> {
                 allow_in_unit: false,
                 alternate_address: None,
                 pickup_point: None,
+                ..Default::default()
             },
         ),
         Call::post(format!("/v1/units/{u}/block"), &CreateBlock::default()),

@@ -130,6 +130,9 @@ scenarios!(
     notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
     notify::resuming_with_last_event_id_loses_and_repeats_nothing,
     notify::a_second_process_streams_what_the_first_writes,
-    webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound,
-    webhooks::dead_letter_after_hours_of_retries_then_resend,
+    notify::block_then_divert_end_to_end with crate::webhooks::receivers_allowed,
+    notify::tenant_notice_and_resident_choices,
+    notify::a_return_is_picked_up_with_a_pickup_grant,
+    webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound with crate::webhooks::receivers_allowed,
+    webhooks::dead_letter_after_hours_of_retries_then_resend with crate::webhooks::receivers_allowed,
 );

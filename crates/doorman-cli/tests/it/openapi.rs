@@ -70,6 +70,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/webhooks/{webhook_id}"),
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend"),
+    ("POST", "/v1/pickup-points"),
+    ("GET", "/v1/pickup-points"),
+    ("POST", "/v1/units/{unit_id}/returns"),
 ];
 
 /// The only operations that take no token.

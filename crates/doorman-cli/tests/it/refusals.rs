@@ -340,6 +340,7 @@ pub async fn refusal_drop_spot_not_allowed(kit: &Kit) -> anyhow::Result<()> {
         allow_in_unit,
         alternate_address: None,
         pickup_point: None,
+        ..Default::default()
     };
     // Jun prefers the lobby bench, which Parcelo may not use.
     b.parcel(kit, "PCL-1001", b.unit_2b.id).await?;
@@ -518,6 +519,7 @@ pub async fn rules_are_checked_in_their_fixed_order(kit: &Kit) -> anyhow::Result
         allow_in_unit: false,
         alternate_address: None,
         pickup_point: None,
+        ..Default::default()
     };
     b.jun.client.put_preferences(b.unit_2b.id, &prefs(b.lobby_spot.id)).await?;
     let stranger = Handheld::generate();
@@ -587,8 +589,16 @@ pub async fn rules_are_checked_in_their_fixed_order(kit: &Kit) -> anyhow::Result
     assert_eq!(story, want);
     // Every reason of the enum was met in this test or its neighbours;
     // only these are not reachable on this one parcel.
-    let elsewhere =
-        [R::ParcelUnknown, R::ParcelNotAddressedHere, R::ParcelAlreadyDelivered, R::DeliveryClosed, R::NoWayThrough];
+    // (The residents' allow and block lists are tested in notify.rs.)
+    let elsewhere = [
+        R::ParcelUnknown,
+        R::ParcelNotAddressedHere,
+        R::ParcelAlreadyDelivered,
+        R::DeliveryClosed,
+        R::NoWayThrough,
+        R::CarrierRefusedByResident,
+        R::DriverRefusedByResident,
+    ];
     for reason in RefusalReason::ALL {
         assert!(expected.contains(reason) || elsewhere.contains(reason), "{reason} untested");
     }

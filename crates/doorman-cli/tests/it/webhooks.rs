@@ -101,6 +101,11 @@ impl Receiver {
     }
 }
 
+/// The receivers run on 127.0.0.1, which a default service refuses to call.
+pub fn receivers_allowed() -> doorman_server::ServiceConfig {
+    doorman_server::ServiceConfig { webhook_private_targets: true, ..crate::kit::default_config() }
+}
+
 async fn dispatch(service: &doorman_server::Service) -> anyhow::Result<DispatchReport> {
     Ok(service.dispatch_webhooks(&HttpWebhooks::new()?).await?)
 }
