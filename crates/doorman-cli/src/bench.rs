@@ -3,6 +3,12 @@
 //! only signs a credential, both measured in the same run, with latency
 //! percentiles. The load comes from this process over loopback, the same for
 //! both, so the ratio is what the policy, the reads and the writes cost.
+//!
+//! Requests per second is a capacity: both sides run with enough requests in
+//! flight (64 by default) to saturate the server. With few in flight, each
+//! full request waits for its group's fsync (1 to 8 ms on a shared cloud
+//! disk), so latency rather than work bounds it: `--concurrency 16` shows
+//! that regime, and its p99 is the figure a single driver feels.
 
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 

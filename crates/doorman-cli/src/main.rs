@@ -238,10 +238,11 @@ enum BenchCommand {
     /// to a bare endpoint of the same server that only signs a credential.
     Access {
         /// Requests per side.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 4000)]
         requests: usize,
-        /// Requests in flight.
-        #[arg(long, default_value_t = 16)]
+        /// Requests in flight, both sides (enough to saturate each; with few
+        /// in flight a durable commit's latency, not work, bounds the full path).
+        #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
 }
