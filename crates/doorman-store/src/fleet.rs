@@ -179,7 +179,7 @@ macro_rules! impl_fleet {
                 parse_id, to_hash, to_i64, to_u64, FleetStore, LockChainHead, LockFleetRecord, LockGap,
                 RevokedCredential, StoredLockEvent, FLEET_COLUMNS,
             };
-            use $crate::rows::{all_into_domain, grant_columns, lock_columns, GrantRow};
+            use $crate::rows::{grant_columns, lock_columns, revoked_with_events, GrantRow};
             use $crate::sql_store::db_error;
             use $crate::{RevocationEvents, StoreError, StoreResult};
 
@@ -497,12 +497,7 @@ macro_rules! impl_fleet {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                    let mut grants = all_into_domain(rows)?;
-                    grants.sort_by_key(|g| (g.issued_at, g.id));
-                    let mut events = Vec::new();
-                    for grant in &grants {
-                        events.extend(revoked(grant).map_err(StoreError::Backend)?);
-                    }
+                    let (grants, events) = revoked_with_events(rows, revoked)?;
                     append_in(&mut *tx, &events).await?;
                     tx.commit().await?;
                     Ok(grants)

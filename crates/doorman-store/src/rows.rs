@@ -62,6 +62,22 @@ pub(crate) trait IntoDomain {
     fn into_domain(self) -> StoreResult<Self::Domain>;
 }
 
+/// Grants a revoking `UPDATE … RETURNING` gave back, oldest first, with the
+/// log events `revoked` makes for them (written in the same transaction by
+/// the caller).
+pub(crate) fn revoked_with_events(
+    rows: Vec<GrantRow>,
+    revoked: &crate::RevocationEvents,
+) -> StoreResult<(Vec<doorman_domain::Grant>, Vec<doorman_domain::Event>)> {
+    let mut grants = all_into_domain(rows)?;
+    grants.sort_by_key(|g| (g.issued_at, g.id));
+    let mut events = Vec::new();
+    for grant in &grants {
+        events.extend(revoked(grant).map_err(crate::StoreError::Backend)?);
+    }
+    Ok((grants, events))
+}
+
 pub(crate) fn all_into_domain<R: IntoDomain>(rows: Vec<R>) -> StoreResult<Vec<R::Domain>> {
     rows.into_iter().map(IntoDomain::into_domain).collect()
 }

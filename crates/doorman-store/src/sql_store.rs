@@ -1009,32 +1009,8 @@ macro_rules! impl_store {
                 }
 
                 async fn insert_delivery(&self, d: &Delivery) -> StoreResult<()> {
-                    self.write_one(
-                        sqlx::query(concat!(
-                            "INSERT INTO deliveries (",
-                            delivery_columns!(),
-                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-                        ))
-                        .bind(d.id.to_string())
-                        .bind(d.carrier_id.to_string())
-                        .bind(d.property_id.to_string())
-                        .bind(d.unit_id.to_string())
-                        .bind(d.tracking_number.as_str())
-                        .bind(delivery_kind_str(d.kind))
-                        .bind(d.window_start)
-                        .bind(d.window_end)
-                        .bind(d.eta)
-                        .bind(d.state.as_str())
-                        .bind(d.drop_spot_id.map(|id| id.to_string()))
-                        .bind(d.completed_by.map(|id| id.to_string()))
-                        .bind(d.photo_ref.as_deref())
-                        .bind(&d.hash_salt[..])
-                        .bind(d.created_at)
-                        .bind(d.updated_at),
-                        &[],
-                    )
-                    .await?;
-                    Ok(())
+                    // One INSERT for deliveries, written once (with no events).
+                    $crate::NotifyStore::insert_delivery_logged(self, d, &[]).await
                 }
 
                 async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
@@ -1224,12 +1200,7 @@ macro_rules! impl_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                    let mut grants = all_into_domain(rows)?;
-                    grants.sort_by_key(|g| (g.issued_at, g.id));
-                    let mut events = Vec::new();
-                    for grant in &grants {
-                        events.extend(revoked(grant).map_err(StoreError::Backend)?);
-                    }
+                    let (grants, events) = revoked_with_events(rows, revoked)?;
                     append_in(&mut *tx, &events).await?;
                     commit(tx).await?;
                     Ok(grants)
