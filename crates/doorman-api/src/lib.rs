@@ -8,15 +8,19 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod clips;
+mod guests;
 mod notify;
+pub use clips::*;
+pub use guests::*;
 pub use notify::*;
 
 pub use doorman_domain::{
     AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
-    CarrierEnablement, CarrierId, Delivery, DeliveryId, DeliveryKind, DeliveryState, Driver, DriverId, DriverStatus,
-    DropSpot, DropSpotId, DropSpotKind, Event, EventKind, GeoPoint, Grant, GrantId, GrantedDoor, Invitation,
-    InvitationId, Lock, LockId, Manager, ManagerId, Principal, Property, PropertyId, PropertyKind, RefusalReason,
-    Resident, ResidentId, Role, TenantNotice, Unit, UnitId, UnitPreferences, VettingStatus, WeeklyHours,
+    CarrierEnablement, CarrierId, ClipId, Delivery, DeliveryId, DeliveryKind, DeliveryState, Driver, DriverId,
+    DriverStatus, DropSpot, DropSpotId, DropSpotKind, Event, EventKind, GeoPoint, Grant, GrantId, GrantedDoor,
+    Invitation, InvitationId, Lock, LockId, Manager, ManagerId, Principal, Property, PropertyId, PropertyKind,
+    RefusalReason, Resident, ResidentId, Role, TenantNotice, Unit, UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
 
 /// Every error the API returns has this shape.

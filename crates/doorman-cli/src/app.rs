@@ -143,7 +143,12 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
         .and_then(|f| f.ring())
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("loading the key file")?;
-    Ok(Arc::new(Service::new(store, clock, keys, config.service.clone())))
+    let service = Arc::new(Service::new(store, clock, keys, config.service.clone()));
+    let clips = doorman_server::clips::open_clip_store(&config.clip_store)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("opening the clip store")?;
+    service.attach_clip_store(clips);
+    Ok(service)
 }
 
 /// A service over `store` with the given keys; for tests and the demo.
@@ -202,8 +207,15 @@ pub async fn start_serving(
         tracing::info!(size = latest.size, "audit log checkpoint");
     }
     let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), interval)));
-    let webhook_task =
-        log_interval.map(|_| tokio::spawn(crate::webhook_cmd::dispatcher(service.clone(), WEBHOOK_INTERVAL)));
+    let webhook_task = log_interval.map(|_| {
+        let service = service.clone();
+        tokio::spawn(async move {
+            tokio::join!(
+                crate::webhook_cmd::dispatcher(service.clone(), WEBHOOK_INTERVAL),
+                doors_and_clips(service, WEBHOOK_INTERVAL)
+            );
+        })
+    });
     let (tx, rx) = oneshot::channel::<()>();
     // One listener: the API and, under /app/, the dashboard.
     let router = doorman_web::router(service.clone()).merge(doorman_dashboard::router(service.clone(), dashboard));
@@ -211,6 +223,24 @@ pub async fn start_serving(
         let _ = rx.await;
     }));
     Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None, webhook_task })
+}
+
+/// Every `interval`, beside the webhooks: logs the doors left open past
+/// `door_ajar_after_s` and deletes the clips past their retention.
+async fn doors_and_clips(service: Arc<Service>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = service.door_ajar_tick().await {
+            tracing::warn!(error = %e, "checking for doors left ajar failed; retrying");
+        }
+        match service.sweep_clips().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "camera clips past their retention deleted"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired clips failed; retrying"),
+        }
+    }
 }
 
 /// The background sequencer: integrates new entries and signs their

@@ -35,6 +35,46 @@ struct Measured {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// This process's CPU time (all threads, user + system) per request, µs.
+    cpu_us: Option<f64>,
+    /// Bytes this process wrote (WAL, checkpoints) per request.
+    written: Option<f64>,
+}
+
+/// What the kernel counts for this process (Linux): CPU time in clock ticks
+/// (`/proc/self/stat`, utime + stime, 100 per second) and bytes written
+/// (`/proc/self/io`, `wchar`). Elsewhere, nothing.
+#[derive(Clone, Copy)]
+struct Counters {
+    cpu_ticks: Option<u64>,
+    written: Option<u64>,
+}
+
+impl Counters {
+    fn read() -> Self {
+        let cpu_ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
+            // Fields after the command name (which may hold spaces): state is
+            // field 3, utime field 14, stime field 15.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        });
+        let written = std::fs::read_to_string("/proc/self/io")
+            .ok()
+            .and_then(|io| io.lines().find_map(|line| line.strip_prefix("wchar:").and_then(|v| v.trim().parse().ok())));
+        Counters { cpu_ticks, written }
+    }
+
+    /// Per request since `start`: CPU µs and bytes written.
+    fn per_request(start: Counters, count: usize) -> (Option<f64>, Option<f64>) {
+        let end = Counters::read();
+        let n = count.max(1) as f64;
+        let cpu = start.cpu_ticks.zip(end.cpu_ticks).map(|(a, b)| b.saturating_sub(a) as f64 * 1e4 / n);
+        let written = start.written.zip(end.written).map(|(a, b)| b.saturating_sub(a) as f64 / n);
+        (cpu, written)
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -50,6 +90,7 @@ where
 {
     let call = Arc::new(call);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counters = Counters::read();
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
@@ -73,11 +114,14 @@ where
         all.extend(w.await??);
     }
     let elapsed = start.elapsed();
+    let (cpu_us, written) = Counters::per_request(counters, count);
     all.sort();
     Ok(Measured {
         per_second: count as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.50),
         p99: percentile(&all, 0.99),
+        cpu_us,
+        written,
     })
 }
 
@@ -281,7 +325,17 @@ async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Wr
         position: GeoPoint { lat: 40.7, lon: -74.0 },
         drop_spot_id: None,
     };
-    let requests: Arc<Vec<AccessRequest>> = Arc::new(fx.tracking.iter().map(|t| request(t)).collect());
+    // Drivers scan parcels in route order, not in the order they were
+    // created: the requests come in a random order (warm-up first).
+    let mut tracking = fx.tracking.clone();
+    if let Some(measured) = tracking.get_mut(warmup..) {
+        use rand_core::RngCore;
+        for i in (1..measured.len()).rev() {
+            let j = (rand_core::OsRng.next_u64() % (i as u64 + 1)) as usize;
+            measured.swap(i, j);
+        }
+    }
+    let requests: Arc<Vec<AccessRequest>> = Arc::new(tracking.iter().map(|t| request(t)).collect());
 
     // Warm both paths (connections, caches, page cache) before measuring.
     let sign_client = driver.clone();
@@ -311,18 +365,25 @@ async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Wr
     let baseline = measure(opts.requests, opts.concurrency, bare(sign_client.clone())).await?;
     let full_run = measure(opts.requests, opts.concurrency, full(driver.clone(), requests.clone(), warmup)).await?;
 
-    writeln!(out, "\n{:<44} {:>10} {:>10} {:>10}", "endpoint", "req/s", "p50 ms", "p99 ms")?;
+    writeln!(
+        out,
+        "\n{:<44} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "endpoint", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "bytes/req"
+    )?;
     for (name, m) in [
         ("bare: sign one credential (baseline)", &baseline),
         ("POST /v1/access-requests (policy+store+sign)", &full_run),
     ] {
+        let or_dash = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
         writeln!(
             out,
-            "{:<44} {:>10.0} {:>10.2} {:>10.2}",
+            "{:<44} {:>10.0} {:>10.2} {:>10.2} {:>10} {:>10}",
             name,
             m.per_second,
             m.p50.as_secs_f64() * 1e3,
-            m.p99.as_secs_f64() * 1e3
+            m.p99.as_secs_f64() * 1e3,
+            or_dash(m.cpu_us),
+            or_dash(m.written)
         )?;
     }
     let ratio = full_run.per_second / baseline.per_second;

@@ -19,6 +19,12 @@ pub struct FileConfig {
     pub credential_lifetime_s: Option<i64>,
     pub max_distance_m: Option<f64>,
     pub window_grace_s: Option<i64>,
+    /// How long a vehicle's last position is trusted for a trunk delivery.
+    pub vehicle_position_max_age_s: Option<i64>,
+    /// How far from the delivery address a vehicle may be parked, in metres.
+    pub vehicle_radius_m: Option<f64>,
+    /// The longest a guest pass may last, in seconds.
+    pub guest_max_duration_s: Option<i64>,
     pub auth_max_failures: Option<u32>,
     pub log: Option<String>,
     /// The transparency log's origin (its checkpoints' first line, its key's name).
@@ -44,6 +50,15 @@ pub struct FileConfig {
     pub mqtt_mosquitto_dir: Option<PathBuf>,
     /// Where users open the dashboard (scheme and host).
     pub public_url: Option<String>,
+    /// Seconds a door may stay open, with no close heard, before the service
+    /// logs it as left ajar.
+    pub door_ajar_after_s: Option<i64>,
+    /// Where camera clips are kept: a folder, or `s3://bucket/prefix`.
+    pub clip_store: Option<String>,
+    /// Days a clip is kept before it is deleted.
+    pub clip_retention_days: Option<i64>,
+    /// Largest clip upload, in bytes.
+    pub clip_max_bytes: Option<usize>,
 }
 
 /// Where the lock fleet's MQTT channel runs.
@@ -147,6 +162,8 @@ pub struct Config {
     pub dashboard: doorman_dashboard::DashboardConfig,
     /// The lock fleet's MQTT channel.
     pub fleet: FleetSettings,
+    /// Where camera clips are kept (see `doorman_server::clips::open_clip_store`).
+    pub clip_store: String,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -183,6 +200,19 @@ impl Config {
             anyhow::ensure!((0..=86_400).contains(&v), "window_grace_s must be between 0 and 86400");
             service.policy.window_grace_s = v;
         }
+        if let Some(v) = flags.vehicle_position_max_age_s.or(from_file.vehicle_position_max_age_s) {
+            anyhow::ensure!((1..=86_400).contains(&v), "vehicle_position_max_age_s must be between 1 and 86400");
+            service.policy.vehicle_position_max_age_s = v;
+        }
+        if let Some(v) = flags.vehicle_radius_m.or(from_file.vehicle_radius_m) {
+            anyhow::ensure!(v.is_finite() && v > 0.0, "vehicle_radius_m must be a positive number of metres");
+            service.policy.vehicle_radius_m = v;
+        }
+        if let Some(v) = flags.guest_max_duration_s.or(from_file.guest_max_duration_s) {
+            // A lock refuses credentials living longer than its maximum (one hour by default).
+            anyhow::ensure!((60..=86_400).contains(&v), "guest_max_duration_s must be between 60 and 86400");
+            service.guest_max_duration_s = v;
+        }
         if let Some(v) = flags.auth_max_failures.or(from_file.auth_max_failures) {
             service.auth_max_failures = v;
         }
@@ -209,6 +239,20 @@ impl Config {
             );
             service.witnesses.push(doorman_server::audit::WitnessConfig { url: witness.url, key });
         }
+        if let Some(v) = flags.door_ajar_after_s.or(from_file.door_ajar_after_s) {
+            anyhow::ensure!((1..=86_400).contains(&v), "door_ajar_after_s must be between 1 and 86400");
+            service.door_ajar_after_s = v;
+        }
+        if let Some(v) = flags.clip_retention_days.or(from_file.clip_retention_days) {
+            anyhow::ensure!((1..=3650).contains(&v), "clip_retention_days must be between 1 and 3650");
+            service.clip_retention_days = v;
+        }
+        if let Some(v) = flags.clip_max_bytes.or(from_file.clip_max_bytes) {
+            anyhow::ensure!((1..=4 << 30).contains(&v), "clip_max_bytes must be between 1 and 4 GiB");
+            service.clip_max_bytes = v;
+        }
+        let clip_store = pick(flags.clip_store, from_file.clip_store)
+            .unwrap_or_else(|| data_dir.join("clips").display().to_string());
         let log_interval_ms = flags.log_interval_ms.or(from_file.log_interval_ms).unwrap_or(250);
         anyhow::ensure!((10..=60_000).contains(&log_interval_ms), "log_interval_ms must be between 10 and 60000");
         let listen = match flags.listen.or(from_file.listen) {
@@ -229,6 +273,7 @@ impl Config {
             log: pick(flags.log, from_file.log).unwrap_or_else(|| "info".into()),
             log_interval: std::time::Duration::from_millis(log_interval_ms),
             fleet,
+            clip_store,
         })
     }
 }
@@ -270,6 +315,19 @@ max_distance_m = 150.0
 #                                               env: DOORMAN_WINDOW_GRACE_S
 window_grace_s = 0
 
+# A trunk delivery is granted only while the vehicle's last reported position
+# is at most this old, in seconds.              env: DOORMAN_VEHICLE_POSITION_MAX_AGE_S
+vehicle_position_max_age_s = 300
+
+# ...and at most this far from the delivery address, in metres.
+#                                               env: DOORMAN_VEHICLE_RADIUS_M
+vehicle_radius_m = 100.0
+
+# The longest a resident's guest pass may last, in seconds. Locks refuse
+# credentials that live longer than their own maximum (one hour by default).
+#                                               env: DOORMAN_GUEST_MAX_DURATION_S
+guest_max_duration_s = 3600
+
 # Failed authentications per client address per minute before it is refused.
 #                                               env: DOORMAN_AUTH_MAX_FAILURES
 auth_max_failures = 20
@@ -278,6 +336,22 @@ auth_max_failures = 20
 # 10.x, 192.168.x, ...). Off: a user cannot make the service call inside
 # your network.                                 env: DOORMAN_WEBHOOK_PRIVATE_TARGETS
 webhook_private_targets = false
+
+# A door the service learnt opened this many seconds ago, with no close
+# heard since, is logged as left ajar (once; also if the lock raises its
+# own alarm).                                   env: DOORMAN_DOOR_AJAR_AFTER_S
+door_ajar_after_s = 120
+
+# Where camera clips are kept: a folder (default: DATA_DIR/clips), or an
+# S3-compatible bucket "s3://bucket/prefix" (a build with `--features s3`;
+# credentials, region and AWS_ENDPOINT from the usual AWS_* variables).
+#                                               env: DOORMAN_CLIP_STORE
+# clip_store = "doorman-data/clips"
+# Days a clip is kept, then deleted (the deletion is logged).
+#                                               env: DOORMAN_CLIP_RETENTION_DAYS
+clip_retention_days = 30
+# Largest clip upload, in bytes.                env: DOORMAN_CLIP_MAX_BYTES
+clip_max_bytes = 67108864
 
 # Log filter (tracing's EnvFilter syntax).      env: DOORMAN_LOG
 log = "info"

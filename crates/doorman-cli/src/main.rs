@@ -144,6 +144,15 @@ struct ServeArgs {
     max_distance_m: Option<f64>,
     #[arg(long, env = "DOORMAN_WINDOW_GRACE_S")]
     window_grace_s: Option<i64>,
+    /// How long a vehicle's last position counts for a trunk delivery, in s [default: 300].
+    #[arg(long, env = "DOORMAN_VEHICLE_POSITION_MAX_AGE_S")]
+    vehicle_position_max_age_s: Option<i64>,
+    /// How far from the delivery address a vehicle may be parked, in m [default: 100].
+    #[arg(long, env = "DOORMAN_VEHICLE_RADIUS_M")]
+    vehicle_radius_m: Option<f64>,
+    /// The longest a guest pass may last, in s [default: 3600].
+    #[arg(long, env = "DOORMAN_GUEST_MAX_DURATION_S")]
+    guest_max_duration_s: Option<i64>,
     #[arg(long, env = "DOORMAN_AUTH_MAX_FAILURES")]
     auth_max_failures: Option<u32>,
     /// Log filter [default: info].
@@ -181,6 +190,18 @@ struct ServeArgs {
     /// Keep Mosquitto's password and ACL files in this folder (with --mqtt-url).
     #[arg(long, env = "DOORMAN_MQTT_MOSQUITTO_DIR")]
     mqtt_mosquitto_dir: Option<PathBuf>,
+    /// Log a door left ajar after this many seconds open with no close [default: 120].
+    #[arg(long, env = "DOORMAN_DOOR_AJAR_AFTER_S")]
+    door_ajar_after_s: Option<i64>,
+    /// Where camera clips are kept: a folder or s3://bucket/prefix [default: DATA_DIR/clips].
+    #[arg(long, env = "DOORMAN_CLIP_STORE")]
+    clip_store: Option<String>,
+    /// Days a camera clip is kept [default: 30].
+    #[arg(long, env = "DOORMAN_CLIP_RETENTION_DAYS")]
+    clip_retention_days: Option<i64>,
+    /// Largest camera clip upload in bytes [default: 64 MiB].
+    #[arg(long, env = "DOORMAN_CLIP_MAX_BYTES")]
+    clip_max_bytes: Option<usize>,
 }
 
 impl ServeArgs {
@@ -299,6 +320,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 credential_lifetime_s: a.credential_lifetime_s,
                 max_distance_m: a.max_distance_m,
                 window_grace_s: a.window_grace_s,
+                vehicle_position_max_age_s: a.vehicle_position_max_age_s,
+                vehicle_radius_m: a.vehicle_radius_m,
+                guest_max_duration_s: a.guest_max_duration_s,
                 auth_max_failures: a.auth_max_failures,
                 log: a.log,
                 log_origin: a.log_origin,
@@ -311,6 +335,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 mqtt_public_url: a.mqtt_public_url,
                 mqtt_mosquitto_dir: a.mqtt_mosquitto_dir,
                 webhook_private_targets: a.webhook_private_targets,
+                door_ajar_after_s: a.door_ajar_after_s,
+                clip_store: a.clip_store,
+                clip_retention_days: a.clip_retention_days,
+                clip_max_bytes: a.clip_max_bytes,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);

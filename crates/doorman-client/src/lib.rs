@@ -4,7 +4,9 @@
 
 use doorman_api::*;
 
+mod clips;
 mod events;
+pub use clips::ClipBytes;
 pub use events::{EventStream, SseMessage, StreamStart};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -246,6 +248,35 @@ impl Client {
     }
     pub async fn unblock(&self, unit: UnitId) -> ClientResult<UnblockResult> {
         self.call::<(), _>(Method::DELETE, &format!("/v1/units/{unit}/block"), None).await
+    }
+    // --- vehicles and guest passes
+    pub async fn register_vehicle(&self, unit: UnitId, req: &RegisterVehicle) -> ClientResult<VehicleProvisioned> {
+        self.post(&format!("/v1/units/{unit}/vehicles"), req).await
+    }
+    pub async fn list_vehicles(&self, unit: UnitId) -> ClientResult<Vec<Vehicle>> {
+        self.get(&format!("/v1/units/{unit}/vehicles")).await
+    }
+    pub async fn report_vehicle_position(
+        &self,
+        vehicle: VehicleId,
+        position: GeoPoint,
+    ) -> ClientResult<VehiclePosition> {
+        self.post(&format!("/v1/vehicles/{vehicle}/positions"), &ReportPosition { position }).await
+    }
+    pub async fn vehicle_position(&self, vehicle: VehicleId) -> ClientResult<VehiclePosition> {
+        self.get(&format!("/v1/vehicles/{vehicle}/position")).await
+    }
+    pub async fn create_trunk_pass(&self, vehicle: VehicleId, req: &CreateGuestPass) -> ClientResult<GuestPassIssued> {
+        self.post(&format!("/v1/vehicles/{vehicle}/trunk-passes"), req).await
+    }
+    pub async fn create_guest_pass(&self, unit: UnitId, req: &CreateGuestPass) -> ClientResult<GuestPassIssued> {
+        self.post(&format!("/v1/units/{unit}/guests"), req).await
+    }
+    pub async fn list_guest_passes(&self, unit: UnitId) -> ClientResult<Vec<GuestPass>> {
+        self.get(&format!("/v1/units/{unit}/guests")).await
+    }
+    pub async fn revoke_guest_pass(&self, unit: UnitId, pass: GuestPassId) -> ClientResult<GuestPass> {
+        self.call::<(), _>(Method::DELETE, &format!("/v1/units/{unit}/guests/{pass}"), None).await
     }
     pub async fn unit_deliveries(&self, unit: UnitId) -> ClientResult<Vec<Delivery>> {
         self.get(&format!("/v1/units/{unit}/deliveries")).await

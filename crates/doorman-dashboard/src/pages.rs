@@ -54,6 +54,12 @@ pub(crate) fn service_error(e: ServiceError) -> Response {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
         ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
+        // The dashboard serves no clips; the API's statuses, should one reach here.
+        ServiceError::Clip(r) => match r {
+            doorman_server::clips::ClipRefusal::Deleted => StatusCode::GONE,
+            doorman_server::clips::ClipRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::NOT_FOUND,
+        },
         ServiceError::Internal(cause) => {
             tracing::error!(cause, "dashboard request failed");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -61,6 +61,13 @@ pub(crate) fn describe(kind: &EventKind, time_zone: &str) -> String {
         EventKind::DeliveryCancelled => "Delivery cancelled".into(),
         EventKind::ConfigurationChanged { what } => format!("Configuration changed: {what}"),
         EventKind::KeyRotated { kid } => format!("Signing key rotated ({kid})"),
+        EventKind::VehicleRegistered { .. } => "Vehicle registered: its trunk can receive parcels".into(),
+        EventKind::GuestPassCreated { name, valid_from, valid_until, .. } => format!(
+            "Guest pass for {name}: from {} until {}",
+            local_time(*valid_from, time_zone),
+            local_time(*valid_until, time_zone)
+        ),
+        EventKind::GuestPassRevoked { .. } => "Guest pass revoked".into(),
     }
 }
 

@@ -36,7 +36,7 @@ pub use fleet_memory::{InMemoryFleet, IssuedCredential};
 pub use handheld::{Handheld, LockEndpoint};
 pub use provisioning::{AnchorJson, LockBundle, MqttJson};
 pub use runner::{RunOptions, RunningLocks};
-pub use sim_lock::SimLock;
+pub use sim_lock::{RecordedClip, SimLock};
 
 /// What goes wrong with a simulated device.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use doorman_protocol::{
     SignedChallenge,
 };
 use sha2::{Digest, Sha256};
+
 use tokio::sync::Notify;
 
 use crate::provisioning::LockBundle;
@@ -23,6 +24,31 @@ struct State {
     camera_jammed: bool,
     battery_percent: u8,
     clips: u64,
+    /// The latest clips recorded, waiting to be uploaded (bounded).
+    recorded: std::collections::VecDeque<RecordedClip>,
+}
+
+/// Most recorded clips a simulated camera keeps for upload.
+const KEPT_CLIPS: usize = 32;
+
+/// A clip the simulated camera recorded: its bytes, whose SHA-256 the lock
+/// signed in its `camera_clip` event `counter`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedClip {
+    /// The lock event that announced it.
+    pub counter: u64,
+    /// The footage.
+    pub bytes: Vec<u8>,
+}
+
+/// The simulated camera's footage: a few bytes that name the lock, the clip
+/// and the lock time (what a real camera would encode as video).
+fn footage(lock: &LockId, clip: u64, lock_time: u64) -> Vec<u8> {
+    let mut bytes = b"doorman simulated clip\n".to_vec();
+    bytes.extend_from_slice(&lock.0);
+    bytes.extend_from_slice(&clip.to_be_bytes());
+    bytes.extend_from_slice(&lock_time.to_be_bytes());
+    bytes
 }
 
 /// A simulated lock, shared by its endpoint, its MQTT agent and its ticker.
@@ -60,7 +86,13 @@ impl SimLock {
         let storage = FileStorage::new(state_dir.join(format!("{}.state", bundle.lock_id)));
         let lock = Lock::open_or_provision(identity, &bundle.trusted()?, config, storage, now(clock.as_ref()))?;
         let device_public = lock.device_public_key();
-        let state = State { lock, camera_jammed: false, battery_percent: 100, clips: 0 };
+        let state = State {
+            lock,
+            camera_jammed: false,
+            battery_percent: 100,
+            clips: 0,
+            recorded: std::collections::VecDeque::new(),
+        };
         Ok(Arc::new(Self { lock_id, device_public, keypad, clock, state: Mutex::new(state), changed: Notify::new() }))
     }
 
@@ -102,12 +134,14 @@ impl SimLock {
             if let Some(trigger) = fx.camera {
                 if !s.camera_jammed {
                     s.clips += 1;
-                    let mut h = Sha256::new();
-                    h.update(self.lock_id.0);
-                    h.update(s.clips.to_be_bytes());
-                    h.update(trigger.lock_time.to_be_bytes());
-                    let clip: [u8; 32] = h.finalize().into();
+                    let bytes = footage(&self.lock_id, s.clips, trigger.lock_time);
+                    let clip: [u8; 32] = Sha256::digest(&bytes).into();
                     s.lock.camera_clip(clip, trigger.credential_id, trigger.delivery_hash, t)?;
+                    let counter = s.lock.health(t).event_counter;
+                    if s.recorded.len() >= KEPT_CLIPS {
+                        s.recorded.pop_front();
+                    }
+                    s.recorded.push_back(RecordedClip { counter, bytes });
                 }
             }
             value
@@ -149,6 +183,12 @@ impl SimLock {
     /// The inside release.
     pub fn release_from_inside(&self) -> Result<Effects, DeviceError> {
         self.with(|l, t| l.release_from_inside(t).map(|fx| (fx, fx)))
+    }
+
+    /// The clips the camera recorded and not yet handed over, oldest first;
+    /// taking them empties the list.
+    pub fn take_clips(&self) -> Result<Vec<RecordedClip>, DeviceError> {
+        Ok(self.state()?.recorded.drain(..).collect())
     }
 
     /// Jams (or frees) the camera: no heartbeats, no clips.

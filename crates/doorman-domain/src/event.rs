@@ -15,8 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, DeliveryId, DriverId, DropSpotId, GrantId, LockId, PickupPointId,
-    Principal, PropertyId, RefusalReason, UnitId, UnixSeconds,
+    AccessPointId, AccessRequestId, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId, LockId,
+    PickupPointId, Principal, PropertyId, RefusalReason, UnitId, UnixSeconds, VehicleId,
 };
 
 /// What kind of thing happened, with what only that kind carries.
@@ -78,12 +78,16 @@ pub enum EventKind {
         drop_spot_id: DropSpotId,
         photo_ref: Option<String>,
     },
+    /// A camera clip of an entry was uploaded; `sha256` (hex) is the hash
+    /// the lock signed and the bytes served under `clip_id` have.
     ClipReady {
-        clip_id: String,
+        clip_id: ClipId,
+        lock_id: LockId,
         sha256: String,
     },
+    /// The clip's retention ended: its bytes were deleted.
     ClipDeleted {
-        clip_id: String,
+        clip_id: ClipId,
     },
     Blocked {
         until: Option<UnixSeconds>,
@@ -120,6 +124,27 @@ pub enum EventKind {
     KeyRotated {
         kid: String,
     },
+    /// A resident registered their car: its trunk device is `lock_id`, its
+    /// trunk a drop spot of their unit. (Its positions are never logged.)
+    VehicleRegistered {
+        vehicle_id: VehicleId,
+        lock_id: LockId,
+        drop_spot_id: DropSpotId,
+    },
+    /// A resident gave a named guest access to their doors (or trunk) for a
+    /// time window.
+    GuestPassCreated {
+        guest_pass_id: GuestPassId,
+        name: String,
+        valid_from: UnixSeconds,
+        valid_until: UnixSeconds,
+        /// The locks the pass opens, street first.
+        locks: Vec<LockId>,
+    },
+    /// The pass was revoked before its end: online locks are told at once.
+    GuestPassRevoked {
+        guest_pass_id: GuestPassId,
+    },
 }
 
 /// Every event type name, as [`EventKind::name`] gives them.
@@ -147,6 +172,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "return_collected",
     "configuration_changed",
     "key_rotated",
+    "vehicle_registered",
+    "guest_pass_created",
+    "guest_pass_revoked",
 ];
 
 impl EventKind {
@@ -176,6 +204,9 @@ impl EventKind {
             EventKind::ReturnCollected { .. } => "return_collected",
             EventKind::ConfigurationChanged { .. } => "configuration_changed",
             EventKind::KeyRotated { .. } => "key_rotated",
+            EventKind::VehicleRegistered { .. } => "vehicle_registered",
+            EventKind::GuestPassCreated { .. } => "guest_pass_created",
+            EventKind::GuestPassRevoked { .. } => "guest_pass_revoked",
         }
     }
 

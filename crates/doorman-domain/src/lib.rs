@@ -26,5 +26,5 @@ pub use hours::{HoursError, WeeklyHours};
 pub use ids::*;
 pub use model::*;
 pub use notify::*;
-pub use policy::{decide_access, AccessFacts, AccessPlan, DoorStep, RefusalReason};
+pub use policy::{decide_access, AccessFacts, AccessPlan, DoorStep, RefusalReason, TrunkFacts};
 pub use principal::{Principal, Role};

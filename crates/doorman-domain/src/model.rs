@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AccessPointId, AccessRequestId, CarrierId, DeliveryId, DeliveryKind, DeliveryState, DriverId, DropSpotId, GeoPoint,
-    GrantId, InvitationId, LockId, ManagerId, PropertyId, RefusalReason, ResidentId, UnitId, UnixSeconds, WeeklyHours,
+    GrantId, GuestPassId, InvitationId, LockId, ManagerId, PropertyId, RefusalReason, ResidentId, UnitId, UnixSeconds,
+    VehicleId, WeeklyHours,
 };
 
 macro_rules! string_enum {
@@ -349,4 +350,74 @@ pub struct AccessRequestRecord {
     pub at: UnixSeconds,
     pub grant_id: Option<GrantId>,
     pub refusal: Option<RefusalReason>,
+}
+
+/// A resident's car. Its trunk is an access point of the owner's home
+/// property (kind `trunk`, no parent, belonging to the owner's unit) with the
+/// trunk device as its lock and a `trunk` drop spot of the unit: so a trunk
+/// delivery is an ordinary delivery to the owner's unit whose drop spot is
+/// the trunk, and everything about it is scoped to the owner's unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Vehicle {
+    pub id: VehicleId,
+    /// The resident who registered it.
+    pub owner_id: ResidentId,
+    pub unit_id: UnitId,
+    /// The owner's home property: the delivery address trunk deliveries are
+    /// checked against.
+    pub property_id: PropertyId,
+    pub name: String,
+    pub plate: Option<String>,
+    pub access_point_id: AccessPointId,
+    pub lock_id: LockId,
+    pub drop_spot_id: DropSpotId,
+    pub created_at: UnixSeconds,
+}
+
+/// Where a vehicle last said it was (personal data: its owner and the access
+/// policy read it, nobody else).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VehiclePosition {
+    pub position: GeoPoint,
+    /// When the service received it (its clock, not the car's).
+    pub reported_at: UnixSeconds,
+}
+
+/// One door of a guest pass: a credential bound to the guest's handheld, or
+/// a door code. The credential itself is not kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GuestDoor {
+    pub access_point_id: AccessPointId,
+    pub lock_id: LockId,
+    /// The credential's id (COSE `cti`), for revocation.
+    #[serde(with = "crate::serde_b64::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Byte))]
+    pub credential_id: Option<Vec<u8>>,
+    pub sequence: i64,
+    /// True when the door is opened with a one-time code.
+    pub door_code: bool,
+}
+
+/// A resident's time-bounded access for a named person (a cleaner, a dog
+/// sitter, a courier of their choice) to the doors from the street to their
+/// unit's door, or (shared by a vehicle owner) to their trunk.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GuestPass {
+    pub id: GuestPassId,
+    pub unit_id: UnitId,
+    pub property_id: PropertyId,
+    /// Set when the pass opens a vehicle's trunk.
+    pub vehicle_id: Option<VehicleId>,
+    pub created_by: ResidentId,
+    /// Who the guest is, as the resident named them.
+    pub name: String,
+    pub valid_from: UnixSeconds,
+    pub valid_until: UnixSeconds,
+    pub doors: Vec<GuestDoor>,
+    pub created_at: UnixSeconds,
+    pub revoked_at: Option<UnixSeconds>,
 }

@@ -5,7 +5,9 @@
 //!
 //! The order is part of the contract (clients and tests rely on it): facts
 //! about the parcel first, then the property, the carrier, the driver, the
-//! place and time, and last the resident's wishes.
+//! place and time, and last the resident's wishes. When the chosen drop spot
+//! is a vehicle's trunk, the vehicle's rules follow the choice of the spot:
+//! a position reported, fresh, at the delivery address, the driver beside it.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,10 @@ string_enum!(
         AccessAlreadyGranted => "access_already_granted",
         CarrierRefusedByResident => "carrier_refused_by_resident",
         DriverRefusedByResident => "driver_refused_by_resident",
+        VehiclePositionUnknown => "vehicle_position_unknown",
+        VehiclePositionStale => "vehicle_position_stale",
+        VehicleNotAtAddress => "vehicle_not_at_address",
+        DriverNotAtVehicle => "driver_not_at_vehicle",
     }
 );
 
@@ -65,6 +71,10 @@ impl RefusalReason {
             RefusalReason::AccessAlreadyGranted => "a credential for this parcel is already outstanding",
             RefusalReason::CarrierRefusedByResident => "the resident does not accept deliveries by this carrier",
             RefusalReason::DriverRefusedByResident => "the resident does not accept deliveries by this driver",
+            RefusalReason::VehiclePositionUnknown => "the vehicle has not reported where it is",
+            RefusalReason::VehiclePositionStale => "the vehicle's last reported position is too old",
+            RefusalReason::VehicleNotAtAddress => "the vehicle is not parked at the delivery address",
+            RefusalReason::DriverNotAtVehicle => "the driver's position is not at the vehicle",
         }
     }
 }
@@ -76,12 +86,39 @@ pub struct PolicyRules {
     pub max_distance_m: f64,
     /// Tolerance around the delivery window, in seconds.
     pub window_grace_s: i64,
+    /// A vehicle's last position is trusted for a trunk delivery this long.
+    #[serde(default = "default_vehicle_position_max_age_s")]
+    pub vehicle_position_max_age_s: i64,
+    /// How far from the delivery address a vehicle may be parked, in metres.
+    #[serde(default = "default_vehicle_radius_m")]
+    pub vehicle_radius_m: f64,
+}
+
+fn default_vehicle_position_max_age_s() -> i64 {
+    300
+}
+
+fn default_vehicle_radius_m() -> f64 {
+    100.0
 }
 
 impl Default for PolicyRules {
     fn default() -> Self {
-        Self { max_distance_m: 150.0, window_grace_s: 0 }
+        Self {
+            max_distance_m: 150.0,
+            window_grace_s: 0,
+            vehicle_position_max_age_s: default_vehicle_position_max_age_s(),
+            vehicle_radius_m: default_vehicle_radius_m(),
+        }
     }
+}
+
+/// What the policy knows of a vehicle whose trunk is a drop spot: the trunk's
+/// access point and the vehicle's last position, if it ever reported one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrunkFacts {
+    pub access_point_id: AccessPointId,
+    pub last_position: Option<crate::VehiclePosition>,
 }
 
 /// Everything the decision needs, gathered by the caller beforehand.
@@ -107,6 +144,9 @@ pub struct AccessFacts<'a> {
     pub drop_spots: &'a [DropSpot],
     pub access_points: &'a [AccessPoint],
     pub locks: &'a [Lock],
+    /// The vehicles whose trunks are drop spots of the parcel's unit (empty
+    /// when it has none: only a trunk spot reads them).
+    pub trunks: &'a [TrunkFacts],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,14 +229,43 @@ pub fn decide_access(f: &AccessFacts<'_>) -> Result<AccessPlan, RefusalReason> {
         return Err(RefusalReason::DriverRefusedByResident);
     }
     let spot = choose_drop_spot(f, delivery, enablement).ok_or(RefusalReason::DropSpotNotAllowed)?;
+    if spot.kind == DropSpotKind::Trunk {
+        check_vehicle(f, spot)?;
+    }
     let doors = path_to(spot.access_point_id, f.access_points, f.locks).ok_or(RefusalReason::NoWayThrough)?;
     Ok(AccessPlan { delivery_id: delivery.id, unit_id: delivery.unit_id, drop_spot_id: spot.id, doors })
 }
 
-/// Whether this carrier may leave this delivery at `spot`.
+/// A trunk delivery: the vehicle said recently enough that it is parked at
+/// the delivery address, and the driver stands next to it.
+fn check_vehicle(f: &AccessFacts<'_>, spot: &DropSpot) -> Result<(), RefusalReason> {
+    let last = f
+        .trunks
+        .iter()
+        .find(|t| t.access_point_id == spot.access_point_id)
+        .and_then(|t| t.last_position)
+        .ok_or(RefusalReason::VehiclePositionUnknown)?;
+    if f.now.saturating_sub(last.reported_at) > f.rules.vehicle_position_max_age_s {
+        return Err(RefusalReason::VehiclePositionStale);
+    }
+    if last.position.distance_m(&f.at_property.location) > f.rules.vehicle_radius_m {
+        return Err(RefusalReason::VehicleNotAtAddress);
+    }
+    if f.position.distance_m(&last.position) > f.rules.max_distance_m {
+        return Err(RefusalReason::DriverNotAtVehicle);
+    }
+    Ok(())
+}
+
+/// Whether this carrier may leave this delivery at `spot`. A trunk is the
+/// owner's, not the building's: it needs no manager's allowance, only the
+/// owner's choice of it as the unit's drop spot.
 fn spot_allowed(f: &AccessFacts<'_>, d: &Delivery, e: &CarrierEnablement, spot: &DropSpot) -> bool {
+    let owners_trunk = spot.kind == DropSpotKind::Trunk
+        && spot.unit_id == Some(d.unit_id)
+        && f.preferences.preferred_drop_spot == Some(spot.id);
     spot.property_id == d.property_id
-        && e.allowed_drop_spots.contains(&spot.id)
+        && (e.allowed_drop_spots.contains(&spot.id) || owners_trunk)
         && spot.unit_id.is_none_or(|u| u == d.unit_id)
         && (spot.kind != DropSpotKind::InUnit || f.preferences.allow_in_unit)
 }

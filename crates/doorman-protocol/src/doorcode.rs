@@ -114,6 +114,16 @@ impl DoorCodePolicy {
         self.codes_per_slot
     }
 
+    /// How many slots before its current one a lock still accepts a code of.
+    pub fn slots_back(&self) -> u8 {
+        self.slots_back
+    }
+
+    /// How many slots after its current one a lock already accepts a code of.
+    pub fn slots_ahead(&self) -> u8 {
+        self.slots_ahead
+    }
+
     /// The slot `unix_time` falls in.
     pub fn time_slot(&self, unix_time: u64) -> u64 {
         unix_time / self.slot_secs.max(1)

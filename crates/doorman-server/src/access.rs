@@ -4,8 +4,8 @@
 use doorman_api::{AccessGranted, AccessRequest, CompleteDelivery, DoorAccess};
 use doorman_domain::policy::{decide_access, AccessFacts, OpenMethod};
 use doorman_domain::{
-    AccessRequestId, AccessRequestRecord, Delivery, DeliveryId, DeliveryState, EventKind, GeoPoint, Grant, GrantId,
-    GrantedDoor, Principal, RefusalReason,
+    AccessRequestId, AccessRequestRecord, Delivery, DeliveryId, DeliveryState, DropSpotKind, EventKind, GeoPoint,
+    Grant, GrantId, GrantedDoor, Principal, RefusalReason,
 };
 use doorman_store::AccessContextQuery;
 
@@ -47,6 +47,14 @@ impl Service {
         let driver = ctx.driver.as_ref().ok_or(ServiceError::Unauthenticated)?;
         let property = &ctx.property;
         let delivery = ctx.delivery.as_ref();
+        // A trunk delivery also needs the vehicle's last position: read only
+        // when the parcel's unit has a trunk among the drop spots.
+        let trunks = match delivery {
+            Some(d) if ctx.drop_spots.iter().any(|s| s.kind == DropSpotKind::Trunk && s.unit_id == Some(d.unit_id)) => {
+                store.trunk_facts(d.unit_id).await?
+            }
+            _ => Vec::new(),
+        };
 
         let facts = AccessFacts {
             now,
@@ -63,9 +71,10 @@ impl Service {
             drop_spots: &ctx.drop_spots,
             access_points: &ctx.access_points,
             locks: &ctx.locks,
+            trunks: &trunks,
         };
         let mut record = AccessRequestRecord {
-            id: AccessRequestId::random(),
+            id: AccessRequestId::at(now),
             driver_id,
             carrier_id,
             property_id: property.id,
@@ -109,7 +118,7 @@ impl Service {
         if steps.iter().any(|(_, _, cti, _)| cti.is_some()) {
             issuing::check_issuable(&self.config.issuer, now, expires_at)?;
         }
-        let grant_id = GrantId::random();
+        let grant_id = GrantId::at(now);
         let grant = Grant {
             id: grant_id,
             delivery_id: delivery.id,
@@ -153,7 +162,7 @@ impl Service {
         let Some((granted, log_indexes)) = store.claim_grant_with_sequences(&grant, &record, now, &logged).await?
         else {
             record.grant_id = None;
-            record.id = AccessRequestId::random();
+            record.id = AccessRequestId::at(now);
             return Err(self.refuse(record, RefusalReason::AccessAlreadyGranted).await);
         };
         self.events_appended();

@@ -100,7 +100,7 @@ impl Service {
         }
         let now = self.now();
         let delivery = Delivery {
-            id: DeliveryId::random(),
+            id: DeliveryId::at(now),
             carrier_id,
             property_id: req.property_id,
             unit_id: req.unit_id,

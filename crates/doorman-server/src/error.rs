@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// An access request refused by policy; recorded under `request_id`.
     #[error("access refused: {}", reason.explain())]
     Refused { reason: RefusalReason, request_id: AccessRequestId },
+    /// A clip upload or read refused (its own code and status).
+    #[error(transparent)]
+    Clip(#[from] crate::clips::ClipRefusal),
     /// Anything else; the cause is logged, the client sees only `internal`.
     #[error("internal error")]
     Internal(String),
@@ -45,6 +48,7 @@ impl ServiceError {
             ServiceError::Invalid(_) => "invalid_request",
             ServiceError::Conflict(_) => "conflict",
             ServiceError::IllegalTransition(_) => "illegal_transition",
+            ServiceError::Clip(r) => r.code(),
             ServiceError::Refused { reason, .. } => reason.as_str(),
             ServiceError::Internal(_) => "internal",
         }

@@ -159,7 +159,7 @@ impl Service {
         }
     }
 
-    async fn push_revocations(&self, lock: LockId, revoked: &[RevokedCredential]) -> ServiceResult<()> {
+    pub(crate) async fn push_revocations(&self, lock: LockId, revoked: &[RevokedCredential]) -> ServiceResult<()> {
         let now = self.now();
         let (sequence, live) = match self.store.revoke_lock_credentials(lock, revoked, now).await {
             Ok(r) => r,
@@ -465,7 +465,10 @@ impl Service {
                         signed: bytes.to_vec(),
                         received_at: now,
                     };
-                    match self.store.append_lock_event(&stored, head.counter, &[logged]).await {
+                    let door = self.door_effects(&registered, e, now).await?;
+                    let mut events = vec![logged];
+                    events.extend(door.events);
+                    match self.store.append_lock_event_with(&stored, head.counter, &door.writes, &events).await {
                         Ok(()) => {
                             self.events_appended();
                             return Ok(intake.receipt(e.counter));

@@ -131,6 +131,25 @@ pub fn door_code_secret(master: &[u8; 32], lock: LockId) -> ServiceResult<[u8; 3
         .map_err(|_| ServiceError::Internal("cannot derive a door-code secret".into()))
 }
 
+/// The (time slot, index) of the door code of the lock's `sequence`-th
+/// grant issued at `issued_at`: what the lock's `door_code_accepted` event
+/// names (value = slot, first data byte = index).
+pub fn door_code_slot_index(issued_at: UnixSeconds, sequence: i64) -> (u64, u8) {
+    let policy = doorman_protocol::doorcode::DoorCodePolicy::default();
+    let slot = policy.time_slot(u64::try_from(issued_at).unwrap_or(0));
+    let per_slot = i64::from(policy.codes_per_slot().max(1));
+    let index = u8::try_from(sequence.saturating_sub(1).rem_euclid(per_slot)).unwrap_or(0);
+    (slot, index)
+}
+
+/// The issue times whose door codes fall in time slot `slot`.
+pub fn door_code_slot_times(slot: u64) -> (UnixSeconds, UnixSeconds) {
+    let secs = doorman_protocol::doorcode::DoorCodePolicy::default().slot_secs().max(1);
+    let from = slot.saturating_mul(secs);
+    let to = from.saturating_add(secs - 1);
+    (i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(to).unwrap_or(i64::MAX))
+}
+
 /// The one-time code for the lock's `sequence`-th grant in the current time
 /// slot. Indexes cycle through the slot's codes; a lock accepts each once.
 pub fn door_code(master: &[u8; 32], lock: LockId, now: UnixSeconds, sequence: i64) -> ServiceResult<String> {
@@ -138,10 +157,34 @@ pub fn door_code(master: &[u8; 32], lock: LockId, now: UnixSeconds, sequence: i6
     let policy = DoorCodePolicy::default();
     let secret = derive_door_code_secret(master, &lock_wire_id(lock))
         .map_err(|_| ServiceError::Internal("cannot derive a door-code secret".into()))?;
-    let slot = policy.time_slot(u64::try_from(now).unwrap_or(0));
-    let per_slot = i64::from(policy.codes_per_slot().max(1));
-    let index = u8::try_from(sequence.saturating_sub(1).rem_euclid(per_slot)).unwrap_or(0);
+    let (slot, index) = door_code_slot_index(now, sequence);
     code_for(&secret, slot, index, &policy)
         .map(|c| c.to_string())
         .ok_or_else(|| ServiceError::Internal("door-code index outside the policy".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attribution reads a door code back from the lock's event: the grant's
+    /// issue time falls in the slot's times, and its sequence gives the index
+    /// the code was made with.
+    #[test]
+    fn a_door_codes_slot_and_index_lead_back_to_its_grant() {
+        let master = [9u8; 32];
+        let lock = LockId::random();
+        for (issued_at, sequence) in [(1_773_252_000, 1), (1_773_252_299, 2), (1_773_252_300, 7), (1_773_252_001, 4)] {
+            let (slot, index) = door_code_slot_index(issued_at, sequence);
+            let (from, to) = door_code_slot_times(slot);
+            assert!(from <= issued_at && issued_at <= to, "{issued_at} in {from}..={to}");
+            assert!(index < 4);
+            let secret =
+                doorman_protocol::doorcode::DoorCodeSecret::from_bytes(door_code_secret(&master, lock).unwrap());
+            let policy = doorman_protocol::doorcode::DoorCodePolicy::default();
+            let expected = doorman_protocol::doorcode::door_code(&secret, slot, index, &policy).unwrap().to_string();
+            assert_eq!(door_code(&master, lock, issued_at, sequence).unwrap(), expected);
+        }
+        assert_ne!(door_code_slot_index(1_773_252_000, 1), door_code_slot_index(1_773_252_000, 2));
+    }
 }

@@ -12,16 +12,20 @@ mod access;
 pub mod audit;
 pub mod auth;
 mod carrier;
+pub mod clips;
 mod divert;
+mod doors;
 mod error;
 pub mod feed;
 pub mod fleet;
+mod guests;
 pub mod issuing;
 pub mod keys;
 mod manager;
 mod operator;
 mod resident;
 mod returns;
+mod vehicles;
 pub mod webhooks;
 pub mod witness;
 
@@ -64,6 +68,16 @@ pub struct ServiceConfig {
     /// Whether webhook URLs may name loopback, private or link-local
     /// addresses (off by default: no calls into the service's network).
     pub webhook_private_targets: bool,
+    /// A door the service learnt opened this long ago, with no close since,
+    /// is logged as left ajar (once per opening, also if the lock says so).
+    pub door_ajar_after_s: i64,
+    /// Camera clips are deleted this many days after they were stored.
+    pub clip_retention_days: i64,
+    /// Largest clip upload accepted, in bytes.
+    pub clip_max_bytes: usize,
+    /// The longest a guest pass may last (a lock refuses credentials living
+    /// longer than its own maximum, one hour by default).
+    pub guest_max_duration_s: i64,
 }
 
 impl Default for ServiceConfig {
@@ -82,6 +96,10 @@ impl Default for ServiceConfig {
             feed_recheck_ms: 1000,
             webhook_retry_s: webhooks::DEFAULT_RETRY_S.to_vec(),
             webhook_private_targets: false,
+            door_ajar_after_s: 120,
+            clip_retention_days: 30,
+            clip_max_bytes: clips::DEFAULT_CLIP_MAX_BYTES,
+            guest_max_duration_s: 3600,
         }
     }
 }
@@ -105,6 +123,8 @@ pub struct Service {
     feed: feed::FeedSignal,
     /// The log size the last `sequence_now` of this process reached.
     sequenced: std::sync::atomic::AtomicU64,
+    /// Where camera clips are kept, once attached.
+    clips: std::sync::OnceLock<Arc<dyn object_store::ObjectStore>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -130,6 +150,7 @@ impl Service {
             remote: fleet::RemoteUnlocks::new(),
             feed: feed::FeedSignal::default(),
             sequenced: std::sync::atomic::AtomicU64::new(0),
+            clips: std::sync::OnceLock::new(),
         }
     }
 

@@ -174,22 +174,14 @@ impl Service {
     ) -> ServiceResult<LockProvisioned> {
         self.managed_property(p, property).await?;
         self.access_point_of(property, req.access_point_id, "access_point_id").await?;
-        let device_public_key = decode_b64("device_public_key", &req.device_public_key)?;
-        issuing::validate_device_key(&device_public_key)?;
-        if !req.mobile_credential && !req.keypad {
-            return Err(ServiceError::invalid("a lock needs mobile_credential, keypad, or both"));
-        }
-        let lock = Lock {
-            id: LockId::random(),
-            property_id: property,
-            access_point_id: req.access_point_id,
-            device_public_key,
-            model: text_field("model", &req.model, 100)?,
-            firmware: text_field("firmware", &req.firmware, 100)?,
+        let device = LockDevice {
+            device_public_key: &req.device_public_key,
+            model: &req.model,
+            firmware: &req.firmware,
             mobile_credential: req.mobile_credential,
             keypad: req.keypad,
-            created_at: self.now(),
         };
+        let lock = device.lock("a lock", property, req.access_point_id, self.now())?;
         let what = format!(
             "lock {} registered on access point {}: device key {}, {} {}, credentials {}, keypad {}",
             lock.id,
@@ -201,14 +193,23 @@ impl Service {
             if lock.keypad { "yes" } else { "no" }
         );
         let event = self.configuration_event(p, property, what)?;
-        // Its MQTT account: the password is shown once, only its hash is kept.
-        let mqtt = doorman_fleet::MqttCredentials::for_lock(issuing::lock_wire_id(lock.id), &mut rand_core::OsRng);
-        let hash = mqtt.hash(&mut rand_core::OsRng).to_string();
+        let (mqtt, hash) = new_lock_account(lock.id);
         self.store.insert_fleet_lock(&lock, &hash, &[event]).await?;
+        self.events_appended();
+        self.lock_provisioned(lock, mqtt).await
+    }
+
+    /// What a lock just stored needs, shown once: the trust anchors, its
+    /// door-code secret (keypad locks), its MQTT account. Refreshes the
+    /// broker's files so that it can connect.
+    pub(crate) async fn lock_provisioned(
+        &self,
+        lock: Lock,
+        mqtt: doorman_fleet::MqttCredentials,
+    ) -> ServiceResult<LockProvisioned> {
         if let Err(e) = self.write_mosquitto_files().await {
             tracing::error!(error = %e, "the Mosquitto files could not be refreshed; the new lock cannot connect yet");
         }
-        self.events_appended();
         let door_code_secret = match lock.keypad {
             true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)?)),
             false => None,
@@ -367,5 +368,51 @@ impl Service {
         self.managed_property(p, property).await?;
         let filter = AccessRequestFilter { property_id: Some(property), ..Default::default() };
         Ok(self.store.list_access_requests(&filter).await?)
+    }
+}
+
+/// A new lock's MQTT account: the credentials, shown once, and the hash of
+/// its password, the only part stored.
+pub(crate) fn new_lock_account(lock: LockId) -> (doorman_fleet::MqttCredentials, String) {
+    let mqtt = doorman_fleet::MqttCredentials::for_lock(issuing::lock_wire_id(lock), &mut rand_core::OsRng);
+    let hash = mqtt.hash(&mut rand_core::OsRng).to_string();
+    (mqtt, hash)
+}
+
+/// What a request says of a lock device (a door's lock, a car's trunk).
+pub(crate) struct LockDevice<'a> {
+    pub device_public_key: &'a str,
+    pub model: &'a str,
+    pub firmware: &'a str,
+    pub mobile_credential: bool,
+    pub keypad: bool,
+}
+
+impl LockDevice<'_> {
+    /// The lock on `access_point`, its device key and fields checked; `what`
+    /// names the device in the error when it opens by neither means.
+    pub(crate) fn lock(
+        &self,
+        what: &str,
+        property: PropertyId,
+        access_point: AccessPointId,
+        now: doorman_domain::UnixSeconds,
+    ) -> ServiceResult<Lock> {
+        let device_public_key = decode_b64("device_public_key", self.device_public_key)?;
+        issuing::validate_device_key(&device_public_key)?;
+        if !self.mobile_credential && !self.keypad {
+            return Err(ServiceError::invalid(format!("{what} needs mobile_credential, keypad, or both")));
+        }
+        Ok(Lock {
+            id: LockId::random(),
+            property_id: property,
+            access_point_id: access_point,
+            device_public_key,
+            model: text_field("model", self.model, 100)?,
+            firmware: text_field("firmware", self.firmware, 100)?,
+            mobile_credential: self.mobile_credential,
+            keypad: self.keypad,
+            created_at: now,
+        })
     }
 }

@@ -42,7 +42,7 @@ impl Service {
             None => format!("RET-{}", hex::encode_upper(auth::random_bytes::<6>()?)),
         };
         let delivery = Delivery {
-            id: DeliveryId::random(),
+            id: DeliveryId::at(now),
             carrier_id: req.carrier_id,
             property_id: u.property_id,
             unit_id: unit,

@@ -16,7 +16,7 @@
 use async_trait::async_trait;
 use doorman_domain::{DeliveryId, Event, Grant, Lock, LockId, PropertyId, UnixSeconds};
 
-use crate::{RevocationEvents, StoreResult};
+use crate::{LockEventWrites, RevocationEvents, StoreResult};
 
 /// The last stored event of a lock's chain (counter 0, zero hash: none yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +103,20 @@ pub trait FleetStore: Send + Sync {
     /// `event.received_at`, clears a gap the event closes, and writes
     /// `events` (its log entries). Stale, and nothing written, if the head is
     /// no longer at `previous`; NotFound for a lock without an account.
-    async fn append_lock_event(&self, event: &StoredLockEvent, previous: u64, events: &[Event]) -> StoreResult<()>;
+    async fn append_lock_event(&self, event: &StoredLockEvent, previous: u64, events: &[Event]) -> StoreResult<()> {
+        self.append_lock_event_with(event, previous, &LockEventWrites::default(), events).await
+    }
+    /// [`FleetStore::append_lock_event`] that also writes, in the same
+    /// transaction, what the event changes at the door (the lock's door row,
+    /// compared and set: Stale, and nothing written, if it moved since it was
+    /// read) and the clip it announces.
+    async fn append_lock_event_with(
+        &self,
+        event: &StoredLockEvent,
+        previous: u64,
+        writes: &LockEventWrites,
+        events: &[Event],
+    ) -> StoreResult<()>;
     /// One stored event.
     async fn lock_event(&self, lock: LockId, counter: u64) -> StoreResult<Option<StoredLockEvent>>;
     /// Stored events after `after`, by counter, at most `limit`.
@@ -179,11 +192,29 @@ macro_rules! impl_fleet {
                 parse_id, to_hash, to_i64, to_u64, FleetStore, LockChainHead, LockFleetRecord, LockGap,
                 RevokedCredential, StoredLockEvent, FLEET_COLUMNS,
             };
-            use $crate::rows::{grant_columns, lock_columns, revoked_with_events, GrantRow};
+            use $crate::rows::{grant_columns, revoked_with_events, GrantRow};
             use $crate::sql_store::db_error;
             use $crate::{RevocationEvents, StoreError, StoreResult};
 
             type Row = <$db as sqlx::Database>::Row;
+
+            /// A lock with its fleet account (no MQTT password, only its
+            /// hash; the chain starts empty), inside the caller's write.
+            pub(crate) async fn insert_fleet_lock_in(
+                tx: &mut $crate::sql_store::WriteTx<$db>,
+                lock: &Lock,
+                mqtt_password_hash: &str,
+            ) -> StoreResult<()> {
+                super::store_impl::insert_lock_statement(lock).execute(&mut **tx).await.map_err(db_error)?;
+                sqlx::query("INSERT INTO lock_fleet (lock_id, mqtt_password_hash, head_hash) VALUES ($1, $2, $3)")
+                    .bind(lock.id.to_string())
+                    .bind(mqtt_password_hash)
+                    .bind(&[0u8; 32][..])
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
 
             fn fleet_record(row: &Row) -> StoreResult<LockFleetRecord> {
                 let get = |e: sqlx::Error| db_error(e);
@@ -277,30 +308,7 @@ macro_rules! impl_fleet {
                     events: &[Event],
                 ) -> StoreResult<()> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(concat!(
-                        "INSERT INTO locks (",
-                        lock_columns!(),
-                        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    ))
-                    .bind(lock.id.to_string())
-                    .bind(lock.property_id.to_string())
-                    .bind(lock.access_point_id.to_string())
-                    .bind(lock.device_public_key.as_slice())
-                    .bind(lock.model.as_str())
-                    .bind(lock.firmware.as_str())
-                    .bind(lock.mobile_credential)
-                    .bind(lock.keypad)
-                    .bind(lock.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    sqlx::query("INSERT INTO lock_fleet (lock_id, mqtt_password_hash, head_hash) VALUES ($1, $2, $3)")
-                        .bind(lock.id.to_string())
-                        .bind(mqtt_password_hash)
-                        .bind(&[0u8; 32][..])
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                    insert_fleet_lock_in(&mut tx, lock, mqtt_password_hash).await?;
                     append_in(&mut *tx, events).await?;
                     tx.commit().await
                 }
@@ -347,10 +355,11 @@ macro_rules! impl_fleet {
                     rows.iter().map(fleet_record).collect()
                 }
 
-                async fn append_lock_event(
+                async fn append_lock_event_with(
                     &self,
                     event: &StoredLockEvent,
                     previous: u64,
+                    writes: &$crate::LockEventWrites,
                     events: &[Event],
                 ) -> StoreResult<()> {
                     let counter = to_i64(event.counter, "counter")?;
@@ -393,6 +402,10 @@ macro_rules! impl_fleet {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
+                    if let Err(e) = super::doors_impl::write_in(&mut *tx, writes).await {
+                        tx.rollback().await?;
+                        return Err(e);
+                    }
                     append_in(&mut *tx, events).await?;
                     tx.commit().await
                 }

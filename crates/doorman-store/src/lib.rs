@@ -33,6 +33,7 @@ use doorman_domain::{
 };
 
 pub mod audit;
+pub mod doors;
 pub mod fleet;
 pub mod notify;
 pub mod postgres;
@@ -40,15 +41,20 @@ mod redact;
 mod rows;
 mod sql_store;
 pub mod sqlite;
+pub mod vehicles;
 
 pub use audit::{
     AuditStore, EntryFilter, Integration, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint,
     StoredCosignature, StoredEntry,
 };
+pub use doors::{
+    ClipFilter, ClipRecord, DoorEntry, DoorStore, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip,
+};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use vehicles::VehicleStore;
 
 mod sqlite_direct;
 
@@ -220,9 +226,10 @@ pub struct AccessContext {
 pub type RevocationEvents = dyn Fn(&Grant) -> Result<Vec<Event>, String> + Send + Sync;
 
 /// Every store is also the transparency log's storage ([`AuditStore`]) and
-/// the lock fleet's ([`FleetStore`]) and that of notifications ([`NotifyStore`]).
+/// the lock fleet's ([`FleetStore`]) and that of notifications ([`NotifyStore`])
+/// and of vehicles and guest passes ([`VehicleStore`]).
 #[async_trait]
-pub trait Store: AuditStore + FleetStore + NotifyStore + Send + Sync + 'static {
+pub trait Store: AuditStore + FleetStore + NotifyStore + DoorStore + VehicleStore + Send + Sync + 'static {
     /// "sqlite" or "postgres".
     fn backend(&self) -> &'static str;
     /// Readiness: the database answers.

@@ -157,4 +157,6 @@ crate::audit::impl_audit!(
     "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx BIGINT PRIMARY KEY NOT NULL, entry BYTEA NOT NULL)"
 );
 crate::fleet::impl_fleet!(PostgresStore, sqlx::Postgres);
+crate::doors::impl_doors!(PostgresStore, sqlx::Postgres);
 crate::notify::impl_notify!(PostgresStore, " FOR UPDATE");
+crate::vehicles::impl_vehicles!(PostgresStore, sqlx::Postgres);

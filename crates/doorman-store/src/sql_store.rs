@@ -194,6 +194,57 @@ macro_rules! impl_store {
 
             type Tx = $crate::sql_store::WriteTx<$db>;
 
+            /// A statement of its own arguments, to run alone or in a write.
+            pub(crate) type Statement<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+            /// `INSERT` of an access point.
+            pub(crate) fn insert_access_point_statement(ap: &AccessPoint) -> Statement<'_> {
+                sqlx::query(concat!(
+                    "INSERT INTO access_points (",
+                    access_point_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind(ap.id.to_string())
+                .bind(ap.property_id.to_string())
+                .bind(ap.kind.as_str())
+                .bind(ap.name.as_str())
+                .bind(ap.parent_id.map(|id| id.to_string()))
+                .bind(ap.unit_id.map(|id| id.to_string()))
+            }
+
+            /// `INSERT` of a lock.
+            pub(crate) fn insert_lock_statement(lock: &Lock) -> Statement<'_> {
+                sqlx::query(concat!(
+                    "INSERT INTO locks (",
+                    lock_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(lock.id.to_string())
+                .bind(lock.property_id.to_string())
+                .bind(lock.access_point_id.to_string())
+                .bind(lock.device_public_key.as_slice())
+                .bind(lock.model.as_str())
+                .bind(lock.firmware.as_str())
+                .bind(lock.mobile_credential)
+                .bind(lock.keypad)
+                .bind(lock.created_at)
+            }
+
+            /// `INSERT` of a drop spot.
+            pub(crate) fn insert_drop_spot_statement(spot: &DropSpot) -> Statement<'_> {
+                sqlx::query(concat!(
+                    "INSERT INTO drop_spots (",
+                    drop_spot_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6)"
+                ))
+                .bind(spot.id.to_string())
+                .bind(spot.property_id.to_string())
+                .bind(spot.name.as_str())
+                .bind(spot.kind.as_str())
+                .bind(spot.access_point_id.to_string())
+                .bind(spot.unit_id.map(|id| id.to_string()))
+            }
+
             async fn commit(tx: Tx) -> StoreResult<()> {
                 tx.commit().await
             }
@@ -567,21 +618,7 @@ macro_rules! impl_store {
                 }
 
                 async fn insert_access_point(&self, ap: &AccessPoint, events: &[Event]) -> StoreResult<()> {
-                    self.write_one(
-                        sqlx::query(concat!(
-                            "INSERT INTO access_points (",
-                            access_point_columns!(),
-                            ") VALUES ($1, $2, $3, $4, $5, $6)"
-                        ))
-                        .bind(ap.id.to_string())
-                        .bind(ap.property_id.to_string())
-                        .bind(ap.kind.as_str())
-                        .bind(ap.name.as_str())
-                        .bind(ap.parent_id.map(|id| id.to_string()))
-                        .bind(ap.unit_id.map(|id| id.to_string())),
-                        events,
-                    )
-                    .await?;
+                    self.write_one(insert_access_point_statement(ap), events).await?;
                     Ok(())
                 }
 
@@ -608,24 +645,7 @@ macro_rules! impl_store {
                 }
 
                 async fn insert_lock(&self, lock: &Lock, events: &[Event]) -> StoreResult<()> {
-                    self.write_one(
-                        sqlx::query(concat!(
-                            "INSERT INTO locks (",
-                            lock_columns!(),
-                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                        ))
-                        .bind(lock.id.to_string())
-                        .bind(lock.property_id.to_string())
-                        .bind(lock.access_point_id.to_string())
-                        .bind(lock.device_public_key.as_slice())
-                        .bind(lock.model.as_str())
-                        .bind(lock.firmware.as_str())
-                        .bind(lock.mobile_credential)
-                        .bind(lock.keypad)
-                        .bind(lock.created_at),
-                        events,
-                    )
-                    .await?;
+                    self.write_one(insert_lock_statement(lock), events).await?;
                     Ok(())
                 }
 
@@ -662,21 +682,7 @@ macro_rules! impl_store {
                 }
 
                 async fn insert_drop_spot(&self, spot: &DropSpot, events: &[Event]) -> StoreResult<()> {
-                    self.write_one(
-                        sqlx::query(concat!(
-                            "INSERT INTO drop_spots (",
-                            drop_spot_columns!(),
-                            ") VALUES ($1, $2, $3, $4, $5, $6)"
-                        ))
-                        .bind(spot.id.to_string())
-                        .bind(spot.property_id.to_string())
-                        .bind(spot.name.as_str())
-                        .bind(spot.kind.as_str())
-                        .bind(spot.access_point_id.to_string())
-                        .bind(spot.unit_id.map(|id| id.to_string())),
-                        events,
-                    )
-                    .await?;
+                    self.write_one(insert_drop_spot_statement(spot), events).await?;
                     Ok(())
                 }
 

@@ -140,4 +140,6 @@ crate::audit::impl_audit!(
     "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
 );
 crate::fleet::impl_fleet!(SqliteStore, sqlx::Sqlite);
+crate::doors::impl_doors!(SqliteStore, sqlx::Sqlite);
 crate::notify::impl_notify!(SqliteStore, "");
+crate::vehicles::impl_vehicles!(SqliteStore, sqlx::Sqlite);

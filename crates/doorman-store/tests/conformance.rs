@@ -22,6 +22,7 @@ use doorman_domain::{
     UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
 use doorman_domain::{Event, EventKind};
+use doorman_domain::{GuestDoor, GuestPass, GuestPassId, TrunkFacts, Vehicle, VehicleId, VehiclePosition};
 use doorman_store::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord,
     WebSessionRecord,
@@ -143,6 +144,8 @@ conformance!(
     lock_events_are_stored_once_as_the_next_link,
     lock_events_have_one_winner_under_concurrency,
     lock_gaps_problems_and_health_are_kept,
+    door_rows_move_by_compare_and_set_with_their_lock_event,
+    clips_are_stored_then_deleted_once_with_their_entries,
     lock_revocations_number_their_bundles,
     revoke_live_grants_for_delivery_touches_only_that_delivery,
     webhooks_round_trip_per_owner,
@@ -150,6 +153,8 @@ conformance!(
     webhook_attempts_lease_finish_and_resend,
     pickup_points_round_trip,
     a_logged_delivery_is_written_with_its_events_or_not_at_all,
+    vehicles_are_stored_whole_or_not_at_all_with_their_last_position,
+    guest_passes_number_their_doors_and_revoke_once,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -2463,4 +2468,193 @@ async fn a_logged_delivery_is_written_with_its_events_or_not_at_all(store: Arc<d
     assert!(matches!(store.insert_delivery_logged(&twin, &marker("twin")).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.get_delivery(twin.id).await.unwrap(), None);
     assert_eq!(logged(&store).await.len(), before + 1);
+}
+
+async fn door_rows_move_by_compare_and_set_with_their_lock_event(store: Arc<dyn Store>) {
+    use doorman_store::{DoorEntry, DoorWrite, LockDoor, LockEventWrites};
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    assert_eq!(store.lock_door(lock.id).await.unwrap(), None);
+    let entry = DoorEntry { unit_id: Some(w.unit.id), ..DoorEntry::default() };
+    let opened = LockDoor { entry, opened_at: Some(T0 + 1), ..LockDoor::new(lock.id) };
+    let writes = LockEventWrites { door: Some(DoorWrite { read: None, door: opened }), clip: None };
+    store.append_lock_event_with(&fleet_event(lock.id, 1, 1), 0, &writes, &marker("opened")).await.unwrap();
+    let row = store.lock_door(lock.id).await.unwrap().unwrap();
+    assert_eq!((row.entry, row.opened_at, row.ajar_logged), (entry, Some(T0 + 1), false));
+    // A second writer that read "no row": Stale, and its lock event is not stored either.
+    let stale = store.append_lock_event_with(&fleet_event(lock.id, 2, 2), 1, &writes, &marker("stale")).await;
+    assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
+    assert_eq!(store.lock_fleet(lock.id).await.unwrap().unwrap().head.counter, 1);
+    // The ajar timer: due once the opening is old enough, marked once.
+    assert!(store.doors_open_since(T0, 10).await.unwrap().is_empty());
+    assert_eq!(store.doors_open_since(T0 + 1, 10).await.unwrap(), vec![row]);
+    assert!(store.mark_door_ajar(lock.id, row.version, &marker("ajar")).await.unwrap());
+    assert!(!store.mark_door_ajar(lock.id, row.version, &marker("ajar twice")).await.unwrap());
+    assert!(store.doors_open_since(T0 + 100, 10).await.unwrap().is_empty());
+    // A lock event that read the row before the timer wrote: Stale.
+    let closed = LockDoor { opened_at: None, ..row };
+    let late = LockEventWrites { door: Some(DoorWrite { read: Some(row.version), door: closed }), clip: None };
+    let stale = store.append_lock_event_with(&fleet_event(lock.id, 2, 2), 1, &late, &marker("late")).await;
+    assert!(matches!(stale, Err(StoreError::Stale(_))), "{stale:?}");
+    let now = store.lock_door(lock.id).await.unwrap().unwrap();
+    assert!(now.ajar_logged);
+    let fresh = LockEventWrites { door: Some(DoorWrite { read: Some(now.version), door: closed }), clip: None };
+    store.append_lock_event_with(&fleet_event(lock.id, 2, 2), 1, &fresh, &marker("closed")).await.unwrap();
+    assert_eq!(store.lock_door(lock.id).await.unwrap().unwrap().opened_at, None);
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["fleet lock", "opened", "ajar", "closed"]);
+}
+
+async fn clips_are_stored_then_deleted_once_with_their_entries(store: Arc<dyn Store>) {
+    use doorman_domain::ClipId;
+    use doorman_store::{ClipFilter, DoorEntry, LockEventWrites, NewClip, StoredClip};
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    let clip = NewClip {
+        id: ClipId::random(),
+        lock_id: lock.id,
+        counter: 1,
+        sha256: [7; 32],
+        recorded_at: T0,
+        property_id: w.property.id,
+        access_point_id: lock.access_point_id,
+        entry: DoorEntry { unit_id: Some(w.unit.id), ..DoorEntry::default() },
+    };
+    let writes = LockEventWrites { door: None, clip: Some(clip.clone()) };
+    store.append_lock_event_with(&fleet_event(lock.id, 1, 1), 0, &writes, &marker("camera clip")).await.unwrap();
+    let announced = store.clip_at(lock.id, 1).await.unwrap().unwrap();
+    assert_eq!((announced.clip.clone(), announced.stored_at), (clip.clone(), None));
+    assert_eq!(store.get_clip(clip.id).await.unwrap(), Some(announced));
+    assert_eq!(store.clip_at(lock.id, 2).await.unwrap(), None);
+    let all = ClipFilter { property: w.property.id, unit: None };
+    assert!(store.list_clips(all, 10).await.unwrap().is_empty(), "not uploaded: not listed");
+    assert!(!store.mark_clip_deleted(clip.id, T0, &marker("early delete")).await.unwrap(), "not stored yet");
+    let stored = StoredClip { size: 3, content_type: "video/mp4".into(), object_key: "k/1".into(), stored_at: T0 + 5 };
+    assert!(store.mark_clip_stored(clip.id, &stored, &marker("ready")).await.unwrap());
+    assert!(!store.mark_clip_stored(clip.id, &stored, &marker("ready twice")).await.unwrap());
+    let listed = store.list_clips(ClipFilter { property: w.property.id, unit: Some(w.unit.id) }, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].size, listed[0].object_key.as_deref()), (Some(3), Some("k/1")));
+    assert!(store
+        .list_clips(ClipFilter { property: w.property.id, unit: Some(UnitId::random()) }, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.clips_stored_before(T0 + 5, 10).await.unwrap().is_empty());
+    assert_eq!(store.clips_stored_before(T0 + 6, 10).await.unwrap().len(), 1);
+    assert!(store.mark_clip_deleted(clip.id, T0 + 9, &marker("deleted")).await.unwrap());
+    assert!(!store.mark_clip_deleted(clip.id, T0 + 9, &marker("deleted twice")).await.unwrap());
+    assert!(store.clips_stored_before(T0 + 100, 10).await.unwrap().is_empty());
+    assert!(!store.mark_clip_stored(clip.id, &stored, &marker("ready after delete")).await.unwrap());
+    assert_eq!(store.get_clip(clip.id).await.unwrap().unwrap().deleted_at, Some(T0 + 9));
+    let log: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(log, ["fleet lock", "camera clip", "ready", "deleted"]);
+}
+
+// --- vehicles and guest passes ---------------------------------------------------
+
+/// The trunk's access point, lock and drop spot of a car of `unit`'s resident.
+fn car(w: &World, owner: &Resident, unit: &Unit) -> (Vehicle, AccessPoint, Lock, DropSpot) {
+    let trunk =
+        AccessPoint { unit_id: Some(unit.id), ..door(w.property.id, AccessPointKind::Trunk, "Civic trunk", None) };
+    let lock = lock(&trunk, T0 + 10);
+    let spot = drop_spot(&trunk, DropSpotKind::Trunk, "Civic trunk", Some(unit.id));
+    let vehicle = Vehicle {
+        id: VehicleId::random(),
+        owner_id: owner.id,
+        unit_id: unit.id,
+        property_id: w.property.id,
+        name: "Civic".into(),
+        plate: Some("KXN-4471".into()),
+        access_point_id: trunk.id,
+        lock_id: lock.id,
+        drop_spot_id: spot.id,
+        created_at: T0 + 10,
+    };
+    (vehicle, trunk, lock, spot)
+}
+
+async fn vehicles_are_stored_whole_or_not_at_all_with_their_last_position(store: Arc<dyn Store>) {
+    let w = world(&*store).await;
+    let owner = w.residents(&*store, &w.unit).await;
+    // A car naming a unit of another property: nothing of it remains.
+    let elsewhere = property(w.manager.id, "9 Elsewhere Rd", T0);
+    store.insert_property(&elsewhere, &[]).await.unwrap();
+    let far_unit = unit(elsewhere.id, "1");
+    store.insert_unit(&far_unit, &[]).await.unwrap();
+    let (bad, trunk, lock, spot) = car(&w, &owner, &far_unit);
+    let doors_before = store.list_access_points(w.property.id).await.unwrap();
+    assert_conflict(store.insert_vehicle(&bad, &trunk, &lock, "$7$hash", &spot, &[]).await, "unit of another property");
+    assert_eq!(store.list_access_points(w.property.id).await.unwrap(), doors_before, "no trunk left behind");
+    assert!(store.get_lock(lock.id).await.unwrap().is_none());
+
+    let (vehicle, trunk, lock, spot) = car(&w, &owner, &w.unit);
+    store.insert_vehicle(&vehicle, &trunk, &lock, "$7$hash", &spot, &[]).await.unwrap();
+    assert_eq!(store.get_vehicle(vehicle.id).await.unwrap(), Some(vehicle.clone()));
+    assert_eq!(store.list_vehicles(w.unit.id).await.unwrap(), vec![vehicle.clone()]);
+    assert!(store.list_vehicles(w.other_unit.id).await.unwrap().is_empty());
+    assert_eq!(store.get_lock(lock.id).await.unwrap(), Some(lock.clone()));
+    assert!(store.lock_fleet(lock.id).await.unwrap().is_some(), "the trunk device has its fleet account");
+    assert_eq!(store.get_drop_spot(spot.id).await.unwrap(), Some(spot.clone()));
+    let facts = store.trunk_facts(w.unit.id).await.unwrap();
+    assert_eq!(facts, vec![TrunkFacts { access_point_id: trunk.id, last_position: None }]);
+
+    let first = VehiclePosition { position: GeoPoint { lat: 40.7, lon: -73.9 }, reported_at: T0 + 20 };
+    let last = VehiclePosition { position: GeoPoint { lat: 40.715_1, lon: -73.990_9 }, reported_at: T0 + 30 };
+    store.put_vehicle_position(vehicle.id, &first).await.unwrap();
+    store.put_vehicle_position(vehicle.id, &last).await.unwrap();
+    assert_eq!(store.vehicle_position(vehicle.id).await.unwrap(), Some(last));
+    assert_eq!(store.trunk_facts(w.unit.id).await.unwrap()[0].last_position, Some(last));
+    assert_not_found(store.put_vehicle_position(VehicleId::random(), &last).await, "unknown vehicle");
+    assert_eq!(store.vehicle_position(VehicleId::random()).await.unwrap(), None);
+}
+
+async fn guest_passes_number_their_doors_and_revoke_once(store: Arc<dyn Store>) {
+    let w = world(&*store).await;
+    let resident = w.residents(&*store, &w.unit).await;
+    let door_of = |lock: &Lock, cti: Option<Vec<u8>>| GuestDoor {
+        access_point_id: lock.access_point_id,
+        lock_id: lock.id,
+        door_code: cti.is_none(),
+        credential_id: cti,
+        sequence: 0,
+    };
+    let pass = GuestPass {
+        id: GuestPassId::random(),
+        unit_id: w.unit.id,
+        property_id: w.property.id,
+        vehicle_id: None,
+        created_by: resident.id,
+        name: "Ana".into(),
+        valid_from: T0 + 600,
+        valid_until: T0 + 4200,
+        doors: vec![door_of(&w.entrance_lock, Some(vec![7; 16])), door_of(&w.lobby_lock, None)],
+        created_at: T0,
+        revoked_at: None,
+    };
+    // A door of an unknown lock: nothing stored, no number used.
+    let unknown = Lock { id: LockId::random(), ..w.entrance_lock.clone() };
+    let bad = GuestPass {
+        id: GuestPassId::random(),
+        doors: vec![door_of(&w.entrance_lock, None), door_of(&unknown, None)],
+        ..pass.clone()
+    };
+    assert_not_found(store.insert_guest_pass(&bad, &[]).await, "unknown lock");
+    assert!(store.get_guest_pass(bad.id).await.unwrap().is_none());
+
+    let stored = store.insert_guest_pass(&pass, &[]).await.unwrap();
+    assert_eq!(stored.doors.iter().map(|d| d.sequence).collect::<Vec<_>>(), vec![1, 1]);
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 2, "the counter grants use");
+    assert_eq!(store.get_guest_pass(pass.id).await.unwrap(), Some(stored.clone()));
+    let newer = GuestPass { id: GuestPassId::random(), created_at: T0 + 5, ..pass.clone() };
+    let newer = store.insert_guest_pass(&newer, &[]).await.unwrap();
+    let listed: Vec<GuestPassId> = store.list_guest_passes(w.unit.id).await.unwrap().iter().map(|p| p.id).collect();
+    assert_eq!(listed, vec![newer.id, stored.id], "newest first");
+    assert!(store.list_guest_passes(w.other_unit.id).await.unwrap().is_empty());
+
+    let revoked = store.revoke_guest_pass(pass.id, T0 + 700, &[]).await.unwrap().expect("revoked");
+    assert_eq!(revoked.revoked_at, Some(T0 + 700));
+    assert_eq!(store.revoke_guest_pass(pass.id, T0 + 800, &[]).await.unwrap(), None, "once");
+    assert_eq!(store.get_guest_pass(pass.id).await.unwrap().unwrap().revoked_at, Some(T0 + 700));
+    assert_eq!(store.revoke_guest_pass(GuestPassId::random(), T0, &[]).await.unwrap(), None);
 }

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorman_api::{ErrorBody, ErrorDetail};
+use doorman_server::clips::ClipRefusal;
 use doorman_server::ServiceError;
 
 #[derive(Debug)]
@@ -33,6 +34,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
+            ServiceError::Clip(r) => match r {
+                ClipRefusal::UnknownClip => StatusCode::NOT_FOUND,
+                ClipRefusal::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+                ClipRefusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                ClipRefusal::Deleted => StatusCode::GONE,
+                ClipRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            },
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut out = ApiError::new(status, e.code(), e.to_string());

@@ -5,9 +5,11 @@
 //! requests into `doorman_server::Service` calls and errors into the one
 //! documented shape `{"error": {"code", "message"}}`.
 
+mod clips;
 pub mod error;
 mod events;
 pub mod extract;
+mod guests;
 mod routes;
 mod webhooks;
 pub mod witness;

@@ -67,6 +67,8 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .merge(tile_routes())
         .merge(crate::events::routes())
         .merge(crate::webhooks::routes())
+        .merge(crate::clips::routes())
+        .merge(crate::guests::routes())
 }
 
 /// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a

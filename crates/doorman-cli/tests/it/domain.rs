@@ -133,6 +133,7 @@ fn decide(w: &World) -> Result<policy::AccessPlan, RefusalReason> {
         drop_spots: std::slice::from_ref(&w.spot),
         access_points: &w.doors,
         locks: &w.locks,
+        trunks: &[],
     })
 }
 

@@ -27,7 +27,7 @@ use rand_core::{OsRng, RngCore};
 use crate::fixture::{all_day, delivery, resident, AT_THE_DOOR, HOME};
 use crate::kit::{Kit, TempDir, HOUR};
 
-pub const WAIT: Duration = Duration::from_secs(15);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Broker {
@@ -434,15 +434,13 @@ impl FleetEnv {
 /// device key is made here and stays in the bundle; the rest comes from the
 /// service's answer.
 async fn provision(rosa: &Client, property: PropertyId, ap: AccessPointId) -> anyhow::Result<LockBundle> {
-    let mut secret = [0u8; 32];
-    OsRng.fill_bytes(&mut secret);
-    let device = doorman_protocol::LockDeviceKey::from_secret(&secret);
+    let (secret, device_public_key) = new_device();
     let provisioned = rosa
         .register_lock(
             property,
             &RegisterLock {
                 access_point_id: ap,
-                device_public_key: serde_b64::encode(&device.public_key().0),
+                device_public_key,
                 model: "Latchwell L2".into(),
                 firmware: "2.4.1".into(),
                 mobile_credential: true,
@@ -450,11 +448,24 @@ async fn provision(rosa: &Client, property: PropertyId, ap: AccessPointId) -> an
             },
         )
         .await?;
+    bundle_of(&secret, provisioned)
+}
+
+/// A lock device's secret and its public key (base64url) to register.
+pub fn new_device() -> ([u8; 32], String) {
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let device = doorman_protocol::LockDeviceKey::from_secret(&secret);
+    (secret, serde_b64::encode(&device.public_key().0))
+}
+
+/// What `doorman lock provision` would write for a lock the service registered.
+pub fn bundle_of(secret: &[u8; 32], provisioned: LockProvisioned) -> anyhow::Result<LockBundle> {
     let mqtt = provisioned.mqtt.context("the service issues an MQTT account")?;
     assert_eq!(mqtt.username, provisioned.lock.id.to_string());
     let bundle = LockBundle {
         lock_id: lock_name(wire(provisioned.lock.id)),
-        device_secret: serde_b64::encode(&secret),
+        device_secret: serde_b64::encode(secret),
         trust_anchors: provisioned
             .trust_anchors
             .iter()

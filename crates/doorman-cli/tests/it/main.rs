@@ -18,13 +18,16 @@ mod bad_input;
 mod concurrency;
 mod dashboard;
 mod domain;
+mod doors;
 mod fixture;
 mod fleet;
+mod guests;
 mod kit;
 mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod vehicles;
 mod webdriver;
 mod webhooks;
 
@@ -116,6 +119,12 @@ scenarios!(
     audit::lock_event_chains_are_checked,
     audit::key_rotation_is_logged,
     // the lock fleet through the service, its store and a real broker
+    // door events from lock events, the ajar alarm, camera clips
+    doors::door_events_reach_the_right_principals_in_order,
+    doors::a_delivery_s_whole_story_in_order with crate::doors::small_clips,
+    doors::the_owner_is_told_when_the_trunk_opens_and_closes,
+    doors::door_held_open_is_logged_ajar_once with crate::doors::ajar_after_30s,
+    doors::clips_are_kept_shown_to_the_right_people_and_deleted with crate::doors::small_clips,
     fleet::fleet_deliveries_reach_the_service,
     fleet::fleet_block_reaches_an_online_lock_within_two_seconds,
     fleet::fleet_cancelled_delivery_is_refused_within_two_seconds,
@@ -135,4 +144,14 @@ scenarios!(
     notify::a_return_is_picked_up_with_a_pickup_grant,
     webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound with crate::webhooks::receivers_allowed,
     webhooks::dead_letter_after_hours_of_retries_then_resend with crate::webhooks::receivers_allowed,
+    // garages and car trunks
+    vehicles::trunk_delivery_needs_the_car_parked_at_the_address,
+    vehicles::trunk_delivery_only_inside_the_window,
+    vehicles::vehicle_positions_are_the_owners_alone,
+    vehicles::garage_door_is_a_door_like_any_other,
+    // guests
+    guests::guest_pass_opens_only_the_units_doors_inside_its_window,
+    guests::guest_pass_limits_and_crossings,
+    guests::trunk_code_works_once_inside_its_window,
+    guests::revoked_guest_pass_is_refused_by_an_online_lock,
 );

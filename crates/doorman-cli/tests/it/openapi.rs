@@ -31,6 +31,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/properties/{property_id}/lock-health"),
     ("POST", "/v1/locks/{lock_id}/events"),
     ("POST", "/v1/units/{unit_id}/remote-unlock"),
+    ("PUT", "/v1/locks/{lock_id}/clips/{counter}"),
+    ("GET", "/v1/clips/{clip_id}"),
+    ("GET", "/v1/clips/{clip_id}/info"),
+    ("GET", "/v1/units/{unit_id}/clips"),
+    ("GET", "/v1/properties/{property_id}/clips"),
     ("GET", "/v1/properties/{property_id}/locks/{lock_id}/revocation-bundle"),
     ("POST", "/v1/properties/{property_id}/drop-spots"),
     ("GET", "/v1/properties/{property_id}/drop-spots"),
@@ -73,12 +78,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/pickup-points"),
     ("GET", "/v1/pickup-points"),
     ("POST", "/v1/units/{unit_id}/returns"),
+    ("POST", "/v1/units/{unit_id}/vehicles"),
+    ("GET", "/v1/units/{unit_id}/vehicles"),
+    ("POST", "/v1/vehicles/{vehicle_id}/positions"),
+    ("GET", "/v1/vehicles/{vehicle_id}/position"),
+    ("POST", "/v1/vehicles/{vehicle_id}/trunk-passes"),
+    ("POST", "/v1/units/{unit_id}/guests"),
+    ("GET", "/v1/units/{unit_id}/guests"),
+    ("DELETE", "/v1/units/{unit_id}/guests/{guest_pass_id}"),
 ];
 
 /// The only operations that take no token.
 pub const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/v1/keys"),
     ("POST", "/v1/invitations/redeem"),
+    // a lock's camera clip: authenticated by the hash the lock signed
+    ("PUT", "/v1/locks/{lock_id}/clips/{counter}"),
     // the transparency log's public face: its checkpoint, key and hash tiles
     ("GET", "/log/checkpoint"),
     ("GET", "/log/key"),

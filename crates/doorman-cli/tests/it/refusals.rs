@@ -589,7 +589,8 @@ pub async fn rules_are_checked_in_their_fixed_order(kit: &Kit) -> anyhow::Result
     assert_eq!(story, want);
     // Every reason of the enum was met in this test or its neighbours;
     // only these are not reachable on this one parcel.
-    // (The residents' allow and block lists are tested in notify.rs.)
+    // (The residents' allow and block lists are tested in notify.rs, the
+    // vehicle's rules, which follow the choice of a trunk, in vehicles.rs.)
     let elsewhere = [
         R::ParcelUnknown,
         R::ParcelNotAddressedHere,
@@ -598,6 +599,10 @@ pub async fn rules_are_checked_in_their_fixed_order(kit: &Kit) -> anyhow::Result
         R::NoWayThrough,
         R::CarrierRefusedByResident,
         R::DriverRefusedByResident,
+        R::VehiclePositionUnknown,
+        R::VehiclePositionStale,
+        R::VehicleNotAtAddress,
+        R::DriverNotAtVehicle,
     ];
     for reason in RefusalReason::ALL {
         assert!(expected.contains(reason) || elsewhere.contains(reason), "{reason} untested");
