@@ -6,12 +6,17 @@
 //!
 //! 1. reads the CONNECT, authenticates its username and password against
 //!    [`Accounts`] (refused: CONNACK "bad user name or password" and close), refuses a
-//!    will on a topic the account may not publish, and forces the client id to the
+//!    will on a topic the account may not publish, and ties the session to the
 //!    username (like Mosquitto's `use_username_as_clientid`, so nobody can take over a
-//!    lock's session);
+//!    lock's session): a new connection of an account closes that account's older one
+//!    here, the session takeover of MQTT 3.1.1 §3.1.4;
 //! 2. opens a connection to rumqttd on a loopback port and forwards the CONNECT with
 //!    the username and a per-broker internal secret as password (rumqttd accepts that
-//!    secret only, so going around this layer to the internal port gets nowhere);
+//!    secret only, so going around this layer to the internal port gets nowhere), and
+//!    a client id of its own for each connection: rumqttd 0.20 keeps a per-client-id
+//!    table of pending wills that panics, and then refuses every later connection,
+//!    when a client id comes back after a connection that ended before its CONNACK was
+//!    written; with ids never reused that path is never taken;
 //! 3. then copies packets both ways, frame by frame, looking only at what the client
 //!    sends: a SUBSCRIBE with a filter the account may not read is answered here with
 //!    failure (0x80) for every filter and not forwarded; a PUBLISH on a topic it may
@@ -20,9 +25,10 @@
 //!
 //! The rules are the ones of [`crate::topics`], the same the Mosquitto ACL file says.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -31,7 +37,7 @@ use rumqttc::mqttbytes::{Protocol, QoS};
 use rumqttc::SubscribeReasonCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::accounts::{Accounts, Principal, Secret};
@@ -86,6 +92,28 @@ struct Shared {
     internal_secret: Secret,
     max_packet_size: usize,
     connect_timeout: Duration,
+    /// Each account's live connection: its number, and what closes it.
+    sessions: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
+    next_connection: AtomicU64,
+}
+
+impl Shared {
+    /// Registers connection `number` as `username`'s session, closing the one before.
+    fn take_over(&self, username: &str, number: u64) -> oneshot::Receiver<()> {
+        let (close, closed) = oneshot::channel();
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Dropping the older sender ends that connection's copy loop.
+        sessions.insert(username.to_owned(), (number, close));
+        closed
+    }
+
+    /// Forgets `username`'s session if it is still connection `number`.
+    fn ended(&self, username: &str, number: u64) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if sessions.get(username).is_some_and(|(n, _)| *n == number) {
+            sessions.remove(username);
+        }
+    }
 }
 
 impl EmbeddedBroker {
@@ -110,6 +138,8 @@ impl EmbeddedBroker {
             internal_secret,
             max_packet_size: config.max_packet_size,
             connect_timeout: config.connect_timeout,
+            sessions: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(0),
         });
         probe(&shared).await?;
         let accept = tokio::spawn(accept_loop(listener, shared));
@@ -263,7 +293,7 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), FleetError>
         .await
         .map_err(|_| FleetError::Protocol("no CONNECT in time".into()))??;
     let Some(first) = first else { return Ok(()) };
-    let mut connect = match parse(&first, max)? {
+    let connect = match parse(&first, max)? {
         Packet::Connect(c) => c,
         _ => return Err(FleetError::Protocol("first packet is not CONNECT".into())),
     };
@@ -286,8 +316,30 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), FleetError>
         return Ok(());
     }
     let username = principal.username();
-    connect.client_id = username.clone();
-    connect.login = Some(Login::new(username.clone(), shared.internal_secret.expose()));
+    let number = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let taken_over = shared.take_over(&username, number);
+    let result = relay(client, cbuf, connect, &username, number, principal, acl, taken_over, shared).await;
+    shared.ended(&username, number);
+    result
+}
+
+/// Copies one authenticated connection to rumqttd and back, until either side closes
+/// or a newer connection of the same account takes the session over.
+#[allow(clippy::too_many_arguments)]
+async fn relay(
+    client: TcpStream,
+    mut cbuf: BytesMut,
+    mut connect: rumqttc::mqttbytes::v4::Connect,
+    username: &str,
+    number: u64,
+    principal: Principal,
+    acl: Acl,
+    taken_over: oneshot::Receiver<()>,
+    shared: &Shared,
+) -> Result<(), FleetError> {
+    let max = shared.max_packet_size;
+    connect.client_id = format!("{username}~{number}");
+    connect.login = Some(Login::new(username, shared.internal_secret.expose()));
     let mut broker = TcpStream::connect(shared.internal_addr).await.map_err(FleetError::io("reach rumqttd"))?;
     broker.write_all(&encode(Packet::Connect(connect), max)?).await.map_err(FleetError::io("write"))?;
 
@@ -332,6 +384,10 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), FleetError>
         r = writer => r,
         r = from_broker => r,
         r = from_client => r,
+        _ = taken_over => {
+            tracing::info!(%username, "MQTT session taken over by a newer connection");
+            Ok(())
+        }
     }
 }
 

@@ -24,6 +24,18 @@ async fn embedded_round_trip() {
 }
 
 #[tokio::test]
+async fn embedded_session_takeover() {
+    scenarios::session_takeover(&Env::embedded().await).await;
+}
+
+#[tokio::test]
+async fn mosquitto_session_takeover() {
+    if let Some(env) = Env::mosquitto("mosquitto_session_takeover").await {
+        scenarios::session_takeover(&env).await;
+    }
+}
+
+#[tokio::test]
 async fn mosquitto_isolation() {
     if let Some(env) = Env::mosquitto("mosquitto_isolation").await {
         scenarios::isolation(&env, Strictness::NoDelivery).await;

@@ -221,3 +221,40 @@ pub async fn clear_retained(env: &Env) {
         }
     }
 }
+
+/// One session per account: a lock's new connection closes its older one, and
+/// connections that vanish right after their CONNECT (a lock losing power while it
+/// logs in) leave the broker serving the same account and every other one.
+pub async fn session_takeover(env: &Env) {
+    let creds = env.locks[0].1.clone();
+    let mut first = RawClient::connect(env, &creds, &creds.username);
+    assert!(matches!(first.next().await, Ok(Packet::ConnAck(ack)) if ack.code == rumqttc::ConnectReturnCode::Success));
+    for _ in 0..20 {
+        let mut connect = rumqttc::mqttbytes::v4::Connect::new(creds.username.clone());
+        connect.login = Some(rumqttc::mqttbytes::v4::Login::new(creds.username.clone(), creds.password.expose()));
+        let mut bytes = bytes::BytesMut::new();
+        rumqttc::mqttbytes::v4::Packet::Connect(connect).write(&mut bytes, 1024).unwrap();
+        let mut s = tokio::net::TcpStream::connect((env.endpoint.host.as_str(), env.endpoint.port)).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut s, &bytes).await.unwrap();
+        drop(s);
+    }
+    let mut second = RawClient::connect(env, &creds, &creds.username);
+    assert!(matches!(second.next().await, Ok(Packet::ConnAck(ack)) if ack.code == rumqttc::ConnectReturnCode::Success));
+    // The older connection was closed by the broker.
+    assert!(first.next().await.is_err(), "the first connection is still open");
+    // The account and another one still log in.
+    drop(second);
+    let mut third = RawClient::connect(env, &creds, &creds.username);
+    assert!(matches!(third.next().await, Ok(Packet::ConnAck(ack)) if ack.code == rumqttc::ConnectReturnCode::Success));
+    let other = env.locks[1].1.clone();
+    let mut neighbour = RawClient::connect(env, &other, &other.username);
+    assert!(
+        matches!(neighbour.next().await, Ok(Packet::ConnAck(ack)) if ack.code == rumqttc::ConnectReturnCode::Success)
+    );
+    // And the surviving session works: it can subscribe to its own topics.
+    third.client.subscribe(env.scheme.lock_subscription(env.lock(0)), QoS::AtLeastOnce).await.unwrap();
+    match third.next().await {
+        Ok(Packet::SubAck(ack)) => assert_ne!(ack.return_codes, vec![SubscribeReasonCode::Failure]),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+}
