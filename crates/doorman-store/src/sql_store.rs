@@ -121,6 +121,10 @@ pub(crate) mod sql {
          ON CONFLICT (delivery_id) DO UPDATE SET grant_id = excluded.grant_id, \
          expires_at = excluded.expires_at, revoked_at = excluded.revoked_at \
          WHERE live_grants.revoked_at IS NOT NULL OR live_grants.expires_at <= $5";
+    /// $1 delivery, $2 now: a row if the delivery's grant is live, so that
+    /// `CLAIM_LIVE_GRANT` would change nothing.
+    pub(crate) const LIVE_GRANT_HELD: &str =
+        "SELECT 1 FROM live_grants WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2";
     /// The record's columns in `access_request_columns!` order.
     pub(crate) const INSERT_ACCESS_REQUEST: &str = concat!(
         "INSERT INTO access_requests (",
