@@ -278,6 +278,14 @@ enum AccountAction {
     List,
 }
 
+/// The service's threads (the async workers, SQLite's writer and flusher)
+/// allocate and free constantly, often freeing on one thread what another
+/// allocated; glibc's allocator serialized them on its arena locks (the
+/// workers slept in `free`). mimalloc frees into per-thread pages without
+/// a shared lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
