@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use doorman_api::*;
 use doorman_client::{Client, EventStream, StreamStart};
 use doorman_domain::serde_b64;
@@ -64,6 +65,7 @@ async fn stream_door_events(
 /// another carrier.
 struct Outsiders {
     kim: Client,
+    kim_unit: UnitId,
     otto: Client,
     quickship: Client,
 }
@@ -73,7 +75,7 @@ async fn outsiders(kit: &Kit, env: &FleetEnv) -> anyhow::Result<Outsiders> {
     let kim = resident(kit, &env.rosa, unit_3c.id, "Kim Lee", "kim@example.org").await?.client;
     let otto = kit.client(&kit.operator.create_manager("Otto Weber").await?.token);
     let quickship = kit.client(&kit.operator.create_carrier("Quickship").await?.token);
-    Ok(Outsiders { kim, otto, quickship })
+    Ok(Outsiders { kim, kim_unit: unit_3c.id, otto, quickship })
 }
 
 /// A granted delivery through two fleet locks: the unit's resident, the
@@ -493,4 +495,136 @@ pub async fn the_owner_is_told_when_the_trunk_opens_and_closes(kit: &Kit) -> any
     let neighbour = all_after(&others.kim, None).await?;
     assert!(neighbour.iter().all(|e| e.delivery_id != Some(parcel.id)), "the neighbour reads nothing of the trunk");
     Ok(())
+}
+
+/// The door events among `events` at `lock`.
+fn door_events_at(events: &[FeedEvent], lock: LockId) -> Vec<&FeedEvent> {
+    events
+        .iter()
+        .filter(|e| match &e.kind {
+            EventKind::DoorUnlocked { lock_id, .. }
+            | EventKind::DoorOpened { lock_id, .. }
+            | EventKind::DoorClosed { lock_id, .. }
+            | EventKind::DoorAjar { lock_id, .. }
+            | EventKind::Relocked { lock_id, .. } => *lock_id == lock,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Reads `stream` until `stop` holds for an event; returns every event read.
+async fn stream_until(
+    stream: &mut EventStream,
+    what: &str,
+    stop: impl Fn(&FeedEvent) -> bool,
+) -> anyhow::Result<Vec<FeedEvent>> {
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.next()).await {
+            Ok(Ok(Some(event))) => {
+                let done = stop(&event);
+                seen.push(event);
+                if done {
+                    return Ok(seen);
+                }
+            }
+            Ok(Ok(None)) => anyhow::bail!("the stream closed before {what}; so far {seen:?}"),
+            Ok(Err(e)) => anyhow::bail!("the stream failed before {what}: {e}"),
+            Err(_) => anyhow::bail!("not {what} within {PATIENCE:?}; so far {seen:?}"),
+        }
+    }
+}
+
+/// A guest of 2B walks through the shared street door (a fleet lock) with
+/// their pass: the door events and the camera's clip belong to 2B, as a
+/// delivery's would. Jun (2B) is told, live and in the feed, and reads the
+/// clip; the manager is told; Kim (3C), another manager and a carrier learn
+/// nothing of it.
+pub async fn a_guest_s_door_events_and_clip_belong_to_the_host_s_unit(kit: &Kit) -> anyhow::Result<()> {
+    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
+    let others = outsiders(kit, &env).await?;
+    let _folder = clips_in_a_folder(kit)?;
+    let entrance = env.lock_id(ENTRANCE);
+    // 2B's own door, behind the street door (no lock of its own here).
+    let locks = env.rosa.list_locks(env.property.id).await?;
+    let street = locks.iter().find(|l| l.id == entrance).context("the street door's lock")?;
+    env.rosa
+        .create_access_point(
+            env.property.id,
+            &CreateAccessPoint {
+                kind: AccessPointKind::UnitDoor,
+                name: "2B front door".into(),
+                parent_id: Some(street.access_point_id),
+                unit_id: Some(env.unit_2b.id),
+            },
+        )
+        .await?;
+    let mut jun_live = env.jun.event_stream(StreamStart::Now).await?;
+    let mut kim_live = others.kim.event_stream(StreamStart::Now).await?;
+
+    let guest = doorman_devices::Handheld::generate(&mut rand_core::OsRng);
+    let req = CreateGuestPass {
+        handheld_public_key: Some(guest.public_key_b64()),
+        ..crate::guests::pass("Ana (cleaner)", kit.now(), 3600)
+    };
+    let issued = env.jun.create_guest_pass(env.unit_2b.id, &req).await?;
+    let [door] = issued.doors.as_slice() else { anyhow::bail!("only the street door is locked") };
+    assert_eq!(door.lock_id, entrance);
+    let credential = serde_b64::decode(door.credential.as_deref().context("a credential")?)?;
+    let wire = doorman_protocol::LockId(*entrance.as_uuid().as_bytes());
+    let decision = guest.walk_through(&env.endpoint(), wire, &env.device(ENTRANCE), &credential).await?;
+    assert!(decision.unlocked, "{decision:?}");
+
+    // Jun's live stream: the pass, then the door's story at the street door.
+    let story = ["door_unlocked", "door_opened", "door_closed", "relocked"];
+    let live = stream_until(
+        &mut jun_live,
+        "the street door relocked",
+        |e| matches!(e.kind, EventKind::Relocked { lock_id, .. } if lock_id == entrance),
+    )
+    .await?;
+    let live_doors: Vec<&str> = door_events_at(&live, entrance).iter().map(|e| e.kind_name()).collect();
+    assert_eq!(live_doors, story, "jun's live stream: {:?}", kinds_of(&live));
+    env.synced(kit, ENTRANCE).await?;
+    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa)] {
+        let feed = all_after(reader, None).await?;
+        let doors = door_events_at(&feed, entrance);
+        assert_eq!(doors.iter().map(|e| e.kind_name()).collect::<Vec<_>>(), story, "{name}'s feed");
+        for e in doors {
+            assert_eq!((e.property_id, e.unit_id), (Some(env.property.id), Some(env.unit_2b.id)), "{name}: {e:?}");
+            assert_eq!((e.carrier_id, e.driver_id, e.delivery_id), (None, None, None), "{name}: {e:?}");
+        }
+    }
+
+    // The camera's clip of the guest's entry is 2B's: Jun and Rosa read it.
+    let clip = env.sim(ENTRANCE).take_clips()?.into_iter().next().context("the entrance camera recorded the entry")?;
+    let view = kit.anon.upload_clip(entrance, clip.counter, "video/mp4", clip.bytes.clone()).await?;
+    assert_eq!((view.unit_id, view.delivery_id), (Some(env.unit_2b.id), None));
+    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa)] {
+        assert_eq!(reader.clip(view.clip_id).await?.bytes, clip.bytes, "{name}");
+    }
+    assert_eq!(env.jun.unit_clips(env.unit_2b.id).await?, vec![view.clone()]);
+    for (name, reader) in [("kim", &others.kim), ("otto", &others.otto), ("quickship", &others.quickship)] {
+        expect_error(reader.clip(view.clip_id).await, StatusCode::NOT_FOUND, "not_found");
+        let feed = all_after(reader, None).await?;
+        let leaked: Vec<_> =
+            feed.iter().filter(|e| DOOR_KINDS.contains(&e.kind_name()) || e.unit_id == Some(env.unit_2b.id)).collect();
+        assert!(leaked.is_empty(), "{name} learns of 2B's guest: {leaked:?}");
+    }
+    // Kim's live stream, up to an event of Kim's own: no door event, nothing
+    // of 2B (the street door's raw `lock_event` entries name no unit and
+    // concern the building, as they do for a delivery's entry).
+    others.kim.block(others.kim_unit, &CreateBlock { until: None, reason: None }).await?;
+    let kims = stream_until(&mut kim_live, "kim's own block", |e| e.kind_name() == "blocked").await?;
+    let leaked: Vec<_> = kims
+        .iter()
+        .filter(|e| e.kind_name() != "lock_event" || e.unit_id.is_some() || e.delivery_id.is_some())
+        .map(|e| e.kind_name())
+        .collect();
+    assert_eq!(leaked, ["blocked"], "kim's live stream: {kims:?}");
+    Ok(())
+}
+
+fn kinds_of(events: &[FeedEvent]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind_name()).collect()
 }

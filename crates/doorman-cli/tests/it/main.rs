@@ -129,6 +129,7 @@ scenarios!(
     doors::the_owner_is_told_when_the_trunk_opens_and_closes,
     doors::door_held_open_is_logged_ajar_once with crate::doors::ajar_after_30s,
     doors::clips_are_kept_shown_to_the_right_people_and_deleted with crate::doors::small_clips,
+    doors::a_guest_s_door_events_and_clip_belong_to_the_host_s_unit with crate::doors::small_clips,
     fleet::fleet_deliveries_reach_the_service,
     fleet::fleet_block_reaches_an_online_lock_within_two_seconds,
     fleet::fleet_cancelled_delivery_is_refused_within_two_seconds,
