@@ -186,25 +186,38 @@ pub fn small_clips() -> ServiceConfig {
     ServiceConfig { clip_max_bytes: 4096, clip_retention_days: 30, ..ServiceConfig::default() }
 }
 
-/// The hex SHA-256 a `clip_ready` entry of the audit log names for `clip`.
-async fn logged_hash(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result<Option<String>> {
+/// The `clip_ready` and `clip_deleted` entries of the audit log for `clip`
+/// that `reader` gets (after sequencing what was written), in log order,
+/// with their indexes.
+async fn logged_clip_events(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result<Vec<(u64, Event)>> {
     kit.running.service.sequence_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut after = None;
+    let mut found = Vec::new();
     loop {
         let page = reader.audit_entries(&AuditEntriesQuery { after, size: None, limit: None }).await?;
         for entry in &page.entries {
             let event = Event::from_bytes(&serde_b64::decode(&entry.entry)?)?;
-            if let EventKind::ClipReady { clip_id, sha256, .. } = event.kind {
-                if clip_id == clip {
-                    return Ok(Some(sha256));
-                }
+            let about_it = match &event.kind {
+                EventKind::ClipReady { clip_id, .. } | EventKind::ClipDeleted { clip_id } => *clip_id == clip,
+                _ => false,
+            };
+            if about_it {
+                found.push((entry.index, event));
             }
         }
         match page.next_after {
             Some(next) => after = Some(next),
-            None => return Ok(None),
+            None => return Ok(found),
         }
     }
+}
+
+/// The hex SHA-256 a `clip_ready` entry of the audit log names for `clip`.
+async fn logged_hash(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result<Option<String>> {
+    Ok(logged_clip_events(kit, reader, clip).await?.into_iter().find_map(|(_, e)| match e.kind {
+        EventKind::ClipReady { sha256, .. } => Some(sha256),
+        _ => None,
+    }))
 }
 
 /// Keeps the service's clips in a fresh folder (removed with the value).
@@ -320,10 +333,31 @@ pub async fn clips_are_kept_shown_to_the_right_people_and_deleted(kit: &Kit) -> 
     let reupload = kit.anon.upload_clip(entrance, clip.counter, "video/mp4", clip.bytes.clone()).await;
     expect_error(reupload, StatusCode::GONE, "clip_deleted");
     let deleted = env.rosa.clip_info(view.clip_id).await?;
-    assert!(deleted.deleted_at.is_some());
+    let deleted_at = deleted.deleted_at.context("the clip is marked deleted")?;
+    assert_eq!(deleted_at, kit.now(), "deleted by the sweep");
     let feed = all_after(&env.jun, None).await?;
-    let gone = feed.iter().filter(|e| matches!(e.kind, EventKind::ClipDeleted { clip_id } if clip_id == view.clip_id));
-    assert_eq!(gone.count(), 1, "one clip_deleted in the resident's feed");
+    let gone: Vec<u64> = feed
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ClipDeleted { clip_id } if clip_id == view.clip_id))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(gone.len(), 1, "one clip_deleted in the resident's feed");
+    // The deletion is in the audit log too, after the clip's hash, once,
+    // for the unit's resident and the manager; a neighbour, another manager
+    // and another carrier read neither entry.
+    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa)] {
+        let logged = logged_clip_events(kit, reader, view.clip_id).await?;
+        let kinds: Vec<&str> = logged.iter().map(|(_, e)| e.kind.name()).collect();
+        assert_eq!(kinds, ["clip_ready", "clip_deleted"], "{name}'s audit entries");
+        let (index, deletion) = &logged[1];
+        assert_eq!(*index, gone[0], "{name}: the feed's clip_deleted is that entry");
+        assert_eq!(deletion.at, deleted_at, "{name}");
+        assert_eq!((deletion.property_id, deletion.unit_id), (Some(env.property.id), Some(env.unit_2b.id)), "{name}");
+        assert_eq!(deletion.delivery_id, Some(granted.delivery_id), "{name}");
+    }
+    for (name, reader) in [("kim", &others.kim), ("otto", &others.otto), ("quickship", &others.quickship)] {
+        assert!(logged_clip_events(kit, reader, view.clip_id).await?.is_empty(), "{name} reads the clip's entries");
+    }
     Ok(())
 }
 
