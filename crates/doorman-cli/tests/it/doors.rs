@@ -361,15 +361,30 @@ pub async fn clips_are_kept_shown_to_the_right_people_and_deleted(kit: &Kit) -> 
     Ok(())
 }
 
-/// One delivery's whole story, as each principal's feed tells it: the ETA,
-/// the driver at the door, the grant, each door unlocked, opened, closed and
-/// relocked (in order at each door), the drop with its photo, the camera's
-/// clip. The unit's resident, the manager and the carrier read it in that
-/// order; a neighbour, another manager and another carrier read none of it.
+/// One delivery's whole story, as each principal's feed and live stream
+/// tell it: the ETA, the driver at the door, the grant, each door unlocked,
+/// opened, closed and relocked (in order at each door), the drop with its
+/// photo, the camera's clip. The unit's resident, the manager and the
+/// carrier read it in that order, the driver its own part of it (from the
+/// request on), the same on the stream as in the feed; a neighbour, another
+/// manager and another carrier read none of it, in either.
 pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
     let others = outsiders(kit, &env).await?;
     let _folder = clips_in_a_folder(kit)?;
+    let watchers: [(&str, &Client); 7] = [
+        ("jun", &env.jun),
+        ("rosa", &env.rosa),
+        ("parcelo", &env.parcelo),
+        ("dana", &env.drivers[0].client),
+        ("kim", &others.kim),
+        ("otto", &others.otto),
+        ("quickship", &others.quickship),
+    ];
+    let mut streams = Vec::new();
+    for (name, client) in watchers {
+        streams.push((name, client.event_stream(StreamStart::Now).await?));
+    }
 
     let now = kit.now();
     let parcel = env
@@ -410,17 +425,27 @@ pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> 
     kit.anon.upload_clip(env.lock_id(ENTRANCE), clip.counter, "video/mp4", clip.bytes.clone()).await?;
 
     let door_story = ["door_unlocked", "door_opened", "door_closed", "relocked"];
-    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa), ("parcelo", &env.parcelo)] {
+    let whole = ["eta_updated", "access_requested", "access_granted", "delivered", "clip_ready"];
+    let drivers_part = &whole[1..];
+    let readers =
+        [("jun", &env.jun, &whole[..]), ("rosa", &env.rosa, &whole[..]), ("parcelo", &env.parcelo, &whole[..])];
+    for (name, reader, expected) in readers.into_iter().chain([("dana", &driver.client, drivers_part)]) {
         let story: Vec<FeedEvent> =
             all_after(reader, None).await?.into_iter().filter(|e| e.delivery_id == Some(parcel.id)).collect();
         let kinds: Vec<&str> = story.iter().map(|e| e.kind_name()).collect();
+        // The live stream tells the same story, in the same order.
+        let (_, stream) = streams.iter_mut().find(|(n, _)| *n == name).context("a stream")?;
+        let live: Vec<FeedEvent> = stream_until(stream, "the clip is ready", |e| {
+            e.delivery_id == Some(parcel.id) && e.kind_name() == "clip_ready"
+        })
+        .await?
+        .into_iter()
+        .filter(|e| e.delivery_id == Some(parcel.id))
+        .collect();
+        assert_eq!(live, story, "{name}: the live stream and the feed agree");
         // Around the doors: the order of the whole story.
         let outside: Vec<&str> = kinds.iter().copied().filter(|k| !door_story.contains(k)).collect();
-        assert_eq!(
-            outside,
-            ["eta_updated", "access_requested", "access_granted", "delivered", "clip_ready"],
-            "{name}: {kinds:?}"
-        );
+        assert_eq!(outside, expected, "{name}: {kinds:?}");
         // The doors: after the grant, before the drop, in order at each door.
         let granted_at = kinds.iter().position(|k| *k == "access_granted").unwrap();
         let delivered_at = kinds.iter().position(|k| *k == "delivered").unwrap();
@@ -448,6 +473,38 @@ pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> 
         let leaked: Vec<FeedEvent> =
             all_after(reader, None).await?.into_iter().filter(|e| e.delivery_id == Some(parcel.id)).collect();
         assert!(leaked.is_empty(), "{name} reads another's delivery: {leaked:?}");
+    }
+    // The outsiders' live streams: each does something of its own; the
+    // stream sends that, and nothing of the delivery before it (Kim, a
+    // resident of the building, also gets the street door's and package
+    // room's raw `lock_event` entries: they name no unit or delivery, and
+    // the whole building gets them so that any resident can check the
+    // locks' chains).
+    others.kim.block(others.kim_unit, &CreateBlock { until: None, reason: None }).await?;
+    others
+        .otto
+        .create_property(&CreateProperty {
+            kind: PropertyKind::Building,
+            name: "12 Pacific St".into(),
+            address: "12 Pacific St, Brooklyn, NY".into(),
+            location: crate::fixture::ELSEWHERE,
+            time_zone: "America/New_York".into(),
+        })
+        .await?;
+    let now = kit.now();
+    let theirs = others
+        .quickship
+        .create_delivery(&crate::fixture::delivery("QS-STORY", env.property.id, others.kim_unit, now, now + 3600))
+        .await?;
+    others.quickship.update_eta(theirs.id, now + 1800).await?;
+    for (name, own) in [("kim", "blocked"), ("otto", "configuration_changed"), ("quickship", "eta_updated")] {
+        let (_, stream) = streams.iter_mut().find(|(n, _)| *n == name).context("a stream")?;
+        let got = stream_until(stream, &format!("{name}'s own {own}"), |e| e.kind_name() == own).await?;
+        let raw_lock_record = |e: &FeedEvent| {
+            name == "kim" && e.kind_name() == "lock_event" && e.unit_id.is_none() && e.delivery_id.is_none()
+        };
+        let theirs: Vec<&str> = got.iter().filter(|e| !raw_lock_record(e)).map(|e| e.kind_name()).collect();
+        assert_eq!(theirs, [own], "{name}'s live stream reads another's delivery: {got:?}");
     }
     Ok(())
 }
