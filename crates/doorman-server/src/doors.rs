@@ -3,10 +3,12 @@
 //! whom it concerns.
 //!
 //! Attribution: the lock's `access_granted` event carries the credential id
-//! (`cti`), which names the grant (its delivery, carrier, driver and unit); a
-//! `door_code_accepted` event names its (time slot, index), which the grant's
-//! issue time and the lock's sequence number give back
-//! ([`issuing::door_code_slot_index`]). The door events that follow on the
+//! (`cti`), which names the grant (its delivery, carrier, driver and unit)
+//! or the guest pass (its unit: a guest's entry concerns the host's unit as
+//! a delivery's does); a `door_code_accepted` event names its (time slot,
+//! index), which the grant's issue time (or the pass's code slot) and the
+//! lock's sequence number give back ([`issuing::door_code_slot_index`]).
+//! The door events that follow on the
 //! same lock belong to that entry until it relocks. The entry is kept in the
 //! lock's door row (`DoorStore`), written with the lock event under the chain
 //! head's compare-and-set, so it survives a restart and follows the chain
@@ -19,12 +21,13 @@
 //! ([`Service::door_ajar_tick`], run by the same periodic loop as the
 //! webhooks). Either logs it once per opening: the door row's `ajar_logged`.
 
-use doorman_domain::{Event, EventKind, Grant, Lock, UnitId, UnixSeconds};
+use doorman_domain::{Event, EventKind, Grant, GuestPass, Lock, UnitId, UnixSeconds};
 use doorman_lock::{EntrySource, LockEventKind};
 use doorman_protocol::{EventKind as LockKind, LockEvent};
 use doorman_store::{DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip};
 
 use crate::audit::{new_event, Scope};
+use crate::guests::door_code_window;
 use crate::{issuing, Service, ServiceResult};
 
 /// How far before a lock event's time attribution looks for its grant
@@ -50,6 +53,11 @@ fn entry_of(grant: &Grant) -> DoorEntry {
         driver_id: Some(grant.driver_id),
         unit_id: Some(grant.unit_id),
     }
+}
+
+/// A guest's entry: the pass's unit (the host's), no delivery.
+fn guest_entry(pass: &GuestPass) -> DoorEntry {
+    DoorEntry { unit_id: Some(pass.unit_id), ..DoorEntry::default() }
 }
 
 /// Whom an event of this entry at this door concerns.
@@ -110,7 +118,7 @@ impl Service {
             }
             LockKind::Unlocked => {
                 match EntrySource::from_code(e.record.value) {
-                    Some(EntrySource::Handheld) if door.entry.grant_id.is_none() => {
+                    Some(EntrySource::Handheld) if door.entry == DoorEntry::default() => {
                         door.entry = self.entry_for_credential(lock, cti, at).await?;
                     }
                     Some(EntrySource::Handheld | EntrySource::Keypad) => {}
@@ -138,7 +146,7 @@ impl Service {
                 emitted.push(EventKind::DoorClosed { lock_id, access_point_id });
             }
             LockKind::CameraClip => {
-                if cti.is_some() && door.entry.grant_id.is_none() {
+                if cti.is_some() && door.entry == DoorEntry::default() {
                     door.entry = self.entry_for_credential(lock, cti, at).await?;
                 }
                 if let Some(sha256) = e.record.data {
@@ -178,7 +186,8 @@ impl Service {
         Ok(DoorEffects { events, writes })
     }
 
-    /// The entry of the grant whose credential for this lock has id `cti`.
+    /// The entry of the grant, or else of the guest pass, whose credential
+    /// for this lock has id `cti`.
     async fn entry_for_credential(
         &self,
         lock: &Lock,
@@ -186,16 +195,25 @@ impl Service {
         at: UnixSeconds,
     ) -> ServiceResult<DoorEntry> {
         let Some(cti) = cti else { return Ok(DoorEntry::default()) };
-        let grants =
-            self.store.grants_issued_between(lock.property_id, at - GRANT_LOOKBACK_S, at + GRANT_LOOKAHEAD_S).await?;
+        let (from, to) = (at - GRANT_LOOKBACK_S, at + GRANT_LOOKAHEAD_S);
+        let grants = self.store.grants_issued_between(lock.property_id, from, to).await?;
         let found = grants
             .iter()
             .rev()
             .find(|g| g.doors.iter().any(|d| d.lock_id == lock.id && d.credential_id.as_deref() == Some(&cti[..])));
-        Ok(found.map(entry_of).unwrap_or_default())
+        if let Some(grant) = found {
+            return Ok(entry_of(grant));
+        }
+        let passes = self.store.guest_passes_valid_between(lock.property_id, from, to).await?;
+        let found = passes
+            .iter()
+            .rev()
+            .find(|p| p.doors.iter().any(|d| d.lock_id == lock.id && d.credential_id.as_deref() == Some(&cti[..])));
+        Ok(found.map(guest_entry).unwrap_or_default())
     }
 
-    /// The entry of the grant whose door code for this lock is (slot, index).
+    /// The entry of the grant, or else of the guest pass, whose door code
+    /// for this lock is (slot, index).
     async fn entry_for_door_code(&self, lock: &Lock, slot: u64, index: u8) -> ServiceResult<DoorEntry> {
         let (from, to) = issuing::door_code_slot_times(slot);
         let grants = self.store.grants_issued_between(lock.property_id, from, to).await?;
@@ -206,7 +224,20 @@ impl Service {
                     && d.sequence.map(|s| issuing::door_code_slot_index(g.issued_at, s)) == Some((slot, index))
             })
         });
-        Ok(found.map(entry_of).unwrap_or_default())
+        if let Some(grant) = found {
+            return Ok(entry_of(grant));
+        }
+        // A pass's code belongs to the slot starting inside its window.
+        let passes = self.store.guest_passes_valid_between(lock.property_id, from, to).await?;
+        let found = passes.iter().rev().find(|p| {
+            let Some((slot_start, _, _)) = door_code_window(p.valid_from, p.valid_until) else { return false };
+            p.doors.iter().any(|d| {
+                d.lock_id == lock.id
+                    && d.door_code
+                    && issuing::door_code_slot_index(slot_start, d.sequence) == (slot, index)
+            })
+        });
+        Ok(found.map(guest_entry).unwrap_or_default())
     }
 
     /// Logs `door_ajar` for every door the service learnt opened at least

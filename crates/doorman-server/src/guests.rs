@@ -313,7 +313,7 @@ impl Service {
 /// code of slot `s` while its own slot is within `s - slots_ahead ..= s +
 /// slots_back`; the slot is the first whose span starts at or after
 /// `valid_from`, and None if that span does not end by `valid_until`.
-fn door_code_window(valid_from: i64, valid_until: i64) -> Option<(i64, i64, i64)> {
+pub(crate) fn door_code_window(valid_from: i64, valid_until: i64) -> Option<(i64, i64, i64)> {
     let policy = DoorCodePolicy::default();
     let len = i64::try_from(policy.slot_secs()).ok()?.max(1);
     let (ahead, back) = (i64::from(policy.slots_ahead()), i64::from(policy.slots_back()));
@@ -339,5 +339,20 @@ mod tests {
         assert_eq!(door_code_window(36_000, 39_600).map(|w| w.1), Some(36_000));
         // Too short a window for a whole span: no code.
         assert_eq!(door_code_window(36_000, 36_000 + 1_000), None);
+    }
+
+    /// A lock's `door_code_accepted` names the code's (slot, index); door
+    /// events find the pass again among the passes whose window meets the
+    /// slot's times, by the slot start inside the window and the sequence.
+    #[test]
+    fn a_guest_codes_slot_and_index_lead_back_to_its_pass() {
+        for (from, until, sequence) in [(36_120, 39_600, 1), (36_000, 39_600, 7), (1_773_252_000, 1_773_255_600, 40)] {
+            let (slot_start, _, _) = door_code_window(from, until).unwrap();
+            assert!(from <= slot_start && slot_start <= until);
+            let (slot, index) = crate::issuing::door_code_slot_index(slot_start, sequence);
+            let (first, last) = crate::issuing::door_code_slot_times(slot);
+            assert!(first <= slot_start && slot_start <= last, "the pass's window meets the slot's times");
+            assert_eq!(crate::issuing::door_code_slot_index(slot_start, sequence), (slot, index));
+        }
     }
 }

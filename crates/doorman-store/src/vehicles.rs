@@ -11,8 +11,8 @@
 
 use async_trait::async_trait;
 use doorman_domain::{
-    AccessPoint, DropSpot, Event, GeoPoint, GuestPass, GuestPassId, Lock, TrunkFacts, UnitId, UnixSeconds, Vehicle,
-    VehicleId, VehiclePosition,
+    AccessPoint, DropSpot, Event, GeoPoint, GuestPass, GuestPassId, Lock, PropertyId, TrunkFacts, UnitId, UnixSeconds,
+    Vehicle, VehicleId, VehiclePosition,
 };
 
 use crate::rows::{from_json, parse_id, parse_opt_id};
@@ -51,6 +51,15 @@ pub trait VehicleStore: Send + Sync {
     async fn get_guest_pass(&self, id: GuestPassId) -> StoreResult<Option<GuestPass>>;
     /// The unit's passes, newest first.
     async fn list_guest_passes(&self, unit: UnitId) -> StoreResult<Vec<GuestPass>>;
+    /// The property's passes, revoked ones too, whose window
+    /// `valid_from..=valid_until` meets `from..=to`, oldest first: where a
+    /// lock's door event finds the pass its credential or code belongs to.
+    async fn guest_passes_valid_between(
+        &self,
+        property: PropertyId,
+        from: UnixSeconds,
+        to: UnixSeconds,
+    ) -> StoreResult<Vec<GuestPass>>;
     /// Marks the pass revoked at `now` and writes `events`, if it was not
     /// revoked yet; returns it as it now is. None (nothing written) if it
     /// does not exist or was already revoked.
@@ -151,8 +160,8 @@ macro_rules! impl_vehicles {
         mod vehicles_impl {
             use async_trait::async_trait;
             use doorman_domain::{
-                AccessPoint, DropSpot, Event, GuestPass, GuestPassId, Lock, TrunkFacts, UnitId, UnixSeconds, Vehicle,
-                VehicleId, VehiclePosition,
+                AccessPoint, DropSpot, Event, GuestPass, GuestPassId, Lock, PropertyId, TrunkFacts, UnitId,
+                UnixSeconds, Vehicle, VehicleId, VehiclePosition,
             };
 
             use super::audit_impl::append_in;
@@ -326,6 +335,28 @@ macro_rules! impl_vehicles {
                          ORDER BY created_at DESC, id"
                     ))
                     .bind(unit.to_string())
+                    .fetch_all(self.reads())
+                    .await
+                    .map_err(db_error)?
+                    .into_iter()
+                    .map(GuestPassRow::into_pass)
+                    .collect()
+                }
+
+                async fn guest_passes_valid_between(
+                    &self,
+                    property: PropertyId,
+                    from: UnixSeconds,
+                    to: UnixSeconds,
+                ) -> StoreResult<Vec<GuestPass>> {
+                    sqlx::query_as::<_, GuestPassRow>(&format!(
+                        "SELECT {GUEST_PASS_COLUMNS} FROM guest_passes \
+                         WHERE property_id = $1 AND valid_until >= $2 AND valid_from <= $3 \
+                         ORDER BY created_at, id"
+                    ))
+                    .bind(property.to_string())
+                    .bind(from)
+                    .bind(to)
                     .fetch_all(self.reads())
                     .await
                     .map_err(db_error)?

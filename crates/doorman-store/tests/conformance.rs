@@ -2652,6 +2652,22 @@ async fn guest_passes_number_their_doors_and_revoke_once(store: Arc<dyn Store>) 
     assert_eq!(listed, vec![newer.id, stored.id], "newest first");
     assert!(store.list_guest_passes(w.other_unit.id).await.unwrap().is_empty());
 
+    // Around an event's time: the passes whose window meets the span, oldest first.
+    let property = w.property.id;
+    let around = |from, to| {
+        let store = store.clone();
+        async move {
+            let found = store.guest_passes_valid_between(property, from, to).await.unwrap();
+            found.iter().map(|p| p.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(around(T0 + 4200, T0 + 9000).await, vec![stored.id, newer.id], "the window's last second");
+    assert_eq!(around(T0, T0 + 600).await, vec![stored.id, newer.id], "its first");
+    assert!(around(T0 + 4201, T0 + 9000).await.is_empty(), "after it");
+    assert!(around(T0, T0 + 599).await.is_empty(), "before it");
+    let elsewhere = store.guest_passes_valid_between(PropertyId::random(), T0, T0 + 9000).await.unwrap();
+    assert!(elsewhere.is_empty(), "another property's");
+
     let revoked = store.revoke_guest_pass(pass.id, T0 + 700, &[]).await.unwrap().expect("revoked");
     assert_eq!(revoked.revoked_at, Some(T0 + 700));
     assert_eq!(store.revoke_guest_pass(pass.id, T0 + 800, &[]).await.unwrap(), None, "once");

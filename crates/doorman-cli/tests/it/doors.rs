@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use doorman_api::*;
 use doorman_client::{Client, EventStream, StreamStart};
 use doorman_domain::serde_b64;
@@ -64,6 +65,7 @@ async fn stream_door_events(
 /// another carrier.
 struct Outsiders {
     kim: Client,
+    kim_unit: UnitId,
     otto: Client,
     quickship: Client,
 }
@@ -73,7 +75,7 @@ async fn outsiders(kit: &Kit, env: &FleetEnv) -> anyhow::Result<Outsiders> {
     let kim = resident(kit, &env.rosa, unit_3c.id, "Kim Lee", "kim@example.org").await?.client;
     let otto = kit.client(&kit.operator.create_manager("Otto Weber").await?.token);
     let quickship = kit.client(&kit.operator.create_carrier("Quickship").await?.token);
-    Ok(Outsiders { kim, otto, quickship })
+    Ok(Outsiders { kim, kim_unit: unit_3c.id, otto, quickship })
 }
 
 /// A granted delivery through two fleet locks: the unit's resident, the
@@ -184,25 +186,38 @@ pub fn small_clips() -> ServiceConfig {
     ServiceConfig { clip_max_bytes: 4096, clip_retention_days: 30, ..ServiceConfig::default() }
 }
 
-/// The hex SHA-256 a `clip_ready` entry of the audit log names for `clip`.
-async fn logged_hash(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result<Option<String>> {
+/// The `clip_ready` and `clip_deleted` entries of the audit log for `clip`
+/// that `reader` gets (after sequencing what was written), in log order,
+/// with their indexes.
+async fn logged_clip_events(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result<Vec<(u64, Event)>> {
     kit.running.service.sequence_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut after = None;
+    let mut found = Vec::new();
     loop {
         let page = reader.audit_entries(&AuditEntriesQuery { after, size: None, limit: None }).await?;
         for entry in &page.entries {
             let event = Event::from_bytes(&serde_b64::decode(&entry.entry)?)?;
-            if let EventKind::ClipReady { clip_id, sha256, .. } = event.kind {
-                if clip_id == clip {
-                    return Ok(Some(sha256));
-                }
+            let about_it = match &event.kind {
+                EventKind::ClipReady { clip_id, .. } | EventKind::ClipDeleted { clip_id } => *clip_id == clip,
+                _ => false,
+            };
+            if about_it {
+                found.push((entry.index, event));
             }
         }
         match page.next_after {
             Some(next) => after = Some(next),
-            None => return Ok(None),
+            None => return Ok(found),
         }
     }
+}
+
+/// The hex SHA-256 a `clip_ready` entry of the audit log names for `clip`.
+async fn logged_hash(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result<Option<String>> {
+    Ok(logged_clip_events(kit, reader, clip).await?.into_iter().find_map(|(_, e)| match e.kind {
+        EventKind::ClipReady { sha256, .. } => Some(sha256),
+        _ => None,
+    }))
 }
 
 /// Keeps the service's clips in a fresh folder (removed with the value).
@@ -318,22 +333,58 @@ pub async fn clips_are_kept_shown_to_the_right_people_and_deleted(kit: &Kit) -> 
     let reupload = kit.anon.upload_clip(entrance, clip.counter, "video/mp4", clip.bytes.clone()).await;
     expect_error(reupload, StatusCode::GONE, "clip_deleted");
     let deleted = env.rosa.clip_info(view.clip_id).await?;
-    assert!(deleted.deleted_at.is_some());
+    let deleted_at = deleted.deleted_at.context("the clip is marked deleted")?;
+    assert_eq!(deleted_at, kit.now(), "deleted by the sweep");
     let feed = all_after(&env.jun, None).await?;
-    let gone = feed.iter().filter(|e| matches!(e.kind, EventKind::ClipDeleted { clip_id } if clip_id == view.clip_id));
-    assert_eq!(gone.count(), 1, "one clip_deleted in the resident's feed");
+    let gone: Vec<u64> = feed
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ClipDeleted { clip_id } if clip_id == view.clip_id))
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(gone.len(), 1, "one clip_deleted in the resident's feed");
+    // The deletion is in the audit log too, after the clip's hash, once,
+    // for the unit's resident and the manager; a neighbour, another manager
+    // and another carrier read neither entry.
+    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa)] {
+        let logged = logged_clip_events(kit, reader, view.clip_id).await?;
+        let kinds: Vec<&str> = logged.iter().map(|(_, e)| e.kind.name()).collect();
+        assert_eq!(kinds, ["clip_ready", "clip_deleted"], "{name}'s audit entries");
+        let (index, deletion) = &logged[1];
+        assert_eq!(*index, gone[0], "{name}: the feed's clip_deleted is that entry");
+        assert_eq!(deletion.at, deleted_at, "{name}");
+        assert_eq!((deletion.property_id, deletion.unit_id), (Some(env.property.id), Some(env.unit_2b.id)), "{name}");
+        assert_eq!(deletion.delivery_id, Some(granted.delivery_id), "{name}");
+    }
+    for (name, reader) in [("kim", &others.kim), ("otto", &others.otto), ("quickship", &others.quickship)] {
+        assert!(logged_clip_events(kit, reader, view.clip_id).await?.is_empty(), "{name} reads the clip's entries");
+    }
     Ok(())
 }
 
-/// One delivery's whole story, as each principal's feed tells it: the ETA,
-/// the driver at the door, the grant, each door unlocked, opened, closed and
-/// relocked (in order at each door), the drop with its photo, the camera's
-/// clip. The unit's resident, the manager and the carrier read it in that
-/// order; a neighbour, another manager and another carrier read none of it.
+/// One delivery's whole story, as each principal's feed and live stream
+/// tell it: the ETA, the driver at the door, the grant, each door unlocked,
+/// opened, closed and relocked (in order at each door), the drop with its
+/// photo, the camera's clip. The unit's resident, the manager and the
+/// carrier read it in that order, the driver its own part of it (from the
+/// request on), the same on the stream as in the feed; a neighbour, another
+/// manager and another carrier read none of it, in either.
 pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
     let others = outsiders(kit, &env).await?;
     let _folder = clips_in_a_folder(kit)?;
+    let watchers: [(&str, &Client); 7] = [
+        ("jun", &env.jun),
+        ("rosa", &env.rosa),
+        ("parcelo", &env.parcelo),
+        ("dana", &env.drivers[0].client),
+        ("kim", &others.kim),
+        ("otto", &others.otto),
+        ("quickship", &others.quickship),
+    ];
+    let mut streams = Vec::new();
+    for (name, client) in watchers {
+        streams.push((name, client.event_stream(StreamStart::Now).await?));
+    }
 
     let now = kit.now();
     let parcel = env
@@ -374,17 +425,27 @@ pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> 
     kit.anon.upload_clip(env.lock_id(ENTRANCE), clip.counter, "video/mp4", clip.bytes.clone()).await?;
 
     let door_story = ["door_unlocked", "door_opened", "door_closed", "relocked"];
-    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa), ("parcelo", &env.parcelo)] {
+    let whole = ["eta_updated", "access_requested", "access_granted", "delivered", "clip_ready"];
+    let drivers_part = &whole[1..];
+    let readers =
+        [("jun", &env.jun, &whole[..]), ("rosa", &env.rosa, &whole[..]), ("parcelo", &env.parcelo, &whole[..])];
+    for (name, reader, expected) in readers.into_iter().chain([("dana", &driver.client, drivers_part)]) {
         let story: Vec<FeedEvent> =
             all_after(reader, None).await?.into_iter().filter(|e| e.delivery_id == Some(parcel.id)).collect();
         let kinds: Vec<&str> = story.iter().map(|e| e.kind_name()).collect();
+        // The live stream tells the same story, in the same order.
+        let (_, stream) = streams.iter_mut().find(|(n, _)| *n == name).context("a stream")?;
+        let live: Vec<FeedEvent> = stream_until(stream, "the clip is ready", |e| {
+            e.delivery_id == Some(parcel.id) && e.kind_name() == "clip_ready"
+        })
+        .await?
+        .into_iter()
+        .filter(|e| e.delivery_id == Some(parcel.id))
+        .collect();
+        assert_eq!(live, story, "{name}: the live stream and the feed agree");
         // Around the doors: the order of the whole story.
         let outside: Vec<&str> = kinds.iter().copied().filter(|k| !door_story.contains(k)).collect();
-        assert_eq!(
-            outside,
-            ["eta_updated", "access_requested", "access_granted", "delivered", "clip_ready"],
-            "{name}: {kinds:?}"
-        );
+        assert_eq!(outside, expected, "{name}: {kinds:?}");
         // The doors: after the grant, before the drop, in order at each door.
         let granted_at = kinds.iter().position(|k| *k == "access_granted").unwrap();
         let delivered_at = kinds.iter().position(|k| *k == "delivered").unwrap();
@@ -412,6 +473,38 @@ pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> 
         let leaked: Vec<FeedEvent> =
             all_after(reader, None).await?.into_iter().filter(|e| e.delivery_id == Some(parcel.id)).collect();
         assert!(leaked.is_empty(), "{name} reads another's delivery: {leaked:?}");
+    }
+    // The outsiders' live streams: each does something of its own; the
+    // stream sends that, and nothing of the delivery before it (Kim, a
+    // resident of the building, also gets the street door's and package
+    // room's raw `lock_event` entries: they name no unit or delivery, and
+    // the whole building gets them so that any resident can check the
+    // locks' chains).
+    others.kim.block(others.kim_unit, &CreateBlock { until: None, reason: None }).await?;
+    others
+        .otto
+        .create_property(&CreateProperty {
+            kind: PropertyKind::Building,
+            name: "12 Pacific St".into(),
+            address: "12 Pacific St, Brooklyn, NY".into(),
+            location: crate::fixture::ELSEWHERE,
+            time_zone: "America/New_York".into(),
+        })
+        .await?;
+    let now = kit.now();
+    let theirs = others
+        .quickship
+        .create_delivery(&crate::fixture::delivery("QS-STORY", env.property.id, others.kim_unit, now, now + 3600))
+        .await?;
+    others.quickship.update_eta(theirs.id, now + 1800).await?;
+    for (name, own) in [("kim", "blocked"), ("otto", "configuration_changed"), ("quickship", "eta_updated")] {
+        let (_, stream) = streams.iter_mut().find(|(n, _)| *n == name).context("a stream")?;
+        let got = stream_until(stream, &format!("{name}'s own {own}"), |e| e.kind_name() == own).await?;
+        let raw_lock_record = |e: &FeedEvent| {
+            name == "kim" && e.kind_name() == "lock_event" && e.unit_id.is_none() && e.delivery_id.is_none()
+        };
+        let theirs: Vec<&str> = got.iter().filter(|e| !raw_lock_record(e)).map(|e| e.kind_name()).collect();
+        assert_eq!(theirs, [own], "{name}'s live stream reads another's delivery: {got:?}");
     }
     Ok(())
 }
@@ -493,4 +586,136 @@ pub async fn the_owner_is_told_when_the_trunk_opens_and_closes(kit: &Kit) -> any
     let neighbour = all_after(&others.kim, None).await?;
     assert!(neighbour.iter().all(|e| e.delivery_id != Some(parcel.id)), "the neighbour reads nothing of the trunk");
     Ok(())
+}
+
+/// The door events among `events` at `lock`.
+fn door_events_at(events: &[FeedEvent], lock: LockId) -> Vec<&FeedEvent> {
+    events
+        .iter()
+        .filter(|e| match &e.kind {
+            EventKind::DoorUnlocked { lock_id, .. }
+            | EventKind::DoorOpened { lock_id, .. }
+            | EventKind::DoorClosed { lock_id, .. }
+            | EventKind::DoorAjar { lock_id, .. }
+            | EventKind::Relocked { lock_id, .. } => *lock_id == lock,
+            _ => false,
+        })
+        .collect()
+}
+
+/// Reads `stream` until `stop` holds for an event; returns every event read.
+async fn stream_until(
+    stream: &mut EventStream,
+    what: &str,
+    stop: impl Fn(&FeedEvent) -> bool,
+) -> anyhow::Result<Vec<FeedEvent>> {
+    let mut seen = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, stream.next()).await {
+            Ok(Ok(Some(event))) => {
+                let done = stop(&event);
+                seen.push(event);
+                if done {
+                    return Ok(seen);
+                }
+            }
+            Ok(Ok(None)) => anyhow::bail!("the stream closed before {what}; so far {seen:?}"),
+            Ok(Err(e)) => anyhow::bail!("the stream failed before {what}: {e}"),
+            Err(_) => anyhow::bail!("not {what} within {PATIENCE:?}; so far {seen:?}"),
+        }
+    }
+}
+
+/// A guest of 2B walks through the shared street door (a fleet lock) with
+/// their pass: the door events and the camera's clip belong to 2B, as a
+/// delivery's would. Jun (2B) is told, live and in the feed, and reads the
+/// clip; the manager is told; Kim (3C), another manager and a carrier learn
+/// nothing of it.
+pub async fn a_guest_s_door_events_and_clip_belong_to_the_host_s_unit(kit: &Kit) -> anyhow::Result<()> {
+    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
+    let others = outsiders(kit, &env).await?;
+    let _folder = clips_in_a_folder(kit)?;
+    let entrance = env.lock_id(ENTRANCE);
+    // 2B's own door, behind the street door (no lock of its own here).
+    let locks = env.rosa.list_locks(env.property.id).await?;
+    let street = locks.iter().find(|l| l.id == entrance).context("the street door's lock")?;
+    env.rosa
+        .create_access_point(
+            env.property.id,
+            &CreateAccessPoint {
+                kind: AccessPointKind::UnitDoor,
+                name: "2B front door".into(),
+                parent_id: Some(street.access_point_id),
+                unit_id: Some(env.unit_2b.id),
+            },
+        )
+        .await?;
+    let mut jun_live = env.jun.event_stream(StreamStart::Now).await?;
+    let mut kim_live = others.kim.event_stream(StreamStart::Now).await?;
+
+    let guest = doorman_devices::Handheld::generate(&mut rand_core::OsRng);
+    let req = CreateGuestPass {
+        handheld_public_key: Some(guest.public_key_b64()),
+        ..crate::guests::pass("Ana (cleaner)", kit.now(), 3600)
+    };
+    let issued = env.jun.create_guest_pass(env.unit_2b.id, &req).await?;
+    let [door] = issued.doors.as_slice() else { anyhow::bail!("only the street door is locked") };
+    assert_eq!(door.lock_id, entrance);
+    let credential = serde_b64::decode(door.credential.as_deref().context("a credential")?)?;
+    let wire = doorman_protocol::LockId(*entrance.as_uuid().as_bytes());
+    let decision = guest.walk_through(&env.endpoint(), wire, &env.device(ENTRANCE), &credential).await?;
+    assert!(decision.unlocked, "{decision:?}");
+
+    // Jun's live stream: the pass, then the door's story at the street door.
+    let story = ["door_unlocked", "door_opened", "door_closed", "relocked"];
+    let live = stream_until(
+        &mut jun_live,
+        "the street door relocked",
+        |e| matches!(e.kind, EventKind::Relocked { lock_id, .. } if lock_id == entrance),
+    )
+    .await?;
+    let live_doors: Vec<&str> = door_events_at(&live, entrance).iter().map(|e| e.kind_name()).collect();
+    assert_eq!(live_doors, story, "jun's live stream: {:?}", kinds_of(&live));
+    env.synced(kit, ENTRANCE).await?;
+    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa)] {
+        let feed = all_after(reader, None).await?;
+        let doors = door_events_at(&feed, entrance);
+        assert_eq!(doors.iter().map(|e| e.kind_name()).collect::<Vec<_>>(), story, "{name}'s feed");
+        for e in doors {
+            assert_eq!((e.property_id, e.unit_id), (Some(env.property.id), Some(env.unit_2b.id)), "{name}: {e:?}");
+            assert_eq!((e.carrier_id, e.driver_id, e.delivery_id), (None, None, None), "{name}: {e:?}");
+        }
+    }
+
+    // The camera's clip of the guest's entry is 2B's: Jun and Rosa read it.
+    let clip = env.sim(ENTRANCE).take_clips()?.into_iter().next().context("the entrance camera recorded the entry")?;
+    let view = kit.anon.upload_clip(entrance, clip.counter, "video/mp4", clip.bytes.clone()).await?;
+    assert_eq!((view.unit_id, view.delivery_id), (Some(env.unit_2b.id), None));
+    for (name, reader) in [("jun", &env.jun), ("rosa", &env.rosa)] {
+        assert_eq!(reader.clip(view.clip_id).await?.bytes, clip.bytes, "{name}");
+    }
+    assert_eq!(env.jun.unit_clips(env.unit_2b.id).await?, vec![view.clone()]);
+    for (name, reader) in [("kim", &others.kim), ("otto", &others.otto), ("quickship", &others.quickship)] {
+        expect_error(reader.clip(view.clip_id).await, StatusCode::NOT_FOUND, "not_found");
+        let feed = all_after(reader, None).await?;
+        let leaked: Vec<_> =
+            feed.iter().filter(|e| DOOR_KINDS.contains(&e.kind_name()) || e.unit_id == Some(env.unit_2b.id)).collect();
+        assert!(leaked.is_empty(), "{name} learns of 2B's guest: {leaked:?}");
+    }
+    // Kim's live stream, up to an event of Kim's own: no door event, nothing
+    // of 2B (the street door's raw `lock_event` entries name no unit and
+    // concern the building, as they do for a delivery's entry).
+    others.kim.block(others.kim_unit, &CreateBlock { until: None, reason: None }).await?;
+    let kims = stream_until(&mut kim_live, "kim's own block", |e| e.kind_name() == "blocked").await?;
+    let leaked: Vec<_> = kims
+        .iter()
+        .filter(|e| e.kind_name() != "lock_event" || e.unit_id.is_some() || e.delivery_id.is_some())
+        .map(|e| e.kind_name())
+        .collect();
+    assert_eq!(leaked, ["blocked"], "kim's live stream: {kims:?}");
+    Ok(())
+}
+
+fn kinds_of(events: &[FeedEvent]) -> Vec<&'static str> {
+    events.iter().map(|e| e.kind_name()).collect()
 }

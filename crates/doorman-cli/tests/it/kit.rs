@@ -118,6 +118,23 @@ impl Kit {
         Ok(Some(Kit { backend, clock, running, anon, operator, database_url, keys, _dir: dir }))
     }
 
+    /// Restarts the service as a new process would: stops the running
+    /// server (requests in flight finish, the last checkpoint is signed),
+    /// then boots a new store, service and server over the same database,
+    /// with the same keys, configuration and clock, listening where the old
+    /// one did, so the clients a test holds reach the new server.
+    #[allow(dead_code)] // for scenarios that restart the service
+    pub async fn restart(self) -> anyhow::Result<Kit> {
+        let Kit { backend, clock, running, anon, operator, database_url, keys, _dir } = self;
+        let (addr, config) = (running.addr, running.service.config().clone());
+        running.stop().await?;
+        let store: Arc<dyn Store> = doorman_store::open(&database_url).await?;
+        let service = app::service_with(store, clock.clone(), &keys, config)?;
+        let running = app::start_with(service, addr, None).await.context("listening where the old server did")?;
+        anyhow::ensure!(running.operator_token.is_none(), "a restart must not bootstrap a second operator");
+        Ok(Kit { backend, clock, running, anon, operator, database_url, keys, _dir })
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         let Kit { running, _dir, .. } = self;
         running.stop().await?;

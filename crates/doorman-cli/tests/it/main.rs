@@ -33,13 +33,15 @@ mod webhooks;
 
 /// `scenarios!(module::name, module::name with config_fn, ...)`: a SQLite and
 /// a PostgreSQL test for each scenario; `with` names a `fn() -> ServiceConfig`
-/// for scenarios that need other settings than the kit's.
+/// for scenarios that need other settings than the kit's. A scenario marked
+/// `[restarts]` takes the kit by value and gives back the one it ends with
+/// (`Kit::restart` consumes the old one).
 macro_rules! scenarios {
-    ($($module:ident :: $name:ident $(with $config:path)?),* $(,)?) => {
-        scenarios!(@backend sqlite, Sqlite, $($module :: $name $(with $config)?),*);
-        scenarios!(@backend postgres, Postgres, $($module :: $name $(with $config)?),*);
+    ($($module:ident :: $name:ident $([$how:ident])? $(with $config:path)?),* $(,)?) => {
+        scenarios!(@backend sqlite, Sqlite, $($module :: $name $([$how])? $(with $config)?),*);
+        scenarios!(@backend postgres, Postgres, $($module :: $name $([$how])? $(with $config)?),*);
     };
-    (@backend $mod_name:ident, $backend:ident, $($module:ident :: $name:ident $(with $config:path)?),*) => {
+    (@backend $mod_name:ident, $backend:ident, $($module:ident :: $name:ident $([$how:ident])? $(with $config:path)?),*) => {
         mod $mod_name {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,12 +50,14 @@ macro_rules! scenarios {
                     let Some(kit) = crate::kit::Kit::start_with(crate::kit::Backend::$backend, config).await? else {
                         return Ok(());
                     };
-                    crate::$module::$name(&kit).await?;
+                    let kit = scenarios!(@run $($how)? crate::$module::$name, kit);
                     kit.stop().await
                 }
             )*
         }
     };
+    (@run restarts $scenario:path, $kit:ident) => { $scenario($kit).await? };
+    (@run $scenario:path, $kit:ident) => {{ $scenario(&$kit).await?; $kit }};
     (@config $config:path) => { $config() };
     (@config) => { crate::kit::default_config() };
 }
@@ -125,6 +129,7 @@ scenarios!(
     doors::the_owner_is_told_when_the_trunk_opens_and_closes,
     doors::door_held_open_is_logged_ajar_once with crate::doors::ajar_after_30s,
     doors::clips_are_kept_shown_to_the_right_people_and_deleted with crate::doors::small_clips,
+    doors::a_guest_s_door_events_and_clip_belong_to_the_host_s_unit with crate::doors::small_clips,
     fleet::fleet_deliveries_reach_the_service,
     fleet::fleet_block_reaches_an_online_lock_within_two_seconds,
     fleet::fleet_cancelled_delivery_is_refused_within_two_seconds,
@@ -142,7 +147,7 @@ scenarios!(
     notify::block_then_divert_end_to_end with crate::webhooks::receivers_allowed,
     notify::tenant_notice_and_resident_choices,
     notify::a_return_is_picked_up_with_a_pickup_grant,
-    webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound with crate::webhooks::receivers_allowed,
+    webhooks::webhooks_are_signed_retried_across_a_restart_and_tenant_bound [restarts] with crate::webhooks::receivers_allowed,
     webhooks::dead_letter_after_hours_of_retries_then_resend with crate::webhooks::receivers_allowed,
     // garages and car trunks
     vehicles::trunk_delivery_needs_the_car_parked_at_the_address,

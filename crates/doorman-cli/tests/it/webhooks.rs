@@ -110,8 +110,10 @@ async fn dispatch(service: &doorman_server::Service) -> anyhow::Result<DispatchR
     Ok(service.dispatch_webhooks(&HttpWebhooks::new()?).await?)
 }
 
-pub async fn webhooks_are_signed_retried_across_a_restart_and_tenant_bound(kit: &Kit) -> anyhow::Result<()> {
-    let b = Building::seed(kit).await?;
+/// Takes the kit by value: it restarts the service half-way
+/// ([`Kit::restart`]) and gives back the kit of the new one.
+pub async fn webhooks_are_signed_retried_across_a_restart_and_tenant_bound(kit: Kit) -> anyhow::Result<Kit> {
+    let b = Building::seed(&kit).await?;
     let (rosa_rx, otto_rx, parcelo_rx) = (Receiver::start().await?, Receiver::start().await?, Receiver::start().await?);
     let rosa_hook = b.rosa.create_webhook(&CreateWebhook { url: rosa_rx.url.clone(), events: vec![] }).await?;
     rosa_rx.set_secret(&rosa_hook.secret);
@@ -126,7 +128,7 @@ pub async fn webhooks_are_signed_retried_across_a_restart_and_tenant_bound(kit: 
 
     // Rosa's receiver is down for a while.
     rosa_rx.set_failing(true);
-    let parcel = b.parcel(kit, "PCL-8001", b.unit_2b.id).await?;
+    let parcel = b.parcel(&kit, "PCL-8001", b.unit_2b.id).await?;
     b.parcelo.update_eta(parcel.id, kit.now() + HOUR).await?;
     let grant = b.dana.client.request_access(&b.ask("PCL-8001")).await?;
     let done = CompleteDelivery { drop_spot_id: grant.drop_spot_id, photo_ref: None };
@@ -152,17 +154,28 @@ pub async fn webhooks_are_signed_retried_across_a_restart_and_tenant_bound(kit: 
     assert_eq!(dispatch(&kit.running.service).await?.retrying, 4);
     assert_eq!(rosa_rx.got().len(), 8);
 
-    // The service restarts (a new process over the same database); the
-    // receiver recovers; the next try, two minutes on, delivers each once.
-    let store = doorman_store::open(&kit.database_url).await?;
-    let clock: Arc<dyn doorman_domain::Clock> = kit.clock.clone();
-    let restarted = doorman_cli::app::service_with(store, clock, &kit.keys, kit.running.service.config().clone())?;
+    // The service restarts: the first server stops (the failed tries are
+    // in the outbox), a new store, service and server start over the same
+    // database with the same keys and clock; from here on the test talks
+    // only to the new one (the clients reach it where the old one was).
+    let first_service = Arc::downgrade(&kit.running.service);
+    let addr = kit.running.addr;
+    let kit = kit.restart().await?;
+    assert!(first_service.upgrade().is_none(), "the first service is gone, not running beside the new one");
+    assert_eq!(kit.running.addr, addr);
+    let pending = b.rosa.webhook_deliveries(rosa_hook.webhook.id, Some(WebhookDeliveryState::Pending)).await?;
+    assert_eq!(pending.len(), 4, "the outbox survived the restart");
+    assert!(pending
+        .iter()
+        .all(|d| d.attempts == 2 && d.next_attempt_at == kit.now() + 120 && d.last_status == Some(503)));
+
+    // The receiver recovers; the next try, two minutes on, delivers each once.
     rosa_rx.set_failing(false);
     kit.advance(119);
-    assert_eq!(dispatch(&restarted).await?.delivered, 0);
+    assert_eq!(dispatch(&kit.running.service).await?.delivered, 0);
     kit.advance(1);
-    assert_eq!(dispatch(&restarted).await?.delivered, 4);
-    assert_eq!(dispatch(&restarted).await?, DispatchReport::default());
+    assert_eq!(dispatch(&kit.running.service).await?.delivered, 4);
+    assert_eq!(dispatch(&kit.running.service).await?, DispatchReport::default(), "nothing more to send");
     let ids: Vec<u64> = rosa_events.iter().map(|e| e.id).collect();
     assert_eq!(rosa_rx.accepted(), ids, "every event once, in order");
     for r in rosa_rx.got().iter().chain(&parcelo_rx.got()) {
@@ -170,8 +183,15 @@ pub async fn webhooks_are_signed_retried_across_a_restart_and_tenant_bound(kit: 
     }
     let delivered: Vec<FeedEvent> = rosa_rx.got().into_iter().filter(|r| r.answered < 300).map(|r| r.body).collect();
     assert_eq!(delivered, rosa_events, "the body is the feed's event");
+    let after = b.rosa.events(Some(rosa_hook.webhook.after_index.unwrap()), None).await?.events;
+    assert_eq!(after, rosa_events, "the new server's feed is the one the webhooks sent");
     let states = b.rosa.webhook_deliveries(rosa_hook.webhook.id, None).await?;
+    assert_eq!(states.len(), 4);
     assert!(states.iter().all(|d| d.state == WebhookDeliveryState::Delivered && d.attempts == 3));
+    let parcelo_states = b.parcelo.webhook_deliveries(parcelo_hook.webhook.id, None).await?;
+    assert_eq!(parcelo_states.len(), 2);
+    assert!(parcelo_states.iter().all(|d| d.state == WebhookDeliveryState::Delivered && d.attempts == 1));
+    assert_eq!(parcelo_rx.got().len(), 2, "delivered events are not sent again after the restart");
 
     // Otto, another manager, got nothing of Rosa's building; his own change reaches him.
     assert!(otto_rx.got().is_empty());
@@ -225,7 +245,7 @@ pub async fn webhooks_are_signed_retried_across_a_restart_and_tenant_bound(kit: 
     assert_eq!(dispatch(&kit.running.service).await?.enqueued, 0);
     b.rosa.delete_webhook(rosa_hook.webhook.id).await?;
     expect_error(b.rosa.get_webhook(rosa_hook.webhook.id).await, StatusCode::NOT_FOUND, "not_found");
-    Ok(())
+    Ok(kit)
 }
 
 pub async fn dead_letter_after_hours_of_retries_then_resend(kit: &Kit) -> anyhow::Result<()> {
