@@ -5,10 +5,13 @@
 //! both, so the ratio is what the policy, the reads and the writes cost.
 //!
 //! Requests per second is a capacity: both sides run with enough requests in
-//! flight (64 by default) to saturate the server. With few in flight, each
-//! full request waits for its group's fsync (1 to 8 ms on a shared cloud
-//! disk), so latency rather than work bounds it: `--concurrency 16` shows
-//! that regime, and its p99 is the figure a single driver feels.
+//! flight (128 by default) to saturate the server. The bare side is
+//! saturated from about 16 in flight; the full side needs more, because each
+//! of its requests also waits for its group's commit and WAL flush, when it
+//! uses no CPU (on a 2-core machine it still gained a quarter from 64 to 128
+//! in flight, and nothing from 128 to 256). With few in flight that wait, not
+//! work, bounds it: `--concurrency 16` shows that regime, and its p99 is the
+//! figure a single driver feels.
 
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 

@@ -323,11 +323,16 @@ pub(crate) fn entry_conditions(filter: &EntryFilter) -> StoreResult<Option<(Stri
 
 /// Appends `events` on an SQLite connection inside the caller's transaction
 /// (SQLite's direct write path); returns their indexes.
-pub(crate) fn append_rusqlite(conn: &rusqlite::Connection, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
-    if events.is_empty() {
+/// The rows of `events`, encoded before a write is queued (SQLite's direct
+/// path): the writer thread, which every write waits for, only inserts them.
+pub(crate) fn entry_rows(events: &[Event]) -> StoreResult<Vec<EntryRow>> {
+    events.iter().map(EntryRow::of).collect()
+}
+
+pub(crate) fn append_rusqlite(conn: &rusqlite::Connection, rows: &[EntryRow]) -> StoreResult<Vec<LogIndex>> {
+    if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let rows = events.iter().map(EntryRow::of).collect::<StoreResult<Vec<_>>>()?;
     let count = to_i64(rows.len() as u64, "event count")?;
     let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
     let after: i64 =

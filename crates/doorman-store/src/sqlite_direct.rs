@@ -21,15 +21,19 @@
 //!   [`Direct::claim_grant_with_sequences`], [`Direct::next_lock_sequence`],
 //!   [`Direct::record_access_request`]) are queued to the writer thread. It
 //!   takes what is queued (at most [`MAX_BATCH`]: a group is what arrived
-//!   while the previous one ran), runs each write in a savepoint of one
-//!   `BEGIN IMMEDIATE` transaction (a write that fails rolls back to its
-//!   savepoint and fails alone) and commits once. The writer decides nothing
-//!   from memory: sequence numbers and live grants are read and written in
-//!   the transaction, under SQLite's write lock, so the guarantees hold
-//!   across processes as before.
-//! - A claim or a refusal record carries its transparency-log events: they
-//!   take their indexes from the log counter and are written last in the
-//!   write's savepoint, so they commit, or roll back, with it.
+//!   while the previous one ran), runs it in one `BEGIN IMMEDIATE`
+//!   transaction and commits once. A write that fails must fail alone: the
+//!   group first runs without savepoints (a claim that would lose finds out
+//!   by a read before it writes anything, so in the usual case nothing needs
+//!   undoing); if any write fails, that attempt is rolled back whole and the
+//!   group runs again with a savepoint around each write. The writer decides
+//!   nothing from memory: sequence numbers and live grants are read and
+//!   written in the transaction, under SQLite's write lock, so the
+//!   guarantees hold across processes as before.
+//! - A claim or a refusal record carries its transparency-log events,
+//!   encoded by the caller before the write is queued: they take their
+//!   indexes from the log counter and are written last in the write, so they
+//!   commit, or roll back, with it.
 //! - Durability (group commit, flushed in a pipeline): the writer
 //!   connection runs with `synchronous = NORMAL`, so its COMMIT appends the
 //!   group's frames to the WAL without waiting for the disk. The group then
@@ -66,7 +70,7 @@ use doorman_domain::{AccessRequestRecord, Event, Grant, LockId, Principal, UnitP
 use rusqlite::{ffi, Connection, OpenFlags, ToSql};
 use tokio::sync::oneshot;
 
-use crate::audit::append_rusqlite;
+use crate::audit::{append_rusqlite, entry_rows, EntryRow};
 use crate::rows::*;
 use crate::sql_store::sql;
 use crate::{AccessContext, AccessContextQuery, LogIndex, StoreError, StoreResult};
@@ -99,8 +103,8 @@ pub(crate) struct Direct {
 
 /// A write the writer thread runs.
 enum Write {
-    Record { record: AccessRequestRecord, events: Vec<Event> },
-    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool, events: Vec<Event> },
+    Record { record: AccessRequestRecord, entries: Vec<EntryRow> },
+    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool, entries: Vec<EntryRow> },
     NextSequence(LockId),
 }
 
@@ -212,7 +216,7 @@ impl Direct {
         record: &AccessRequestRecord,
         events: &[Event],
     ) -> StoreResult<Vec<LogIndex>> {
-        match self.write(Write::Record { record: record.clone(), events: events.to_vec() }).await? {
+        match self.write(Write::Record { record: record.clone(), entries: entry_rows(events)? }).await? {
             Written::Logged(indexes) => Ok(indexes),
             _ => Err(mismatched()),
         }
@@ -237,7 +241,7 @@ impl Direct {
             record: record.clone(),
             now,
             number_doors: false,
-            events: events.to_vec(),
+            entries: entry_rows(events)?,
         };
         match self.write(write).await? {
             Written::Claim(won) => Ok(won.is_some()),
@@ -257,7 +261,7 @@ impl Direct {
             record: record.clone(),
             now,
             number_doors: true,
-            events: events.to_vec(),
+            entries: entry_rows(events)?,
         };
         match self.write(write).await? {
             Written::Claim(won) => Ok(won),
@@ -567,13 +571,13 @@ fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>
 
 fn apply(conn: &Connection, write: &Write, undo: Undo) -> StoreResult<Written> {
     Ok(match write {
-        Write::Record { record, events } => {
+        Write::Record { record, entries } => {
             insert_access_request(conn, record)?;
             // Last in the write, as on the sqlx path (see the audit module).
-            Written::Logged(append_rusqlite(conn, events)?)
+            Written::Logged(append_rusqlite(conn, entries)?)
         }
         Write::NextSequence(lock) => Written::Sequence(next_sequence(conn, *lock)?),
-        Write::Claim { grant, record, now, number_doors, events } => {
+        Write::Claim { grant, record, now, number_doors, entries } => {
             if undo == Undo::Whole && live_grant_held(conn, grant, *now)? {
                 return Ok(Written::Claim(None));
             }
@@ -584,7 +588,7 @@ fn apply(conn: &Connection, write: &Write, undo: Undo) -> StoreResult<Written> {
                 }
             }
             if claim(conn, &grant, record, *now)? {
-                let indexes = append_rusqlite(conn, events)?;
+                let indexes = append_rusqlite(conn, entries)?;
                 Written::Claim(Some((grant, indexes)))
             } else if undo == Undo::Whole {
                 // Written before it lost: only a savepoint can undo that.
