@@ -10,6 +10,10 @@ use doorman_store::DeliveryFilter;
 use crate::audit::Scope;
 use crate::{text_field, Service, ServiceError, ServiceResult};
 
+/// Where a blocked unit's parcels go when its residents named neither a
+/// pickup point nor an alternate address: the carrier keeps them.
+pub const HOLD_AT_CARRIER: &str = "hold at the carrier: the residents named no pickup point or alternate address";
+
 /// Most entries in each of a unit's allow and block lists.
 pub const MAX_LIST: usize = 100;
 
@@ -65,22 +69,23 @@ impl Service {
     }
 
     /// Where the unit's deliveries go while it is blocked, in words, with
-    /// the pickup point's id when it is one; None if the residents chose
-    /// neither a pickup point nor an alternate address.
-    async fn divert_target(&self, unit: UnitId) -> ServiceResult<Option<(String, Option<PickupPointId>)>> {
+    /// the pickup point's id when it is one. Residents who chose neither a
+    /// pickup point nor an alternate address still block: the carrier is
+    /// told to hold the parcel ([`HOLD_AT_CARRIER`]).
+    async fn divert_target(&self, unit: UnitId) -> ServiceResult<(String, Option<PickupPointId>)> {
         let prefs = self.store.get_preferences(unit).await?;
         if let Some(id) = prefs.pickup_point_id {
             if let Some(point) = self.store.get_pickup_point(id).await? {
-                return Ok(Some((format!("{}, {}", point.name, point.address), Some(id))));
+                return Ok((format!("{}, {}", point.name, point.address), Some(id)));
             }
         }
-        Ok(prefs.alternate_address.map(|a| (a, None)))
+        Ok(prefs.alternate_address.map_or_else(|| (HOLD_AT_CARRIER.to_string(), None), |a| (a, None)))
     }
 
     /// The `Diverted` events of a block of `unit`: one per open delivery,
     /// addressed to its carrier. Returns the deliveries too.
     pub(crate) async fn diversions(&self, p: &Principal, unit: UnitId) -> ServiceResult<(Vec<Delivery>, Vec<Event>)> {
-        let Some((to, pickup_point_id)) = self.divert_target(unit).await? else { return Ok((Vec::new(), Vec::new())) };
+        let (to, pickup_point_id) = self.divert_target(unit).await?;
         let filter = DeliveryFilter { unit_id: Some(unit), ..Default::default() };
         let open: Vec<Delivery> =
             self.store.list_deliveries(&filter).await?.into_iter().filter(|d| d.state.is_open()).collect();

@@ -14,6 +14,7 @@ pub mod auth;
 mod carrier;
 pub mod clips;
 mod divert;
+pub use divert::HOLD_AT_CARRIER;
 mod doors;
 mod error;
 pub mod feed;

@@ -352,8 +352,8 @@ pub async fn block_then_divert_end_to_end(kit: &Kit) -> anyhow::Result<()> {
     assert_eq!(b.jun.client.unblock(b.unit_2b.id).await?.ended_blocks, 1);
     b.dana.client.request_access(&b.ask("PCL-9001")).await?;
 
-    // A block without a pickup point or alternate address diverts nothing;
-    // one with only an alternate address names it.
+    // A block with only an alternate address names it; one with neither an
+    // alternate address nor a pickup point tells the carrier to hold it.
     prefs.pickup_point_id = None;
     prefs.alternate_address = Some("Jun's office, 5 Times Sq".into());
     b.jun.client.put_preferences(b.unit_2b.id, &prefs).await?;
@@ -364,6 +364,19 @@ pub async fn block_then_divert_end_to_end(kit: &Kit) -> anyhow::Result<()> {
     assert!(
         matches!(&last.kind, EventKind::Diverted { to, pickup_point_id: None } if to == "Jun's office, 5 Times Sq")
     );
+    assert_eq!(b.jun.client.unblock(b.unit_2b.id).await?.ended_blocks, 1);
+    prefs.alternate_address = None;
+    b.jun.client.put_preferences(b.unit_2b.id, &prefs).await?;
+    let held = b.jun.client.block(b.unit_2b.id, &CreateBlock { until: None, reason: None }).await?;
+    assert_eq!(held.diverted_deliveries, vec![parcel.id]);
+    let events = all_after(&b.parcelo, Some(last.id)).await?;
+    let diverted: Vec<&FeedEvent> = events.iter().filter(|e| e.kind_name() == "diverted").collect();
+    assert_eq!(diverted.len(), 1, "the carrier hears of the block, once: {:?}", kinds(&events));
+    assert!(matches!(
+        &diverted[0].kind,
+        EventKind::Diverted { to, pickup_point_id: None } if to == doorman_server::HOLD_AT_CARRIER
+    ));
+    assert_eq!(diverted[0].delivery_id, Some(parcel.id));
 
     // QuickShip, with no parcel here, heard none of it: its first event is its own.
     let qs = b
