@@ -636,20 +636,7 @@ pub async fn a_guest_s_door_events_and_clip_belong_to_the_host_s_unit(kit: &Kit)
     let others = outsiders(kit, &env).await?;
     let _folder = clips_in_a_folder(kit)?;
     let entrance = env.lock_id(ENTRANCE);
-    // 2B's own door, behind the street door (no lock of its own here).
-    let locks = env.rosa.list_locks(env.property.id).await?;
-    let street = locks.iter().find(|l| l.id == entrance).context("the street door's lock")?;
-    env.rosa
-        .create_access_point(
-            env.property.id,
-            &CreateAccessPoint {
-                kind: AccessPointKind::UnitDoor,
-                name: "2B front door".into(),
-                parent_id: Some(street.access_point_id),
-                unit_id: Some(env.unit_2b.id),
-            },
-        )
-        .await?;
+    env.add_unit_2b_door().await?;
     let mut jun_live = env.jun.event_stream(StreamStart::Now).await?;
     let mut kim_live = others.kim.event_stream(StreamStart::Now).await?;
 

@@ -273,6 +273,25 @@ impl FleetEnv {
         Ok(())
     }
 
+    /// 2B's own front door, behind the street door (lock `ENTRANCE`), with
+    /// no lock of its own: a guest's path to 2B is the street door.
+    pub async fn add_unit_2b_door(&self) -> anyhow::Result<()> {
+        let locks = self.rosa.list_locks(self.property.id).await?;
+        let street = locks.iter().find(|l| l.id == self.lock_id(ENTRANCE)).context("the street door's lock")?;
+        self.rosa
+            .create_access_point(
+                self.property.id,
+                &CreateAccessPoint {
+                    kind: AccessPointKind::UnitDoor,
+                    name: "2B front door".into(),
+                    parent_id: Some(street.access_point_id),
+                    unit_id: Some(self.unit_2b.id),
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
     pub fn lock_id(&self, i: usize) -> LockId {
         self.bundles[i].lock().map(|l| LockId::from(uuid::Uuid::from_bytes(l.0))).unwrap()
     }

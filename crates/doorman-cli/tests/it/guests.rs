@@ -218,20 +218,7 @@ pub async fn trunk_code_works_once_inside_its_window(kit: &Kit) -> anyhow::Resul
 /// Revoking a pass reaches an online lock at once: it refuses the guest.
 pub async fn revoked_guest_pass_is_refused_by_an_online_lock(kit: &Kit) -> anyhow::Result<()> {
     let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    // 2B's door, behind the street door, has no lock of its own here.
-    let locks = env.rosa.list_locks(env.property.id).await?;
-    let street = locks.iter().find(|l| l.id == env.lock_id(ENTRANCE)).context("the street door's lock")?;
-    env.rosa
-        .create_access_point(
-            env.property.id,
-            &CreateAccessPoint {
-                kind: AccessPointKind::UnitDoor,
-                name: "2B front door".into(),
-                parent_id: Some(street.access_point_id),
-                unit_id: Some(env.unit_2b.id),
-            },
-        )
-        .await?;
+    env.add_unit_2b_door().await?;
     let guest = doorman_devices::Handheld::generate(&mut OsRng);
     let req = CreateGuestPass {
         handheld_public_key: Some(guest.public_key_b64()),
