@@ -115,7 +115,15 @@ pub async fn every_notification_of_a_delivery_in_order_to_the_right_principals(k
         ("jun", vec!["eta_updated", "access_requested", "access_granted", "delivered", "blocked"]),
         (
             "kim",
-            vec!["access_requested", "access_refused", "blocked", "eta_updated", "access_requested", "access_refused"],
+            vec![
+                "access_requested",
+                "access_refused",
+                "blocked",
+                "diverted",
+                "eta_updated",
+                "access_requested",
+                "access_refused",
+            ],
         ),
         (
             "rosa",
@@ -128,6 +136,7 @@ pub async fn every_notification_of_a_delivery_in_order_to_the_right_principals(k
                 "access_refused",
                 "blocked",
                 "blocked",
+                "diverted",
                 "eta_updated",
                 "access_requested",
                 "access_refused",
@@ -145,7 +154,8 @@ pub async fn every_notification_of_a_delivery_in_order_to_the_right_principals(k
                 "access_refused",
             ],
         ),
-        ("quickship", vec!["access_requested", "access_refused", "eta_updated"]),
+        // Kim named no pickup point or alternate address: QuickShip is told to hold her parcel.
+        ("quickship", vec!["access_requested", "access_refused", "diverted", "eta_updated"]),
         ("dana", vec!["access_requested", "access_granted", "delivered"]),
         ("eli", vec!["access_requested", "access_refused"]),
         ("sam", vec!["access_requested", "access_refused"]),
@@ -183,8 +193,13 @@ pub async fn every_notification_of_a_delivery_in_order_to_the_right_principals(k
     assert_eq!(jun_events[3].delivery_id, Some(parcel.id));
     let kim_events = all_after(&b.kim.client, start).await?;
     assert!(matches!(kim_events[1].kind, EventKind::AccessRefused { reason: RefusalReason::CarrierNotEnabled, .. }));
-    assert!(matches!(kim_events[5].kind, EventKind::AccessRefused { reason: RefusalReason::ResidentBlocked, .. }));
-    assert_eq!(kim_events[5].delivery_id, Some(eli_parcel.id));
+    assert!(matches!(
+        &kim_events[3].kind,
+        EventKind::Diverted { to, pickup_point_id: None } if to == doorman_server::HOLD_AT_CARRIER
+    ));
+    assert_eq!(kim_events[3].delivery_id, Some(kims.id));
+    assert!(matches!(kim_events[6].kind, EventKind::AccessRefused { reason: RefusalReason::ResidentBlocked, .. }));
+    assert_eq!(kim_events[6].delivery_id, Some(eli_parcel.id));
     let otto_events = all_after(&b.otto, otto_start).await?;
     assert_eq!(otto_events.len(), 1);
     assert_eq!(otto_events[0].property_id, Some(otto_home.id));
