@@ -376,9 +376,9 @@ macro_rules! impl_audit {
 
             use super::$store;
             use $crate::audit::{
-                entry_conditions, multi_insert, placeholders, sql, to_hash, to_i64, to_u64, AuditStore, EntryFilter,
-                EntryRow, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint, StoredCosignature, StoredEntry,
-                INSERT_CHUNK,
+                entry_conditions, entry_rows, multi_insert, placeholders, sql, to_hash, to_i64, to_u64, AuditStore,
+                EntryFilter, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint, StoredCosignature,
+                StoredEntry, INSERT_CHUNK,
             };
             use $crate::sql_store::db_error;
             use $crate::{StoreError, StoreResult};
@@ -393,7 +393,7 @@ macro_rules! impl_audit {
                 if events.is_empty() {
                     return Ok(Vec::new());
                 }
-                let rows = events.iter().map(EntryRow::of).collect::<StoreResult<Vec<_>>>()?;
+                let rows = entry_rows(events)?;
                 let count = to_i64(rows.len() as u64, "event count")?;
                 let after: i64 =
                     sqlx::query_scalar(sql::TAKE_INDEXES).bind(count).fetch_one(&mut *tx).await.map_err(db_error)?;

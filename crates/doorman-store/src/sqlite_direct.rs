@@ -483,34 +483,28 @@ fn run_group<'a>(
     writes: impl ExactSizeIterator<Item = &'a Write> + Clone,
 ) -> Result<Vec<StoreResult<Written>>, String> {
     begin(conn)?;
-    let mut results = Vec::with_capacity(writes.len());
-    let mut whole = true;
-    for write in writes.clone() {
-        match apply(conn, write, Undo::Whole) {
-            Ok(result) => results.push(Ok(result)),
-            Err(_) => {
-                whole = false;
-                break;
-            }
-        }
-    }
-    if !whole {
-        rollback(conn);
-        begin(conn)?;
-        results.clear();
-        for write in writes {
-            match run_one(conn, write) {
-                Ok(result) => results.push(result),
-                Err(broken) => {
-                    // The transaction can no longer be trusted (SQLite rolled
-                    // it back after an I/O error, or a savepoint could not be
-                    // undone): none of the group is kept.
-                    rollback(conn);
-                    return Err(format!("the write group was rolled back: {broken}"));
+    let whole: StoreResult<Vec<Written>> = writes.clone().map(|write| apply(conn, write, Undo::Whole)).collect();
+    let results = match whole {
+        Ok(written) => written.into_iter().map(Ok).collect(),
+        Err(_) => {
+            rollback(conn);
+            begin(conn)?;
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                match run_one(conn, write) {
+                    Ok(result) => results.push(result),
+                    Err(broken) => {
+                        // The transaction can no longer be trusted (SQLite
+                        // rolled it back after an I/O error, or a savepoint
+                        // could not be undone): none of the group is kept.
+                        rollback(conn);
+                        return Err(format!("the write group was rolled back: {broken}"));
+                    }
                 }
             }
+            results
         }
-    }
+    };
     if let Err(e) = execute(conn, "COMMIT", &[]) {
         rollback(conn);
         return Err(format!("commit failed: {e}"));

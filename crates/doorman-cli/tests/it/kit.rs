@@ -123,7 +123,6 @@ impl Kit {
     /// then boots a new store, service and server over the same database,
     /// with the same keys, configuration and clock, listening where the old
     /// one did, so the clients a test holds reach the new server.
-    #[allow(dead_code)] // for scenarios that restart the service
     pub async fn restart(self) -> anyhow::Result<Kit> {
         let Kit { backend, clock, running, anon, operator, database_url, keys, _dir } = self;
         let (addr, config) = (running.addr, running.service.config().clone());
