@@ -66,8 +66,12 @@ proptest! {
                 Step::ReplayLast => {
                     if let Some(c) = last.clone() {
                         let out = w.enter(&c, now);
-                        let refused = out.decision.refusal();
-                        prop_assert!(refused.is_some(), "a replay opened the door");
+                        // A credential opens at most once. One refused for a
+                        // passing reason (the event ring full until the
+                        // service acknowledges) may still open, once.
+                        if let Some(e) = out.decision.entry() {
+                            prop_assert!(granted.insert(e.credential_id.unwrap()), "a replay opened the door");
+                        }
                     }
                 }
                 Step::Garbage => {
