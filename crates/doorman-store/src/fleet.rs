@@ -192,7 +192,7 @@ macro_rules! impl_fleet {
                 parse_id, to_hash, to_i64, to_u64, FleetStore, LockChainHead, LockFleetRecord, LockGap,
                 RevokedCredential, StoredLockEvent, FLEET_COLUMNS,
             };
-            use $crate::rows::{grant_columns, revoked_with_events, GrantRow};
+            use $crate::rows::{delivery_grant_ids, grant_columns, revoked_with_events, GrantRow};
             use $crate::sql_store::db_error;
             use $crate::{RevocationEvents, StoreError, StoreResult};
 
@@ -491,18 +491,10 @@ macro_rules! impl_fleet {
                     revoked: &RevocationEvents,
                 ) -> StoreResult<Vec<Grant>> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(
-                        "UPDATE live_grants SET revoked_at = $2 \
-                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-                    )
-                    .bind(delivery.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
                     let rows = sqlx::query_as::<_, GrantRow>(concat!(
-                        "UPDATE grants SET revoked_at = $2 \
-                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING ",
+                        "UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
+                        delivery_grant_ids!(),
+                        ") RETURNING ",
                         grant_columns!()
                     ))
                     .bind(delivery.to_string())

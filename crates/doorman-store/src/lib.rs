@@ -7,16 +7,20 @@
 //! - every method that writes more than one row does so in one transaction:
 //!   after an error nothing of it remains;
 //! - [`Store::claim_grant`] lets at most one live grant exist per delivery, and
-//!   the database enforces it (a unique key and a conditional upsert), so it
-//!   holds across processes sharing one PostgreSQL;
+//!   the database enforces it (the delivery's row lock on PostgreSQL, the
+//!   write lock on SQLite, taken before the check), so it holds across
+//!   processes sharing one database;
 //! - [`Store::next_lock_sequence`] and [`Store::claim_grant_with_sequences`]
 //!   never hand out the same number twice for one lock (they share one
 //!   counter per lock, kept in the database);
 //! - a write is durable when its method returns `Ok`: SQLite runs with
 //!   `synchronous = FULL`, so the commit has reached the disk (fsync of the
 //!   WAL); PostgreSQL commits with its default `synchronous_commit = on`;
-//! - nothing is cached in process memory: every read sees what the database
-//!   holds at that moment, also what another process wrote;
+//! - every read sees what the database holds at that moment, also what
+//!   another process wrote: nothing is cached in process memory, except the
+//!   SQLite access path's copy of a property's configuration, which it uses
+//!   only while a version, bumped by triggers in the same transaction as any
+//!   change to that configuration, says it is current;
 //! - errors never carry connection strings or passwords.
 //!
 //! Lists come in a stable order: deliveries and access requests newest first

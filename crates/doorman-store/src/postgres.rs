@@ -149,7 +149,7 @@ async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResu
     Ok(())
 }
 
-impl_store!(PostgresStore, sqlx::Postgres, "postgres");
+impl_store!(PostgresStore, sqlx::Postgres, "postgres", " FOR UPDATE");
 crate::audit::impl_audit!(
     PostgresStore,
     sqlx::Postgres,

@@ -592,6 +592,18 @@ macro_rules! grant_columns {
 }
 pub(crate) use grant_columns;
 
+/// The ids of `$1` delivery's grants. A grant is only ever stored together
+/// with the access request that won it, and the request names it, so a
+/// delivery's grants are found through its requests (by the index on
+/// `access_requests (delivery_id, grant_id)`; no index on grants is keyed by
+/// delivery, see migration 0011).
+macro_rules! delivery_grant_ids {
+    () => {
+        "SELECT grant_id FROM access_requests WHERE delivery_id = $1 AND grant_id IS NOT NULL"
+    };
+}
+pub(crate) use delivery_grant_ids;
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct GrantRow {
     pub id: String,

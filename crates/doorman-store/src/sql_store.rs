@@ -12,6 +12,10 @@
 //!   access request's reads and writes (see `sqlite_direct`), which then
 //!   serves those methods instead of sqlx; None on PostgreSQL.
 //!
+//! and, as the macro's last argument, the clause that locks a row read in a
+//! write transaction (`" FOR UPDATE"` on PostgreSQL; nothing on SQLite,
+//! whose `BEGIN IMMEDIATE` already keeps every other writer out).
+//!
 //! Each backend also invokes `audit::impl_audit!` beside `impl_store!`: the
 //! write methods that take events write them, last, with that macro's
 //! `append_in`, in their own transaction.
@@ -67,11 +71,14 @@ impl<DB: sqlx::Database> DerefMut for WriteTx<DB> {
 /// `$1`, `$2`, ... (the direct path binds them by name).
 pub(crate) mod sql {
     use crate::rows::{
-        access_point_columns, access_request_columns, block_columns, delivery_columns, driver_columns,
-        drop_spot_columns, enablement_columns, grant_columns, lock_columns, preferences_columns, principal_columns,
-        property_columns,
+        access_point_columns, access_request_columns, block_columns, delivery_columns, delivery_grant_ids,
+        driver_columns, drop_spot_columns, enablement_columns, grant_columns, lock_columns, preferences_columns,
+        principal_columns, property_columns,
     };
 
+    /// The version of the access path's configuration (SQLite only:
+    /// migration 0012).
+    pub(crate) const ACCESS_CONFIG_VERSION: &str = "SELECT version FROM access_config_version";
     /// $1 hash
     pub(crate) const PRINCIPAL_FOR_TOKEN: &str =
         concat!("SELECT ", principal_columns!(), " FROM tokens WHERE hash = $1");
@@ -110,21 +117,14 @@ pub(crate) mod sql {
     /// The grant's columns in `grant_columns!` order.
     pub(crate) const INSERT_GRANT: &str =
         concat!("INSERT INTO grants (", grant_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
-    /// The decision: $1 delivery, $2 grant, $3 expires_at, $4 revoked_at,
-    /// $5 now. The delivery's row in live_grants is taken over only if the
-    /// grant it holds is no longer live; when claims race, the database lets
-    /// one through (PostgreSQL re-checks the WHERE against the winner's
-    /// committed row; SQLite has one writer at a time). One row touched: won.
-    pub(crate) const CLAIM_LIVE_GRANT: &str =
-        "INSERT INTO live_grants (delivery_id, grant_id, expires_at, revoked_at) \
-         VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (delivery_id) DO UPDATE SET grant_id = excluded.grant_id, \
-         expires_at = excluded.expires_at, revoked_at = excluded.revoked_at \
-         WHERE live_grants.revoked_at IS NOT NULL OR live_grants.expires_at <= $5";
-    /// $1 delivery, $2 now: a row if the delivery's grant is live, so that
-    /// `CLAIM_LIVE_GRANT` would change nothing.
-    pub(crate) const LIVE_GRANT_HELD: &str =
-        "SELECT 1 FROM live_grants WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+    /// $1 delivery, $2 now: a row if one of the delivery's grants is live
+    /// (unrevoked, unexpired), so that a claim must lose. Read inside the
+    /// claim's write transaction, after `LOCK_DELIVERY`.
+    pub(crate) const LIVE_GRANT_HELD: &str = concat!(
+        "SELECT 1 FROM grants WHERE id IN (",
+        delivery_grant_ids!(),
+        ") AND revoked_at IS NULL AND expires_at > $2 LIMIT 1"
+    );
     /// The record's columns in `access_request_columns!` order.
     pub(crate) const INSERT_ACCESS_REQUEST: &str = concat!(
         "INSERT INTO access_requests (",
@@ -177,7 +177,7 @@ pub(crate) fn filtered_select(
 
 /// Implements [`Store`](crate::Store) for `$store`, whose database is `$db`.
 macro_rules! impl_store {
-    ($store:ident, $db:ty, $backend:literal) => {
+    ($store:ident, $db:ty, $backend:literal, $lock:literal) => {
         mod store_impl {
             use async_trait::async_trait;
             use doorman_domain::{
@@ -1121,7 +1121,7 @@ macro_rules! impl_store {
                         return direct.claim_grant(grant, record, now, events).await;
                     }
                     let mut tx = self.begin_write().await?;
-                    if claim_in(&mut tx, grant, record, now, events).await?.is_none() {
+                    if claim_in(&mut tx, grant, record, now, events, false).await?.is_none() {
                         rollback(tx).await?;
                         return Ok(false);
                     }
@@ -1140,20 +1140,12 @@ macro_rules! impl_store {
                         return direct.claim_grant_with_sequences(grant, record, now, events).await;
                     }
                     let mut tx = self.begin_write().await?;
-                    let mut numbered = grant.clone();
-                    for door in &mut numbered.doors {
-                        let Some(next) = next_lock_sequence_in(&mut tx, door.lock_id).await? else {
-                            rollback(tx).await?;
-                            return Err(StoreError::NotFound);
-                        };
-                        door.sequence = Some(next);
-                    }
-                    let Some(indexes) = claim_in(&mut tx, &numbered, record, now, events).await? else {
+                    let Some(claimed) = claim_in(&mut tx, grant, record, now, events, true).await? else {
                         rollback(tx).await?;
                         return Ok(None);
                     };
                     commit(tx).await?;
-                    Ok(Some((numbered, indexes)))
+                    Ok(Some(claimed))
                 }
 
                 async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
@@ -1173,7 +1165,9 @@ macro_rules! impl_store {
                     let rows = sqlx::query_as::<_, GrantRow>(concat!(
                         "SELECT ",
                         grant_columns!(),
-                        " FROM grants WHERE delivery_id = $1 ORDER BY issued_at, id"
+                        " FROM grants WHERE id IN (",
+                        delivery_grant_ids!(),
+                        ") ORDER BY issued_at, id"
                     ))
                     .bind(delivery.to_string())
                     .fetch_all(self.reads())
@@ -1189,20 +1183,11 @@ macro_rules! impl_store {
                     revoked: &RevocationEvents,
                 ) -> StoreResult<Vec<Grant>> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(
-                        "UPDATE live_grants SET revoked_at = $2 \
-                         WHERE revoked_at IS NULL AND expires_at > $2 \
-                         AND delivery_id IN (SELECT id FROM deliveries WHERE unit_id = $1)",
-                    )
-                    .bind(unit.to_string())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
                     let rows = sqlx::query_as::<_, GrantRow>(concat!(
                         "UPDATE grants SET revoked_at = $2 \
-                         WHERE revoked_at IS NULL AND expires_at > $2 \
-                         AND delivery_id IN (SELECT id FROM deliveries WHERE unit_id = $1) RETURNING ",
+                         WHERE revoked_at IS NULL AND expires_at > $2 AND id IN \
+                         (SELECT r.grant_id FROM deliveries d JOIN access_requests r ON r.delivery_id = d.id \
+                          WHERE d.unit_id = $1 AND r.grant_id IS NOT NULL) RETURNING ",
                         grant_columns!()
                     ))
                     .bind(unit.to_string())
@@ -1218,21 +1203,18 @@ macro_rules! impl_store {
 
                 async fn close_live_grant(&self, delivery: DeliveryId, now: UnixSeconds) -> StoreResult<()> {
                     // Ending a grant is moving its expiry to `now`: it stays
-                    // unrevoked, and both the grant and its live row say it is over.
+                    // unrevoked, and says it is over.
                     let mut tx = self.begin_write().await?;
-                    for sql in [
-                        "UPDATE live_grants SET expires_at = $2 \
-                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-                        "UPDATE grants SET expires_at = $2 \
-                         WHERE delivery_id = $1 AND revoked_at IS NULL AND expires_at > $2",
-                    ] {
-                        sqlx::query(sql)
-                            .bind(delivery.to_string())
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
+                    sqlx::query(concat!(
+                        "UPDATE grants SET expires_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
+                        delivery_grant_ids!(),
+                        ")"
+                    ))
+                    .bind(delivery.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                     commit(tx).await
                 }
 
@@ -1309,20 +1291,47 @@ macro_rules! impl_store {
                     .map_err(db_error)
             }
 
-            /// Stores the grant, claims the delivery's live row for it and, if
-            /// that won, stores the record and then the events; returns their
-            /// log indexes if it won. When it lost, the caller rolls back (the
-            /// grant row is not to stay).
+            /// The claim, inside the caller's write transaction: locks the
+            /// delivery (PostgreSQL: its row, FOR UPDATE, so that concurrent
+            /// claims for it take turns; SQLite lets one writer in at a time)
+            /// and returns None, having written nothing, if one of its grants
+            /// is live. Otherwise numbers the doors if asked (NotFound for an
+            /// unknown lock), stores the grant, the record that names it and
+            /// then the events, and returns the grant as stored with the
+            /// events' log indexes.
             async fn claim_in(
                 tx: &mut Tx,
                 grant: &Grant,
                 record: &AccessRequestRecord,
                 now: UnixSeconds,
                 events: &[Event],
-            ) -> StoreResult<Option<Vec<LogIndex>>> {
+                number_doors: bool,
+            ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
+                let delivery = grant.delivery_id.to_string();
+                sqlx::query(concat!("SELECT id FROM deliveries WHERE id = $1", $lock))
+                    .bind(&delivery)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                let held = sqlx::query(sql::LIVE_GRANT_HELD)
+                    .bind(&delivery)
+                    .bind(now)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                if held.is_some() {
+                    return Ok(None);
+                }
+                let mut grant = grant.clone();
+                if number_doors {
+                    for door in &mut grant.doors {
+                        let next = next_lock_sequence_in(tx, door.lock_id).await?.ok_or(StoreError::NotFound)?;
+                        door.sequence = Some(next);
+                    }
+                }
                 sqlx::query(sql::INSERT_GRANT)
                     .bind(grant.id.to_string())
-                    .bind(grant.delivery_id.to_string())
+                    .bind(&delivery)
                     .bind(grant.driver_id.to_string())
                     .bind(grant.carrier_id.to_string())
                     .bind(grant.property_id.to_string())
@@ -1335,22 +1344,9 @@ macro_rules! impl_store {
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
-                let won = sqlx::query(sql::CLAIM_LIVE_GRANT)
-                    .bind(grant.delivery_id.to_string())
-                    .bind(grant.id.to_string())
-                    .bind(grant.expires_at)
-                    .bind(grant.revoked_at)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected()
-                    == 1;
-                if !won {
-                    return Ok(None);
-                }
                 insert_access_request_in(tx, record).await?;
-                Ok(Some(append_in(&mut **tx, events).await?))
+                let indexes = append_in(&mut **tx, events).await?;
+                Ok(Some((grant, indexes)))
             }
 
             async fn insert_access_request_in(tx: &mut Tx, r: &AccessRequestRecord) -> StoreResult<()> {

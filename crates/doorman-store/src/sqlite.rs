@@ -132,7 +132,7 @@ fn open_error(error: sqlx::Error) -> StoreError {
     StoreError::Backend(format!("opening SQLite: {error}"))
 }
 
-impl_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "");
 crate::audit::impl_audit!(
     SqliteStore,
     sqlx::Sqlite,

@@ -15,8 +15,13 @@
 //!   the async task for that long, as signing a credential does; only a
 //!   reader that finds the WAL being recovered waits, up to the busy
 //!   timeout). The access context is read in one read transaction, so in
-//!   one snapshot. Nothing is cached between calls: SQLite itself drops a
-//!   connection's page cache when another connection committed.
+//!   one snapshot. Only the property's configuration is kept between calls
+//!   (the property, its doors, drop spots and locks, carriers' enablements:
+//!   [`ConfigCache`]), and used only under the configuration version the
+//!   same snapshot reads, which triggers bump in every transaction that
+//!   changes any of it (migration 0012); everything else is read afresh
+//!   (SQLite itself drops a connection's page cache when another connection
+//!   committed).
 //! - The access path's writes ([`Direct::claim_grant`],
 //!   [`Direct::claim_grant_with_sequences`], [`Direct::next_lock_sequence`],
 //!   [`Direct::record_access_request`]) are queued to the writer thread. It
@@ -27,9 +32,9 @@
 //!   by a read before it writes anything, so in the usual case nothing needs
 //!   undoing); if any write fails, that attempt is rolled back whole and the
 //!   group runs again with a savepoint around each write. The writer decides
-//!   nothing from memory: sequence numbers and live grants are read and
-//!   written in the transaction, under SQLite's write lock, so the
-//!   guarantees hold across processes as before.
+//!   nothing from memory: sequence numbers are read and written, and a
+//!   delivery's live grants read, in the transaction, under SQLite's write
+//!   lock, so the guarantees hold across processes as before.
 //! - A claim or a refusal record carries its transparency-log events,
 //!   encoded by the caller before the write is queued: they take their
 //!   indexes from the log counter and are written last in the write, so they
@@ -66,7 +71,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use doorman_domain::{AccessRequestRecord, Event, Grant, LockId, Principal, UnitPreferences, UnixSeconds};
+use std::collections::HashMap;
+
+use doorman_domain::{
+    AccessPoint, AccessRequestRecord, CarrierEnablement, CarrierId, DropSpot, Event, Grant, Lock, LockId, Principal,
+    Property, PropertyId, UnitPreferences, UnixSeconds,
+};
 use rusqlite::{ffi, Connection, OpenFlags, ToSql};
 use tokio::sync::oneshot;
 
@@ -96,6 +106,7 @@ pub(crate) struct Direct {
     path: PathBuf,
     busy_timeout: Duration,
     readers: Mutex<Vec<Connection>>,
+    config: Mutex<ConfigCache>,
     /// To the writer thread; the thread ends when this is dropped.
     jobs: mpsc::Sender<Job>,
     turn: Turn,
@@ -150,7 +161,14 @@ impl Direct {
         };
         spawn("doorman-sqlite-flusher", Box::new(move || flush_loop(&wal, &flush_queue)))?;
         spawn("doorman-sqlite-writer", Box::new(move || write_loop(writer, &queue, &writer_turn, &flushes)))?;
-        Ok(Self { path: path.to_path_buf(), busy_timeout, readers: Mutex::new(Vec::new()), jobs, turn })
+        Ok(Self {
+            path: path.to_path_buf(),
+            busy_timeout,
+            readers: Mutex::new(Vec::new()),
+            config: Mutex::default(),
+            jobs,
+            turn,
+        })
     }
 
     pub(crate) fn turn(&self) -> &Turn {
@@ -192,7 +210,7 @@ impl Direct {
         self.read(|conn| {
             // One read transaction: every part from the same snapshot.
             execute(conn, "BEGIN", &[])?;
-            let context = read_context(conn, q);
+            let context = read_context(conn, q, &self.config);
             // Ends the read even after an error (`read` drops a connection
             // left in a transaction, but need not).
             let ended = execute(conn, "COMMIT", &[]);
@@ -270,13 +288,121 @@ impl Direct {
     }
 }
 
+/// What an access request reads of its property that only a change to the
+/// building's configuration changes: the property, its access points, drop
+/// spots and locks, and the enablement of each carrier asked about (None:
+/// not enabled there).
+struct PropertyConfig {
+    property: Property,
+    drop_spots: Vec<DropSpot>,
+    access_points: Vec<AccessPoint>,
+    locks: Vec<Lock>,
+    enablements: HashMap<CarrierId, Option<CarrierEnablement>>,
+}
+
+/// Properties' configuration as read under one `access_config_version`
+/// (migration 0012: triggers bump it in every transaction that changes any
+/// of it, from any connection or process). A reader uses what is here only
+/// when the version in its own read transaction is the same, so it uses
+/// exactly what the database holds in its snapshot; a newer version empties
+/// the cache, and a reader with an older snapshot reads for itself.
+#[derive(Default)]
+struct ConfigCache {
+    version: i64,
+    properties: HashMap<PropertyId, PropertyConfig>,
+}
+
+/// At most this many properties are kept; beyond, the cache starts afresh.
+const MAX_CACHED_PROPERTIES: usize = 4096;
+
+impl ConfigCache {
+    /// The property's configuration for a reader whose snapshot has
+    /// `version` (what it kept, and for `carrier` the enablement if known),
+    /// or None. A newer version empties the cache first.
+    fn get(&mut self, version: i64, property: PropertyId, carrier: CarrierId) -> Option<CachedConfig> {
+        if version > self.version {
+            self.version = version;
+            self.properties.clear();
+        }
+        if version != self.version {
+            return None;
+        }
+        let config = self.properties.get(&property)?;
+        Some(CachedConfig {
+            property: config.property.clone(),
+            drop_spots: config.drop_spots.clone(),
+            access_points: config.access_points.clone(),
+            locks: config.locks.clone(),
+            enablement: config.enablements.get(&carrier).cloned(),
+        })
+    }
+
+    /// Keeps what a reader read under `version`, unless the cache has moved
+    /// on to another version meanwhile.
+    fn put(&mut self, version: i64, carrier: CarrierId, read: &CachedConfig) {
+        if version != self.version {
+            return;
+        }
+        if self.properties.len() >= MAX_CACHED_PROPERTIES && !self.properties.contains_key(&read.property.id) {
+            self.properties.clear();
+        }
+        let config = self.properties.entry(read.property.id).or_insert_with(|| PropertyConfig {
+            property: read.property.clone(),
+            drop_spots: read.drop_spots.clone(),
+            access_points: read.access_points.clone(),
+            locks: read.locks.clone(),
+            enablements: HashMap::new(),
+        });
+        if let Some(enablement) = &read.enablement {
+            config.enablements.insert(carrier, enablement.clone());
+        }
+    }
+}
+
+/// One reader's copy of a property's configuration; `enablement` is None
+/// when the carrier's is not known yet (Some(None): not enabled there).
+struct CachedConfig {
+    property: Property,
+    drop_spots: Vec<DropSpot>,
+    access_points: Vec<AccessPoint>,
+    locks: Vec<Lock>,
+    enablement: Option<Option<CarrierEnablement>>,
+}
+
 /// The parts of [`Direct::access_context`], inside its read transaction.
-fn read_context(conn: &Connection, q: &AccessContextQuery<'_>) -> StoreResult<Option<AccessContext>> {
+fn read_context(
+    conn: &Connection,
+    q: &AccessContextQuery<'_>,
+    cache: &Mutex<ConfigCache>,
+) -> StoreResult<Option<AccessContext>> {
     let property = q.property.to_string();
-    let Some(found) = query_opt(conn, sql::GET_PROPERTY, &[&property], PropertyRow::from_rusqlite)? else {
-        return Ok(None);
-    };
     let carrier = q.carrier.to_string();
+    let version = query_opt(conn, sql::ACCESS_CONFIG_VERSION, &[], |row| row.get::<_, i64>(0))?
+        .ok_or_else(|| StoreError::Backend("access_config_version has no row".into()))?;
+    let cached = cache.lock().unwrap_or_else(PoisonError::into_inner).get(version, q.property, q.carrier);
+    let mut config = match cached {
+        Some(config) => config,
+        None => {
+            let Some(found) = query_opt(conn, sql::GET_PROPERTY, &[&property], PropertyRow::from_rusqlite)? else {
+                return Ok(None);
+            };
+            let drop_spots = query_all(conn, sql::LIST_DROP_SPOTS, &[&property], DropSpotRow::from_rusqlite)?;
+            let access_points = query_all(conn, sql::LIST_ACCESS_POINTS, &[&property], AccessPointRow::from_rusqlite)?;
+            let locks = query_all(conn, sql::LIST_LOCKS, &[&property], LockRow::from_rusqlite)?;
+            CachedConfig {
+                property: found.into_domain()?,
+                drop_spots: all_into_domain(drop_spots)?,
+                access_points: all_into_domain(access_points)?,
+                locks: all_into_domain(locks)?,
+                enablement: None,
+            }
+        }
+    };
+    if config.enablement.is_none() {
+        let enablement = query_opt(conn, sql::GET_ENABLEMENT, &[&property, &carrier], EnablementRow::from_rusqlite)?;
+        config.enablement = Some(opt_into_domain(enablement)?);
+        cache.lock().unwrap_or_else(PoisonError::into_inner).put(version, q.carrier, &config);
+    }
     let driver = query_opt(conn, sql::GET_DRIVER, &[&q.driver.to_string()], DriverRow::from_rusqlite)?;
     let delivery = opt_into_domain(query_opt(
         conn,
@@ -284,7 +410,6 @@ fn read_context(conn: &Connection, q: &AccessContextQuery<'_>) -> StoreResult<Op
         &[&carrier, &q.tracking_number],
         DeliveryRow::from_rusqlite,
     )?)?;
-    let enablement = query_opt(conn, sql::GET_ENABLEMENT, &[&property, &carrier], EnablementRow::from_rusqlite)?;
     let (block, preferences) = match &delivery {
         Some(d) => {
             let unit = d.unit_id.to_string();
@@ -294,19 +419,16 @@ fn read_context(conn: &Connection, q: &AccessContextQuery<'_>) -> StoreResult<Op
         }
         None => (None, UnitPreferences::default()),
     };
-    let drop_spots = query_all(conn, sql::LIST_DROP_SPOTS, &[&property], DropSpotRow::from_rusqlite)?;
-    let access_points = query_all(conn, sql::LIST_ACCESS_POINTS, &[&property], AccessPointRow::from_rusqlite)?;
-    let locks = query_all(conn, sql::LIST_LOCKS, &[&property], LockRow::from_rusqlite)?;
     Ok(Some(AccessContext {
-        property: found.into_domain()?,
+        property: config.property,
         driver: opt_into_domain(driver)?,
         delivery,
-        enablement: opt_into_domain(enablement)?,
+        enablement: config.enablement.flatten(),
         block,
         preferences,
-        drop_spots: all_into_domain(drop_spots)?,
-        access_points: all_into_domain(access_points)?,
-        locks: all_into_domain(locks)?,
+        drop_spots: config.drop_spots,
+        access_points: config.access_points,
+        locks: config.locks,
     }))
 }
 
@@ -483,7 +605,7 @@ fn run_group<'a>(
     writes: impl ExactSizeIterator<Item = &'a Write> + Clone,
 ) -> Result<Vec<StoreResult<Written>>, String> {
     begin(conn)?;
-    let whole: StoreResult<Vec<Written>> = writes.clone().map(|write| apply(conn, write, Undo::Whole)).collect();
+    let whole: StoreResult<Vec<Written>> = writes.clone().map(|write| apply(conn, write)).collect();
     let results = match whole {
         Ok(written) => written.into_iter().map(Ok).collect(),
         Err(_) => {
@@ -523,37 +645,23 @@ fn rollback(conn: &Connection) {
     }
 }
 
-/// How a write's changes would be undone if it failed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Undo {
-    /// By rolling back the whole group: a write must not change anything
-    /// it does not keep (a claim that loses checks first, then writes).
-    Whole,
-    /// By rolling back to the write's own savepoint.
-    Savepoint,
-}
-
 /// One write: a claim or a record with its log entries in a savepoint (on
-/// its error, or when a claim lost, everything it did is rolled back to the
-/// savepoint, the log counter included), a single statement as it is. The
-/// outer error means the group's transaction is broken.
+/// its error everything it did is rolled back to the savepoint, the log
+/// counter included), a single statement as it is. The outer error means
+/// the group's transaction is broken.
 fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>> {
     if matches!(write, Write::NextSequence(_)) {
         // One statement: SQLite undoes a failed statement by itself and
         // the transaction goes on, unless the failure ended it.
-        let result = apply(conn, write, Undo::Savepoint);
+        let result = apply(conn, write);
         if result.is_err() && conn.is_autocommit() {
             return Err(result.err().unwrap_or_else(|| StoreError::Backend("rolled back".into())));
         }
         return Ok(result);
     }
     execute(conn, "SAVEPOINT write", &[])?;
-    let (result, keep) = match apply(conn, write, Undo::Savepoint) {
-        Ok(Written::Claim(None)) => (Ok(Written::Claim(None)), false),
-        Ok(written) => (Ok(written), true),
-        Err(e) => (Err(e), false),
-    };
-    if !keep {
+    let result = apply(conn, write);
+    if result.is_err() {
         if conn.is_autocommit() {
             return Err(result.err().unwrap_or_else(|| StoreError::Backend("rolled back".into())));
         }
@@ -563,7 +671,10 @@ fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>
     Ok(result)
 }
 
-fn apply(conn: &Connection, write: &Write, undo: Undo) -> StoreResult<Written> {
+/// A write changes nothing unless it succeeds whole: a claim that must lose
+/// finds out by a read before it writes anything, so only an error leaves
+/// changes to undo (by the group's rollback, or the write's savepoint).
+fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
     Ok(match write {
         Write::Record { record, entries } => {
             insert_access_request(conn, record)?;
@@ -572,7 +683,7 @@ fn apply(conn: &Connection, write: &Write, undo: Undo) -> StoreResult<Written> {
         }
         Write::NextSequence(lock) => Written::Sequence(next_sequence(conn, *lock)?),
         Write::Claim { grant, record, now, number_doors, entries } => {
-            if undo == Undo::Whole && live_grant_held(conn, grant, *now)? {
+            if live_grant_held(conn, grant, *now)? {
                 return Ok(Written::Claim(None));
             }
             let mut grant = grant.clone();
@@ -581,22 +692,18 @@ fn apply(conn: &Connection, write: &Write, undo: Undo) -> StoreResult<Written> {
                     door.sequence = Some(next_sequence(conn, door.lock_id)?);
                 }
             }
-            if claim(conn, &grant, record, *now)? {
-                let indexes = append_rusqlite(conn, entries)?;
-                Written::Claim(Some((grant, indexes)))
-            } else if undo == Undo::Whole {
-                // Written before it lost: only a savepoint can undo that.
-                return Err(StoreError::Backend("a checked claim lost".into()));
-            } else {
-                Written::Claim(None)
-            }
+            insert_grant(conn, &grant)?;
+            insert_access_request(conn, record)?;
+            let indexes = append_rusqlite(conn, entries)?;
+            Written::Claim(Some((grant, indexes)))
         }
     })
 }
 
-/// Whether another grant of the delivery is live, so that a claim would lose.
-/// Only the writer writes while it holds the transaction, so the claim that
-/// follows a `false` wins (it checks again, and fails if it did not).
+/// Whether one of the delivery's grants is live, so that the claim loses.
+/// The writer holds SQLite's write lock for the whole group, so no other
+/// claim (of this process or another) can come between this read and the
+/// claim's writes.
 fn live_grant_held(conn: &Connection, grant: &Grant, now: UnixSeconds) -> StoreResult<bool> {
     Ok(query_opt(conn, sql::LIVE_GRANT_HELD, &[&grant.delivery_id.to_string(), &now], |row| row.get::<_, i64>(0))?
         .is_some())
@@ -607,15 +714,13 @@ fn next_sequence(conn: &Connection, lock: LockId) -> StoreResult<i64> {
         .ok_or(StoreError::NotFound)
 }
 
-/// As the sqlx `claim_in`: the grant, the decision, and the record if it won.
-fn claim(conn: &Connection, grant: &Grant, record: &AccessRequestRecord, now: UnixSeconds) -> StoreResult<bool> {
-    let (id, delivery) = (grant.id.to_string(), grant.delivery_id.to_string());
+fn insert_grant(conn: &Connection, grant: &Grant) -> StoreResult<()> {
     execute(
         conn,
         sql::INSERT_GRANT,
         &[
-            &id,
-            &delivery,
+            &grant.id.to_string(),
+            &grant.delivery_id.to_string(),
             &grant.driver_id.to_string(),
             &grant.carrier_id.to_string(),
             &grant.property_id.to_string(),
@@ -627,11 +732,7 @@ fn claim(conn: &Connection, grant: &Grant, record: &AccessRequestRecord, now: Un
             &grant.revoked_at,
         ],
     )?;
-    let won = execute(conn, sql::CLAIM_LIVE_GRANT, &[&delivery, &id, &grant.expires_at, &grant.revoked_at, &now])? == 1;
-    if won {
-        insert_access_request(conn, record)?;
-    }
-    Ok(won)
+    Ok(())
 }
 
 fn insert_access_request(conn: &Connection, r: &AccessRequestRecord) -> StoreResult<()> {

@@ -1547,6 +1547,50 @@ async fn access_context_sees_every_change_at_once(store: Arc<dyn Store>) {
     let delivered = Delivery { state: DeliveryState::Delivered, updated_at: T0 + 2, ..w.delivery.clone() };
     store.update_delivery(&delivered, w.delivery.state, &[]).await.unwrap();
     assert_eq!(store.access_context(&q).await.unwrap().unwrap().delivery, Some(delivered));
+
+    // The building's configuration too (the SQLite path keeps it between
+    // reads, under a version the database bumps with every change).
+    assert_config_changes_seen_at_once(store.as_ref(), store.as_ref(), &w).await;
+}
+
+/// Each change `writer` makes to the building's configuration is in the very
+/// next `reader.access_context`: the tenant notice, a new door, lock and drop
+/// spot, another carrier's enablement.
+async fn assert_config_changes_seen_at_once(writer: &dyn Store, reader: &dyn Store, w: &World) {
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    let before = reader.access_context(&q).await.unwrap().unwrap();
+    let notice = TenantNotice { text: "Couriers may enter".into(), notified_at: T0 + 3, live_from: T0 + 4 };
+    writer.set_tenant_notice(w.property.id, &notice, &[]).await.unwrap();
+    let ctx = reader.access_context(&q).await.unwrap().unwrap();
+    assert_ne!(ctx.property, before.property, "the notice is read at once");
+    assert_eq!(Some(ctx.property.clone()), writer.get_property(w.property.id).await.unwrap());
+
+    let garage = door(w.property.id, AccessPointKind::Garage, "Garage door", Some(&w.entrance));
+    writer.insert_access_point(&garage, &[]).await.unwrap();
+    assert!(reader.access_context(&q).await.unwrap().unwrap().access_points.contains(&garage));
+    let garage_lock = lock(&garage, T0 + 5);
+    writer.insert_lock(&garage_lock, &[]).await.unwrap();
+    assert!(reader.access_context(&q).await.unwrap().unwrap().locks.contains(&garage_lock));
+    let bay = drop_spot(&garage, DropSpotKind::Garage, "Garage bay", None);
+    writer.insert_drop_spot(&bay, &[]).await.unwrap();
+    let ctx = reader.access_context(&q).await.unwrap().unwrap();
+    assert!(ctx.drop_spots.contains(&bay));
+    assert_eq!(Some(ctx), w.context_from_getters(writer, &q).await);
+
+    // a lock's sequence moving is not a configuration change, and is not
+    // in the context either
+    writer.next_lock_sequence(garage_lock.id).await.unwrap();
+    assert_eq!(Some(reader.access_context(&q).await.unwrap().unwrap()), w.context_from_getters(writer, &q).await);
+
+    // another carrier asks: its enablement, not the first one's
+    let other = carrier("Late Parcel", T0);
+    writer.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
+    let theirs = AccessContextQuery { carrier: other.id, ..q };
+    assert_eq!(reader.access_context(&theirs).await.unwrap().unwrap().enablement, None);
+    let enabled = CarrierEnablement { carrier_id: other.id, updated_at: T0 + 6, ..w.enablement() };
+    writer.put_enablement(&enabled, &[]).await.unwrap();
+    assert_eq!(reader.access_context(&theirs).await.unwrap().unwrap().enablement, Some(enabled));
 }
 
 async fn claim_with_sequences_numbers_the_doors_and_claims_once(store: Arc<dyn Store>) {
@@ -1786,6 +1830,8 @@ async fn sqlite_two_openers_see_each_other_and_claim_with_sequences_once() {
     assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
     first.end_blocks(w.unit.id, T0 + 5, &[]).await.unwrap();
     assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
+    // what the second keeps of the building is dropped when the first changes it
+    assert_config_changes_seen_at_once(first.as_ref(), second.as_ref(), &w).await;
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..40 {
