@@ -5,14 +5,17 @@
 //! both, so the ratio is what the policy, the reads and the writes cost.
 //!
 //! Requests per second is a capacity: both sides run with enough requests in
-//! flight (128 by default) to saturate the server. The bare side is
+//! flight (256 by default) to saturate the server. The bare side is
 //! saturated from about 16 in flight; the full side needs more, because each
 //! of its requests also waits for its group's commit and WAL flush, when it
-//! uses no CPU (on a 2-core machine it still gained a quarter from 64 to 128
-//! in flight, and nothing from 128 to 256). With few in flight that wait, not
-//! work, bounds it: `--concurrency 16` shows that regime, and its p99 is the
-//! figure a single driver feels.
-
+//! uses no CPU. On a 2-core machine, at 128 in flight a quarter of the CPU
+//! stood idle (`perf sched`: the writer waiting for work, the async workers
+//! for responses, while the flusher waited for the disk's cache flush); 256
+//! in flight used nearly both cores and gained about a tenth, 512 little
+//! more. With few in flight that wait, not work, bounds it:
+//! `--concurrency 16` shows that regime, and its p99 is the figure a single
+//! driver feels.
+//!
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
 use std::io::Write;
@@ -40,7 +43,8 @@ struct Measured {
     p99: Duration,
     /// This process's CPU time (all threads, user + system) per request, µs.
     cpu_us: Option<f64>,
-    /// Bytes this process wrote (WAL, checkpoints) per request.
+    /// Bytes this process wrote per request: the WAL, checkpoints, and the
+    /// HTTP traffic both ways over loopback (the kernel counts every write).
     written: Option<f64>,
 }
 

@@ -263,7 +263,7 @@ enum BenchCommand {
         requests: usize,
         /// Requests in flight, both sides (enough to saturate each; with few
         /// in flight a durable commit's latency, not work, bounds the full path).
-        #[arg(long, default_value_t = 128)]
+        #[arg(long, default_value_t = 256)]
         concurrency: usize,
     },
 }
