@@ -54,8 +54,8 @@
 //!   before it is durable, never a write that will later be undone while
 //!   the process lives. An error in the commit fails the whole group, and
 //!   nothing of it is stored.
-//! - Checkpoints stay automatic in the writer's commits (SQLite's
-//!   default, every 1000 WAL pages): a checkpoint that runs while no other
+//! - Checkpoints stay automatic in the writer's commits (every
+//!   [`WAL_AUTOCHECKPOINT`] WAL pages): a checkpoint that runs while no other
 //!   write can start completes, so the WAL is reused from its start instead
 //!   of growing (a growing file costs the file system a zeroed block per
 //!   frame). In NORMAL mode SQLite syncs the WAL before a checkpoint and the
@@ -93,6 +93,13 @@ pub(crate) type Turn = Arc<tokio::sync::Mutex<()>>;
 
 /// The most writes one commit takes; bounds a group's latency under load.
 pub(crate) const MAX_BATCH: usize = 64;
+/// WAL pages after which the writer's commit checkpoints (SQLite's default
+/// is 1000). A checkpoint copies each page the WAL holds once, however many
+/// commits rewrote it (the last page of every index the access path appends
+/// to, the pages of the by-delivery index): over 4000 pages fewer copies
+/// and fewer flushes per request, measured about 5% more access requests per
+/// second; the WAL stays within some 16 MB.
+const WAL_AUTOCHECKPOINT: i64 = 4000;
 /// Reader connections kept open between calls.
 const MAX_IDLE_READERS: usize = 8;
 /// Prepared statements kept per connection; more than the access path uses.
@@ -140,6 +147,7 @@ impl Direct {
         // fsyncs the WAL before anyone is answered (see the module docs).
         writer.pragma_update(None, "synchronous", "NORMAL").map_err(sqlite_error)?;
         writer.pragma_update(None, "foreign_keys", "ON").map_err(sqlite_error)?;
+        writer.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT).map_err(sqlite_error)?;
         // Savepoints keep their undo pages in a sub-journal: in memory, not
         // in a temporary file created and deleted for every write.
         writer.pragma_update(None, "temp_store", "MEMORY").map_err(sqlite_error)?;
