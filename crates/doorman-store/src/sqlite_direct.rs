@@ -67,11 +67,10 @@
 //!   busy handler; another process is kept out by SQLite's write lock
 //!   (`BEGIN IMMEDIATE` with the busy timeout).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use doorman_domain::{
     AccessPoint, AccessRequestRecord, CarrierEnablement, CarrierId, DropSpot, Event, Grant, Lock, LockId, Principal,
@@ -298,13 +297,18 @@ impl Direct {
 
 /// What an access request reads of its property that only a change to the
 /// building's configuration changes: the property, its access points, drop
-/// spots and locks, and the enablement of each carrier asked about (None:
-/// not enabled there).
-struct PropertyConfig {
+/// spots and locks.
+struct PropertyParts {
     property: Property,
     drop_spots: Vec<DropSpot>,
     access_points: Vec<AccessPoint>,
     locks: Vec<Lock>,
+}
+
+/// A property's parts with the enablement of each carrier asked about
+/// (None: not enabled there).
+struct PropertyConfig {
+    parts: Arc<PropertyParts>,
     enablements: HashMap<CarrierId, Option<CarrierEnablement>>,
 }
 
@@ -324,10 +328,15 @@ struct ConfigCache {
 const MAX_CACHED_PROPERTIES: usize = 4096;
 
 impl ConfigCache {
-    /// The property's configuration for a reader whose snapshot has
-    /// `version` (what it kept, and for `carrier` the enablement if known),
-    /// or None. A newer version empties the cache first.
-    fn get(&mut self, version: i64, property: PropertyId, carrier: CarrierId) -> Option<CachedConfig> {
+    /// For a reader whose snapshot has `version`: the property's parts, and
+    /// `carrier`'s enablement if known (Some(None): not enabled there), or
+    /// None. A newer version empties the cache first.
+    fn get(
+        &mut self,
+        version: i64,
+        property: PropertyId,
+        carrier: CarrierId,
+    ) -> Option<(Arc<PropertyParts>, Option<Option<CarrierEnablement>>)> {
         if version > self.version {
             self.version = version;
             self.properties.clear();
@@ -336,45 +345,31 @@ impl ConfigCache {
             return None;
         }
         let config = self.properties.get(&property)?;
-        Some(CachedConfig {
-            property: config.property.clone(),
-            drop_spots: config.drop_spots.clone(),
-            access_points: config.access_points.clone(),
-            locks: config.locks.clone(),
-            enablement: config.enablements.get(&carrier).cloned(),
-        })
+        Some((config.parts.clone(), config.enablements.get(&carrier).cloned()))
     }
 
     /// Keeps what a reader read under `version`, unless the cache has moved
     /// on to another version meanwhile.
-    fn put(&mut self, version: i64, carrier: CarrierId, read: &CachedConfig) {
+    fn put(
+        &mut self,
+        version: i64,
+        parts: &Arc<PropertyParts>,
+        carrier: CarrierId,
+        enablement: &Option<CarrierEnablement>,
+    ) {
         if version != self.version {
             return;
         }
-        if self.properties.len() >= MAX_CACHED_PROPERTIES && !self.properties.contains_key(&read.property.id) {
+        let id = parts.property.id;
+        if self.properties.len() >= MAX_CACHED_PROPERTIES && !self.properties.contains_key(&id) {
             self.properties.clear();
         }
-        let config = self.properties.entry(read.property.id).or_insert_with(|| PropertyConfig {
-            property: read.property.clone(),
-            drop_spots: read.drop_spots.clone(),
-            access_points: read.access_points.clone(),
-            locks: read.locks.clone(),
-            enablements: HashMap::new(),
-        });
-        if let Some(enablement) = &read.enablement {
-            config.enablements.insert(carrier, enablement.clone());
-        }
+        let config = self
+            .properties
+            .entry(id)
+            .or_insert_with(|| PropertyConfig { parts: parts.clone(), enablements: HashMap::new() });
+        config.enablements.insert(carrier, enablement.clone());
     }
-}
-
-/// One reader's copy of a property's configuration; `enablement` is None
-/// when the carrier's is not known yet (Some(None): not enabled there).
-struct CachedConfig {
-    property: Property,
-    drop_spots: Vec<DropSpot>,
-    access_points: Vec<AccessPoint>,
-    locks: Vec<Lock>,
-    enablement: Option<Option<CarrierEnablement>>,
 }
 
 /// The parts of [`Direct::access_context`], inside its read transaction.
@@ -388,8 +383,8 @@ fn read_context(
     let version = query_opt(conn, sql::ACCESS_CONFIG_VERSION, &[], |row| row.get::<_, i64>(0))?
         .ok_or_else(|| StoreError::Backend("access_config_version has no row".into()))?;
     let cached = cache.lock().unwrap_or_else(PoisonError::into_inner).get(version, q.property, q.carrier);
-    let mut config = match cached {
-        Some(config) => config,
+    let (parts, known) = match cached {
+        Some(found) => found,
         None => {
             let Some(found) = query_opt(conn, sql::GET_PROPERTY, &[&property], PropertyRow::from_rusqlite)? else {
                 return Ok(None);
@@ -397,20 +392,24 @@ fn read_context(
             let drop_spots = query_all(conn, sql::LIST_DROP_SPOTS, &[&property], DropSpotRow::from_rusqlite)?;
             let access_points = query_all(conn, sql::LIST_ACCESS_POINTS, &[&property], AccessPointRow::from_rusqlite)?;
             let locks = query_all(conn, sql::LIST_LOCKS, &[&property], LockRow::from_rusqlite)?;
-            CachedConfig {
+            let parts = PropertyParts {
                 property: found.into_domain()?,
                 drop_spots: all_into_domain(drop_spots)?,
                 access_points: all_into_domain(access_points)?,
                 locks: all_into_domain(locks)?,
-                enablement: None,
-            }
+            };
+            (Arc::new(parts), None)
         }
     };
-    if config.enablement.is_none() {
-        let enablement = query_opt(conn, sql::GET_ENABLEMENT, &[&property, &carrier], EnablementRow::from_rusqlite)?;
-        config.enablement = Some(opt_into_domain(enablement)?);
-        cache.lock().unwrap_or_else(PoisonError::into_inner).put(version, q.carrier, &config);
-    }
+    let enablement = match known {
+        Some(enablement) => enablement,
+        None => {
+            let row = query_opt(conn, sql::GET_ENABLEMENT, &[&property, &carrier], EnablementRow::from_rusqlite)?;
+            let enablement = opt_into_domain(row)?;
+            cache.lock().unwrap_or_else(PoisonError::into_inner).put(version, &parts, q.carrier, &enablement);
+            enablement
+        }
+    };
     let driver = query_opt(conn, sql::GET_DRIVER, &[&q.driver.to_string()], DriverRow::from_rusqlite)?;
     let delivery = opt_into_domain(query_opt(
         conn,
@@ -428,15 +427,15 @@ fn read_context(
         None => (None, UnitPreferences::default()),
     };
     Ok(Some(AccessContext {
-        property: config.property,
+        property: parts.property.clone(),
         driver: opt_into_domain(driver)?,
         delivery,
-        enablement: config.enablement.flatten(),
+        enablement,
         block,
         preferences,
-        drop_spots: config.drop_spots,
-        access_points: config.access_points,
-        locks: config.locks,
+        drop_spots: parts.drop_spots.clone(),
+        access_points: parts.access_points.clone(),
+        locks: parts.locks.clone(),
     }))
 }
 

@@ -481,16 +481,7 @@ pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> 
     // the whole building gets them so that any resident can check the
     // locks' chains).
     others.kim.block(others.kim_unit, &CreateBlock { until: None, reason: None }).await?;
-    others
-        .otto
-        .create_property(&CreateProperty {
-            kind: PropertyKind::Building,
-            name: "12 Pacific St".into(),
-            address: "12 Pacific St, Brooklyn, NY".into(),
-            location: crate::fixture::ELSEWHERE,
-            time_zone: "America/New_York".into(),
-        })
-        .await?;
+    others.otto.create_property(&crate::fixture::pacific_st()).await?;
     let now = kit.now();
     let theirs = others
         .quickship

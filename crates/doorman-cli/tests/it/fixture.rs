@@ -20,6 +20,18 @@ pub const AT_THE_DOOR: GeoPoint = GeoPoint { lat: 40.72964, lon: -73.98862 };
 /// 70 Lafayette Ave, Brooklyn: some 5 km away.
 pub const ELSEWHERE: GeoPoint = GeoPoint { lat: 40.68434, lon: -73.97658 };
 
+/// Otto's other building, elsewhere in Brooklyn: a property of his own that
+/// tests create to see that nothing of it reaches anyone else.
+pub fn pacific_st() -> CreateProperty {
+    CreateProperty {
+        kind: PropertyKind::Building,
+        name: "12 Pacific St".into(),
+        address: "12 Pacific St, Brooklyn, NY".into(),
+        location: ELSEWHERE,
+        time_zone: "America/New_York".into(),
+    }
+}
+
 pub fn weekdays_8_to_8() -> Vec<WeeklyHours> {
     vec![WeeklyHours {
         days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),

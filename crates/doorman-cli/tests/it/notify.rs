@@ -94,16 +94,7 @@ pub async fn every_notification_of_a_delivery_in_order_to_the_right_principals(k
     b.jun.client.block(b.unit_2b.id, &CreateBlock { until: None, reason: None }).await?;
     b.kim.client.block(b.unit_3c.id, &CreateBlock { until: None, reason: None }).await?;
     b.quickship.update_eta(kims.id, kit.now() + HOUR).await?;
-    let otto_home = b
-        .otto
-        .create_property(&CreateProperty {
-            kind: PropertyKind::Building,
-            name: "12 Pacific St".into(),
-            address: "12 Pacific St, Brooklyn, NY".into(),
-            location: crate::fixture::ELSEWHERE,
-            time_zone: "America/New_York".into(),
-        })
-        .await?;
+    let otto_home = b.otto.create_property(&crate::fixture::pacific_st()).await?;
     let eli_parcel = b.parcel(kit, "PCL-7002", b.unit_3c.id).await?;
     expect_error(
         b.eli.client.request_access(&b.ask_as(&b.eli, "PCL-7002")).await,
