@@ -307,3 +307,6 @@ pub fn path_to(inner: AccessPointId, access_points: &[AccessPoint], locks: &[Loc
     doors.reverse();
     Some(doors)
 }
+
+#[cfg(test)]
+mod tests;
