@@ -5,9 +5,14 @@
 //!
 //! The order is part of the contract (clients and tests rely on it): facts
 //! about the parcel first, then the property, the carrier, the driver, the
-//! place and time, and last the resident's wishes. When the chosen drop spot
-//! is a vehicle's trunk, the vehicle's rules follow the choice of the spot:
-//! a position reported, fresh, at the delivery address, the driver beside it.
+//! place and time, then the resident's wishes (a block, then their carrier
+//! and driver lists), the drop spot, and last the doors (`no_way_through`).
+//! When the chosen drop spot is a vehicle's trunk, the vehicle's rules follow
+//! the choice of the spot, before the doors: a position reported, fresh, at
+//! the delivery address, the driver beside it. `RefusalReason::ALL` lists the
+//! reasons in their declaration order, which is not this order; the tests'
+//! `place` (policy/tests.rs) is. `access_already_granted` is not returned
+//! here: the service's grant claim returns it after the policy granted.
 
 use serde::{Deserialize, Serialize};
 
