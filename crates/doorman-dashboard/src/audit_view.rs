@@ -1,12 +1,13 @@
-//! The transparency-log entries a principal may see, each checked here
-//! before the page calls it verified: the checkpoint must carry the log's
-//! signature (its key from the service's key ring) and the entry's bytes
-//! must hash, through its inclusion proof, to that checkpoint's root.
+//! The transparency-log entries a principal may see, each checked with
+//! doorman-audit (the verifier `doorman audit verify` uses) before the page
+//! calls it verified: the checkpoint must carry the log's signature (its key
+//! from the service's key ring) and the entry's bytes must hash, through its
+//! inclusion proof, to that checkpoint's root.
 
 use doorman_api::AuditEntriesQuery;
+use doorman_audit::{open_checkpoint, EntryProof, VerifierKey};
 use doorman_domain::{serde_b64, Event, Principal};
 use doorman_server::{Service, ServiceResult};
-use doorman_tlog::{leaf_hash, verify_leaf_inclusion, Hash, InclusionProof, SignedCheckpoint, VerifierKey};
 
 /// At most this many entries are read for one page (newest kept).
 const MAX_ENTRIES: usize = 2000;
@@ -54,25 +55,16 @@ pub(crate) async fn checked_entries(service: &Service, p: &Principal, after: Opt
         next = page.next_after;
     }
     let key = service.log_key().ok().and_then(|k| VerifierKey::parse(&k).ok());
-    let opened = key.and_then(|key| SignedCheckpoint::open(checkpoint.as_bytes(), &[key], &[]).ok());
+    let opened = key.and_then(|key| open_checkpoint(&checkpoint, &[key], &[]).ok());
     let checkpoint_signed = opened.is_some();
     let entries = raw
         .into_iter()
         .map(|entry| {
-            let bytes = serde_b64::decode(&entry.entry).ok();
-            let path: Option<Vec<Hash>> = entry
-                .inclusion
-                .iter()
-                .map(|h| serde_b64::decode(h).ok().and_then(|b| Hash::from_slice(&b).ok()))
-                .collect();
-            let verified = match (&opened, &bytes, path) {
-                (Some(opened), Some(bytes), Some(path)) => {
-                    let proof = InclusionProof { leaf_index: entry.index, tree_size: size, path };
-                    verify_leaf_inclusion(opened.checkpoint(), &leaf_hash(bytes), &proof).is_ok()
-                }
-                _ => false,
-            };
-            let event = bytes.and_then(|b| Event::from_bytes(&b).ok());
+            let verified = opened.as_ref().is_some_and(|opened| {
+                EntryProof::decode(&entry).and_then(|proof| proof.check_inclusion(opened.checkpoint())).is_ok()
+            });
+            // Shown even when its proof is garbled: the mark says whether to trust it.
+            let event = serde_b64::decode(&entry.entry).ok().and_then(|b| Event::from_bytes(&b).ok());
             CheckedEntry { index: entry.index, event, verified }
         })
         .collect();

@@ -1,6 +1,6 @@
 //! The transparency log end to end: every change the service makes lands in
 //! the log with it; each reader exports the entries they may see and checks
-//! them offline with `doorman audit verify`'s library function; tampering
+//! them offline with `doorman audit verify`'s library (doorman-audit); tampering
 //! with the stored log (edits, deletions, reordering, insertions, a forked
 //! history) is detected and named; witnesses cosign over HTTP; and a
 //! service killed during a burst of appends restarts with a checkpoint that
@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
 use doorman_api::*;
-use doorman_cli::audit_cmd::{self, Bundle, Report};
+use doorman_audit::{Bundle, Report};
+use doorman_cli::audit_cmd;
 use doorman_domain::{serde_b64, Event, EventKind};
 use doorman_server::audit::{new_event, LogSigner, Scope, WitnessConfig};
 use doorman_server::{KeyFile, ServiceConfig};
@@ -40,7 +41,7 @@ pub async fn export(client: &doorman_client::Client, since: Option<&str>) -> any
 }
 
 pub fn verify(kit: &Kit, bundle: &Bundle, previous: Option<&str>) -> Report {
-    audit_cmd::verify(bundle, &[log_key(kit)], previous, &[])
+    doorman_audit::verify(bundle, &[log_key(kit)], previous, &[])
 }
 
 /// The bundle's entries, decoded, by index.
@@ -509,6 +510,25 @@ fn verify_command(kit: &Kit, bundle: &Bundle, previous: Option<&str>) -> anyhow:
     Ok((output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned()))
 }
 
+/// The README's recipe as a resident types it: `jq -r .checkpoint` keeps
+/// the checkpoint with a newline of its own, and both the next export
+/// (`--since-checkpoint`) and `verify --previous` read it as the log signed it.
+pub async fn a_checkpoint_kept_with_jq_verifies(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let size = sequence(kit).await?;
+    let first = export(&b.jun.client, None).await?;
+    let kept = format!("{}\n", first.checkpoint);
+    b.rosa.create_unit(b.property.id, "8H").await?;
+    sequence(kit).await?;
+    let later = export(&b.jun.client, Some(&kept)).await?;
+    let report = verify(kit, &later, Some(&kept));
+    assert_ok(&report);
+    assert!(report.render().contains(&format!("extends the checkpoint you kept (size {size})")));
+    let (ok, printed) = verify_command(kit, &later, Some(&kept))?;
+    assert!(ok && printed.contains("verified: no problem found"), "{printed}");
+    Ok(())
+}
+
 pub async fn key_rotation_is_logged(kit: &Kit) -> anyhow::Result<()> {
     let dir = crate::kit::TempDir::new("doorman-keys")?;
     let path = dir.path().join("keys.json");
@@ -564,7 +584,8 @@ async fn witness_cosigns(backend: Backend) -> anyhow::Result<()> {
         SignedCheckpoint::open(text.as_bytes(), std::slice::from_ref(&log_vkey), std::slice::from_ref(&witness_key))?;
     assert_eq!(opened.cosignatures().count(), 1);
     let bundle = export(&b.rosa, None).await?;
-    let report = audit_cmd::verify(&bundle, std::slice::from_ref(&log_vkey), None, std::slice::from_ref(&witness_key));
+    let report =
+        doorman_audit::verify(&bundle, std::slice::from_ref(&log_vkey), None, std::slice::from_ref(&witness_key));
     assert_ok(&report);
     assert!(report.render().contains("cosigned by witness witness.example/w1"));
 
@@ -588,7 +609,7 @@ async fn witness_cosigns(backend: Backend) -> anyhow::Result<()> {
     let refusal = outcomes[0].1.clone().unwrap_err();
     assert!(refusal.contains("409") && refusal.contains("fork"), "{refusal}");
     let report =
-        audit_cmd::verify(&export(&b.rosa, None).await?, &[log_vkey], None, std::slice::from_ref(&witness_key));
+        doorman_audit::verify(&export(&b.rosa, None).await?, &[log_vkey], None, std::slice::from_ref(&witness_key));
     assert!(report.has("missing_cosignature"), "{}", report.render());
     kit.stop().await?;
     witness.stop().await
@@ -750,7 +771,7 @@ async fn killed_mid_burst(backend: Backend) -> anyhow::Result<()> {
     let rosa = doorman_client::Client::new(&again.url).with_token(rosa_token);
     let key = VerifierKey::parse(doorman_client::Client::new(&again.url).log_key().await?.trim())?;
     let bundle = export(&rosa, None).await?;
-    let report = audit_cmd::verify(&bundle, &[key], None, &[]);
+    let report = doorman_audit::verify(&bundle, &[key], None, &[]);
     assert!(report.is_ok(), "{}", report.render());
     let logged = events(&bundle);
     let units: BTreeSet<String> = logged

@@ -122,6 +122,7 @@ scenarios!(
     audit::tampering_is_detected,
     audit::lock_event_chains_are_checked,
     audit::key_rotation_is_logged,
+    audit::a_checkpoint_kept_with_jq_verifies,
     // the lock fleet through the service, its store and a real broker
     // door events from lock events, the ajar alarm, camera clips
     doors::door_events_reach_the_right_principals_in_order,
