@@ -23,7 +23,7 @@ mod seed;
 mod spec;
 
 pub use lock::{trust_from, wire, Handheld, OfflineLock, Outcome};
-pub use seed::{seed, Account, Seeded, SeededDriver, SeededLock, SeededProperty, SeededResident};
+pub use seed::{invite_resident, seed, Account, Seeded, SeededDriver, SeededLock, SeededProperty, SeededResident};
 pub use spec::{
     all_day, weekdays_8_to_8, CarrierSpec, DoorSpec, DriverSpec, DropSpotSpec, EnablementSpec, LockSpec, ManagerSpec,
     ParcelSpec, PropertySpec, ResidentSpec, SiteSpec,

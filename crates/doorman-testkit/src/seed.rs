@@ -205,30 +205,28 @@ fn api(step: impl Into<String>) -> impl FnOnce(ClientError) -> KitError {
     move |source| KitError::Api { step, source }
 }
 
-/// Seeds `spec` through the API. `anon` is a client without a token (the
-/// clients of the accounts created are made from it, sharing its connection
-/// pool); the operator, whose token is `operator_token`, creates the
-/// accounts; `now` is the service's time, the origin of the spec's relative
-/// times.
-pub async fn seed(anon: &Client, operator_token: &str, spec: &SiteSpec, now: i64) -> Result<Seeded, KitError> {
-    let operator = &anon.with_token(operator_token);
+/// Seeds `spec` through the API. `operator` is a client with the operator's
+/// token: it creates the accounts, and the accounts' clients are made from
+/// it (sharing its connection pool); `now` is the service's time, the origin
+/// of the spec's relative times.
+pub async fn seed(operator: &Client, spec: &SiteSpec, now: i64) -> Result<Seeded, KitError> {
     let mut managers = Vec::with_capacity(spec.managers.len());
     for m in &spec.managers {
         let created = operator.create_manager(&m.name).await.map_err(api(format!("creating manager {}", m.name)))?;
-        let client = anon.with_token(&created.token);
+        let client = operator.with_token(&created.token);
         managers.push(Account { name: m.name.clone(), id: created.item.id, token: created.token, client });
     }
     let mut carriers = Vec::with_capacity(spec.carriers.len());
     for c in &spec.carriers {
         let created = operator.create_carrier(&c.name).await.map_err(api(format!("creating carrier {}", c.name)))?;
-        let client = anon.with_token(&created.token);
+        let client = operator.with_token(&created.token);
         carriers.push(Account { name: c.name.clone(), id: created.item.id, token: created.token, client });
     }
 
     let mut properties = Vec::new();
     for (m, manager) in spec.managers.iter().zip(&managers) {
         for p in &m.properties {
-            properties.push(seed_property(anon, spec, manager, &carriers, p).await?);
+            properties.push(seed_property(spec, manager, &carriers, p).await?);
         }
     }
 
@@ -263,7 +261,6 @@ pub async fn seed(anon: &Client, operator_token: &str, spec: &SiteSpec, now: i64
 }
 
 async fn seed_property(
-    anon: &Client,
     spec: &SiteSpec,
     manager: &Account<ManagerId>,
     carriers: &[Account<CarrierId>],
@@ -359,27 +356,36 @@ async fn seed_property(
     }
     for r in &p.residents {
         let unit_id = seeded.unit(&r.unit)?.id;
-        let invitation = manager_client
-            .invite_resident(unit_id, &CreateInvitation { name: r.name.clone(), email: r.email.clone() })
-            .await
-            .map_err(api(format!("inviting {}", r.name)))?;
-        let created = anon
-            .redeem_invitation(&invitation.code)
-            .await
-            .map_err(api(format!("{} redeeming the invitation", r.name)))?;
-        if created.item.unit_id != unit_id {
-            return Err(KitError::Unexpected(format!("{} joined another unit than {}", r.name, r.unit)));
-        }
-        let client = anon.with_token(&created.token);
-        seeded.residents.push(SeededResident {
-            name: r.name.clone(),
-            id: created.item.id,
-            unit_id,
-            token: created.token,
-            client,
-        });
+        seeded.residents.push(invite_resident(manager_client, unit_id, &r.name, &r.email).await?);
     }
     Ok(seeded)
+}
+
+/// The manager (`manager`, a client with their token) invites `name` to
+/// `unit`, and they redeem the invitation (with no token yet).
+pub async fn invite_resident(
+    manager: &Client,
+    unit_id: UnitId,
+    name: &str,
+    email: &str,
+) -> Result<SeededResident, KitError> {
+    let invitation = manager
+        .invite_resident(unit_id, &CreateInvitation { name: name.into(), email: email.into() })
+        .await
+        .map_err(api(format!("inviting {name}")))?;
+    let anon = Client::new(manager.base_url());
+    let created =
+        anon.redeem_invitation(&invitation.code).await.map_err(api(format!("{name} redeeming the invitation")))?;
+    if created.item.unit_id != unit_id {
+        return Err(KitError::Unexpected(format!("{name} joined another unit than the one invited to")));
+    }
+    Ok(SeededResident {
+        name: name.into(),
+        id: created.item.id,
+        unit_id,
+        client: manager.with_token(&created.token),
+        token: created.token,
+    })
 }
 
 async fn seed_driver(carrier: &Account<CarrierId>, d: &DriverSpec, now: i64) -> Result<SeededDriver, KitError> {
