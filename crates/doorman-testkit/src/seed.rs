@@ -5,6 +5,8 @@
 
 use doorman_api::*;
 use doorman_client::{Client, ClientError};
+use doorman_protocol::keys::LockDeviceKey;
+use rand_core::{OsRng, RngCore};
 
 use crate::lock::{Handheld, OfflineLock};
 use crate::spec::{DriverSpec, PropertySpec, SiteSpec};
@@ -65,6 +67,9 @@ pub struct SeededLock {
     pub access_point_id: AccessPointId,
     /// The service's answer to the registration.
     pub provisioned: LockProvisioned,
+    /// The device key's secret, for a caller that runs the lock as a
+    /// process (doorman-devices' provisioning bundle carries it).
+    pub device_secret: [u8; 32],
     /// The lock, with its device key.
     pub lock: OfflineLock,
 }
@@ -268,7 +273,8 @@ async fn seed_property(
 ) -> Result<SeededProperty, KitError> {
     let name = &p.property.name;
     let manager_client = &manager.client;
-    let property = manager_client.create_property(&p.property).await.map_err(api(format!("creating property {name}")))?;
+    let property =
+        manager_client.create_property(&p.property).await.map_err(api(format!("creating property {name}")))?;
     let mut seeded = SeededProperty {
         property,
         manager_id: manager.id,
@@ -292,7 +298,10 @@ async fn seed_property(
             None => None,
         };
         let created = manager_client
-            .create_access_point(id, &CreateAccessPoint { kind: door.kind, name: door.name.clone(), parent_id, unit_id })
+            .create_access_point(
+                id,
+                &CreateAccessPoint { kind: door.kind, name: door.name.clone(), parent_id, unit_id },
+            )
             .await
             .map_err(api(format!("creating door {}", door.name)))?;
         seeded.doors.push(created);
@@ -300,7 +309,9 @@ async fn seed_property(
     for door in &p.doors {
         let Some(lock) = door.lock else { continue };
         let access_point_id = seeded.door(&door.name)?.id;
-        let device = OfflineLock::device();
+        let mut device_secret = [0u8; 32];
+        OsRng.fill_bytes(&mut device_secret);
+        let device = LockDeviceKey::from_secret(&device_secret);
         let provisioned = manager_client
             .register_lock(
                 id,
@@ -322,7 +333,7 @@ async fn seed_property(
             )));
         }
         let lock = OfflineLock::provisioned(device, &provisioned)?;
-        seeded.locks.push(SeededLock { access_point_id, provisioned, lock });
+        seeded.locks.push(SeededLock { access_point_id, provisioned, device_secret, lock });
     }
     for spot in &p.drop_spots {
         let access_point_id = seeded.door(&spot.door)?.id;
@@ -331,7 +342,10 @@ async fn seed_property(
             None => None,
         };
         let created = manager_client
-            .create_drop_spot(id, &CreateDropSpot { name: spot.name.clone(), kind: spot.kind, access_point_id, unit_id })
+            .create_drop_spot(
+                id,
+                &CreateDropSpot { name: spot.name.clone(), kind: spot.kind, access_point_id, unit_id },
+            )
             .await
             .map_err(api(format!("creating drop spot {}", spot.name)))?;
         seeded.drop_spots.push(created);
@@ -340,17 +354,19 @@ async fn seed_property(
         for enablement in c.enablements.iter().filter(|e| &e.property == name) {
             let allowed_drop_spots =
                 enablement.drop_spots.iter().map(|s| seeded.drop_spot(s).map(|s| s.id)).collect::<Result<_, _>>()?;
-            manager_client.put_enablement(
-                id,
-                carrier.id,
-                &PutEnablement { enabled: true, hours: enablement.hours.clone(), allowed_drop_spots },
-            )
-            .await
-            .map_err(api(format!("enabling {} at {name}", carrier.name)))?;
+            manager_client
+                .put_enablement(
+                    id,
+                    carrier.id,
+                    &PutEnablement { enabled: true, hours: enablement.hours.clone(), allowed_drop_spots },
+                )
+                .await
+                .map_err(api(format!("enabling {} at {name}", carrier.name)))?;
         }
     }
     if let Some(text) = &p.tenant_notice {
-        manager_client.set_tenant_notice(id, &SetTenantNotice { text: text.clone(), live_from: None })
+        manager_client
+            .set_tenant_notice(id, &SetTenantNotice { text: text.clone(), live_from: None })
             .await
             .map_err(api(format!("giving the tenant notice at {name}")))?;
     }
