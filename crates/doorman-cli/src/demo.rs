@@ -11,46 +11,19 @@ use doorman_client::{Client, ClientError};
 use doorman_domain::Clock;
 use doorman_protocol::Verdict;
 use doorman_server::{KeyFile, ServiceConfig};
-use doorman_testkit::{
-    all_day, CarrierSpec, DoorSpec, DropSpotSpec, Handheld, LockSpec, ManagerSpec, ParcelSpec, PropertySpec, SiteSpec,
-};
+use doorman_testkit::places::{self, BROWNSTONE, HOME, WALK_UP as BUILDING};
+use doorman_testkit::{all_day, CarrierSpec, Handheld, ManagerSpec, ParcelSpec, SiteSpec};
 
 use crate::{app, SystemClock};
 
-/// 214 East 9th Street, Manhattan.
-const HOME: GeoPoint = GeoPoint { lat: 40.72946, lon: -73.98862 };
-/// A brownstone in Brooklyn.
-const ELSEWHERE: GeoPoint = GeoPoint { lat: 40.68434, lon: -73.97658 };
-
-const BUILDING: &str = "214 East 9th Street";
-const BROWNSTONE: &str = "Brooklyn brownstone";
 const HOUR: i64 = 3600;
 
 /// The demo's New York walk-up, Rosa's brownstone, and the two carriers with
 /// their drivers and parcels, as data for the test kit's seeder.
 fn site() -> SiteSpec {
-    let walk_up = PropertySpec::new(CreateProperty {
-        kind: PropertyKind::Building,
-        name: BUILDING.into(),
-        address: "214 E 9th St, New York, NY 10003".into(),
-        location: HOME,
-        time_zone: "America/New_York".into(),
-    })
-    .units(["2B", "3C"])
-    .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
-    .door(DoorSpec::new(AccessPointKind::Lobby, "lobby door").behind("street door").locked(LockSpec::MOBILE_AND_KEYPAD))
-    .door(DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("lobby door").locked(LockSpec::KEYPAD))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
-    .tenant_notice(Some("Couriers of enabled carriers may enter the lobby and the package room to drop parcels."))
-    .resident("Jun Park", "jun@example.org", "2B");
-    let brownstone = PropertySpec::new(CreateProperty {
-        kind: PropertyKind::House,
-        name: BROWNSTONE.into(),
-        address: "70 Lafayette Ave, Brooklyn, NY".into(),
-        location: ELSEWHERE,
-        time_zone: "America/New_York".into(),
-    })
-    .units(["house"]);
+    let walk_up = places::walk_up()
+        .tenant_notice(Some("Couriers of enabled carriers may enter the lobby and the package room to drop parcels."))
+        .resident("Jun Park", "jun@example.org", "2B");
     let today = |tracking: &str, property: &str, unit: &str| ParcelSpec::new(tracking, property, unit, -HOUR, 3 * HOUR);
     let parcelo = CarrierSpec::new("Parcelo")
         .enabled_at(BUILDING, all_day(), ["package room shelves"])
@@ -61,7 +34,7 @@ fn site() -> SiteSpec {
         .parcel(ParcelSpec::new("PCL-1004", BUILDING, "3C", 20 * HOUR, 26 * HOUR));
     let quickship = CarrierSpec::new("QuickShip").driver("Sam", 90).parcel(today("QS-77", BUILDING, "3C"));
     SiteSpec::new("demo-lock", "1.0.0")
-        .manager(ManagerSpec::new("Rosa Alvarez").property(walk_up).property(brownstone))
+        .manager(ManagerSpec::new("Rosa Alvarez").property(walk_up).property(places::brownstone()))
         .carrier(parcelo)
         .carrier(quickship)
 }

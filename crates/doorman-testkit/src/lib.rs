@@ -11,6 +11,8 @@
 //!   each other by name.
 //! - [`seed`] creates it in a fixed order and returns [`Seeded`]: every id,
 //!   token, client, handheld key and lock, found by name.
+//! - [`places`]: the New York walk-up and the Brooklyn brownstone that the
+//!   demo and the tests share.
 //! - [`OfflineLock`] and [`Handheld`]: a registered lock and a driver's phone
 //!   as the protocol crate models them, to check a granted credential offline
 //!   the way a real lock does.
@@ -19,6 +21,7 @@
 //! so the `doorman` binary (`doorman demo`, `doorman bench`) uses it too.
 
 pub mod lock;
+pub mod places;
 mod seed;
 mod spec;
 

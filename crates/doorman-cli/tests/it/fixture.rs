@@ -8,8 +8,9 @@
 
 use doorman_api::*;
 use doorman_client::{Client, ClientResult};
+use doorman_testkit::places::{self, BROWNSTONE, WALK_UP as BUILDING};
 use doorman_testkit::{
-    CarrierSpec, DoorSpec, DropSpotSpec, LockSpec, ManagerSpec, PropertySpec, SeededDriver, SeededResident, SiteSpec,
+    CarrierSpec, DoorSpec, DropSpotSpec, LockSpec, ManagerSpec, SeededDriver, SeededResident, SiteSpec,
 };
 use reqwest::StatusCode;
 
@@ -18,15 +19,9 @@ use crate::lock::{Handheld, SimLock};
 
 pub use doorman_testkit::{all_day, weekdays_8_to_8};
 
-/// 214 East 9th Street, Manhattan.
-pub const HOME: GeoPoint = GeoPoint { lat: 40.72946, lon: -73.98862 };
+pub use doorman_testkit::places::{ELSEWHERE, HOME};
 /// A few steps from the street door (about 20 m).
 pub const AT_THE_DOOR: GeoPoint = GeoPoint { lat: 40.72964, lon: -73.98862 };
-/// 70 Lafayette Ave, Brooklyn: some 5 km away.
-pub const ELSEWHERE: GeoPoint = GeoPoint { lat: 40.68434, lon: -73.97658 };
-
-const BUILDING: &str = "214 East 9th Street";
-const BROWNSTONE: &str = "Brooklyn brownstone";
 
 /// Otto's other building, elsewhere in Brooklyn: a property of his own that
 /// tests create to see that nothing of it reaches anyone else.
@@ -110,47 +105,28 @@ pub struct Building {
 
 /// The building the tests run in, as data for the seeder.
 pub fn site(options: Options) -> SiteSpec {
-    let walk_up = PropertySpec::new(CreateProperty {
-        kind: PropertyKind::Building,
-        name: BUILDING.into(),
-        address: "214 E 9th St, New York, NY 10003".into(),
-        location: HOME,
-        time_zone: "America/New_York".into(),
-    })
-    .units(["2B", "3C"])
-    .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
-    .door(DoorSpec::new(AccessPointKind::Lobby, "lobby door").behind("street door").locked(LockSpec::MOBILE_AND_KEYPAD))
-    .door(DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("lobby door").locked(LockSpec::KEYPAD))
-    .door(
-        DoorSpec::new(AccessPointKind::UnitDoor, "2B front door")
-            .behind("lobby door")
-            .of_unit("2B")
-            .locked(LockSpec::MOBILE),
-    )
-    .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::Lobby, "lobby bench", "lobby door"))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::UnitDoor, "outside 2B", "2B front door").of_unit("2B"))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::InUnit, "inside 2B", "2B front door").of_unit("2B"))
-    .tenant_notice(
-        options.tenant_notice.then_some("Couriers of enabled carriers may enter the lobby and the package room."),
-    )
-    .resident("Jun Park", "jun@example.org", "2B")
-    .resident("Kim Lee", "kim@example.org", "3C");
-    let brownstone = PropertySpec::new(CreateProperty {
-        kind: PropertyKind::House,
-        name: BROWNSTONE.into(),
-        address: "70 Lafayette Ave, Brooklyn, NY".into(),
-        location: ELSEWHERE,
-        time_zone: "America/New_York".into(),
-    })
-    .units(["house"]);
+    let walk_up = places::walk_up()
+        .door(
+            DoorSpec::new(AccessPointKind::UnitDoor, "2B front door")
+                .behind("lobby door")
+                .of_unit("2B")
+                .locked(LockSpec::MOBILE),
+        )
+        .drop_spot(DropSpotSpec::new(DropSpotKind::Lobby, "lobby bench", "lobby door"))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::UnitDoor, "outside 2B", "2B front door").of_unit("2B"))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::InUnit, "inside 2B", "2B front door").of_unit("2B"))
+        .tenant_notice(
+            options.tenant_notice.then_some("Couriers of enabled carriers may enter the lobby and the package room."),
+        )
+        .resident("Jun Park", "jun@example.org", "2B")
+        .resident("Kim Lee", "kim@example.org", "3C");
     let mut parcelo = CarrierSpec::new("Parcelo").driver("Dana", 30).driver("Eli", 30);
     if options.enable_parcelo {
         parcelo = parcelo.enabled_at(BUILDING, weekdays_8_to_8(), ["package room shelves", "inside 2B"]);
     }
     SiteSpec::new("Latchwell L2", "2.4.1")
         .manager(ManagerSpec::new("Rosa Alvarez").property(walk_up))
-        .manager(ManagerSpec::new("Otto Brandt").property(brownstone))
+        .manager(ManagerSpec::new("Otto Brandt").property(places::brownstone()))
         .carrier(parcelo)
         .carrier(CarrierSpec::new("QuickShip").driver("Sam", 30))
 }
