@@ -29,8 +29,14 @@ use doorman_api::*;
 use doorman_client::Client;
 use doorman_domain::{Clock, LockId};
 use doorman_server::{issuing, KeyFile, Service, ServiceConfig};
+use doorman_testkit::{
+    all_day, CarrierSpec, DoorSpec, DropSpotSpec, LockSpec, ManagerSpec, ParcelSpec, PropertySpec, SiteSpec,
+};
 
 use crate::{app, SystemClock};
+
+/// Where the bench building stands, and where its driver asks from.
+const BENCH_LOCATION: GeoPoint = GeoPoint { lat: 40.7, lon: -74.0 };
 
 pub struct BenchOptions {
     pub requests: usize,
@@ -141,103 +147,40 @@ struct Fixture {
     tracking: Vec<String>,
 }
 
-async fn seed(base: &Client, operator: &Client, parcels: usize, now: i64) -> anyhow::Result<Fixture> {
-    let manager = base.with_token(operator.create_manager("bench manager").await?.token);
-    let carrier = operator.create_carrier("bench carrier").await?;
-    let carrier_c = base.with_token(&carrier.token);
-    let location = GeoPoint { lat: 40.7, lon: -74.0 };
-    let p = manager
-        .create_property(&CreateProperty {
-            kind: PropertyKind::Building,
-            name: "bench building".into(),
-            address: "1 Bench St".into(),
-            location,
-            time_zone: "UTC".into(),
-        })
-        .await?;
-    let unit = manager.create_unit(p.id, "1A").await?;
-    let door = manager
-        .create_access_point(
-            p.id,
-            &CreateAccessPoint {
-                kind: AccessPointKind::Entrance,
-                name: "entrance".into(),
-                parent_id: None,
-                unit_id: None,
-            },
-        )
-        .await?;
-    let device = doorman_protocol::keys::LockDeviceKey::generate(&mut rand_core::OsRng);
-    let lock = manager
-        .register_lock(
-            p.id,
-            &RegisterLock {
-                access_point_id: door.id,
-                device_public_key: doorman_domain::serde_b64::encode(&device.public_key().0),
-                model: "bench".into(),
-                firmware: "1".into(),
-                mobile_credential: true,
-                keypad: false,
-            },
-        )
-        .await?;
-    let spot = manager
-        .create_drop_spot(
-            p.id,
-            &CreateDropSpot {
-                name: "lobby".into(),
-                kind: DropSpotKind::Lobby,
-                access_point_id: door.id,
-                unit_id: None,
-            },
-        )
-        .await?;
-    let all_day = WeeklyHours {
-        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
-        start: "00:00".into(),
-        end: "24:00".into(),
-    };
-    manager
-        .put_enablement(
-            p.id,
-            carrier.item.id,
-            &PutEnablement { enabled: true, hours: vec![all_day], allowed_drop_spots: vec![spot.id] },
-        )
-        .await?;
-    manager.set_tenant_notice(p.id, &SetTenantNotice { text: "bench".into(), live_from: None }).await?;
-    let handheld = doorman_protocol::keys::HandheldKey::generate(&mut rand_core::OsRng);
-    let handheld_sec1 = handheld.public_key().as_sec1_bytes().to_vec();
-    let handheld_b64 = doorman_domain::serde_b64::encode(&handheld_sec1);
-    let driver = carrier_c
-        .create_driver(&CreateDriver {
-            name: "bench driver".into(),
-            handheld_public_key: Some(handheld_b64.clone()),
-            vetting: VettingStatus::Passed,
-            vetted_at: Some(now),
-        })
-        .await?;
-    let mut tracking = Vec::with_capacity(parcels);
-    for i in 0..parcels {
-        let t = format!("BENCH-{i:07}");
-        carrier_c
-            .create_delivery(&CreateDelivery {
-                tracking_number: t.clone(),
-                property_id: p.id,
-                unit_id: unit.id,
-                kind: DeliveryKind::Drop,
-                window_start: now - 3600,
-                window_end: now + 6 * 3600,
-            })
-            .await?;
-        tracking.push(t);
-    }
+/// The benchmark's building: one door, one lock, one drop spot, one driver
+/// of a carrier enabled at all hours, and `parcels` parcels due now.
+fn site(parcels: usize) -> SiteSpec {
+    let building = PropertySpec::new(CreateProperty {
+        kind: PropertyKind::Building,
+        name: "bench building".into(),
+        address: "1 Bench St".into(),
+        location: BENCH_LOCATION,
+        time_zone: "UTC".into(),
+    })
+    .units(["1A"])
+    .door(DoorSpec::new(AccessPointKind::Entrance, "entrance").locked(LockSpec::MOBILE))
+    .drop_spot(DropSpotSpec::new(DropSpotKind::Lobby, "lobby", "entrance"))
+    .tenant_notice(Some("bench"));
+    let mut carrier =
+        CarrierSpec::new("bench carrier").enabled_at("bench building", all_day(), ["lobby"]).driver("bench driver", 0);
+    carrier.parcels = (0..parcels)
+        .map(|i| ParcelSpec::new(&format!("BENCH-{i:07}"), "bench building", "1A", -3600, 6 * 3600))
+        .collect();
+    SiteSpec::new("bench", "1").manager(ManagerSpec::new("bench manager").property(building)).carrier(carrier)
+}
+
+async fn seed(operator: &Client, parcels: usize, now: i64) -> anyhow::Result<Fixture> {
+    let seeded = doorman_testkit::seed(operator, &site(parcels), now).await?;
+    let driver = seeded.driver("bench driver")?;
+    let handheld_sec1 = driver.handheld.key.public_key().as_sec1_bytes().to_vec();
+    let building = seeded.property("bench building")?;
     Ok(Fixture {
-        driver: base.with_token(driver.token),
-        property: p.id,
-        handheld_b64,
+        driver: driver.client.clone(),
+        property: building.property.id,
+        handheld_b64: driver.handheld.public_key_b64(),
         handheld_sec1,
-        lock: lock.lock.id,
-        tracking,
+        lock: building.lock("entrance")?.lock.id,
+        tracking: seeded.deliveries.iter().map(|d| d.tracking_number.clone()).collect(),
     })
 }
 
@@ -314,7 +257,7 @@ async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Wr
     });
     let base = Client::new(format!("http://{addr}"));
     let warmup = opts.concurrency * 4;
-    let fx = seed(&base, &base.with_token(&operator_token), opts.requests + warmup, now).await?;
+    let fx = seed(&base.with_token(&operator_token), opts.requests + warmup, now).await?;
     let _ = target.set((fx.handheld_sec1.clone(), fx.lock));
     let driver = fx.driver.clone();
 
@@ -329,7 +272,7 @@ async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Wr
         tracking_number: t.to_string(),
         property_id: fx.property,
         handheld_public_key: fx.handheld_b64.clone(),
-        position: GeoPoint { lat: 40.7, lon: -74.0 },
+        position: BENCH_LOCATION,
         drop_spot_id: None,
     };
     // Drivers scan parcels in route order, not in the order they were

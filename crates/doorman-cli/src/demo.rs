@@ -9,24 +9,44 @@ use anyhow::Context;
 use doorman_api::*;
 use doorman_client::{Client, ClientError};
 use doorman_domain::Clock;
+use doorman_protocol::Verdict;
 use doorman_server::{KeyFile, ServiceConfig};
+use doorman_testkit::places::{self, BROWNSTONE, HOME, WALK_UP as BUILDING};
+use doorman_testkit::{all_day, CarrierSpec, Handheld, ManagerSpec, ParcelSpec, SiteSpec};
 
 use crate::{app, SystemClock};
 
-#[path = "demo/lock_sim.rs"]
-mod lock_sim;
+const HOUR: i64 = 3600;
 
-/// 214 East 9th Street, Manhattan.
-const HOME: GeoPoint = GeoPoint { lat: 40.72946, lon: -73.98862 };
-/// A brownstone in Brooklyn.
-const ELSEWHERE: GeoPoint = GeoPoint { lat: 40.68434, lon: -73.97658 };
+/// The demo's New York walk-up, Rosa's brownstone, and the two carriers with
+/// their drivers and parcels, as data for the test kit's seeder.
+fn site() -> SiteSpec {
+    let walk_up = places::walk_up()
+        .tenant_notice(Some("Couriers of enabled carriers may enter the lobby and the package room to drop parcels."))
+        .resident("Jun Park", "jun@example.org", "2B");
+    let today = |tracking: &str, property: &str, unit: &str| ParcelSpec::new(tracking, property, unit, -HOUR, 3 * HOUR);
+    let parcelo = CarrierSpec::new("Parcelo")
+        .enabled_at(BUILDING, all_day(), ["package room shelves"])
+        .driver("Dana", 30)
+        .parcel(today("PCL-1001", BUILDING, "2B"))
+        .parcel(today("PCL-2002", BROWNSTONE, "house"))
+        .parcel(today("PCL-1003", BUILDING, "2B"))
+        .parcel(ParcelSpec::new("PCL-1004", BUILDING, "3C", 20 * HOUR, 26 * HOUR));
+    let quickship = CarrierSpec::new("QuickShip").driver("Sam", 90).parcel(today("QS-77", BUILDING, "3C"));
+    SiteSpec::new("demo-lock", "1.0.0")
+        .manager(ManagerSpec::new("Rosa Alvarez").property(walk_up).property(places::brownstone()))
+        .carrier(parcelo)
+        .carrier(quickship)
+}
 
-fn all_day() -> Vec<WeeklyHours> {
-    vec![WeeklyHours {
-        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
-        start: "00:00".into(),
-        end: "24:00".into(),
-    }]
+/// What a lock decided, as the story tells it.
+fn describe(v: &Verdict) -> String {
+    match v {
+        Verdict::Granted(g) => {
+            format!("OPENS (lock sequence {}, use {} of {})", g.lock_sequence, g.use_number, g.max_uses)
+        }
+        Verdict::Refused(r) => format!("STAYS SHUT ({})", r.as_str()),
+    }
 }
 
 pub async fn run(out: &mut impl Write) -> anyhow::Result<()> {
@@ -45,101 +65,33 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
     let service = app::service_with(store, clock.clone(), &keys, ServiceConfig::default())?;
     let running = app::start(service, "127.0.0.1:0".parse()?).await?;
     let operator_token = running.operator_token.clone().context("a fresh database bootstraps an operator")?;
-    let base = Client::new(running.url());
-    let operator = base.with_token(operator_token);
+    let operator = Client::new(running.url()).with_token(operator_token);
 
     writeln!(out, "doorman demo: a service on {} (SQLite, fresh keys), real HTTP for every step.\n", running.url())?;
 
-    // --- accounts
-    let manager = operator.create_manager("Rosa Alvarez").await?;
-    let parcelo = operator.create_carrier("Parcelo").await?;
-    let quickship = operator.create_carrier("QuickShip").await?;
-    let rosa = base.with_token(&manager.token);
+    let mut seeded = doorman_testkit::seed(&operator, &site(), now).await?;
+    let rosa = seeded.manager("Rosa Alvarez")?.client.clone();
     writeln!(out, "The operator creates a building manager (Rosa) and two carriers (Parcelo, QuickShip).")?;
-
-    // --- the building
-    let building = rosa
-        .create_property(&CreateProperty {
-            kind: PropertyKind::Building,
-            name: "214 East 9th Street".into(),
-            address: "214 E 9th St, New York, NY 10003".into(),
-            location: HOME,
-            time_zone: "America/New_York".into(),
-        })
-        .await?;
-    let unit_2b = rosa.create_unit(building.id, "2B").await?;
-    let unit_3c = rosa.create_unit(building.id, "3C").await?;
-    let ap = |kind, name: &str, parent: Option<AccessPointId>| CreateAccessPoint {
-        kind,
-        name: name.into(),
-        parent_id: parent,
-        unit_id: None,
-    };
-    let entrance = rosa.create_access_point(building.id, &ap(AccessPointKind::Entrance, "street door", None)).await?;
-    let lobby =
-        rosa.create_access_point(building.id, &ap(AccessPointKind::Lobby, "lobby door", Some(entrance.id))).await?;
-    let package_room = rosa
-        .create_access_point(building.id, &ap(AccessPointKind::PackageRoom, "package room", Some(lobby.id)))
-        .await?;
-    let mut locks = lock_sim::LockBench::default();
-    let entrance_lock = locks.register(&rosa, building.id, entrance.id, true, false).await?;
-    let lobby_lock = locks.register(&rosa, building.id, lobby.id, true, true).await?;
-    let _room_lock = locks.register(&rosa, building.id, package_room.id, false, true).await?;
-    let room_spot = rosa
-        .create_drop_spot(
-            building.id,
-            &CreateDropSpot {
-                name: "package room shelves".into(),
-                kind: DropSpotKind::PackageRoom,
-                access_point_id: package_room.id,
-                unit_id: None,
-            },
-        )
-        .await?;
-    rosa.put_enablement(
-        building.id,
-        parcelo.item.id,
-        &PutEnablement { enabled: true, hours: all_day(), allowed_drop_spots: vec![room_spot.id] },
-    )
-    .await?;
-    rosa.set_tenant_notice(
-        building.id,
-        &SetTenantNotice {
-            text: "Couriers of enabled carriers may enter the lobby and the package room to drop parcels.".into(),
-            live_from: None,
-        },
-    )
-    .await?;
+    let building = seeded.property_mut(BUILDING)?;
+    let (property, unit_2b) = (building.property.clone(), building.unit("2B")?.id);
+    let room_spot = building.drop_spot("package room shelves")?.id;
+    let jun = building.resident("Jun Park")?.client.clone();
+    let mut entrance_lock = building.take_lock("street door")?.lock;
+    let mut lobby_lock = building.take_lock("lobby door")?.lock;
     writeln!(
         out,
         "Rosa registers {} (units 2B and 3C): street door -> lobby door -> package room,\n  \
          three locks (street: mobile credential; lobby: mobile + keypad; package room: keypad only),\n  \
          one drop spot (package room shelves), enables Parcelo at any hour for that spot only,\n  \
          and gives the tenant notice, which makes delivery access live. QuickShip is not enabled.",
-        building.name
+        property.name
     )?;
 
-    let brownstone = rosa
-        .create_property(&CreateProperty {
-            kind: PropertyKind::House,
-            name: "Brooklyn brownstone".into(),
-            address: "70 Lafayette Ave, Brooklyn, NY".into(),
-            location: ELSEWHERE,
-            time_zone: "America/New_York".into(),
-        })
-        .await?;
-    let brownstone_unit = rosa.create_unit(brownstone.id, "house").await?;
-
     // --- residents
-    let invitation = rosa
-        .invite_resident(unit_2b.id, &CreateInvitation { name: "Jun Park".into(), email: "jun@example.org".into() })
-        .await?;
-    let jun_account = base.redeem_invitation(&invitation.code).await?;
-    let jun = base.with_token(&jun_account.token);
     jun.put_preferences(
-        unit_2b.id,
+        unit_2b,
         &UnitPreferences {
-            preferred_drop_spot: Some(room_spot.id),
+            preferred_drop_spot: Some(room_spot),
             allow_in_unit: false,
             alternate_address: None,
             pickup_point: Some("Corner Deli, 200 E 9th St".into()),
@@ -150,43 +102,11 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
     writeln!(out, "Rosa invites Jun (2B); Jun redeems the code and asks for parcels in the package room.\n")?;
 
     // --- carriers and drivers
-    let parcelo_c = base.with_token(&parcelo.token);
-    let quickship_c = base.with_token(&quickship.token);
-    let dana_handheld = lock_sim::Handheld::generate();
-    let dana = parcelo_c
-        .create_driver(&CreateDriver {
-            name: "Dana".into(),
-            handheld_public_key: Some(dana_handheld.public_key_b64()),
-            vetting: VettingStatus::Passed,
-            vetted_at: Some(now - 86_400 * 30),
-        })
-        .await?;
-    let sam_handheld = lock_sim::Handheld::generate();
-    let sam = quickship_c
-        .create_driver(&CreateDriver {
-            name: "Sam".into(),
-            handheld_public_key: Some(sam_handheld.public_key_b64()),
-            vetting: VettingStatus::Passed,
-            vetted_at: Some(now - 86_400 * 90),
-        })
-        .await?;
-    let dana_c = base.with_token(&dana.token);
-    let sam_c = base.with_token(&sam.token);
-    let window = |start: i64, end: i64| (now + start, now + end);
-    let parcel = |tracking: &str, property: PropertyId, unit: UnitId, (s, e): (i64, i64)| CreateDelivery {
-        tracking_number: tracking.into(),
-        property_id: property,
-        unit_id: unit,
-        kind: DeliveryKind::Drop,
-        window_start: s,
-        window_end: e,
-    };
-    let p1 = parcelo_c.create_delivery(&parcel("PCL-1001", building.id, unit_2b.id, window(-3600, 3 * 3600))).await?;
-    parcelo_c.create_delivery(&parcel("PCL-2002", brownstone.id, brownstone_unit.id, window(-3600, 3 * 3600))).await?;
-    parcelo_c.create_delivery(&parcel("PCL-1003", building.id, unit_2b.id, window(-3600, 3 * 3600))).await?;
-    parcelo_c.create_delivery(&parcel("PCL-1004", building.id, unit_3c.id, window(20 * 3600, 26 * 3600))).await?;
-    quickship_c.create_delivery(&parcel("QS-77", building.id, unit_3c.id, window(-3600, 3 * 3600))).await?;
-    parcelo_c.update_eta(p1.id, now + 600).await?;
+    let dana = seeded.take_driver("Dana")?;
+    let sam = seeded.take_driver("Sam")?;
+    let (dana_c, dana_handheld, sam_c, sam_handheld) = (&dana.client, &dana.handheld, &sam.client, &sam.handheld);
+    let parcelo_c = &seeded.carrier("Parcelo")?.client;
+    parcelo_c.update_eta(seeded.delivery("PCL-1001")?.id, now + 600).await?;
     writeln!(
         out,
         "Parcelo vouches for Dana, QuickShip for Sam (each handheld holds a P-256 key).\n\
@@ -195,15 +115,15 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
     )?;
 
     // --- the granted delivery
-    let ask = |tracking: &str, handheld: &lock_sim::Handheld| AccessRequest {
+    let ask = |tracking: &str, handheld: &Handheld| AccessRequest {
         tracking_number: tracking.into(),
-        property_id: building.id,
+        property_id: property.id,
         handheld_public_key: handheld.public_key_b64(),
         position: GeoPoint { lat: HOME.lat + 0.0002, lon: HOME.lon },
         drop_spot_id: None,
     };
     writeln!(out, "1. Dana, at the street door, scans PCL-1001.")?;
-    let grant = dana_c.request_access(&ask("PCL-1001", &dana_handheld)).await?;
+    let grant = dana_c.request_access(&ask("PCL-1001", dana_handheld)).await?;
     writeln!(
         out,
         "   GRANTED: drop at \"{}\", valid for {} s, doors in order:",
@@ -225,19 +145,21 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
             (None, None) => {}
         }
     }
-    let keyset = base.keys().await?;
-    let street = grant.doors.iter().find(|d| d.lock_id == entrance_lock).context("the street door is on the path")?;
-    let mallory = lock_sim::Handheld::generate();
-    let copied = locks.present(entrance_lock, &keyset, street, &mallory, now)?;
+    let keyset = operator.keys().await?;
+    let street =
+        grant.doors.iter().find(|d| d.lock_id == entrance_lock.id).context("the street door is on the path")?;
+    let mallory = Handheld::generate();
+    let copied = describe(&entrance_lock.present_verdict(&keyset, street, &mallory, now)?);
     writeln!(out, "   A copy of the street-door credential on another phone, without Dana's key: {copied}")?;
-    let verdict = locks.present(entrance_lock, &keyset, street, &dana_handheld, now)?;
+    let verdict = describe(&entrance_lock.present_verdict(&keyset, street, dana_handheld, now)?);
     writeln!(out, "   The street door's lock, offline, checks it against its own challenge: {verdict}")?;
-    let replay = locks.replay_last(entrance_lock, &keyset, street, &dana_handheld, now)?;
+    // The same credential again, to a fresh challenge.
+    let replay = describe(&entrance_lock.present_verdict(&keyset, street, dana_handheld, now)?);
     writeln!(out, "   Dana's handheld presents the same credential again: {replay}")?;
-    if let Some(lobby_door) = grant.doors.iter().find(|d| d.lock_id == lobby_lock) {
-        let v = locks.present(lobby_lock, &keyset, lobby_door, &dana_handheld, now)?;
+    if let Some(lobby_door) = grant.doors.iter().find(|d| d.lock_id == lobby_lock.id) {
+        let v = describe(&lobby_lock.present_verdict(&keyset, lobby_door, dana_handheld, now)?);
         writeln!(out, "   The lobby door's lock: {v}")?;
-        let wrong = locks.present(entrance_lock, &keyset, lobby_door, &dana_handheld, now)?;
+        let wrong = describe(&entrance_lock.present_verdict(&keyset, lobby_door, dana_handheld, now)?);
         writeln!(out, "   The lobby credential shown to the street door instead: {wrong}")?;
     }
     let done = dana_c
@@ -260,26 +182,26 @@ async fn story(out: &mut impl Write, dir: &std::path::Path) -> anyhow::Result<()
         Err(e) => refusal(e),
     };
     writeln!(out, "2. Sam (QuickShip) scans QS-77 at the same door.")?;
-    writeln!(out, "   {}", outcome(sam_c.request_access(&ask("QS-77", &sam_handheld)).await))?;
+    writeln!(out, "   {}", outcome(sam_c.request_access(&ask("QS-77", sam_handheld)).await))?;
     writeln!(out, "3. Dana scans PCL-2002, which is addressed to the Brooklyn brownstone.")?;
-    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-2002", &dana_handheld)).await))?;
+    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-2002", dana_handheld)).await))?;
     writeln!(out, "4. Jun blocks delivery access to 2B; Dana scans PCL-1003 for 2B.")?;
-    jun.block(unit_2b.id, &CreateBlock { until: None, reason: Some("away, hold my parcels".into()) }).await?;
-    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-1003", &dana_handheld)).await))?;
+    jun.block(unit_2b, &CreateBlock { until: None, reason: Some("away, hold my parcels".into()) }).await?;
+    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-1003", dana_handheld)).await))?;
     writeln!(out, "5. Dana scans PCL-1004, due tomorrow.")?;
-    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-1004", &dana_handheld)).await))?;
+    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-1004", dana_handheld)).await))?;
     writeln!(out, "6. Dana scans PCL-1001 again, already delivered.")?;
-    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-1001", &dana_handheld)).await))?;
+    writeln!(out, "   {}", outcome(dana_c.request_access(&ask("PCL-1001", dana_handheld)).await))?;
 
-    let log = rosa.property_access_requests(building.id).await?;
-    writeln!(out, "\nRosa's record of every request at {} (newest first):", building.name)?;
+    let log = rosa.property_access_requests(property.id).await?;
+    writeln!(out, "\nRosa's record of every request at {} (newest first):", property.name)?;
     for r in log {
         let what = match (&r.grant_id, &r.refusal) {
             (Some(g), _) => format!("granted {g}"),
             (_, Some(reason)) => format!("refused: {reason}"),
             _ => "?".into(),
         };
-        let who = if r.driver_id == dana.item.id { "Dana (Parcelo)" } else { "Sam (QuickShip)" };
+        let who = if r.driver_id == dana.id { "Dana (Parcelo)" } else { "Sam (QuickShip)" };
         writeln!(out, "   {who:<16} {what}")?;
     }
     running.stop().await?;

@@ -8,17 +8,20 @@
 
 use doorman_api::*;
 use doorman_client::{Client, ClientResult};
+use doorman_testkit::places::{self, BROWNSTONE, WALK_UP as BUILDING};
+use doorman_testkit::{
+    CarrierSpec, DoorSpec, DropSpotSpec, LockSpec, ManagerSpec, SeededDriver, SeededResident, SiteSpec,
+};
 use reqwest::StatusCode;
 
 use crate::kit::{expect_error, Kit, HOUR};
 use crate::lock::{Handheld, SimLock};
 
-/// 214 East 9th Street, Manhattan.
-pub const HOME: GeoPoint = GeoPoint { lat: 40.72946, lon: -73.98862 };
+pub use doorman_testkit::{all_day, weekdays_8_to_8};
+
+pub use doorman_testkit::places::{ELSEWHERE, HOME};
 /// A few steps from the street door (about 20 m).
 pub const AT_THE_DOOR: GeoPoint = GeoPoint { lat: 40.72964, lon: -73.98862 };
-/// 70 Lafayette Ave, Brooklyn: some 5 km away.
-pub const ELSEWHERE: GeoPoint = GeoPoint { lat: 40.68434, lon: -73.97658 };
 
 /// Otto's other building, elsewhere in Brooklyn: a property of his own that
 /// tests create to see that nothing of it reaches anyone else.
@@ -30,22 +33,6 @@ pub fn pacific_st() -> CreateProperty {
         location: ELSEWHERE,
         time_zone: "America/New_York".into(),
     }
-}
-
-pub fn weekdays_8_to_8() -> Vec<WeeklyHours> {
-    vec![WeeklyHours {
-        days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
-        start: "08:00".into(),
-        end: "20:00".into(),
-    }]
-}
-
-pub fn all_day() -> Vec<WeeklyHours> {
-    vec![WeeklyHours {
-        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
-        start: "00:00".into(),
-        end: "24:00".into(),
-    }]
 }
 
 #[derive(Debug)]
@@ -116,149 +103,91 @@ pub struct Building {
     pub brownstone_unit: Unit,
 }
 
+/// The building the tests run in, as data for the seeder.
+pub fn site(options: Options) -> SiteSpec {
+    let walk_up = places::walk_up()
+        .door(
+            DoorSpec::new(AccessPointKind::UnitDoor, "2B front door")
+                .behind("lobby door")
+                .of_unit("2B")
+                .locked(LockSpec::MOBILE),
+        )
+        .drop_spot(DropSpotSpec::new(DropSpotKind::Lobby, "lobby bench", "lobby door"))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::UnitDoor, "outside 2B", "2B front door").of_unit("2B"))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::InUnit, "inside 2B", "2B front door").of_unit("2B"))
+        .tenant_notice(
+            options.tenant_notice.then_some("Couriers of enabled carriers may enter the lobby and the package room."),
+        )
+        .resident("Jun Park", "jun@example.org", "2B")
+        .resident("Kim Lee", "kim@example.org", "3C");
+    let mut parcelo = CarrierSpec::new("Parcelo").driver("Dana", 30).driver("Eli", 30);
+    if options.enable_parcelo {
+        parcelo = parcelo.enabled_at(BUILDING, weekdays_8_to_8(), ["package room shelves", "inside 2B"]);
+    }
+    SiteSpec::new("Latchwell L2", "2.4.1")
+        .manager(ManagerSpec::new("Rosa Alvarez").property(walk_up))
+        .manager(ManagerSpec::new("Otto Brandt").property(places::brownstone()))
+        .carrier(parcelo)
+        .carrier(CarrierSpec::new("QuickShip").driver("Sam", 30))
+}
+
+impl From<SeededDriver> for DriverHandle {
+    fn from(d: SeededDriver) -> Self {
+        DriverHandle { client: d.client, id: d.id, handheld: d.handheld }
+    }
+}
+
+impl From<&SeededResident> for ResidentHandle {
+    fn from(r: &SeededResident) -> Self {
+        ResidentHandle { client: r.client.clone(), id: r.id }
+    }
+}
+
 impl Building {
     pub async fn seed(kit: &Kit) -> anyhow::Result<Building> {
         Self::seed_with(kit, Options::default()).await
     }
 
     pub async fn seed_with(kit: &Kit, options: Options) -> anyhow::Result<Building> {
-        let now = kit.now();
-        let op = &kit.operator;
-        let rosa_created = op.create_manager("Rosa Alvarez").await?;
-        let otto_created = op.create_manager("Otto Brandt").await?;
-        let parcelo_created = op.create_carrier("Parcelo").await?;
-        let quickship_created = op.create_carrier("QuickShip").await?;
-        let rosa = kit.client(&rosa_created.token);
-        let otto = kit.client(&otto_created.token);
-        let parcelo = kit.client(&parcelo_created.token);
-        let quickship = kit.client(&quickship_created.token);
-
-        let property = rosa
-            .create_property(&CreateProperty {
-                kind: PropertyKind::Building,
-                name: "214 East 9th Street".into(),
-                address: "214 E 9th St, New York, NY 10003".into(),
-                location: HOME,
-                time_zone: "America/New_York".into(),
-            })
-            .await?;
-        let unit_2b = rosa.create_unit(property.id, "2B").await?;
-        let unit_3c = rosa.create_unit(property.id, "3C").await?;
-        let ap = |kind, name: &str, parent: Option<AccessPointId>, unit: Option<UnitId>| CreateAccessPoint {
-            kind,
-            name: name.into(),
-            parent_id: parent,
-            unit_id: unit,
-        };
-        let entrance =
-            rosa.create_access_point(property.id, &ap(AccessPointKind::Entrance, "street door", None, None)).await?;
-        let lobby = rosa
-            .create_access_point(property.id, &ap(AccessPointKind::Lobby, "lobby door", Some(entrance.id), None))
-            .await?;
-        let package_room = rosa
-            .create_access_point(property.id, &ap(AccessPointKind::PackageRoom, "package room", Some(lobby.id), None))
-            .await?;
-        let door_2b = rosa
-            .create_access_point(
-                property.id,
-                &ap(AccessPointKind::UnitDoor, "2B front door", Some(lobby.id), Some(unit_2b.id)),
-            )
-            .await?;
-        let entrance_lock = register_lock(&rosa, property.id, entrance.id, true, false).await?;
-        let lobby_lock = register_lock(&rosa, property.id, lobby.id, true, true).await?;
-        let room_lock = register_lock(&rosa, property.id, package_room.id, false, true).await?;
-        let door_2b_lock = register_lock(&rosa, property.id, door_2b.id, true, false).await?;
-
-        let spot = |name: &str, kind, at: AccessPointId, unit: Option<UnitId>| CreateDropSpot {
-            name: name.into(),
-            kind,
-            access_point_id: at,
-            unit_id: unit,
-        };
-        let room_spot = rosa
-            .create_drop_spot(
-                property.id,
-                &spot("package room shelves", DropSpotKind::PackageRoom, package_room.id, None),
-            )
-            .await?;
-        let lobby_spot =
-            rosa.create_drop_spot(property.id, &spot("lobby bench", DropSpotKind::Lobby, lobby.id, None)).await?;
-        let door_2b_spot = rosa
-            .create_drop_spot(property.id, &spot("outside 2B", DropSpotKind::UnitDoor, door_2b.id, Some(unit_2b.id)))
-            .await?;
-        let in_2b_spot = rosa
-            .create_drop_spot(property.id, &spot("inside 2B", DropSpotKind::InUnit, door_2b.id, Some(unit_2b.id)))
-            .await?;
-        if options.enable_parcelo {
-            rosa.put_enablement(
-                property.id,
-                parcelo_created.item.id,
-                &PutEnablement {
-                    enabled: true,
-                    hours: weekdays_8_to_8(),
-                    allowed_drop_spots: vec![room_spot.id, in_2b_spot.id],
-                },
-            )
-            .await?;
-        }
-        if options.tenant_notice {
-            rosa.set_tenant_notice(
-                property.id,
-                &SetTenantNotice {
-                    text: "Couriers of enabled carriers may enter the lobby and the package room.".into(),
-                    live_from: None,
-                },
-            )
-            .await?;
-        }
-
-        let jun = resident(kit, &rosa, unit_2b.id, "Jun Park", "jun@example.org").await?;
-        let kim = resident(kit, &rosa, unit_3c.id, "Kim Lee", "kim@example.org").await?;
-
-        let dana = driver(kit, &parcelo, "Dana", now).await?;
-        let eli = driver(kit, &parcelo, "Eli", now).await?;
-        let sam = driver(kit, &quickship, "Sam", now).await?;
-
-        let brownstone = otto
-            .create_property(&CreateProperty {
-                kind: PropertyKind::House,
-                name: "Brooklyn brownstone".into(),
-                address: "70 Lafayette Ave, Brooklyn, NY".into(),
-                location: ELSEWHERE,
-                time_zone: "America/New_York".into(),
-            })
-            .await?;
-        let brownstone_unit = otto.create_unit(brownstone.id, "house").await?;
-
+        let mut s = doorman_testkit::seed(&kit.operator, &site(options), kit.now()).await?;
+        let (rosa, otto) = (s.manager("Rosa Alvarez")?.clone(), s.manager("Otto Brandt")?.clone());
+        let (parcelo, quickship) = (s.carrier("Parcelo")?.clone(), s.carrier("QuickShip")?.clone());
+        let (dana, eli, sam) = (s.take_driver("Dana")?, s.take_driver("Eli")?, s.take_driver("Sam")?);
+        let brownstone = s.property(BROWNSTONE)?;
+        let (brownstone_property, brownstone_unit) = (brownstone.property.clone(), brownstone.unit("house")?.clone());
+        let b = s.property_mut(BUILDING)?;
+        let mut lock = |door: &str| b.take_lock(door).map(|l| l.lock);
+        let (entrance_lock, lobby_lock) = (lock("street door")?, lock("lobby door")?);
+        let (room_lock, door_2b_lock) = (lock("package room")?, lock("2B front door")?);
         Ok(Building {
-            rosa,
-            rosa_token: rosa_created.token,
-            otto,
-            parcelo,
-            parcelo_id: parcelo_created.item.id,
-            quickship,
-            quickship_id: quickship_created.item.id,
-            dana,
-            eli,
-            sam,
-            jun,
-            kim,
-            property,
-            unit_2b,
-            unit_3c,
-            entrance,
-            lobby,
-            package_room,
-            door_2b,
+            rosa: rosa.client,
+            rosa_token: rosa.token,
+            otto: otto.client,
+            parcelo: parcelo.client,
+            parcelo_id: parcelo.id,
+            quickship: quickship.client,
+            quickship_id: quickship.id,
+            dana: dana.into(),
+            eli: eli.into(),
+            sam: sam.into(),
+            jun: b.resident("Jun Park")?.into(),
+            kim: b.resident("Kim Lee")?.into(),
+            property: b.property.clone(),
+            unit_2b: b.unit("2B")?.clone(),
+            unit_3c: b.unit("3C")?.clone(),
+            entrance: b.door("street door")?.clone(),
+            lobby: b.door("lobby door")?.clone(),
+            package_room: b.door("package room")?.clone(),
+            door_2b: b.door("2B front door")?.clone(),
             entrance_lock,
             lobby_lock,
             room_lock,
             door_2b_lock,
-            room_spot,
-            in_2b_spot,
-            lobby_spot,
-            door_2b_spot,
-            brownstone,
+            room_spot: b.drop_spot("package room shelves")?.clone(),
+            in_2b_spot: b.drop_spot("inside 2B")?.clone(),
+            lobby_spot: b.drop_spot("lobby bench")?.clone(),
+            door_2b_spot: b.drop_spot("outside 2B")?.clone(),
+            brownstone: brownstone_property,
             brownstone_unit,
         })
     }
@@ -333,55 +262,14 @@ pub fn delivery(tracking: &str, property: PropertyId, unit: UnitId, start: i64, 
     }
 }
 
-async fn register_lock(
-    manager: &Client,
-    property: PropertyId,
-    access_point: AccessPointId,
-    mobile_credential: bool,
-    keypad: bool,
-) -> anyhow::Result<SimLock> {
-    let device = SimLock::device();
-    let provisioned = manager
-        .register_lock(
-            property,
-            &RegisterLock {
-                access_point_id: access_point,
-                device_public_key: SimLock::device_key_b64(&device),
-                model: "Latchwell L2".into(),
-                firmware: "2.4.1".into(),
-                mobile_credential,
-                keypad,
-            },
-        )
-        .await?;
-    assert_eq!(provisioned.door_code_secret.is_some(), keypad, "a keypad lock gets its door-code secret once");
-    SimLock::provisioned(device, &provisioned)
-}
-
+/// A resident of `unit`, invited by `manager` (the kit is where they live;
+/// the seeder reaches it through the manager's client).
 pub async fn resident(
-    kit: &Kit,
+    _kit: &Kit,
     manager: &Client,
     unit: UnitId,
     name: &str,
     email: &str,
 ) -> anyhow::Result<ResidentHandle> {
-    let invitation =
-        manager.invite_resident(unit, &CreateInvitation { name: name.into(), email: email.into() }).await?;
-    let created = kit.anon.redeem_invitation(&invitation.code).await?;
-    assert_eq!(created.item.unit_id, unit);
-    Ok(ResidentHandle { client: kit.client(&created.token), id: created.item.id })
-}
-
-/// A vetted, active driver with a handheld key.
-pub async fn driver(kit: &Kit, carrier: &Client, name: &str, now: i64) -> anyhow::Result<DriverHandle> {
-    let handheld = Handheld::generate();
-    let created = carrier
-        .create_driver(&CreateDriver {
-            name: name.into(),
-            handheld_public_key: Some(handheld.public_key_b64()),
-            vetting: VettingStatus::Passed,
-            vetted_at: Some(now - 30 * 24 * HOUR),
-        })
-        .await?;
-    Ok(DriverHandle { client: kit.client(&created.token), id: created.item.id, handheld })
+    Ok((&doorman_testkit::invite_resident(manager, unit, name, email).await?).into())
 }
