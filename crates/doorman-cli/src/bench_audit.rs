@@ -36,6 +36,7 @@ use doorman_domain::{
 };
 use doorman_server::audit::{new_event, Scope};
 use doorman_server::{KeyFile, ServiceConfig};
+use doorman_store::baseline::BareInserts;
 use doorman_store::Store;
 use doorman_tlog::{
     leaf_hash, prove_consistency, prove_inclusion, tree_hash, verify_consistency, verify_inclusion, PeriodicTree,
@@ -126,11 +127,16 @@ pub async fn audit(options: AuditBenchOptions, out: &mut impl Write) -> anyhow::
 }
 
 async fn run(options: &AuditBenchOptions, dir: &std::path::Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let (store, place): (Arc<dyn Store>, String) = match &options.database {
-        Some(url) => (doorman_store::open_isolated_postgres(url).await?, "PostgreSQL (a fresh schema)".into()),
+    let (store, bare_rows, place): (Arc<dyn Store>, BareInserts, String) = match &options.database {
+        Some(url) => (
+            doorman_store::open_isolated_postgres(url).await?,
+            BareInserts::postgres(url).await?,
+            "PostgreSQL (fresh schemas)".into(),
+        ),
         None => {
             let url = format!("sqlite://{}", dir.join("bench.db").display());
-            (doorman_store::open(&url).await?, "SQLite in a file (WAL, synchronous = FULL)".into())
+            let bare_rows = BareInserts::sqlite(&dir.join("bare.db")).await?;
+            (doorman_store::open(&url).await?, bare_rows, "SQLite in files (WAL, synchronous = FULL)".into())
         }
     };
     let now = SystemClock.now();
@@ -155,7 +161,7 @@ async fn run(options: &AuditBenchOptions, dir: &std::path::Path, out: &mut impl 
     for (events, bytes) in events.chunks(per_round).zip(bytes.chunks(per_round)) {
         let start = Instant::now();
         for chunk in bytes.chunks(batch) {
-            store.bench_bare_insert(written, chunk).await?;
+            bare_rows.insert(written, chunk).await?;
             written += chunk.len() as u64;
         }
         bare += start.elapsed();
