@@ -7,7 +7,9 @@ use doorman_domain::{
 };
 
 use crate::audit::append_in;
+use crate::exec::values;
 use crate::exec::{ready_now, Exec, Value};
+use crate::records::select;
 use crate::records::{columns, to_json};
 use crate::sqlx_exec::Backend;
 use crate::StoreResult;
@@ -70,9 +72,9 @@ pub trait AccountStore: Send + Sync {
 }
 
 /// $1 hash
-pub(crate) const PRINCIPAL_FOR_TOKEN: &str = concat!("SELECT ", columns!(principal), " FROM tokens WHERE hash = $1");
+pub(crate) const PRINCIPAL_FOR_TOKEN: &str = select!(principal, " FROM tokens WHERE hash = $1");
 /// $1 id
-pub(crate) const GET_DRIVER: &str = concat!("SELECT ", columns!(driver), " FROM drivers WHERE id = $1");
+pub(crate) const GET_DRIVER: &str = select!(driver, " FROM drivers WHERE id = $1");
 
 /// Stores a token inside the caller's write.
 pub(crate) async fn insert_token_in(ex: &mut impl Exec, token: &TokenRecord) -> StoreResult<()> {
@@ -134,7 +136,7 @@ impl<B: Backend> AccountStore for B {
         if let Some(direct) = self.direct() {
             return direct.read(|ex| ready_now(ex.fetch_optional(PRINCIPAL_FOR_TOKEN, &[hash.into()])));
         }
-        self.read().await?.fetch_optional(PRINCIPAL_FOR_TOKEN, &[hash.into()]).await
+        self.one(PRINCIPAL_FOR_TOKEN, &[hash.into()]).await
     }
 
     async fn insert_web_session(&self, s: &WebSessionRecord) -> StoreResult<()> {
@@ -148,7 +150,7 @@ impl<B: Backend> AccountStore for B {
     async fn principal_for_web_session(&self, hash: &[u8; 32], now: UnixSeconds) -> StoreResult<Option<Principal>> {
         let sql = "SELECT t.principal FROM web_sessions s JOIN tokens t ON t.hash = s.token_hash \
                    WHERE s.hash = $1 AND s.expires_at > $2";
-        self.read().await?.fetch_optional(sql, &[hash.into(), now.into()]).await
+        self.one(sql, &[hash.into(), now.into()]).await
     }
 
     async fn delete_web_session(&self, hash: &[u8; 32]) -> StoreResult<bool> {
@@ -161,13 +163,11 @@ impl<B: Backend> AccountStore for B {
     }
 
     async fn get_manager(&self, id: ManagerId) -> StoreResult<Option<Manager>> {
-        let sql = concat!("SELECT ", columns!(party), " FROM managers WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(party, " FROM managers WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_managers(&self) -> StoreResult<Vec<Manager>> {
-        let sql = concat!("SELECT ", columns!(party), " FROM managers ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[]).await
+        self.all(select!(party, " FROM managers ORDER BY created_at, id"), &[]).await
     }
 
     async fn insert_carrier(&self, c: &Carrier, token: &TokenRecord, events: &[Event]) -> StoreResult<()> {
@@ -176,41 +176,32 @@ impl<B: Backend> AccountStore for B {
     }
 
     async fn get_carrier(&self, id: CarrierId) -> StoreResult<Option<Carrier>> {
-        let sql = concat!("SELECT ", columns!(party), " FROM carriers WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(party, " FROM carriers WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_carriers(&self) -> StoreResult<Vec<Carrier>> {
-        let sql = concat!("SELECT ", columns!(party), " FROM carriers ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[]).await
+        self.all(select!(party, " FROM carriers ORDER BY created_at, id"), &[]).await
     }
 
     async fn insert_driver(&self, d: &Driver, token: &TokenRecord) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let sql = concat!("INSERT INTO drivers (", columns!(driver), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
         let key = d.handheld_public_key.as_deref();
-        let values = [
-            d.id.into(),
-            d.carrier_id.into(),
-            (&d.name).into(),
-            key.into(),
-            d.vetting.as_str().into(),
-            d.vetted_at.into(),
-            d.status.as_str().into(),
-            d.created_at.into(),
-        ];
+        let values = values! {
+            d.id, d.carrier_id, &d.name, key, d.vetting.as_str(), d.vetted_at, d.status.as_str(), d.created_at
+        };
         tx.execute(sql, &values).await?;
         insert_token_in(&mut *tx, token).await?;
         tx.commit().await
     }
 
     async fn get_driver(&self, id: DriverId) -> StoreResult<Option<Driver>> {
-        self.read().await?.fetch_optional(GET_DRIVER, &[id.into()]).await
+        self.one(GET_DRIVER, &[id.into()]).await
     }
 
     async fn list_drivers(&self, carrier: CarrierId) -> StoreResult<Vec<Driver>> {
-        let sql = concat!("SELECT ", columns!(driver), " FROM drivers WHERE carrier_id = $1 ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[carrier.into()]).await
+        let sql = select!(driver, " FROM drivers WHERE carrier_id = $1 ORDER BY created_at, id");
+        self.all(sql, &[carrier.into()]).await
     }
 
     async fn update_driver(&self, d: &Driver) -> StoreResult<()> {
@@ -218,15 +209,7 @@ impl<B: Backend> AccountStore for B {
         let sql = "UPDATE drivers SET name = $3, handheld_public_key = $4, vetting = $5, vetted_at = $6, \
                    status = $7 WHERE id = $1 AND carrier_id = $2";
         let key = d.handheld_public_key.as_deref();
-        let values = [
-            d.id.into(),
-            d.carrier_id.into(),
-            (&d.name).into(),
-            key.into(),
-            d.vetting.as_str().into(),
-            d.vetted_at.into(),
-            d.status.as_str().into(),
-        ];
+        let values = values! { d.id, d.carrier_id, &d.name, key, d.vetting.as_str(), d.vetted_at, d.status.as_str() };
         self.write_existing(sql, &values, &[]).await
     }
 }

@@ -38,6 +38,7 @@ use doorman_domain::{CarrierId, DriverId, Event, PropertyId, UnitId};
 
 use crate::exec::{locking, to_i64, to_u64, Exec, Value};
 use crate::records::columns;
+use crate::records::select;
 use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
 
@@ -374,7 +375,7 @@ async fn checkpoint(ex: &mut impl Exec, sql: &str, values: &[Value<'_>]) -> Stor
     else {
         return Ok(None);
     };
-    let sql = concat!("SELECT ", columns!(cosignature), " FROM log_cosignatures WHERE size = $1 ORDER BY witness");
+    let sql = select!(cosignature, " FROM log_cosignatures WHERE size = $1 ORDER BY witness");
     let cosignatures = ex.fetch_all(sql, &[size.into()]).await?;
     Ok(Some(StoredCheckpoint { size: to_u64(size, "checkpoint size")?, root: root.0, note, signed_at, cosignatures }))
 }
@@ -408,7 +409,7 @@ impl<B: Backend> AuditStore for B {
         let appended: i64 = tx.fetch_optional(counter, &[]).await?.unwrap_or_default();
         let signed =
             tx.fetch_optional::<i64>("SELECT size FROM log_checkpoints WHERE size = $1", &[size.into()]).await?;
-        let sql = concat!("SELECT ", columns!(entry), " FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2");
+        let sql = select!(entry, " FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2");
         let rows: Vec<StoredEntry> = tx.fetch_all(sql, &[size.into(), i64::from(max_batch.max(1)).into()]).await?;
         let previous = to_u64(size, "tree size")?;
         // Only the gap-free run after the tree: a missing entry stops the
@@ -455,8 +456,7 @@ impl<B: Backend> AuditStore for B {
     async fn log_state(&self) -> StoreResult<LogState> {
         let sql = "SELECT (SELECT next_index FROM log_counter WHERE singleton = 1), \
                    (SELECT size FROM log_tree WHERE singleton = 1)";
-        let (appended, integrated): (i64, i64) =
-            self.read().await?.fetch_optional(sql, &[]).await?.ok_or(StoreError::NotFound)?;
+        let (appended, integrated): (i64, i64) = self.one(sql, &[]).await?.ok_or(StoreError::NotFound)?;
         Ok(LogState { appended: to_u64(appended, "log counter")?, integrated: to_u64(integrated, "tree size")? })
     }
 
@@ -489,7 +489,7 @@ impl<B: Backend> AuditStore for B {
             i64::from(limit).into(),
         ];
         values.extend(scope.into_iter().map(Value::from));
-        self.read().await?.fetch_all(&sql, &values).await
+        self.all(&sql, &values).await
     }
 
     async fn add_cosignature(&self, size: u64, witness: &str, line: &str, received_at: i64) -> StoreResult<()> {

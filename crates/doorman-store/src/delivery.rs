@@ -16,13 +16,15 @@ use doorman_domain::{
 
 use crate::accounts::GET_DRIVER;
 use crate::audit::{append_in, append_rows, entry_rows, EntryRow, LogIndex};
+use crate::exec::values;
 use crate::exec::{Dialect, Exec, Value};
 use crate::property::{
     next_lock_sequence_in, GET_ENABLEMENT, GET_PROPERTY, LIST_ACCESS_POINTS, LIST_DROP_SPOTS, LIST_LOCKS,
 };
+use crate::records::select;
 use crate::records::{columns, delivery_grant_ids, delivery_kind_str, to_json};
 use crate::resident::{ACTIVE_BLOCK, GET_PREFERENCES};
-use crate::sqlite_direct::{ConfigCache, PropertyParts};
+use crate::sqlite_direct::{Claim, ConfigCache, PropertyParts};
 use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
 
@@ -182,8 +184,7 @@ pub trait DeliveryStore: Send + Sync {
 }
 
 /// $1 carrier, $2 tracking number
-const FIND_DELIVERY: &str =
-    concat!("SELECT ", columns!(delivery), " FROM deliveries WHERE carrier_id = $1 AND tracking_number = $2");
+const FIND_DELIVERY: &str = select!(delivery, " FROM deliveries WHERE carrier_id = $1 AND tracking_number = $2");
 
 /// The claim, inside the caller's write transaction: locks the delivery
 /// (PostgreSQL: its row, FOR UPDATE, so that concurrent claims for it take
@@ -222,19 +223,10 @@ pub(crate) async fn claim_in(
     let sql =
         concat!("INSERT INTO grants (", columns!(grant), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
     let doors = to_json(&grant.doors, "granted doors")?;
-    let values = [
-        grant.id.into(),
-        grant.delivery_id.into(),
-        grant.driver_id.into(),
-        grant.carrier_id.into(),
-        grant.property_id.into(),
-        grant.unit_id.into(),
-        grant.drop_spot_id.into(),
-        doors.into(),
-        grant.issued_at.into(),
-        grant.expires_at.into(),
-        grant.revoked_at.into(),
-    ];
+    let values = values! {
+        grant.id, grant.delivery_id, grant.driver_id, grant.carrier_id, grant.property_id, grant.unit_id,
+        grant.drop_spot_id, doors, grant.issued_at, grant.expires_at, grant.revoked_at
+    };
     ex.execute(sql, &values).await?;
     let indexes = record_in(ex, record, entries).await?;
     Ok(Some((grant, indexes)))
@@ -252,19 +244,10 @@ pub(crate) async fn record_in(
         columns!(access_request),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
-    let values = [
-        r.id.into(),
-        r.driver_id.into(),
-        r.carrier_id.into(),
-        r.property_id.into(),
-        r.delivery_id.into(),
-        r.unit_id.into(),
-        r.position.lat.into(),
-        r.position.lon.into(),
-        r.at.into(),
-        r.grant_id.into(),
-        r.refusal.map(|reason| reason.as_str()).into(),
-    ];
+    let values = values! {
+        r.id, r.driver_id, r.carrier_id, r.property_id, r.delivery_id, r.unit_id, r.position.lat, r.position.lon,
+        r.at, r.grant_id, r.refusal.map(|reason| reason.as_str())
+    };
     ex.execute(sql, &values).await?;
     // Last in the write (see the audit module).
     append_rows(ex, entries).await
@@ -392,39 +375,25 @@ impl<B: Backend> DeliveryStore for B {
             columns!(delivery),
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
-        let values = [
-            d.id.into(),
-            d.carrier_id.into(),
-            d.property_id.into(),
-            d.unit_id.into(),
-            (&d.tracking_number).into(),
-            delivery_kind_str(d.kind).into(),
-            d.window_start.into(),
-            d.window_end.into(),
-            d.eta.into(),
-            d.state.as_str().into(),
-            d.drop_spot_id.into(),
-            d.completed_by.into(),
-            d.photo_ref.as_deref().into(),
-            d.hash_salt.as_slice().into(),
-            d.created_at.into(),
-            d.updated_at.into(),
-        ];
+        let values = values! {
+            d.id, d.carrier_id, d.property_id, d.unit_id, &d.tracking_number, delivery_kind_str(d.kind),
+            d.window_start, d.window_end, d.eta, d.state.as_str(), d.drop_spot_id, d.completed_by,
+            d.photo_ref.as_deref(), d.hash_salt.as_slice(), d.created_at, d.updated_at
+        };
         self.write_one(sql, &values, events).await.map(drop)
     }
 
     async fn get_delivery(&self, id: DeliveryId) -> StoreResult<Option<Delivery>> {
-        let sql = concat!("SELECT ", columns!(delivery), " FROM deliveries WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(delivery, " FROM deliveries WHERE id = $1"), &[id.into()]).await
     }
 
     async fn find_delivery(&self, carrier: CarrierId, tracking_number: &str) -> StoreResult<Option<Delivery>> {
-        self.read().await?.fetch_optional(FIND_DELIVERY, &[carrier.into(), tracking_number.into()]).await
+        self.one(FIND_DELIVERY, &[carrier.into(), tracking_number.into()]).await
     }
 
     async fn list_deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
         let (sql, values) = filtered_select(
-            concat!("SELECT ", columns!(delivery), " FROM deliveries"),
+            select!(delivery, " FROM deliveries"),
             &[
                 ("carrier_id", f.carrier_id.into()),
                 ("property_id", f.property_id.into()),
@@ -432,22 +401,16 @@ impl<B: Backend> DeliveryStore for B {
             ],
             "created_at DESC, seq DESC",
         );
-        self.read().await?.fetch_all(&sql, &values).await
+        self.all(&sql, &values).await
     }
 
     async fn update_delivery(&self, d: &Delivery, expected: DeliveryState, events: &[Event]) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let sql = "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6,                    photo_ref = $7, updated_at = $8 WHERE id = $1 AND state = $2";
-        let values = [
-            d.id.into(),
-            expected.as_str().into(),
-            d.state.as_str().into(),
-            d.eta.into(),
-            d.drop_spot_id.into(),
-            d.completed_by.into(),
-            d.photo_ref.as_deref().into(),
-            d.updated_at.into(),
-        ];
+        let values = values! {
+            d.id, expected.as_str(), d.state.as_str(), d.eta, d.drop_spot_id, d.completed_by,
+            d.photo_ref.as_deref(), d.updated_at
+        };
         if tx.execute(sql, &values).await? == 1 {
             append_in(&mut *tx, events).await?;
             return tx.commit().await;
@@ -482,8 +445,7 @@ impl<B: Backend> DeliveryStore for B {
     }
 
     async fn get_grant(&self, id: GrantId) -> StoreResult<Option<Grant>> {
-        let sql = concat!("SELECT ", columns!(grant), " FROM grants WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(grant, " FROM grants WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_grants(&self, delivery: DeliveryId) -> StoreResult<Vec<Grant>> {
@@ -494,7 +456,7 @@ impl<B: Backend> DeliveryStore for B {
             delivery_grant_ids!(),
             ") ORDER BY issued_at, id"
         );
-        self.read().await?.fetch_all(sql, &[delivery.into()]).await
+        self.all(sql, &[delivery.into()]).await
     }
 
     async fn grants_issued_between(
@@ -503,12 +465,11 @@ impl<B: Backend> DeliveryStore for B {
         from: UnixSeconds,
         to: UnixSeconds,
     ) -> StoreResult<Vec<Grant>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(grant),
+        let sql = select!(
+            grant,
             " FROM grants WHERE property_id = $1 AND issued_at >= $2 AND issued_at <= $3 ORDER BY issued_at, id"
         );
-        self.read().await?.fetch_all(sql, &[property.into(), from.into(), to.into()]).await
+        self.all(sql, &[property.into(), from.into(), to.into()]).await
     }
 
     async fn revoke_live_grants_for_unit(
@@ -573,7 +534,7 @@ impl<B: Backend> DeliveryStore for B {
 
     async fn list_access_requests(&self, f: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>> {
         let (sql, values) = filtered_select(
-            concat!("SELECT ", columns!(access_request), " FROM access_requests"),
+            select!(access_request, " FROM access_requests"),
             &[
                 ("property_id", f.property_id.into()),
                 ("unit_id", f.unit_id.into()),
@@ -583,7 +544,7 @@ impl<B: Backend> DeliveryStore for B {
             ],
             "requested_at DESC, seq DESC",
         );
-        self.read().await?.fetch_all(&sql, &values).await
+        self.all(&sql, &values).await
     }
 }
 
@@ -597,11 +558,13 @@ async fn claim<B: Backend>(
     events: &[Event],
     number_doors: bool,
 ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
+    let entries = entry_rows(events)?;
     if let Some(direct) = store.direct() {
-        return direct.claim(grant, record, now, events, number_doors).await;
+        let (grant, record) = (grant.clone(), record.clone());
+        return direct.claim(Claim { grant, record, now, number_doors, entries }).await;
     }
     let mut tx = store.begin_write().await?;
-    let Some(claimed) = claim_in(&mut *tx, grant, record, now, number_doors, &entry_rows(events)?).await? else {
+    let Some(claimed) = claim_in(&mut *tx, grant, record, now, number_doors, &entries).await? else {
         tx.rollback().await?;
         return Ok(None);
     };

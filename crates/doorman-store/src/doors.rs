@@ -17,6 +17,7 @@ use doorman_domain::{
     AccessPointId, CarrierId, ClipId, DeliveryId, DriverId, GrantId, LockId, PropertyId, UnitId, UnixSeconds,
 };
 
+use crate::exec::values;
 use crate::exec::{to_i64, Exec};
 use crate::{StoreError, StoreResult};
 
@@ -161,19 +162,10 @@ pub(crate) async fn write_in(ex: &mut impl Exec, writes: &LockEventWrites) -> St
         let e = &c.entry;
         let sql = "INSERT INTO clips (id, lock_id, counter, sha256, recorded_at, property_id, access_point_id, \
                    delivery_id, carrier_id, driver_id, unit_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-        let values = [
-            c.id.into(),
-            c.lock_id.into(),
-            to_i64(c.counter, "counter")?.into(),
-            (&c.sha256).into(),
-            c.recorded_at.into(),
-            c.property_id.into(),
-            c.access_point_id.into(),
-            e.delivery_id.into(),
-            e.carrier_id.into(),
-            e.driver_id.into(),
-            e.unit_id.into(),
-        ];
+        let values = values! {
+            c.id, c.lock_id, to_i64(c.counter, "counter")?, &c.sha256, c.recorded_at, c.property_id,
+            c.access_point_id, e.delivery_id, e.carrier_id, e.driver_id, e.unit_id
+        };
         ex.execute(sql, &values).await?;
     }
     Ok(())

@@ -210,6 +210,15 @@ id_values!(
     GuestPassId,
 );
 
+/// The values of a statement, each converted to a [`Value`], in the order of
+/// its placeholders.
+macro_rules! values {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::exec::Value::from($value)),*]
+    };
+}
+pub(crate) use values;
+
 /// `u64` values (log indexes, counters) are stored as `i64`.
 pub(crate) fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is out of range")))

@@ -20,9 +20,11 @@ use doorman_domain::{ClipId, Event, Lock, LockId, PropertyId, UnixSeconds};
 
 use crate::audit::append_in;
 use crate::doors::{write_in, ClipFilter, ClipRecord, LockDoor, LockEventWrites, StoredClip};
+use crate::exec::values;
 use crate::exec::{to_i64, to_u64, Exec};
 use crate::property::insert_lock_in;
 use crate::records::columns;
+use crate::records::select;
 use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
 
@@ -187,9 +189,8 @@ pub(crate) async fn insert_fleet_lock_in(ex: &mut impl Exec, lock: &Lock, mqtt_p
 }
 
 /// $1 lock, $2 now: the lock's revoked credentials not expired at now.
-const LIVE_REVOKED: &str = concat!(
-    "SELECT ",
-    columns!(revoked),
+const LIVE_REVOKED: &str = select!(
+    revoked,
     " FROM lock_revocations WHERE lock_id = $1 AND expires_at > $2 ORDER BY expires_at DESC, credential_id"
 );
 
@@ -203,31 +204,24 @@ impl<B: Backend> FleetStore for B {
     }
 
     async fn lock_mqtt_password_hash(&self, lock: LockId) -> StoreResult<Option<String>> {
-        let sql = "SELECT mqtt_password_hash FROM lock_fleet WHERE lock_id = $1";
-        self.read().await?.fetch_optional(sql, &[lock.into()]).await
+        self.one("SELECT mqtt_password_hash FROM lock_fleet WHERE lock_id = $1", &[lock.into()]).await
     }
 
     async fn lock_mqtt_accounts(&self) -> StoreResult<Vec<(LockId, String)>> {
-        let sql = "SELECT lock_id, mqtt_password_hash FROM lock_fleet ORDER BY lock_id";
-        self.read().await?.fetch_all(sql, &[]).await
+        self.all("SELECT lock_id, mqtt_password_hash FROM lock_fleet ORDER BY lock_id", &[]).await
     }
 
     async fn lock_fleet(&self, lock: LockId) -> StoreResult<Option<LockFleetRecord>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(fleet),
-            " FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE f.lock_id = $1"
-        );
-        self.read().await?.fetch_optional(sql, &[lock.into()]).await
+        let sql = select!(fleet, " FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE f.lock_id = $1");
+        self.one(sql, &[lock.into()]).await
     }
 
     async fn list_lock_fleet(&self, property: PropertyId) -> StoreResult<Vec<LockFleetRecord>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(fleet),
+        let sql = select!(
+            fleet,
             " FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE l.property_id = $1 ORDER BY l.created_at, l.id"
         );
-        self.read().await?.fetch_all(sql, &[property.into()]).await
+        self.all(sql, &[property.into()]).await
     }
 
     async fn append_lock_event_with(
@@ -244,14 +238,9 @@ impl<B: Backend> FleetStore for B {
                    gap_expected = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_expected END, \
                    gap_found = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_found END \
                    WHERE lock_id = $1 AND head_counter = $6";
-        let values = [
-            event.lock_id.into(),
-            counter.into(),
-            (&event.hash).into(),
-            time.into(),
-            event.received_at.into(),
-            to_i64(previous, "counter")?.into(),
-        ];
+        let values = values! {
+            event.lock_id, counter, &event.hash, time, event.received_at, to_i64(previous, "counter")?
+        };
         if tx.execute(sql, &values).await? == 0 {
             let sql = "SELECT head_counter FROM lock_fleet WHERE lock_id = $1";
             let head: Option<i64> = tx.fetch_optional(sql, &[event.lock_id.into()]).await?;
@@ -262,14 +251,7 @@ impl<B: Backend> FleetStore for B {
             });
         }
         let sql = concat!("INSERT INTO lock_events (", columns!(lock_event), ") VALUES ($1, $2, $3, $4, $5, $6)");
-        let values = [
-            event.lock_id.into(),
-            counter.into(),
-            (&event.hash).into(),
-            time.into(),
-            event.signed.as_slice().into(),
-            event.received_at.into(),
-        ];
+        let values = values! { event.lock_id, counter, &event.hash, time, event.signed.as_slice(), event.received_at };
         tx.execute(sql, &values).await?;
         if let Err(e) = write_in(&mut *tx, writes).await {
             tx.rollback().await?;
@@ -280,18 +262,15 @@ impl<B: Backend> FleetStore for B {
     }
 
     async fn lock_event(&self, lock: LockId, counter: u64) -> StoreResult<Option<StoredLockEvent>> {
-        let sql = concat!("SELECT ", columns!(lock_event), " FROM lock_events WHERE lock_id = $1 AND counter = $2");
-        self.read().await?.fetch_optional(sql, &[lock.into(), to_i64(counter, "counter")?.into()]).await
+        let sql = select!(lock_event, " FROM lock_events WHERE lock_id = $1 AND counter = $2");
+        self.one(sql, &[lock.into(), to_i64(counter, "counter")?.into()]).await
     }
 
     async fn list_lock_events(&self, lock: LockId, after: u64, limit: u32) -> StoreResult<Vec<StoredLockEvent>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(lock_event),
-            " FROM lock_events WHERE lock_id = $1 AND counter > $2 ORDER BY counter LIMIT $3"
-        );
+        let sql =
+            select!(lock_event, " FROM lock_events WHERE lock_id = $1 AND counter > $2 ORDER BY counter LIMIT $3");
         let values = [lock.into(), to_i64(after, "counter")?.into(), i64::from(limit).into()];
-        self.read().await?.fetch_all(sql, &values).await
+        self.all(sql, &values).await
     }
 
     async fn flag_lock_gap(&self, lock: LockId, gap: LockGap, now: UnixSeconds) -> StoreResult<()> {
@@ -349,8 +328,7 @@ impl<B: Backend> FleetStore for B {
     }
 
     async fn lock_door(&self, lock: LockId) -> StoreResult<Option<LockDoor>> {
-        let sql = concat!("SELECT ", columns!(door), " FROM lock_doors WHERE lock_id = $1");
-        self.read().await?.fetch_optional(sql, &[lock.into()]).await
+        self.one(select!(door, " FROM lock_doors WHERE lock_id = $1"), &[lock.into()]).await
     }
 
     async fn doors_open_since(&self, opened_before: UnixSeconds, limit: u32) -> StoreResult<Vec<LockDoor>> {
@@ -360,7 +338,7 @@ impl<B: Backend> FleetStore for B {
             " FROM lock_doors WHERE opened_at IS NOT NULL AND NOT ajar_logged AND opened_at <= $1 \
              ORDER BY opened_at, lock_id LIMIT $2"
         );
-        self.read().await?.fetch_all(sql, &[opened_before.into(), i64::from(limit).into()]).await
+        self.all(sql, &[opened_before.into(), i64::from(limit).into()]).await
     }
 
     async fn mark_door_ajar(&self, lock: LockId, version: i64, events: &[Event]) -> StoreResult<bool> {
@@ -370,25 +348,20 @@ impl<B: Backend> FleetStore for B {
     }
 
     async fn clip_at(&self, lock: LockId, counter: u64) -> StoreResult<Option<ClipRecord>> {
-        let sql = concat!("SELECT ", columns!(clip), " FROM clips WHERE lock_id = $1 AND counter = $2");
-        self.read().await?.fetch_optional(sql, &[lock.into(), to_i64(counter, "counter")?.into()]).await
+        let sql = select!(clip, " FROM clips WHERE lock_id = $1 AND counter = $2");
+        self.one(sql, &[lock.into(), to_i64(counter, "counter")?.into()]).await
     }
 
     async fn get_clip(&self, id: ClipId) -> StoreResult<Option<ClipRecord>> {
-        let sql = concat!("SELECT ", columns!(clip), " FROM clips WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(clip, " FROM clips WHERE id = $1"), &[id.into()]).await
     }
 
     async fn mark_clip_stored(&self, id: ClipId, stored: &StoredClip, events: &[Event]) -> StoreResult<bool> {
         let sql = "UPDATE clips SET size = $2, content_type = $3, object_key = $4, stored_at = $5 \
                    WHERE id = $1 AND stored_at IS NULL AND deleted_at IS NULL";
-        let values = [
-            id.into(),
-            to_i64(stored.size, "size")?.into(),
-            (&stored.content_type).into(),
-            (&stored.object_key).into(),
-            stored.stored_at.into(),
-        ];
+        let values = values! {
+            id, to_i64(stored.size, "size")?, &stored.content_type, &stored.object_key, stored.stored_at
+        };
         Ok(self.write_one(sql, &values, events).await? > 0)
     }
 
@@ -424,7 +397,7 @@ impl<B: Backend> FleetStore for B {
             " FROM clips WHERE stored_at IS NOT NULL AND deleted_at IS NULL AND stored_at < $1 \
              ORDER BY stored_at, id LIMIT $2"
         );
-        self.read().await?.fetch_all(sql, &[before.into(), i64::from(limit).into()]).await
+        self.all(sql, &[before.into(), i64::from(limit).into()]).await
     }
 
     async fn mark_clip_deleted(&self, id: ClipId, at: UnixSeconds, events: &[Event]) -> StoreResult<bool> {

@@ -15,7 +15,9 @@ use doorman_domain::{
     WebhookId, WebhookSubscription,
 };
 
+use crate::exec::values;
 use crate::exec::{locking, to_i64, to_u64, Cells, Exec, Record};
+use crate::records::select;
 use crate::records::{columns, to_json};
 use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
@@ -130,40 +132,25 @@ impl<B: Backend> NotifyStore for B {
             ", secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
         let after = s.after_index.map(|i| to_i64(i, "log index")).transpose()?;
-        let values = [
-            s.id.into(),
-            owner_key(&s.owner)?.into(),
-            (&s.url).into(),
-            to_json(&s.events, "webhook events")?.into(),
-            s.active.into(),
-            s.created_at.into(),
-            after.into(),
-            secret.into(),
-        ];
+        let values = values! {
+            s.id, owner_key(&s.owner)?, &s.url, to_json(&s.events, "webhook events")?, s.active, s.created_at,
+            after, secret
+        };
         self.write_one(sql, &values, &[]).await.map(drop)
     }
 
     async fn get_webhook(&self, id: WebhookId) -> StoreResult<Option<WebhookSubscription>> {
-        let sql = concat!("SELECT ", columns!(subscription), " FROM webhook_subscriptions WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(subscription, " FROM webhook_subscriptions WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_webhooks(&self, owner: &Principal) -> StoreResult<Vec<WebhookSubscription>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(subscription),
-            " FROM webhook_subscriptions WHERE owner = $1 ORDER BY created_at, id"
-        );
-        self.read().await?.fetch_all(sql, &[owner_key(owner)?.into()]).await
+        let sql = select!(subscription, " FROM webhook_subscriptions WHERE owner = $1 ORDER BY created_at, id");
+        self.all(sql, &[owner_key(owner)?.into()]).await
     }
 
     async fn active_webhooks(&self) -> StoreResult<Vec<WebhookSubscription>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(subscription),
-            " FROM webhook_subscriptions WHERE active = $1 ORDER BY created_at, id"
-        );
-        self.read().await?.fetch_all(sql, &[true.into()]).await
+        let sql = select!(subscription, " FROM webhook_subscriptions WHERE active = $1 ORDER BY created_at, id");
+        self.all(sql, &[true.into()]).await
     }
 
     async fn update_webhook(&self, s: &WebhookSubscription) -> StoreResult<()> {
@@ -184,7 +171,7 @@ impl<B: Backend> NotifyStore for B {
 
     async fn webhook_cursor(&self) -> StoreResult<u64> {
         let sql = "SELECT next_index FROM webhook_cursor WHERE singleton = 1";
-        to_u64(self.read().await?.fetch_optional(sql, &[]).await?.ok_or(StoreError::NotFound)?, "webhook cursor")
+        to_u64(self.one(sql, &[]).await?.ok_or(StoreError::NotFound)?, "webhook cursor")
     }
 
     async fn enqueue_webhooks(&self, from: u64, to: u64, deliveries: &[NewDelivery]) -> StoreResult<bool> {
@@ -205,17 +192,10 @@ impl<B: Backend> NotifyStore for B {
             let sql = "INSERT INTO webhook_deliveries (id, subscription_id, event_id, event_type, body, state, \
                        attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                        ON CONFLICT (subscription_id, event_id) DO NOTHING";
-            let values = [
-                d.id.into(),
-                d.subscription_id.into(),
-                to_i64(d.event_id, "event id")?.into(),
-                (&d.event_type).into(),
-                (&new.body).into(),
-                d.state.as_str().into(),
-                i64::from(d.attempts).into(),
-                d.next_attempt_at.into(),
-                d.created_at.into(),
-            ];
+            let values = values! {
+                d.id, d.subscription_id, to_i64(d.event_id, "event id")?, &d.event_type, &new.body,
+                d.state.as_str(), i64::from(d.attempts), d.next_attempt_at, d.created_at
+            };
             tx.execute(sql, &values).await?;
         }
         tx.commit().await?;
@@ -229,7 +209,7 @@ impl<B: Backend> NotifyStore for B {
             ", s.url, s.secret, d.body FROM webhook_deliveries d JOIN webhook_subscriptions s ON s.id = d.subscription_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $1 ORDER BY d.event_id, d.id LIMIT $2"
         );
-        self.read().await?.fetch_all(sql, &[now.into(), i64::from(limit).into()]).await
+        self.all(sql, &[now.into(), i64::from(limit).into()]).await
     }
 
     async fn claim_webhook_delivery(
@@ -247,15 +227,10 @@ impl<B: Backend> NotifyStore for B {
         let delivered_at = (r.state == WebhookDeliveryState::Delivered).then_some(r.at);
         let sql = "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = $2, last_status = $3, \
                    last_error = $4, state = $5, next_attempt_at = $6, delivered_at = $7 WHERE id = $1";
-        let values = [
-            id.into(),
-            r.at.into(),
-            r.status.map(i64::from).into(),
-            r.error.as_deref().into(),
-            r.state.as_str().into(),
-            r.next_attempt_at.into(),
-            delivered_at.into(),
-        ];
+        let values = values! {
+            id, r.at, r.status.map(i64::from), r.error.as_deref(), r.state.as_str(), r.next_attempt_at,
+            delivered_at
+        };
         change_existing(self, sql, &values).await
     }
 
@@ -272,12 +247,11 @@ impl<B: Backend> NotifyStore for B {
              ORDER BY d.event_id DESC LIMIT $3"
         );
         let values = [subscription.into(), state.map_or("", |s| s.as_str()).into(), i64::from(limit).into()];
-        self.read().await?.fetch_all(sql, &values).await
+        self.all(sql, &values).await
     }
 
     async fn get_webhook_delivery(&self, id: WebhookDeliveryId) -> StoreResult<Option<WebhookDelivery>> {
-        let sql = concat!("SELECT ", columns!(webhook_delivery), " FROM webhook_deliveries d WHERE d.id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(webhook_delivery, " FROM webhook_deliveries d WHERE d.id = $1"), &[id.into()]).await
     }
 
     async fn resend_webhook_delivery(&self, id: WebhookDeliveryId, now: UnixSeconds) -> StoreResult<WebhookDelivery> {
@@ -290,31 +264,18 @@ impl<B: Backend> NotifyStore for B {
     async fn insert_pickup_point(&self, p: &PickupPoint) -> StoreResult<()> {
         let sql = concat!("INSERT INTO pickup_points (", columns!(pickup_point), ") VALUES ($1, $2, $3, $4, $5, $6)");
         let hours = to_json(&p.hours, "pickup hours")?;
-        let values = [
-            p.id.into(),
-            (&p.name).into(),
-            (&p.address).into(),
-            (&p.time_zone).into(),
-            hours.into(),
-            p.created_at.into(),
-        ];
+        let values = values! { p.id, &p.name, &p.address, &p.time_zone, hours, p.created_at };
         self.write_one(sql, &values, &[]).await.map(drop)
     }
 
     async fn get_pickup_point(&self, id: PickupPointId) -> StoreResult<Option<PickupPoint>> {
         self.read()
             .await?
-            .fetch_optional(
-                concat!("SELECT ", columns!(pickup_point), " FROM pickup_points WHERE id = $1"),
-                &[id.into()],
-            )
+            .fetch_optional(select!(pickup_point, " FROM pickup_points WHERE id = $1"), &[id.into()])
             .await
     }
 
     async fn list_pickup_points(&self) -> StoreResult<Vec<PickupPoint>> {
-        self.read()
-            .await?
-            .fetch_all(concat!("SELECT ", columns!(pickup_point), " FROM pickup_points ORDER BY name, id"), &[])
-            .await
+        self.read().await?.fetch_all(select!(pickup_point, " FROM pickup_points ORDER BY name, id"), &[]).await
     }
 }

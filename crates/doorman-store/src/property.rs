@@ -8,7 +8,9 @@ use doorman_domain::{
     Property, PropertyId, TenantNotice, Unit, UnitId,
 };
 
+use crate::exec::values;
 use crate::exec::Exec;
+use crate::records::select;
 use crate::records::{columns, to_json};
 use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
@@ -54,19 +56,18 @@ pub trait PropertyStore: Send + Sync {
 }
 
 /// $1 id
-pub(crate) const GET_PROPERTY: &str = concat!("SELECT ", columns!(property), " FROM properties WHERE id = $1");
+pub(crate) const GET_PROPERTY: &str = select!(property, " FROM properties WHERE id = $1");
 /// $1 property, $2 carrier
 pub(crate) const GET_ENABLEMENT: &str =
-    concat!("SELECT ", columns!(enablement), " FROM enablements WHERE property_id = $1 AND carrier_id = $2");
+    select!(enablement, " FROM enablements WHERE property_id = $1 AND carrier_id = $2");
 /// $1 property
 pub(crate) const LIST_DROP_SPOTS: &str =
-    concat!("SELECT ", columns!(drop_spot), " FROM drop_spots WHERE property_id = $1 ORDER BY name, id");
+    select!(drop_spot, " FROM drop_spots WHERE property_id = $1 ORDER BY name, id");
 /// $1 property
 pub(crate) const LIST_ACCESS_POINTS: &str =
-    concat!("SELECT ", columns!(access_point), " FROM access_points WHERE property_id = $1 ORDER BY name, id");
+    select!(access_point, " FROM access_points WHERE property_id = $1 ORDER BY name, id");
 /// $1 property
-pub(crate) const LIST_LOCKS: &str =
-    concat!("SELECT ", columns!(lock), " FROM locks WHERE property_id = $1 ORDER BY created_at, id");
+pub(crate) const LIST_LOCKS: &str = select!(lock, " FROM locks WHERE property_id = $1 ORDER BY created_at, id");
 
 /// The lock's next credential sequence number, or None for an unknown lock,
 /// inside the caller's write (the row lock the UPDATE takes serializes
@@ -78,45 +79,26 @@ pub(crate) async fn next_lock_sequence_in(ex: &mut impl Exec, lock: LockId) -> S
 /// `INSERT` of an access point, inside the caller's write.
 pub(crate) async fn insert_access_point_in(ex: &mut impl Exec, ap: &AccessPoint) -> StoreResult<()> {
     let sql = concat!("INSERT INTO access_points (", columns!(access_point), ") VALUES ($1, $2, $3, $4, $5, $6)");
-    let values = [
-        ap.id.into(),
-        ap.property_id.into(),
-        ap.kind.as_str().into(),
-        (&ap.name).into(),
-        ap.parent_id.into(),
-        ap.unit_id.into(),
-    ];
+    let values = values! { ap.id, ap.property_id, ap.kind.as_str(), &ap.name, ap.parent_id, ap.unit_id };
     ex.execute(sql, &values).await.map(drop)
 }
 
 /// `INSERT` of a lock, inside the caller's write.
 pub(crate) async fn insert_lock_in(ex: &mut impl Exec, lock: &Lock) -> StoreResult<()> {
     let sql = concat!("INSERT INTO locks (", columns!(lock), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-    let values = [
-        lock.id.into(),
-        lock.property_id.into(),
-        lock.access_point_id.into(),
-        lock.device_public_key.as_slice().into(),
-        (&lock.model).into(),
-        (&lock.firmware).into(),
-        lock.mobile_credential.into(),
-        lock.keypad.into(),
-        lock.created_at.into(),
-    ];
+    let values = values! {
+        lock.id, lock.property_id, lock.access_point_id, lock.device_public_key.as_slice(), &lock.model,
+        &lock.firmware, lock.mobile_credential, lock.keypad, lock.created_at
+    };
     ex.execute(sql, &values).await.map(drop)
 }
 
 /// `INSERT` of a drop spot, inside the caller's write.
 pub(crate) async fn insert_drop_spot_in(ex: &mut impl Exec, spot: &DropSpot) -> StoreResult<()> {
     let sql = concat!("INSERT INTO drop_spots (", columns!(drop_spot), ") VALUES ($1, $2, $3, $4, $5, $6)");
-    let values = [
-        spot.id.into(),
-        spot.property_id.into(),
-        (&spot.name).into(),
-        spot.kind.as_str().into(),
-        spot.access_point_id.into(),
-        spot.unit_id.into(),
-    ];
+    let values = values! {
+        spot.id, spot.property_id, &spot.name, spot.kind.as_str(), spot.access_point_id, spot.unit_id
+    };
     ex.execute(sql, &values).await.map(drop)
 }
 
@@ -139,31 +121,21 @@ impl<B: Backend> PropertyStore for B {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         let notice = p.tenant_notice.as_ref();
-        let values = [
-            p.id.into(),
-            p.manager_id.into(),
-            p.kind.as_str().into(),
-            (&p.name).into(),
-            (&p.address).into(),
-            p.location.lat.into(),
-            p.location.lon.into(),
-            (&p.time_zone).into(),
-            notice.map(|n| n.text.as_str()).into(),
-            notice.map(|n| n.notified_at).into(),
-            notice.map(|n| n.live_from).into(),
-            p.created_at.into(),
-        ];
+        let values = values! {
+            p.id, p.manager_id, p.kind.as_str(), &p.name, &p.address, p.location.lat, p.location.lon, &p.time_zone,
+            notice.map(|n| n.text.as_str()), notice.map(|n| n.notified_at), notice.map(|n| n.live_from),
+            p.created_at
+        };
         self.write_one(sql, &values, events).await.map(drop)
     }
 
     async fn get_property(&self, id: PropertyId) -> StoreResult<Option<Property>> {
-        self.read().await?.fetch_optional(GET_PROPERTY, &[id.into()]).await
+        self.one(GET_PROPERTY, &[id.into()]).await
     }
 
     async fn list_properties(&self, manager: ManagerId) -> StoreResult<Vec<Property>> {
-        let sql =
-            concat!("SELECT ", columns!(property), " FROM properties WHERE manager_id = $1 ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[manager.into()]).await
+        let sql = select!(property, " FROM properties WHERE manager_id = $1 ORDER BY created_at, id");
+        self.all(sql, &[manager.into()]).await
     }
 
     async fn set_tenant_notice(&self, property: PropertyId, n: &TenantNotice, events: &[Event]) -> StoreResult<()> {
@@ -179,13 +151,11 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_unit(&self, id: UnitId) -> StoreResult<Option<Unit>> {
-        let sql = concat!("SELECT ", columns!(unit), " FROM units WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(unit, " FROM units WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_units(&self, property: PropertyId) -> StoreResult<Vec<Unit>> {
-        let sql = concat!("SELECT ", columns!(unit), " FROM units WHERE property_id = $1 ORDER BY label, id");
-        self.read().await?.fetch_all(sql, &[property.into()]).await
+        self.all(select!(unit, " FROM units WHERE property_id = $1 ORDER BY label, id"), &[property.into()]).await
     }
 
     async fn insert_access_point(&self, ap: &AccessPoint, events: &[Event]) -> StoreResult<()> {
@@ -193,12 +163,11 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_access_point(&self, id: AccessPointId) -> StoreResult<Option<AccessPoint>> {
-        let sql = concat!("SELECT ", columns!(access_point), " FROM access_points WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(access_point, " FROM access_points WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_access_points(&self, property: PropertyId) -> StoreResult<Vec<AccessPoint>> {
-        self.read().await?.fetch_all(LIST_ACCESS_POINTS, &[property.into()]).await
+        self.all(LIST_ACCESS_POINTS, &[property.into()]).await
     }
 
     async fn insert_lock(&self, lock: &Lock, events: &[Event]) -> StoreResult<()> {
@@ -206,12 +175,11 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_lock(&self, id: LockId) -> StoreResult<Option<Lock>> {
-        let sql = concat!("SELECT ", columns!(lock), " FROM locks WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(lock, " FROM locks WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_locks(&self, property: PropertyId) -> StoreResult<Vec<Lock>> {
-        self.read().await?.fetch_all(LIST_LOCKS, &[property.into()]).await
+        self.all(LIST_LOCKS, &[property.into()]).await
     }
 
     async fn next_lock_sequence(&self, lock: LockId) -> StoreResult<i64> {
@@ -229,12 +197,11 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_drop_spot(&self, id: DropSpotId) -> StoreResult<Option<DropSpot>> {
-        let sql = concat!("SELECT ", columns!(drop_spot), " FROM drop_spots WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(drop_spot, " FROM drop_spots WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_drop_spots(&self, property: PropertyId) -> StoreResult<Vec<DropSpot>> {
-        self.read().await?.fetch_all(LIST_DROP_SPOTS, &[property.into()]).await
+        self.all(LIST_DROP_SPOTS, &[property.into()]).await
     }
 
     async fn put_enablement(&self, e: &CarrierEnablement, events: &[Event]) -> StoreResult<()> {
@@ -247,27 +214,16 @@ impl<B: Backend> PropertyStore for B {
         );
         let hours = to_json(&e.hours, "carrier hours")?;
         let spots = to_json(&e.allowed_drop_spots, "allowed drop spots")?;
-        let values = [
-            e.property_id.into(),
-            e.carrier_id.into(),
-            e.enabled.into(),
-            hours.into(),
-            spots.into(),
-            e.updated_at.into(),
-        ];
+        let values = values! { e.property_id, e.carrier_id, e.enabled, hours, spots, e.updated_at };
         self.write_one(sql, &values, events).await.map(drop)
     }
 
     async fn get_enablement(&self, property: PropertyId, carrier: CarrierId) -> StoreResult<Option<CarrierEnablement>> {
-        self.read().await?.fetch_optional(GET_ENABLEMENT, &[property.into(), carrier.into()]).await
+        self.one(GET_ENABLEMENT, &[property.into(), carrier.into()]).await
     }
 
     async fn list_enablements(&self, property: PropertyId) -> StoreResult<Vec<CarrierEnablement>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(enablement),
-            " FROM enablements WHERE property_id = $1 ORDER BY updated_at, carrier_id"
-        );
-        self.read().await?.fetch_all(sql, &[property.into()]).await
+        let sql = select!(enablement, " FROM enablements WHERE property_id = $1 ORDER BY updated_at, carrier_id");
+        self.all(sql, &[property.into()]).await
     }
 }

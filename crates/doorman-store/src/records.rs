@@ -120,6 +120,14 @@ macro_rules! columns {
 }
 pub(crate) use columns;
 
+/// `SELECT` of a table's [`columns!`], then the rest of the statement.
+macro_rules! select {
+    ($table:ident, $($rest:literal)+) => {
+        concat!("SELECT ", $crate::records::columns!($table), $($rest),+)
+    };
+}
+pub(crate) use select;
+
 /// The ids of `$1` delivery's grants. A grant is only ever stored together
 /// with the access request that won it, and the request names it, so a
 /// delivery's grants are found through its requests (by the index on

@@ -17,9 +17,11 @@ use doorman_domain::{
 
 use crate::accounts::{insert_token_in, TokenRecord};
 use crate::audit::append_in;
+use crate::exec::values;
 use crate::exec::Exec;
 use crate::fleet::insert_fleet_lock_in;
 use crate::property::{insert_access_point_in, insert_drop_spot_in, next_lock_sequence_in};
+use crate::records::select;
 use crate::records::{columns, to_json, AccessLists};
 use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
@@ -116,8 +118,7 @@ pub(crate) const ACTIVE_BLOCK: &str = concat!(
      ORDER BY starts_at DESC, id DESC LIMIT 1"
 );
 /// $1 unit
-pub(crate) const GET_PREFERENCES: &str =
-    concat!("SELECT ", columns!(preferences), " FROM unit_preferences WHERE unit_id = $1");
+pub(crate) const GET_PREFERENCES: &str = select!(preferences, " FROM unit_preferences WHERE unit_id = $1");
 
 #[async_trait]
 impl<B: Backend> ResidentStore for B {
@@ -127,23 +128,15 @@ impl<B: Backend> ResidentStore for B {
             columns!(invitation),
             ", code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
-        let values = [
-            inv.id.into(),
-            inv.unit_id.into(),
-            (&inv.name).into(),
-            (&inv.email).into(),
-            inv.created_at.into(),
-            inv.expires_at.into(),
-            inv.redeemed_at.into(),
-            code_hash.into(),
-        ];
+        let values = values! {
+            inv.id, inv.unit_id, &inv.name, &inv.email, inv.created_at, inv.expires_at, inv.redeemed_at, code_hash
+        };
         self.write_one(sql, &values, &[]).await.map(drop)
     }
 
     async fn list_invitations(&self, unit: UnitId) -> StoreResult<Vec<Invitation>> {
-        let sql =
-            concat!("SELECT ", columns!(invitation), " FROM invitations WHERE unit_id = $1 ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[unit.into()]).await
+        let sql = select!(invitation, " FROM invitations WHERE unit_id = $1 ORDER BY created_at, id");
+        self.all(sql, &[unit.into()]).await
     }
 
     async fn redeem_invitation(
@@ -174,13 +167,7 @@ impl<B: Backend> ResidentStore for B {
             created_at: now,
         };
         let sql = concat!("INSERT INTO residents (", columns!(resident), ") VALUES ($1, $2, $3, $4, $5)");
-        let values = [
-            resident.id.into(),
-            resident.unit_id.into(),
-            (&resident.name).into(),
-            (&resident.email).into(),
-            now.into(),
-        ];
+        let values = values! { resident.id, resident.unit_id, &resident.name, &resident.email, now };
         tx.execute(sql, &values).await?;
         let token = TokenRecord {
             id: token_id,
@@ -195,17 +182,15 @@ impl<B: Backend> ResidentStore for B {
     }
 
     async fn get_resident(&self, id: ResidentId) -> StoreResult<Option<Resident>> {
-        let sql = concat!("SELECT ", columns!(resident), " FROM residents WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(resident, " FROM residents WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_residents(&self, unit: UnitId) -> StoreResult<Vec<Resident>> {
-        let sql = concat!("SELECT ", columns!(resident), " FROM residents WHERE unit_id = $1 ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[unit.into()]).await
+        self.all(select!(resident, " FROM residents WHERE unit_id = $1 ORDER BY created_at, id"), &[unit.into()]).await
     }
 
     async fn get_preferences(&self, unit: UnitId) -> StoreResult<UnitPreferences> {
-        Ok(self.read().await?.fetch_optional(GET_PREFERENCES, &[unit.into()]).await?.unwrap_or_default())
+        Ok(self.one(GET_PREFERENCES, &[unit.into()]).await?.unwrap_or_default())
     }
 
     async fn put_preferences(&self, unit: UnitId, p: &UnitPreferences) -> StoreResult<()> {
@@ -217,15 +202,10 @@ impl<B: Backend> ResidentStore for B {
              alternate_address = excluded.alternate_address, pickup_point = excluded.pickup_point, \
              pickup_point_id = excluded.pickup_point_id, access_lists = excluded.access_lists"
         );
-        let values = [
-            unit.into(),
-            p.preferred_drop_spot.into(),
-            p.allow_in_unit.into(),
-            p.alternate_address.as_deref().into(),
-            p.pickup_point.as_deref().into(),
-            p.pickup_point_id.into(),
-            AccessLists::column(p)?.into(),
-        ];
+        let values = values! {
+            unit, p.preferred_drop_spot, p.allow_in_unit, p.alternate_address.as_deref(),
+            p.pickup_point.as_deref(), p.pickup_point_id, AccessLists::column(p)?
+        };
         self.write_one(sql, &values, &[]).await.map(drop)
     }
 
@@ -242,7 +222,7 @@ impl<B: Backend> ResidentStore for B {
     }
 
     async fn active_block(&self, unit: UnitId, now: UnixSeconds) -> StoreResult<Option<Block>> {
-        self.read().await?.fetch_optional(ACTIVE_BLOCK, &[unit.into(), now.into()]).await
+        self.one(ACTIVE_BLOCK, &[unit.into(), now.into()]).await
     }
 
     async fn insert_vehicle(
@@ -260,31 +240,21 @@ impl<B: Backend> ResidentStore for B {
         insert_drop_spot_in(&mut *tx, spot).await?;
         let sql =
             concat!("INSERT INTO vehicles (", columns!(vehicle), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
-        let values = [
-            v.id.into(),
-            v.owner_id.into(),
-            v.unit_id.into(),
-            v.property_id.into(),
-            (&v.name).into(),
-            v.plate.as_deref().into(),
-            v.access_point_id.into(),
-            v.lock_id.into(),
-            v.drop_spot_id.into(),
-            v.created_at.into(),
-        ];
+        let values = values! {
+            v.id, v.owner_id, v.unit_id, v.property_id, &v.name, v.plate.as_deref(), v.access_point_id, v.lock_id,
+            v.drop_spot_id, v.created_at
+        };
         tx.execute(sql, &values).await?;
         append_in(&mut *tx, events).await?;
         tx.commit().await
     }
 
     async fn get_vehicle(&self, id: VehicleId) -> StoreResult<Option<Vehicle>> {
-        let sql = concat!("SELECT ", columns!(vehicle), " FROM vehicles WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(vehicle, " FROM vehicles WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_vehicles(&self, unit: UnitId) -> StoreResult<Vec<Vehicle>> {
-        let sql = concat!("SELECT ", columns!(vehicle), " FROM vehicles WHERE unit_id = $1 ORDER BY created_at, id");
-        self.read().await?.fetch_all(sql, &[unit.into()]).await
+        self.all(select!(vehicle, " FROM vehicles WHERE unit_id = $1 ORDER BY created_at, id"), &[unit.into()]).await
     }
 
     async fn put_vehicle_position(&self, vehicle: VehicleId, p: &VehiclePosition) -> StoreResult<()> {
@@ -301,8 +271,7 @@ impl<B: Backend> ResidentStore for B {
     }
 
     async fn vehicle_position(&self, vehicle: VehicleId) -> StoreResult<Option<VehiclePosition>> {
-        let sql = concat!("SELECT ", columns!(position), " FROM vehicle_positions WHERE vehicle_id = $1");
-        self.read().await?.fetch_optional(sql, &[vehicle.into()]).await
+        self.one(select!(position, " FROM vehicle_positions WHERE vehicle_id = $1"), &[vehicle.into()]).await
     }
 
     async fn trunk_facts(&self, unit: UnitId) -> StoreResult<Vec<TrunkFacts>> {
@@ -332,19 +301,10 @@ impl<B: Backend> ResidentStore for B {
             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
         let doors = to_json(&stored.doors, "guest pass doors")?;
-        let values = [
-            stored.id.into(),
-            stored.unit_id.into(),
-            stored.property_id.into(),
-            stored.vehicle_id.into(),
-            stored.created_by.into(),
-            (&stored.name).into(),
-            stored.valid_from.into(),
-            stored.valid_until.into(),
-            doors.into(),
-            stored.created_at.into(),
-            stored.revoked_at.into(),
-        ];
+        let values = values! {
+            stored.id, stored.unit_id, stored.property_id, stored.vehicle_id, stored.created_by, &stored.name,
+            stored.valid_from, stored.valid_until, doors, stored.created_at, stored.revoked_at
+        };
         tx.execute(sql, &values).await?;
         append_in(&mut *tx, events).await?;
         tx.commit().await?;
@@ -352,17 +312,12 @@ impl<B: Backend> ResidentStore for B {
     }
 
     async fn get_guest_pass(&self, id: GuestPassId) -> StoreResult<Option<GuestPass>> {
-        let sql = concat!("SELECT ", columns!(guest_pass), " FROM guest_passes WHERE id = $1");
-        self.read().await?.fetch_optional(sql, &[id.into()]).await
+        self.one(select!(guest_pass, " FROM guest_passes WHERE id = $1"), &[id.into()]).await
     }
 
     async fn list_guest_passes(&self, unit: UnitId) -> StoreResult<Vec<GuestPass>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(guest_pass),
-            " FROM guest_passes WHERE unit_id = $1 ORDER BY created_at DESC, id"
-        );
-        self.read().await?.fetch_all(sql, &[unit.into()]).await
+        let sql = select!(guest_pass, " FROM guest_passes WHERE unit_id = $1 ORDER BY created_at DESC, id");
+        self.all(sql, &[unit.into()]).await
     }
 
     async fn guest_passes_valid_between(
@@ -371,12 +326,8 @@ impl<B: Backend> ResidentStore for B {
         from: UnixSeconds,
         to: UnixSeconds,
     ) -> StoreResult<Vec<GuestPass>> {
-        let sql = concat!(
-            "SELECT ",
-            columns!(guest_pass),
-            " FROM guest_passes WHERE property_id = $1 AND valid_until >= $2 AND valid_from <= $3 ORDER BY created_at, id"
-        );
-        self.read().await?.fetch_all(sql, &[property.into(), from.into(), to.into()]).await
+        let sql = select!(guest_pass, " FROM guest_passes WHERE property_id = $1 AND valid_until >= $2 AND valid_from <= $3 ORDER BY created_at, id");
+        self.all(sql, &[property.into(), from.into(), to.into()]).await
     }
 
     async fn revoke_guest_pass(

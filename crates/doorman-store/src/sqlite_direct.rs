@@ -122,10 +122,20 @@ pub(crate) struct Direct {
     turn: Turn,
 }
 
+/// A claim as the writer thread runs it (`delivery::claim_in`), its log
+/// entries encoded.
+pub(crate) struct Claim {
+    pub grant: Grant,
+    pub record: AccessRequestRecord,
+    pub now: UnixSeconds,
+    pub number_doors: bool,
+    pub entries: Vec<EntryRow>,
+}
+
 /// A write the writer thread runs.
 enum Write {
     Record { record: AccessRequestRecord, entries: Vec<EntryRow> },
-    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool, entries: Vec<EntryRow> },
+    Claim(Claim),
     NextSequence(LockId),
 }
 
@@ -252,18 +262,9 @@ impl Direct {
         }
     }
 
-    /// A claim (see `delivery::claim_in`), numbering the doors if asked.
-    pub(crate) async fn claim(
-        &self,
-        grant: &Grant,
-        record: &AccessRequestRecord,
-        now: UnixSeconds,
-        events: &[Event],
-        number_doors: bool,
-    ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
-        let entries = entry_rows(events)?;
-        let write = Write::Claim { grant: grant.clone(), record: record.clone(), now, number_doors, entries };
-        match self.write(write).await? {
+    /// Queues a claim (see `delivery::claim_in`).
+    pub(crate) async fn claim(&self, claim: Claim) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
+        match self.write(Write::Claim(claim)).await? {
             Written::Claim(won) => Ok(won),
             _ => Err(mismatched()),
         }
@@ -690,8 +691,8 @@ fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
         Write::NextSequence(lock) => {
             Written::Sequence(ready_now(next_lock_sequence_in(ex, *lock))?.ok_or(StoreError::NotFound)?)
         }
-        Write::Claim { grant, record, now, number_doors, entries } => {
-            Written::Claim(ready_now(claim_in(ex, grant, record, *now, *number_doors, entries))?)
+        Write::Claim(c) => {
+            Written::Claim(ready_now(claim_in(ex, &c.grant, &c.record, c.now, c.number_doors, &c.entries))?)
         }
     })
 }

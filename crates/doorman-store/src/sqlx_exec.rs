@@ -98,6 +98,24 @@ pub(crate) trait Backend: Send + Sync + 'static {
         async { self.reads().acquire().await.map_err(db_error) }
     }
 
+    /// The first row of a read, as `R`.
+    fn one<R: Record + Send>(
+        &self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> impl Future<Output = StoreResult<Option<R>>> + Send {
+        async move { self.read().await?.fetch_optional(sql, values).await }
+    }
+
+    /// Every row of a read, as `R`.
+    fn all<R: Record + Send>(
+        &self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> impl Future<Output = StoreResult<Vec<R>>> + Send {
+        async move { self.read().await?.fetch_all(sql, values).await }
+    }
+
     /// One statement in its own write transaction, followed by `events` if
     /// it changed a row; how many rows it changed.
     fn write_one(
