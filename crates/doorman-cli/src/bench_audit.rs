@@ -2,11 +2,13 @@
 //! baseline measured in the same run.
 //!
 //! 1. **Durable appends per second, as a ratio to bare batched inserts of
-//!    the same bytes into the same database.** Both sides write the same
-//!    event bytes in transactions of the same size through the store's
-//!    writer (SQLite: `BEGIN IMMEDIATE`, `synchronous = FULL`, one fsync per
-//!    commit; or PostgreSQL with `--database`). The bare side inserts rows of
-//!    (index, bytes) into a scratch table and nothing else. The log side
+//!    the same bytes.** Both sides write the same event bytes in
+//!    transactions of the same size, each through a writer with the same
+//!    settings (SQLite: `BEGIN IMMEDIATE`, `synchronous = FULL`, one fsync
+//!    per commit; or PostgreSQL with `--database`). The bare side
+//!    (`doorman_store::baseline`) inserts rows of (index, bytes) into a
+//!    scratch table of a database of its own (a second file next to the
+//!    store's, or a schema of its own) and nothing else. The log side
 //!    appends them as events (index from the counter row, the scope columns
 //!    and their indexes) and then runs the sequencer until a signed
 //!    checkpoint covers them (two stored hashes per entry, one Ed25519

@@ -8,7 +8,8 @@
 //! round trips, most of its cost on two cores, and its two write
 //! transactions queued one behind the other on the single writer connection.
 //!
-//! - Reads ([`Direct::principal_for_token`], [`Direct::access_context`]) use
+//! - Reads (`principal_for_token` through [`Direct::read`],
+//!   [`Direct::access_context`]) use
 //!   a connection of their own on the calling thread: in WAL mode a reader
 //!   never waits for the writer, and a handful of indexed lookups take
 //!   microseconds, less than a hand-off to another thread would (it blocks
@@ -22,8 +23,8 @@
 //!   changes any of it (migration 0012); everything else is read afresh
 //!   (SQLite itself drops a connection's page cache when another connection
 //!   committed).
-//! - The access path's writes ([`Direct::claim_grant`],
-//!   [`Direct::claim_grant_with_sequences`], [`Direct::next_lock_sequence`],
+//! - The access path's writes ([`Direct::claim`], with or without numbering
+//!   the doors, [`Direct::next_lock_sequence`],
 //!   [`Direct::record_access_request`]) are queued to the writer thread. It
 //!   takes what is queued (at most [`MAX_BATCH`]: a group is what arrived
 //!   while the previous one ran), runs it in one `BEGIN IMMEDIATE`
