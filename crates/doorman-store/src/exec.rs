@@ -187,28 +187,11 @@ macro_rules! id_values {
     )*};
 }
 
-id_values!(
-    ManagerId,
-    CarrierId,
-    PropertyId,
-    UnitId,
-    AccessPointId,
-    LockId,
-    DropSpotId,
-    ResidentId,
-    InvitationId,
-    DriverId,
-    DeliveryId,
-    GrantId,
-    AccessRequestId,
-    TokenId,
-    WebhookId,
-    WebhookDeliveryId,
-    PickupPointId,
-    ClipId,
-    VehicleId,
+id_values! {
+    ManagerId, CarrierId, PropertyId, UnitId, AccessPointId, LockId, DropSpotId, ResidentId, InvitationId, DriverId,
+    DeliveryId, GrantId, AccessRequestId, TokenId, WebhookId, WebhookDeliveryId, PickupPointId, ClipId, VehicleId,
     GuestPassId,
-);
+}
 
 /// The values of a statement, each converted to a [`Value`], in the order of
 /// its placeholders.
