@@ -2,11 +2,13 @@
 //! baseline measured in the same run.
 //!
 //! 1. **Durable appends per second, as a ratio to bare batched inserts of
-//!    the same bytes into the same database.** Both sides write the same
-//!    event bytes in transactions of the same size through the store's
-//!    writer (SQLite: `BEGIN IMMEDIATE`, `synchronous = FULL`, one fsync per
-//!    commit; or PostgreSQL with `--database`). The bare side inserts rows of
-//!    (index, bytes) into a scratch table and nothing else. The log side
+//!    the same bytes.** Both sides write the same event bytes in
+//!    transactions of the same size, each through a writer with the same
+//!    settings (SQLite: `BEGIN IMMEDIATE`, `synchronous = FULL`, one fsync
+//!    per commit; or PostgreSQL with `--database`). The bare side
+//!    (`doorman_store::baseline`) inserts rows of (index, bytes) into a
+//!    scratch table of a database of its own (a second file next to the
+//!    store's, or a schema of its own) and nothing else. The log side
 //!    appends them as events (index from the counter row, the scope columns
 //!    and their indexes) and then runs the sequencer until a signed
 //!    checkpoint covers them (two stored hashes per entry, one Ed25519
@@ -36,6 +38,7 @@ use doorman_domain::{
 };
 use doorman_server::audit::{new_event, Scope};
 use doorman_server::{KeyFile, ServiceConfig};
+use doorman_store::baseline::BareInserts;
 use doorman_store::Store;
 use doorman_tlog::{
     leaf_hash, prove_consistency, prove_inclusion, tree_hash, verify_consistency, verify_inclusion, PeriodicTree,
@@ -126,11 +129,16 @@ pub async fn audit(options: AuditBenchOptions, out: &mut impl Write) -> anyhow::
 }
 
 async fn run(options: &AuditBenchOptions, dir: &std::path::Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let (store, place): (Arc<dyn Store>, String) = match &options.database {
-        Some(url) => (doorman_store::open_isolated_postgres(url).await?, "PostgreSQL (a fresh schema)".into()),
+    let (store, bare_rows, place): (Arc<dyn Store>, BareInserts, String) = match &options.database {
+        Some(url) => (
+            doorman_store::open_isolated_postgres(url).await?,
+            BareInserts::postgres(url).await?,
+            "PostgreSQL (fresh schemas)".into(),
+        ),
         None => {
             let url = format!("sqlite://{}", dir.join("bench.db").display());
-            (doorman_store::open(&url).await?, "SQLite in a file (WAL, synchronous = FULL)".into())
+            let bare_rows = BareInserts::sqlite(&dir.join("bare.db")).await?;
+            (doorman_store::open(&url).await?, bare_rows, "SQLite in files (WAL, synchronous = FULL)".into())
         }
     };
     let now = SystemClock.now();
@@ -155,7 +163,7 @@ async fn run(options: &AuditBenchOptions, dir: &std::path::Path, out: &mut impl 
     for (events, bytes) in events.chunks(per_round).zip(bytes.chunks(per_round)) {
         let start = Instant::now();
         for chunk in bytes.chunks(batch) {
-            store.bench_bare_insert(written, chunk).await?;
+            bare_rows.insert(written, chunk).await?;
             written += chunk.len() as u64;
         }
         bare += start.elapsed();

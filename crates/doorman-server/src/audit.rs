@@ -632,7 +632,6 @@ mod tests {
         tree: u64,
         hashes: BTreeMap<u64, [u8; 32]>,
         checkpoints: BTreeMap<u64, StoredCheckpoint>,
-        bare: BTreeMap<u64, Vec<u8>>,
     }
 
     #[async_trait]
@@ -706,14 +705,6 @@ mod tests {
                 line: line.into(),
                 received_at: at,
             });
-            Ok(())
-        }
-
-        async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()> {
-            let mut inner = self.inner.lock().unwrap();
-            for (offset, entry) in entries.iter().enumerate() {
-                inner.bare.insert(first + offset as u64, entry.clone());
-            }
             Ok(())
         }
     }

@@ -3,7 +3,8 @@
 //! (tables in `migrations/*/0002_transparency_log.sql`).
 //!
 //! - **Appending** ([`AuditStore::append_events`], and the write methods of
-//!   [`Store`](crate::Store) that take events): an event gets its index in
+//!   every store trait that take events: [`append_in`], written once for
+//!   sqlx and SQLite's direct path): an event gets its index in
 //!   the transaction that writes the change it describes, from one counter
 //!   row (`log_counter`) bumped with `UPDATE ... RETURNING`. Appenders that
 //!   commit therefore take turns: on PostgreSQL the counter's row lock is
@@ -30,10 +31,15 @@
 //! 32-byte values under integer keys (`NodeId::stored_index` of doorman-tlog).
 
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use doorman_domain::{CarrierId, DriverId, Event, PropertyId, UnitId};
 
+use crate::exec::{locking, to_i64, to_u64, Exec, Value};
+use crate::records::columns;
+use crate::records::select;
+use crate::sqlx_exec::Backend;
 use crate::{StoreError, StoreResult};
 
 /// The position of an entry in the log, from 0.
@@ -170,13 +176,6 @@ pub trait AuditStore: Send + Sync {
     /// Stores (or replaces) a witness's cosignature of the checkpoint of
     /// `size`. NotFound if there is no such checkpoint.
     async fn add_cosignature(&self, size: u64, witness: &str, line: &str, received_at: i64) -> StoreResult<()>;
-
-    /// The baseline of `doorman bench audit`, nothing else: inserts
-    /// `entries` under indexes `first..` as bare (index, bytes) rows into a
-    /// scratch table (created if missing), in one transaction through the
-    /// same writer and with the same multi-row statements as the log's
-    /// appends.
-    async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()>;
 }
 
 /// An event as its `log_entries` row: the canonical bytes and the scope.
@@ -210,60 +209,90 @@ impl EntryRow {
     }
 }
 
-pub(crate) fn to_i64(value: u64, what: &str) -> StoreResult<i64> {
-    i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is out of range")))
-}
-
-pub(crate) fn to_u64(value: i64, what: &str) -> StoreResult<u64> {
-    u64::try_from(value).map_err(|_| StoreError::Backend(format!("stored {what} {value} is negative")))
-}
-
-pub(crate) fn to_hash(bytes: &[u8], what: &str) -> StoreResult<[u8; 32]> {
-    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Backend(format!("stored {what} is not 32 bytes")))
-}
-
-/// Statements shared by the sqlx code and SQLite's direct path.
-pub(crate) mod sql {
-    /// $1 how many indexes to take; returns the counter after: the indexes
-    /// taken are `returned - $1 .. returned`.
-    pub(crate) const TAKE_INDEXES: &str =
-        "UPDATE log_counter SET next_index = next_index + $1 WHERE singleton = 1 RETURNING next_index";
-    pub(crate) const ENTRY_COLUMNS: &str =
-        "idx, entry, kind, at, property_id, unit_id, carrier_id, driver_id, delivery_id";
-    /// Values per entry row.
-    pub(crate) const ENTRY_VALUES: usize = 9;
-    /// `$1` .. `$9`: one entry row.
-    pub(crate) const INSERT_ENTRY: &str = "INSERT INTO log_entries \
-        (idx, entry, kind, at, property_id, unit_id, carrier_id, driver_id, delivery_id) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-}
-
 /// `INSERT INTO <table> (<columns>) VALUES (...), (...)` for `rows` rows of
 /// `per_row` values, numbered `$1` onwards.
 pub(crate) fn multi_insert(table_and_columns: &str, rows: usize, per_row: usize) -> String {
-    let mut sql = format!("INSERT INTO {table_and_columns} VALUES ");
-    let mut n = 0;
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for value in 0..per_row {
-            if value > 0 {
-                sql.push_str(", ");
-            }
-            n += 1;
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        }
-        sql.push(')');
-    }
-    sql
+    let row = |r: usize| format!("({})", placeholders(r * per_row + 1, per_row));
+    format!("INSERT INTO {table_and_columns} VALUES {}", (0..rows).map(row).collect::<Vec<_>>().join(", "))
 }
 
 /// `$from, $from+1, ..` for `count` values.
-pub(crate) fn placeholders(from: usize, count: usize) -> String {
+fn placeholders(from: usize, count: usize) -> String {
     (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The `INSERT` of `rows` log entries (at most [`INSERT_CHUNK`]), made once
+/// per count and kept: an append builds no statement text.
+fn insert_entries(rows: usize) -> &'static str {
+    static STATEMENTS: [OnceLock<String>; INSERT_CHUNK] = [const { OnceLock::new() }; INSERT_CHUNK];
+    match STATEMENTS.get(rows.wrapping_sub(1)) {
+        Some(statement) => statement.get_or_init(|| {
+            multi_insert(concat!("log_entries (", columns!(entry), ", ", entry_scope!(), ")"), rows, ENTRY_VALUES)
+        }),
+        None => "",
+    }
+}
+
+/// The scope columns written beside each entry.
+macro_rules! entry_scope {
+    () => {
+        "kind, at, property_id, unit_id, carrier_id, driver_id, delivery_id"
+    };
+}
+use entry_scope;
+
+/// Values per entry row.
+const ENTRY_VALUES: usize = 9;
+
+/// The rows of `events`, encoded (SQLite's direct path encodes them before
+/// a write is queued: the writer thread, which every write waits for, only
+/// inserts them).
+pub(crate) fn entry_rows(events: &[Event]) -> StoreResult<Vec<EntryRow>> {
+    events.iter().map(EntryRow::of).collect()
+}
+
+/// Takes indexes for `events` and writes them, inside the caller's write
+/// transaction. Call it last in a transaction (see the module documentation).
+pub(crate) async fn append_in(ex: &mut impl Exec, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    append_rows(ex, &entry_rows(events)?).await
+}
+
+/// [`append_in`] of encoded rows: the one log append, on every executor.
+pub(crate) async fn append_rows(ex: &mut impl Exec, rows: &[EntryRow]) -> StoreResult<Vec<LogIndex>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = to_i64(rows.len() as u64, "event count")?;
+    // The counter after: the indexes taken are `after - count .. after`.
+    let take = "UPDATE log_counter SET next_index = next_index + $1 WHERE singleton = 1 RETURNING next_index";
+    let after: i64 = ex
+        .fetch_optional(take, &[count.into()])
+        .await?
+        .ok_or_else(|| StoreError::Backend("log_counter has no row".into()))?;
+    let first = to_u64(after - count, "log counter")?;
+    let mut index = first;
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * ENTRY_VALUES);
+        for row in chunk {
+            values.extend([
+                Value::from(to_i64(index, "log index")?),
+                row.bytes.as_slice().into(),
+                row.kind.into(),
+                row.at.into(),
+                row.property_id.as_deref().into(),
+                row.unit_id.as_deref().into(),
+                row.carrier_id.as_deref().into(),
+                row.driver_id.as_deref().into(),
+                row.delivery_id.as_deref().into(),
+            ]);
+            index += 1;
+        }
+        ex.execute(insert_entries(chunk.len()), &values).await?;
+    }
+    Ok((first..index).collect())
 }
 
 /// Kind names are spliced into SQL (so that PostgreSQL can match its partial
@@ -321,381 +350,162 @@ pub(crate) fn entry_conditions(filter: &EntryFilter) -> StoreResult<Option<(Stri
     Ok(Some((format!("({})", parts.join(" OR ")), values)))
 }
 
-/// Appends `events` on an SQLite connection inside the caller's transaction
-/// (SQLite's direct write path); returns their indexes.
-/// The rows of `events`, encoded before a write is queued (SQLite's direct
-/// path): the writer thread, which every write waits for, only inserts them.
-pub(crate) fn entry_rows(events: &[Event]) -> StoreResult<Vec<EntryRow>> {
-    events.iter().map(EntryRow::of).collect()
-}
-
-pub(crate) fn append_rusqlite(conn: &rusqlite::Connection, rows: &[EntryRow]) -> StoreResult<Vec<LogIndex>> {
-    if rows.is_empty() {
+/// The hashes under `keys`, in that order.
+async fn read_hashes(ex: &mut impl Exec, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
+    if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let count = to_i64(rows.len() as u64, "event count")?;
-    let backend = |e: rusqlite::Error| StoreError::Backend(e.to_string());
-    let after: i64 =
-        conn.prepare_cached(sql::TAKE_INDEXES).map_err(backend)?.query_row([count], |r| r.get(0)).map_err(backend)?;
-    let first = to_u64(after - count, "log counter")?;
-    let mut insert = conn.prepare_cached(sql::INSERT_ENTRY).map_err(backend)?;
-    let mut indexes = Vec::with_capacity(rows.len());
-    for (offset, row) in rows.iter().enumerate() {
-        let index = first + offset as u64;
-        insert
-            .execute(rusqlite::params![
-                to_i64(index, "log index")?,
-                row.bytes,
-                row.kind,
-                row.at,
-                row.property_id,
-                row.unit_id,
-                row.carrier_id,
-                row.driver_id,
-                row.delivery_id,
-            ])
-            .map_err(backend)?;
-        indexes.push(index);
+    let mut unique: Vec<u64> = keys.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let mut found = std::collections::HashMap::with_capacity(unique.len());
+    for chunk in unique.chunks(INSERT_CHUNK * 4) {
+        let sql = format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({})", placeholders(1, chunk.len()));
+        let values =
+            chunk.iter().map(|key| Ok(to_i64(*key, "hash key")?.into())).collect::<StoreResult<Vec<Value<'_>>>>()?;
+        found.extend(ex.fetch_all::<(u64, [u8; 32])>(&sql, &values).await?);
     }
-    Ok(indexes)
+    keys.iter().map(|key| found.get(key).copied().ok_or(StoreError::NotFound)).collect()
 }
 
-/// Implements [`AuditStore`] for `$store` (database `$db`), whose
-/// `begin_write()` and `reads()` are those of `impl_store!`, and provides
-/// `append_in(tx, events)` for the store's own write methods. `$lock` is
-/// the clause that locks the sequencer's row (`" FOR UPDATE"` on PostgreSQL;
-/// SQLite's `BEGIN IMMEDIATE` already excludes other writers);
-/// `$bench_table` creates the benchmark's scratch table.
-macro_rules! impl_audit {
-    ($store:ident, $db:ty, $lock:literal, $bench_table:literal) => {
-        pub(crate) mod audit_impl {
-            use std::ops::Range;
+/// A checkpoint row (size, root, note, signed_at) with its cosignatures.
+async fn checkpoint(ex: &mut impl Exec, sql: &str, values: &[Value<'_>]) -> StoreResult<Option<StoredCheckpoint>> {
+    let Some((size, (root, (note, signed_at)))) =
+        ex.fetch_optional::<(i64, (Hash, (String, i64)))>(sql, values).await?
+    else {
+        return Ok(None);
+    };
+    let sql = select!(cosignature, " FROM log_cosignatures WHERE size = $1 ORDER BY witness");
+    let cosignatures = ex.fetch_all(sql, &[size.into()]).await?;
+    Ok(Some(StoredCheckpoint { size: to_u64(size, "checkpoint size")?, root: root.0, note, signed_at, cosignatures }))
+}
 
-            use async_trait::async_trait;
-            use doorman_domain::Event;
+/// A stored 32-byte hash.
+pub(crate) struct Hash(pub [u8; 32]);
 
-            use super::$store;
-            use $crate::audit::{
-                entry_conditions, entry_rows, multi_insert, placeholders, sql, to_hash, to_i64, to_u64, AuditStore,
-                EntryFilter, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint, StoredCosignature,
-                StoredEntry, INSERT_CHUNK,
-            };
-            use $crate::sql_store::db_error;
-            use $crate::{StoreError, StoreResult};
+#[async_trait]
+impl<B: Backend> AuditStore for B {
+    async fn append_events(&self, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin_write().await?;
+        let indexes = append_in(&mut *tx, events).await?;
+        tx.commit().await?;
+        Ok(indexes)
+    }
 
-            /// Takes indexes for `events` and writes them, inside the write
-            /// transaction `tx` is in (pass `&mut *tx`). Call it last in a
-            /// transaction (see the module documentation).
-            pub(crate) async fn append_in(
-                tx: &mut <$db as sqlx::Database>::Connection,
-                events: &[Event],
-            ) -> StoreResult<Vec<LogIndex>> {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let rows = entry_rows(events)?;
-                let count = to_i64(rows.len() as u64, "event count")?;
-                let after: i64 =
-                    sqlx::query_scalar(sql::TAKE_INDEXES).bind(count).fetch_one(&mut *tx).await.map_err(db_error)?;
-                let first = to_u64(after - count, "log counter")?;
-                let mut index = first;
-                for chunk in rows.chunks(INSERT_CHUNK) {
-                    let statement =
-                        multi_insert(&format!("log_entries ({})", sql::ENTRY_COLUMNS), chunk.len(), sql::ENTRY_VALUES);
-                    let mut query = sqlx::query(&statement);
-                    for row in chunk {
-                        query = query
-                            .bind(to_i64(index, "log index")?)
-                            .bind(row.bytes.as_slice())
-                            .bind(row.kind)
-                            .bind(row.at)
-                            .bind(row.property_id.as_deref())
-                            .bind(row.unit_id.as_deref())
-                            .bind(row.carrier_id.as_deref())
-                            .bind(row.driver_id.as_deref())
-                            .bind(row.delivery_id.as_deref());
-                        index += 1;
-                    }
-                    query.execute(&mut *tx).await.map_err(db_error)?;
-                }
-                Ok((first..index).collect())
+    async fn sequence(&self, max_batch: u32, integrator: &dyn Integrator) -> StoreResult<Option<Sequenced>> {
+        let mut tx = self.begin_write().await?;
+        let dialect = tx.dialect();
+        let tree = dialect.locking(locking!("SELECT size FROM log_tree WHERE singleton = 1"));
+        let size: i64 =
+            tx.fetch_optional(tree, &[]).await?.ok_or_else(|| StoreError::Backend("log_tree has no row".into()))?;
+        // The counter before the entries: every index below it was
+        // committed before this read (with its bump), so the entries read
+        // next must include them (PostgreSQL reads each statement at its
+        // own moment).
+        let counter = "SELECT next_index FROM log_counter WHERE singleton = 1";
+        let appended: i64 = tx.fetch_optional(counter, &[]).await?.unwrap_or_default();
+        let signed =
+            tx.fetch_optional::<i64>("SELECT size FROM log_checkpoints WHERE size = $1", &[size.into()]).await?;
+        let sql = select!(entry, " FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2");
+        let rows: Vec<StoredEntry> = tx.fetch_all(sql, &[size.into(), i64::from(max_batch.max(1)).into()]).await?;
+        let previous = to_u64(size, "tree size")?;
+        // Only the gap-free run after the tree: a missing entry stops the
+        // log here rather than being skipped.
+        let mut entries = Vec::with_capacity(rows.len());
+        for entry in rows {
+            if entry.index != previous + entries.len() as u64 {
+                break;
             }
-
-            async fn cosignatures(
-                executor: impl sqlx::Executor<'_, Database = $db>,
-                size: i64,
-            ) -> StoreResult<Vec<StoredCosignature>> {
-                let rows: Vec<(String, String, i64)> = sqlx::query_as(
-                    "SELECT witness, line, received_at FROM log_cosignatures WHERE size = $1 ORDER BY witness",
-                )
-                .bind(size)
-                .fetch_all(executor)
-                .await
-                .map_err(db_error)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(witness, line, received_at)| StoredCosignature { witness, line, received_at })
-                    .collect())
+            entries.push(entry);
+        }
+        if entries.is_empty() {
+            if appended > size {
+                tx.rollback().await?;
+                return Err(StoreError::Backend(format!(
+                    "log entry {size} is missing: {appended} entries were appended"
+                )));
             }
-
-            type CheckpointRow = (i64, Vec<u8>, String, i64);
-
-            impl $store {
-                async fn checkpoint_row(&self, row: Option<CheckpointRow>) -> StoreResult<Option<StoredCheckpoint>> {
-                    let Some((size, root, note, signed_at)) = row else { return Ok(None) };
-                    let cosignatures = cosignatures(self.reads(), size).await?;
-                    Ok(Some(StoredCheckpoint {
-                        size: to_u64(size, "checkpoint size")?,
-                        root: to_hash(&root, "checkpoint root")?,
-                        note,
-                        signed_at,
-                        cosignatures,
-                    }))
-                }
-            }
-
-            #[async_trait]
-            impl AuditStore for $store {
-                async fn append_events(&self, events: &[Event]) -> StoreResult<Vec<LogIndex>> {
-                    if events.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let mut tx = self.begin_write().await?;
-                    let indexes = append_in(&mut *tx, events).await?;
-                    tx.commit().await?;
-                    Ok(indexes)
-                }
-
-                async fn sequence(
-                    &self,
-                    max_batch: u32,
-                    integrator: &dyn Integrator,
-                ) -> StoreResult<Option<Sequenced>> {
-                    let mut tx = self.begin_write().await?;
-                    let size: i64 = sqlx::query_scalar(concat!("SELECT size FROM log_tree WHERE singleton = 1", $lock))
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    // The counter before the entries: every index below it
-                    // was committed before this read (with its bump), so the
-                    // entries read next must include them (PostgreSQL reads
-                    // each statement at its own moment).
-                    let appended: i64 = sqlx::query_scalar("SELECT next_index FROM log_counter WHERE singleton = 1")
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    let signed: Option<i64> = sqlx::query_scalar("SELECT size FROM log_checkpoints WHERE size = $1")
-                        .bind(size)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    let rows: Vec<(i64, Vec<u8>)> =
-                        sqlx::query_as("SELECT idx, entry FROM log_entries WHERE idx >= $1 ORDER BY idx LIMIT $2")
-                            .bind(size)
-                            .bind(i64::from(max_batch.max(1)))
-                            .fetch_all(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    let previous = to_u64(size, "tree size")?;
-                    // Only the gap-free run after the tree: a missing entry
-                    // stops the log here rather than being skipped.
-                    let mut entries = Vec::with_capacity(rows.len());
-                    for (idx, bytes) in rows {
-                        let index = to_u64(idx, "log index")?;
-                        if index != previous + entries.len() as u64 {
-                            break;
-                        }
-                        entries.push(StoredEntry { index, bytes });
-                    }
-                    if entries.is_empty() {
-                        if appended > size {
-                            tx.rollback().await?;
-                            return Err(StoreError::Backend(format!(
-                                "log entry {size} is missing: {appended} entries were appended"
-                            )));
-                        }
-                        if signed.is_some() {
-                            tx.rollback().await?;
-                            return Ok(None);
-                        }
-                    }
-                    let keys = integrator.frontier(previous);
-                    let frontier = read_hashes(&mut *tx, &keys).await?;
-                    let integration =
-                        integrator.integrate(previous, &frontier, &entries).map_err(StoreError::Backend)?;
-                    let new_size = previous + entries.len() as u64;
-                    for chunk in integration.hashes.chunks(INSERT_CHUNK) {
-                        let statement = multi_insert("log_hashes (idx, hash)", chunk.len(), 2);
-                        let mut query = sqlx::query(&statement);
-                        for (key, hash) in chunk {
-                            query = query.bind(to_i64(*key, "hash key")?).bind(&hash[..]);
-                        }
-                        query.execute(&mut *tx).await.map_err(db_error)?;
-                    }
-                    sqlx::query("INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)")
-                        .bind(to_i64(new_size, "tree size")?)
-                        .bind(&integration.root[..])
-                        .bind(integration.note.as_str())
-                        .bind(integration.signed_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    sqlx::query("UPDATE log_tree SET size = $1 WHERE singleton = 1")
-                        .bind(to_i64(new_size, "tree size")?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    tx.commit().await?;
-                    Ok(Some(Sequenced { previous, size: new_size, root: integration.root, note: integration.note }))
-                }
-
-                async fn log_state(&self) -> StoreResult<LogState> {
-                    let (appended, integrated): (i64, i64) = sqlx::query_as(
-                        "SELECT (SELECT next_index FROM log_counter WHERE singleton = 1), \
-                         (SELECT size FROM log_tree WHERE singleton = 1)",
-                    )
-                    .fetch_one(self.reads())
-                    .await
-                    .map_err(db_error)?;
-                    Ok(LogState {
-                        appended: to_u64(appended, "log counter")?,
-                        integrated: to_u64(integrated, "tree size")?,
-                    })
-                }
-
-                async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
-                    let row: Option<CheckpointRow> = sqlx::query_as(
-                        "SELECT size, root, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1",
-                    )
-                    .fetch_optional(self.reads())
-                    .await
-                    .map_err(db_error)?;
-                    self.checkpoint_row(row).await
-                }
-
-                async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
-                    let row: Option<CheckpointRow> =
-                        sqlx::query_as("SELECT size, root, note, signed_at FROM log_checkpoints WHERE size = $1")
-                            .bind(to_i64(size, "tree size")?)
-                            .fetch_optional(self.reads())
-                            .await
-                            .map_err(db_error)?;
-                    self.checkpoint_row(row).await
-                }
-
-                async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
-                    let mut conn = self.reads().acquire().await.map_err(db_error)?;
-                    read_hashes(&mut *conn, keys).await
-                }
-
-                async fn log_entries(
-                    &self,
-                    filter: &EntryFilter,
-                    range: Range<u64>,
-                    limit: u32,
-                ) -> StoreResult<Vec<StoredEntry>> {
-                    let Some((condition, values)) = entry_conditions(filter)? else { return Ok(Vec::new()) };
-                    if range.start >= range.end || limit == 0 {
-                        return Ok(Vec::new());
-                    }
-                    let statement = format!(
-                        "SELECT idx, entry FROM log_entries WHERE idx >= $1 AND idx < $2 AND {condition} \
-                         ORDER BY idx LIMIT $3"
-                    );
-                    let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&statement)
-                        .bind(to_i64(range.start, "log index")?)
-                        .bind(to_i64(range.end, "log index")?)
-                        .bind(i64::from(limit));
-                    for value in values {
-                        query = query.bind(value);
-                    }
-                    let rows = query.fetch_all(self.reads()).await.map_err(db_error)?;
-                    rows.into_iter()
-                        .map(|(idx, bytes)| Ok(StoredEntry { index: to_u64(idx, "log index")?, bytes }))
-                        .collect()
-                }
-
-                async fn add_cosignature(
-                    &self,
-                    size: u64,
-                    witness: &str,
-                    line: &str,
-                    received_at: i64,
-                ) -> StoreResult<()> {
-                    let mut tx = self.begin_write().await?;
-                    let size = to_i64(size, "tree size")?;
-                    let exists: Option<i64> = sqlx::query_scalar("SELECT size FROM log_checkpoints WHERE size = $1")
-                        .bind(size)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    if exists.is_none() {
-                        tx.rollback().await?;
-                        return Err(StoreError::NotFound);
-                    }
-                    sqlx::query(
-                        "INSERT INTO log_cosignatures (size, witness, line, received_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, \
-                         received_at = excluded.received_at",
-                    )
-                    .bind(size)
-                    .bind(witness)
-                    .bind(line)
-                    .bind(received_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    tx.commit().await
-                }
-
-                async fn bench_bare_insert(&self, first: u64, entries: &[Vec<u8>]) -> StoreResult<()> {
-                    let mut tx = self.begin_write().await?;
-                    if first == 0 {
-                        sqlx::query($bench_table).execute(&mut *tx).await.map_err(db_error)?;
-                    }
-                    let mut index = first;
-                    for chunk in entries.chunks(INSERT_CHUNK) {
-                        let statement = multi_insert("bench_bare_entries (idx, entry)", chunk.len(), 2);
-                        let mut query = sqlx::query(&statement);
-                        for bytes in chunk {
-                            query = query.bind(to_i64(index, "index")?).bind(bytes.as_slice());
-                            index += 1;
-                        }
-                        query.execute(&mut *tx).await.map_err(db_error)?;
-                    }
-                    tx.commit().await
-                }
-            }
-
-            /// The hashes under `keys`, in that order.
-            async fn read_hashes(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                keys: &[u64],
-            ) -> StoreResult<Vec<[u8; 32]>> {
-                if keys.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut unique: Vec<u64> = keys.to_vec();
-                unique.sort_unstable();
-                unique.dedup();
-                let mut found = std::collections::HashMap::with_capacity(unique.len());
-                for chunk in unique.chunks(INSERT_CHUNK * 4) {
-                    let statement =
-                        format!("SELECT idx, hash FROM log_hashes WHERE idx IN ({})", placeholders(1, chunk.len()));
-                    let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(&statement);
-                    for key in chunk {
-                        query = query.bind(to_i64(*key, "hash key")?);
-                    }
-                    for (idx, hash) in query.fetch_all(&mut *conn).await.map_err(db_error)? {
-                        found.insert(to_u64(idx, "hash key")?, to_hash(&hash, "log hash")?);
-                    }
-                }
-                keys.iter().map(|key| found.get(key).copied().ok_or(StoreError::NotFound)).collect()
+            if signed.is_some() {
+                tx.rollback().await?;
+                return Ok(None);
             }
         }
-    };
+        let frontier = read_hashes(&mut *tx, &integrator.frontier(previous)).await?;
+        let integration = integrator.integrate(previous, &frontier, &entries).map_err(StoreError::Backend)?;
+        let new_size = to_i64(previous + entries.len() as u64, "tree size")?;
+        for chunk in integration.hashes.chunks(INSERT_CHUNK) {
+            let mut values = Vec::with_capacity(chunk.len() * 2);
+            for (key, hash) in chunk {
+                values.extend([Value::from(to_i64(*key, "hash key")?), hash.into()]);
+            }
+            tx.execute(&multi_insert("log_hashes (idx, hash)", chunk.len(), 2), &values).await?;
+        }
+        let sql = "INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)";
+        let values =
+            [new_size.into(), (&integration.root).into(), (&integration.note).into(), integration.signed_at.into()];
+        tx.execute(sql, &values).await?;
+        tx.execute("UPDATE log_tree SET size = $1 WHERE singleton = 1", &[new_size.into()]).await?;
+        tx.commit().await?;
+        let size = to_u64(new_size, "tree size")?;
+        Ok(Some(Sequenced { previous, size, root: integration.root, note: integration.note }))
+    }
+
+    async fn log_state(&self) -> StoreResult<LogState> {
+        let sql = "SELECT (SELECT next_index FROM log_counter WHERE singleton = 1), \
+                   (SELECT size FROM log_tree WHERE singleton = 1)";
+        let (appended, integrated): (i64, i64) = self.one(sql, &[]).await?.ok_or(StoreError::NotFound)?;
+        Ok(LogState { appended: to_u64(appended, "log counter")?, integrated: to_u64(integrated, "tree size")? })
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        let sql = "SELECT size, root, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1";
+        checkpoint(&mut *self.read().await?, sql, &[]).await
+    }
+
+    async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>> {
+        let sql = "SELECT size, root, note, signed_at FROM log_checkpoints WHERE size = $1";
+        checkpoint(&mut *self.read().await?, sql, &[to_i64(size, "tree size")?.into()]).await
+    }
+
+    async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
+        read_hashes(&mut *self.read().await?, keys).await
+    }
+
+    async fn log_entries(&self, filter: &EntryFilter, range: Range<u64>, limit: u32) -> StoreResult<Vec<StoredEntry>> {
+        let Some((condition, scope)) = entry_conditions(filter)? else { return Ok(Vec::new()) };
+        if range.start >= range.end || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {} FROM log_entries WHERE idx >= $1 AND idx < $2 AND {condition} ORDER BY idx LIMIT $3",
+            columns!(entry)
+        );
+        let mut values = vec![
+            to_i64(range.start, "log index")?.into(),
+            to_i64(range.end, "log index")?.into(),
+            i64::from(limit).into(),
+        ];
+        values.extend(scope.into_iter().map(Value::from));
+        self.all(&sql, &values).await
+    }
+
+    async fn add_cosignature(&self, size: u64, witness: &str, line: &str, received_at: i64) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let size = to_i64(size, "tree size")?;
+        if tx.fetch_optional::<i64>("SELECT size FROM log_checkpoints WHERE size = $1", &[size.into()]).await?.is_none()
+        {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        }
+        let sql = "INSERT INTO log_cosignatures (size, witness, line, received_at) VALUES ($1, $2, $3, $4) \
+                   ON CONFLICT (size, witness) DO UPDATE SET line = excluded.line, received_at = excluded.received_at";
+        tx.execute(sql, &[size.into(), witness.into(), line.into(), received_at.into()]).await?;
+        tx.commit().await
+    }
 }
-pub(crate) use impl_audit;
 
 #[cfg(test)]
 mod tests {
@@ -705,13 +515,13 @@ mod tests {
 
     use doorman_domain::{EventKind, UnitId, EVENT_FORMAT_VERSION};
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-    use sqlx::Sqlite;
 
     use super::*;
-    use crate::sql_store::{db_error, WriteTx};
+    use crate::SqliteStore;
 
-    /// The least a store needs for `impl_audit!`: SQLite in a temporary file.
+    /// A store in a temporary file, and a connection of its own to it.
     struct TestStore {
+        store: SqliteStore,
         pool: SqlitePool,
         _dir: std::path::PathBuf,
     }
@@ -720,18 +530,18 @@ mod tests {
         async fn open() -> Self {
             let dir = std::env::temp_dir().join(format!("doorman-audit-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).unwrap();
-            let options = SqliteConnectOptions::new().filename(dir.join("log.db")).create_if_missing(true);
+            let file = dir.join("log.db");
+            let store = SqliteStore::open(file.to_str().unwrap()).await.unwrap();
+            let options = SqliteConnectOptions::new().filename(&file);
             let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap();
-            sqlx::migrate!("./migrations/sqlite").run(&pool).await.unwrap();
-            TestStore { pool, _dir: dir }
+            TestStore { store, pool, _dir: dir }
         }
+    }
 
-        fn reads(&self) -> &SqlitePool {
-            &self.pool
-        }
-
-        async fn begin_write(&self) -> StoreResult<WriteTx<Sqlite>> {
-            Ok(WriteTx::new(self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?, None))
+    impl std::ops::Deref for TestStore {
+        type Target = SqliteStore;
+        fn deref(&self) -> &SqliteStore {
+            &self.store
         }
     }
 
@@ -740,13 +550,6 @@ mod tests {
             let _ = std::fs::remove_dir_all(&self._dir);
         }
     }
-
-    impl_audit!(
-        TestStore,
-        sqlx::Sqlite,
-        "",
-        "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
-    );
 
     fn event(kind: EventKind, unit: Option<UnitId>) -> Event {
         Event {
@@ -851,14 +654,6 @@ mod tests {
         let latest = store.latest_checkpoint().await.unwrap().unwrap();
         assert_eq!(latest.cosignatures.len(), 1);
         assert_eq!(latest.cosignatures[0].line, "— w1 BBBB\n");
-
-        // The benchmark's baseline writes bare rows, apart from the log.
-        store.bench_bare_insert(0, &[vec![1], vec![2]]).await.unwrap();
-        store.bench_bare_insert(2, &[vec![3]]).await.unwrap();
-        let bare: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM bench_bare_entries").fetch_one(&store.pool).await.unwrap();
-        assert_eq!(bare, 3);
-        assert_eq!(store.log_state().await.unwrap().appended, 25);
     }
 
     #[tokio::test]

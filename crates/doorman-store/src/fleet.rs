@@ -2,7 +2,9 @@
 //! lock's MQTT account (a password hash only), its signed events stored once
 //! by (lock, counter) with the chain head they reach, flags for gaps and bad
 //! events, its last health report, and the credentials revoked at it with
-//! the sequence number of its latest revocation bundle.
+//! the sequence number of its latest revocation bundle; and what its locks
+//! report of their doors (the entry door events belong to, see `doors`) and
+//! the camera clips they announce.
 //!
 //! Guarantees (checked by the conformance suite on both backends):
 //! - [`FleetStore::append_lock_event`] stores an event only as the next link
@@ -14,9 +16,17 @@
 //!   sequence number once per lock, with the revoked list as of that number.
 
 use async_trait::async_trait;
-use doorman_domain::{DeliveryId, Event, Grant, Lock, LockId, PropertyId, UnixSeconds};
+use doorman_domain::{ClipId, Event, Lock, LockId, PropertyId, UnixSeconds};
 
-use crate::{LockEventWrites, RevocationEvents, StoreResult};
+use crate::audit::append_in;
+use crate::doors::{write_in, ClipFilter, ClipRecord, LockDoor, LockEventWrites, StoredClip};
+use crate::exec::values;
+use crate::exec::{to_i64, to_u64, Exec};
+use crate::property::insert_lock_in;
+use crate::records::columns;
+use crate::records::select;
+use crate::sqlx_exec::Backend;
+use crate::{StoreError, StoreResult};
 
 /// The last stored event of a lock's chain (counter 0, zero hash: none yet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +91,7 @@ pub struct RevokedCredential {
     pub expires_at: UnixSeconds,
 }
 
-/// The lock fleet's storage; every [`crate::Store`] is one.
+/// The lock fleet's storage, its doors and clips; every [`crate::Store`] is one.
 #[async_trait]
 pub trait FleetStore: Send + Sync {
     /// Stores the lock and its fleet account (the `$7$` hash of its MQTT
@@ -128,17 +138,6 @@ pub trait FleetStore: Send + Sync {
     /// Keeps the lock's latest health report (and marks the contact).
     async fn record_lock_health(&self, lock: LockId, health_json: &str, now: UnixSeconds) -> StoreResult<()>;
 
-    /// Marks revoked the delivery's grants that are unrevoked and unexpired
-    /// at `now` (a cancelled delivery), like
-    /// [`crate::Store::revoke_live_grants_for_unit`] does for a unit, with the
-    /// events `revoked` makes of each, in one transaction.
-    async fn revoke_live_grants_for_delivery(
-        &self,
-        delivery: DeliveryId,
-        now: UnixSeconds,
-        revoked: &RevocationEvents,
-    ) -> StoreResult<Vec<Grant>>;
-
     /// In one transaction: adds `revoked` to the lock's revoked credentials
     /// (each once), takes the lock's next revocation sequence number and
     /// returns it with every revoked credential not expired at `now`
@@ -156,425 +155,253 @@ pub trait FleetStore: Send + Sync {
         lock: LockId,
         now: UnixSeconds,
     ) -> StoreResult<Option<(u64, Vec<RevokedCredential>)>>;
+    /// The lock's door row; None before its first door-related event.
+    async fn lock_door(&self, lock: LockId) -> StoreResult<Option<LockDoor>>;
+    /// Doors open since `opened_before` or earlier with no door_ajar logged
+    /// for that opening, oldest first, at most `limit`.
+    async fn doors_open_since(&self, opened_before: UnixSeconds, limit: u32) -> StoreResult<Vec<LockDoor>>;
+    /// Marks the door ajar if its row is still at `version` (the opening the
+    /// caller saw, no door_ajar yet), with `events`, in one transaction.
+    /// False, and nothing written, if the row moved on.
+    async fn mark_door_ajar(&self, lock: LockId, version: i64, events: &[Event]) -> StoreResult<bool>;
+
+    /// The clip announced by the lock's event `counter`.
+    async fn clip_at(&self, lock: LockId, counter: u64) -> StoreResult<Option<ClipRecord>>;
+    async fn get_clip(&self, id: ClipId) -> StoreResult<Option<ClipRecord>>;
+    /// Marks the clip stored, with `events`, if it was neither stored nor
+    /// deleted; false (nothing written) otherwise.
+    async fn mark_clip_stored(&self, id: ClipId, stored: &StoredClip, events: &[Event]) -> StoreResult<bool>;
+    /// Uploaded clips (deleted ones included), newest first, at most `limit`.
+    async fn list_clips(&self, filter: ClipFilter, limit: u32) -> StoreResult<Vec<ClipRecord>>;
+    /// Stored, undeleted clips stored before `before`, oldest first.
+    async fn clips_stored_before(&self, before: UnixSeconds, limit: u32) -> StoreResult<Vec<ClipRecord>>;
+    /// Marks the clip deleted at `at`, with `events`, if it was stored and
+    /// not yet deleted; false (nothing written) otherwise.
+    async fn mark_clip_deleted(&self, id: ClipId, at: UnixSeconds, events: &[Event]) -> StoreResult<bool>;
 }
 
-pub(crate) fn to_i64(v: u64, what: &str) -> StoreResult<i64> {
-    i64::try_from(v).map_err(|_| crate::StoreError::Backend(format!("{what} out of range")))
+/// A lock with its fleet account (no MQTT password, only its hash; the
+/// chain starts empty), inside the caller's write.
+pub(crate) async fn insert_fleet_lock_in(ex: &mut impl Exec, lock: &Lock, mqtt_password_hash: &str) -> StoreResult<()> {
+    insert_lock_in(ex, lock).await?;
+    let sql = "INSERT INTO lock_fleet (lock_id, mqtt_password_hash, head_hash) VALUES ($1, $2, $3)";
+    ex.execute(sql, &[lock.id.into(), mqtt_password_hash.into(), (&[0u8; 32]).into()]).await.map(drop)
 }
 
-pub(crate) fn to_u64(v: i64, what: &str) -> StoreResult<u64> {
-    u64::try_from(v).map_err(|_| crate::StoreError::Backend(format!("stored {what} is negative")))
-}
+/// $1 lock, $2 now: the lock's revoked credentials not expired at now.
+const LIVE_REVOKED: &str = select!(
+    revoked,
+    " FROM lock_revocations WHERE lock_id = $1 AND expires_at > $2 ORDER BY expires_at DESC, credential_id"
+);
 
-pub(crate) fn to_hash(v: Vec<u8>) -> StoreResult<[u8; 32]> {
-    v.try_into().map_err(|_| crate::StoreError::Backend("stored hash is not 32 bytes".into()))
-}
+#[async_trait]
+impl<B: Backend> FleetStore for B {
+    async fn insert_fleet_lock(&self, lock: &Lock, mqtt_password_hash: &str, events: &[Event]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_fleet_lock_in(&mut *tx, lock, mqtt_password_hash).await?;
+        append_in(&mut *tx, events).await?;
+        tx.commit().await
+    }
 
-pub(crate) fn parse_id<T: std::str::FromStr>(v: &str) -> StoreResult<T> {
-    v.parse().map_err(|_| crate::StoreError::Backend("stored id is not a UUID".into()))
-}
+    async fn lock_mqtt_password_hash(&self, lock: LockId) -> StoreResult<Option<String>> {
+        self.one("SELECT mqtt_password_hash FROM lock_fleet WHERE lock_id = $1", &[lock.into()]).await
+    }
 
-pub(crate) const FLEET_COLUMNS: &str = "f.lock_id, l.property_id, f.head_counter, f.head_hash, f.head_time, \
-     f.gap_expected, f.gap_found, f.problem, f.problem_at, f.revocation_sequence, f.last_contact, f.health, f.health_at";
+    async fn lock_mqtt_accounts(&self) -> StoreResult<Vec<(LockId, String)>> {
+        self.all("SELECT lock_id, mqtt_password_hash FROM lock_fleet ORDER BY lock_id", &[]).await
+    }
 
-/// Implements [`FleetStore`] for `$store` (database `$db`), whose
-/// `begin_write()` and `reads()` are those of `impl_store!`.
-macro_rules! impl_fleet {
-    ($store:ident, $db:ty) => {
-        mod fleet_impl {
-            use async_trait::async_trait;
-            use doorman_domain::{DeliveryId, Event, Grant, Lock, LockId, PropertyId, UnixSeconds};
-            use sqlx::Row as _;
+    async fn lock_fleet(&self, lock: LockId) -> StoreResult<Option<LockFleetRecord>> {
+        let sql = select!(fleet, " FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE f.lock_id = $1");
+        self.one(sql, &[lock.into()]).await
+    }
 
-            use super::audit_impl::append_in;
-            use super::$store;
-            use $crate::fleet::{
-                parse_id, to_hash, to_i64, to_u64, FleetStore, LockChainHead, LockFleetRecord, LockGap,
-                RevokedCredential, StoredLockEvent, FLEET_COLUMNS,
-            };
-            use $crate::rows::{delivery_grant_ids, grant_columns, revoked_with_events, GrantRow};
-            use $crate::sql_store::db_error;
-            use $crate::{RevocationEvents, StoreError, StoreResult};
+    async fn list_lock_fleet(&self, property: PropertyId) -> StoreResult<Vec<LockFleetRecord>> {
+        let sql = select!(
+            fleet,
+            " FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE l.property_id = $1 ORDER BY l.created_at, l.id"
+        );
+        self.all(sql, &[property.into()]).await
+    }
 
-            type Row = <$db as sqlx::Database>::Row;
+    async fn append_lock_event_with(
+        &self,
+        event: &StoredLockEvent,
+        previous: u64,
+        writes: &LockEventWrites,
+        events: &[Event],
+    ) -> StoreResult<()> {
+        let counter = to_i64(event.counter, "counter")?;
+        let time = to_i64(event.time, "time")?;
+        let mut tx = self.begin_write().await?;
+        let sql = "UPDATE lock_fleet SET head_counter = $2, head_hash = $3, head_time = $4, last_contact = $5, \
+                   gap_expected = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_expected END, \
+                   gap_found = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_found END \
+                   WHERE lock_id = $1 AND head_counter = $6";
+        let values = values! {
+            event.lock_id, counter, &event.hash, time, event.received_at, to_i64(previous, "counter")?
+        };
+        if tx.execute(sql, &values).await? == 0 {
+            let sql = "SELECT head_counter FROM lock_fleet WHERE lock_id = $1";
+            let head: Option<i64> = tx.fetch_optional(sql, &[event.lock_id.into()]).await?;
+            tx.rollback().await?;
+            return Err(match head {
+                None => StoreError::NotFound,
+                Some(head) => StoreError::Stale(format!("the chain head is at {head}")),
+            });
+        }
+        let sql = concat!("INSERT INTO lock_events (", columns!(lock_event), ") VALUES ($1, $2, $3, $4, $5, $6)");
+        let values = values! { event.lock_id, counter, &event.hash, time, event.signed.as_slice(), event.received_at };
+        tx.execute(sql, &values).await?;
+        if let Err(e) = write_in(&mut *tx, writes).await {
+            tx.rollback().await?;
+            return Err(e);
+        }
+        append_in(&mut *tx, events).await?;
+        tx.commit().await
+    }
 
-            /// A lock with its fleet account (no MQTT password, only its
-            /// hash; the chain starts empty), inside the caller's write.
-            pub(crate) async fn insert_fleet_lock_in(
-                tx: &mut $crate::sql_store::WriteTx<$db>,
-                lock: &Lock,
-                mqtt_password_hash: &str,
-            ) -> StoreResult<()> {
-                super::store_impl::insert_lock_statement(lock).execute(&mut **tx).await.map_err(db_error)?;
-                sqlx::query("INSERT INTO lock_fleet (lock_id, mqtt_password_hash, head_hash) VALUES ($1, $2, $3)")
-                    .bind(lock.id.to_string())
-                    .bind(mqtt_password_hash)
-                    .bind(&[0u8; 32][..])
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                Ok(())
+    async fn lock_event(&self, lock: LockId, counter: u64) -> StoreResult<Option<StoredLockEvent>> {
+        let sql = select!(lock_event, " FROM lock_events WHERE lock_id = $1 AND counter = $2");
+        self.one(sql, &[lock.into(), to_i64(counter, "counter")?.into()]).await
+    }
+
+    async fn list_lock_events(&self, lock: LockId, after: u64, limit: u32) -> StoreResult<Vec<StoredLockEvent>> {
+        let sql =
+            select!(lock_event, " FROM lock_events WHERE lock_id = $1 AND counter > $2 ORDER BY counter LIMIT $3");
+        let values = [lock.into(), to_i64(after, "counter")?.into(), i64::from(limit).into()];
+        self.all(sql, &values).await
+    }
+
+    async fn flag_lock_gap(&self, lock: LockId, gap: LockGap, now: UnixSeconds) -> StoreResult<()> {
+        let sql = "UPDATE lock_fleet SET gap_expected = $2, gap_found = $3, last_contact = $4 WHERE lock_id = $1";
+        let values =
+            [lock.into(), to_i64(gap.expected, "counter")?.into(), to_i64(gap.found, "counter")?.into(), now.into()];
+        self.write_existing(sql, &values, &[]).await
+    }
+
+    async fn flag_lock_problem(&self, lock: LockId, problem: &str, now: UnixSeconds) -> StoreResult<()> {
+        let sql = "UPDATE lock_fleet SET problem = $2, problem_at = $3, last_contact = $3 WHERE lock_id = $1";
+        self.write_existing(sql, &[lock.into(), problem.into(), now.into()], &[]).await
+    }
+
+    async fn record_lock_health(&self, lock: LockId, health_json: &str, now: UnixSeconds) -> StoreResult<()> {
+        let sql = "UPDATE lock_fleet SET health = $2, health_at = $3, last_contact = $3 WHERE lock_id = $1";
+        self.write_existing(sql, &[lock.into(), health_json.into(), now.into()], &[]).await
+    }
+
+    async fn revoke_lock_credentials(
+        &self,
+        lock: LockId,
+        revoked: &[RevokedCredential],
+        now: UnixSeconds,
+    ) -> StoreResult<(u64, Vec<RevokedCredential>)> {
+        let mut tx = self.begin_write().await?;
+        let sql = "UPDATE lock_fleet SET revocation_sequence = revocation_sequence + 1 WHERE lock_id = $1 \
+                   RETURNING revocation_sequence";
+        let Some(sequence) = tx.fetch_optional::<i64>(sql, &[lock.into()]).await? else {
+            tx.rollback().await?;
+            return Err(StoreError::NotFound);
+        };
+        for r in revoked {
+            let sql = "INSERT INTO lock_revocations (lock_id, credential_id, expires_at, revoked_at) \
+                       VALUES ($1, $2, $3, $4) ON CONFLICT (lock_id, credential_id) DO NOTHING";
+            tx.execute(sql, &[lock.into(), r.credential_id.as_slice().into(), r.expires_at.into(), now.into()]).await?;
+        }
+        let live = tx.fetch_all(LIVE_REVOKED, &[lock.into(), now.into()]).await?;
+        tx.commit().await?;
+        Ok((to_u64(sequence, "sequence")?, live))
+    }
+
+    async fn lock_revocations(
+        &self,
+        lock: LockId,
+        now: UnixSeconds,
+    ) -> StoreResult<Option<(u64, Vec<RevokedCredential>)>> {
+        let mut conn = self.read().await?;
+        let sql = "SELECT revocation_sequence FROM lock_fleet WHERE lock_id = $1";
+        let Some(sequence) = conn.fetch_optional::<i64>(sql, &[lock.into()]).await? else {
+            return Ok(None);
+        };
+        let live = conn.fetch_all(LIVE_REVOKED, &[lock.into(), now.into()]).await?;
+        Ok(Some((to_u64(sequence, "sequence")?, live)))
+    }
+
+    async fn lock_door(&self, lock: LockId) -> StoreResult<Option<LockDoor>> {
+        self.one(select!(door, " FROM lock_doors WHERE lock_id = $1"), &[lock.into()]).await
+    }
+
+    async fn doors_open_since(&self, opened_before: UnixSeconds, limit: u32) -> StoreResult<Vec<LockDoor>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(door),
+            " FROM lock_doors WHERE opened_at IS NOT NULL AND NOT ajar_logged AND opened_at <= $1 \
+             ORDER BY opened_at, lock_id LIMIT $2"
+        );
+        self.all(sql, &[opened_before.into(), i64::from(limit).into()]).await
+    }
+
+    async fn mark_door_ajar(&self, lock: LockId, version: i64, events: &[Event]) -> StoreResult<bool> {
+        let sql = "UPDATE lock_doors SET ajar_logged = $3, version = version + 1 \
+                   WHERE lock_id = $1 AND version = $2 AND opened_at IS NOT NULL AND NOT ajar_logged";
+        Ok(self.write_one(sql, &[lock.into(), version.into(), true.into()], events).await? > 0)
+    }
+
+    async fn clip_at(&self, lock: LockId, counter: u64) -> StoreResult<Option<ClipRecord>> {
+        let sql = select!(clip, " FROM clips WHERE lock_id = $1 AND counter = $2");
+        self.one(sql, &[lock.into(), to_i64(counter, "counter")?.into()]).await
+    }
+
+    async fn get_clip(&self, id: ClipId) -> StoreResult<Option<ClipRecord>> {
+        self.one(select!(clip, " FROM clips WHERE id = $1"), &[id.into()]).await
+    }
+
+    async fn mark_clip_stored(&self, id: ClipId, stored: &StoredClip, events: &[Event]) -> StoreResult<bool> {
+        let sql = "UPDATE clips SET size = $2, content_type = $3, object_key = $4, stored_at = $5 \
+                   WHERE id = $1 AND stored_at IS NULL AND deleted_at IS NULL";
+        let values = values! {
+            id, to_i64(stored.size, "size")?, &stored.content_type, &stored.object_key, stored.stored_at
+        };
+        Ok(self.write_one(sql, &values, events).await? > 0)
+    }
+
+    async fn list_clips(&self, filter: ClipFilter, limit: u32) -> StoreResult<Vec<ClipRecord>> {
+        let limit = i64::from(limit);
+        let mut conn = self.read().await?;
+        match filter.unit {
+            Some(unit) => {
+                let sql = concat!(
+                    "SELECT ",
+                    columns!(clip),
+                    " FROM clips WHERE property_id = $1 AND unit_id = $2 AND stored_at IS NOT NULL \
+                     ORDER BY recorded_at DESC, counter DESC LIMIT $3"
+                );
+                conn.fetch_all(sql, &[filter.property.into(), unit.into(), limit.into()]).await
             }
-
-            fn fleet_record(row: &Row) -> StoreResult<LockFleetRecord> {
-                let get = |e: sqlx::Error| db_error(e);
-                let gap = match (
-                    row.try_get::<Option<i64>, _>(5).map_err(get)?,
-                    row.try_get::<Option<i64>, _>(6).map_err(get)?,
-                ) {
-                    (Some(e), Some(f)) => Some(LockGap { expected: to_u64(e, "gap")?, found: to_u64(f, "gap")? }),
-                    _ => None,
-                };
-                let problem = match (
-                    row.try_get::<Option<String>, _>(7).map_err(get)?,
-                    row.try_get::<Option<i64>, _>(8).map_err(get)?,
-                ) {
-                    (Some(p), Some(at)) => Some((p, at)),
-                    _ => None,
-                };
-                let health = match (
-                    row.try_get::<Option<String>, _>(11).map_err(get)?,
-                    row.try_get::<Option<i64>, _>(12).map_err(get)?,
-                ) {
-                    (Some(h), Some(at)) => Some((h, at)),
-                    _ => None,
-                };
-                Ok(LockFleetRecord {
-                    lock_id: parse_id(&row.try_get::<String, _>(0).map_err(get)?)?,
-                    property_id: parse_id(&row.try_get::<String, _>(1).map_err(get)?)?,
-                    head: LockChainHead {
-                        counter: to_u64(row.try_get::<i64, _>(2).map_err(get)?, "counter")?,
-                        hash: to_hash(row.try_get::<Vec<u8>, _>(3).map_err(get)?)?,
-                        time: to_u64(row.try_get::<i64, _>(4).map_err(get)?, "time")?,
-                    },
-                    gap,
-                    problem,
-                    revocation_sequence: to_u64(row.try_get::<i64, _>(9).map_err(get)?, "sequence")?,
-                    last_contact: row.try_get::<Option<i64>, _>(10).map_err(get)?,
-                    health,
-                })
-            }
-
-            fn stored_event(row: &Row) -> StoreResult<StoredLockEvent> {
-                let get = |e: sqlx::Error| db_error(e);
-                Ok(StoredLockEvent {
-                    lock_id: parse_id(&row.try_get::<String, _>(0).map_err(get)?)?,
-                    counter: to_u64(row.try_get::<i64, _>(1).map_err(get)?, "counter")?,
-                    hash: to_hash(row.try_get::<Vec<u8>, _>(2).map_err(get)?)?,
-                    time: to_u64(row.try_get::<i64, _>(3).map_err(get)?, "time")?,
-                    signed: row.try_get::<Vec<u8>, _>(4).map_err(get)?,
-                    received_at: row.try_get::<i64, _>(5).map_err(get)?,
-                })
-            }
-
-            const EVENT_COLUMNS: &str = "lock_id, counter, hash, event_time, signed, received_at";
-
-            fn revoked_list(rows: &[Row]) -> StoreResult<Vec<RevokedCredential>> {
-                rows.iter()
-                    .map(|r| {
-                        Ok(RevokedCredential {
-                            credential_id: r.try_get::<Vec<u8>, _>(0).map_err(db_error)?,
-                            expires_at: r.try_get::<i64, _>(1).map_err(db_error)?,
-                        })
-                    })
-                    .collect()
-            }
-
-            const LIVE_REVOKED: &str = "SELECT credential_id, expires_at FROM lock_revocations \
-                 WHERE lock_id = $1 AND expires_at > $2 ORDER BY expires_at DESC, credential_id";
-
-            impl $store {
-                /// One update of the lock's fleet row in its own transaction; NotFound if there is none.
-                async fn fleet_update<'q>(
-                    &self,
-                    query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
-                ) -> StoreResult<()> {
-                    let mut tx = self.begin_write().await?;
-                    let n = query.execute(&mut *tx).await.map_err(db_error)?.rows_affected();
-                    if n == 0 {
-                        tx.rollback().await?;
-                        return Err(StoreError::NotFound);
-                    }
-                    tx.commit().await
-                }
-            }
-
-            #[async_trait]
-            impl FleetStore for $store {
-                async fn insert_fleet_lock(
-                    &self,
-                    lock: &Lock,
-                    mqtt_password_hash: &str,
-                    events: &[Event],
-                ) -> StoreResult<()> {
-                    let mut tx = self.begin_write().await?;
-                    insert_fleet_lock_in(&mut tx, lock, mqtt_password_hash).await?;
-                    append_in(&mut *tx, events).await?;
-                    tx.commit().await
-                }
-
-                async fn lock_mqtt_password_hash(&self, lock: LockId) -> StoreResult<Option<String>> {
-                    sqlx::query_scalar::<_, String>("SELECT mqtt_password_hash FROM lock_fleet WHERE lock_id = $1")
-                        .bind(lock.to_string())
-                        .fetch_optional(self.reads())
-                        .await
-                        .map_err(db_error)
-                }
-
-                async fn lock_mqtt_accounts(&self) -> StoreResult<Vec<(LockId, String)>> {
-                    let rows = sqlx::query("SELECT lock_id, mqtt_password_hash FROM lock_fleet ORDER BY lock_id")
-                        .fetch_all(self.reads())
-                        .await
-                        .map_err(db_error)?;
-                    rows.iter()
-                        .map(|r| {
-                            Ok((
-                                parse_id(&r.try_get::<String, _>(0).map_err(db_error)?)?,
-                                r.try_get::<String, _>(1).map_err(db_error)?,
-                            ))
-                        })
-                        .collect()
-                }
-
-                async fn lock_fleet(&self, lock: LockId) -> StoreResult<Option<LockFleetRecord>> {
-                    let sql = format!(
-                        "SELECT {FLEET_COLUMNS} FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE f.lock_id = $1"
-                    );
-                    let row =
-                        sqlx::query(&sql).bind(lock.to_string()).fetch_optional(self.reads()).await.map_err(db_error)?;
-                    row.as_ref().map(fleet_record).transpose()
-                }
-
-                async fn list_lock_fleet(&self, property: PropertyId) -> StoreResult<Vec<LockFleetRecord>> {
-                    let sql = format!(
-                        "SELECT {FLEET_COLUMNS} FROM lock_fleet f JOIN locks l ON l.id = f.lock_id \
-                         WHERE l.property_id = $1 ORDER BY l.created_at, l.id"
-                    );
-                    let rows =
-                        sqlx::query(&sql).bind(property.to_string()).fetch_all(self.reads()).await.map_err(db_error)?;
-                    rows.iter().map(fleet_record).collect()
-                }
-
-                async fn append_lock_event_with(
-                    &self,
-                    event: &StoredLockEvent,
-                    previous: u64,
-                    writes: &$crate::LockEventWrites,
-                    events: &[Event],
-                ) -> StoreResult<()> {
-                    let counter = to_i64(event.counter, "counter")?;
-                    let mut tx = self.begin_write().await?;
-                    let moved = sqlx::query(
-                        "UPDATE lock_fleet SET head_counter = $2, head_hash = $3, head_time = $4, last_contact = $5, \
-                         gap_expected = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_expected END, \
-                         gap_found = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_found END \
-                         WHERE lock_id = $1 AND head_counter = $6",
-                    )
-                    .bind(event.lock_id.to_string())
-                    .bind(counter)
-                    .bind(&event.hash[..])
-                    .bind(to_i64(event.time, "time")?)
-                    .bind(event.received_at)
-                    .bind(to_i64(previous, "counter")?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    .rows_affected();
-                    if moved == 0 {
-                        let exists = sqlx::query_scalar::<_, i64>("SELECT head_counter FROM lock_fleet WHERE lock_id = $1")
-                            .bind(event.lock_id.to_string())
-                            .fetch_optional(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                        tx.rollback().await?;
-                        return Err(match exists {
-                            None => StoreError::NotFound,
-                            Some(head) => StoreError::Stale(format!("the chain head is at {head}")),
-                        });
-                    }
-                    sqlx::query(&format!("INSERT INTO lock_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"))
-                        .bind(event.lock_id.to_string())
-                        .bind(counter)
-                        .bind(&event.hash[..])
-                        .bind(to_i64(event.time, "time")?)
-                        .bind(event.signed.as_slice())
-                        .bind(event.received_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    if let Err(e) = super::doors_impl::write_in(&mut *tx, writes).await {
-                        tx.rollback().await?;
-                        return Err(e);
-                    }
-                    append_in(&mut *tx, events).await?;
-                    tx.commit().await
-                }
-
-                async fn lock_event(&self, lock: LockId, counter: u64) -> StoreResult<Option<StoredLockEvent>> {
-                    let sql = format!("SELECT {EVENT_COLUMNS} FROM lock_events WHERE lock_id = $1 AND counter = $2");
-                    let row = sqlx::query(&sql)
-                        .bind(lock.to_string())
-                        .bind(to_i64(counter, "counter")?)
-                        .fetch_optional(self.reads())
-                        .await
-                        .map_err(db_error)?;
-                    row.as_ref().map(stored_event).transpose()
-                }
-
-                async fn list_lock_events(
-                    &self,
-                    lock: LockId,
-                    after: u64,
-                    limit: u32,
-                ) -> StoreResult<Vec<StoredLockEvent>> {
-                    let sql = format!(
-                        "SELECT {EVENT_COLUMNS} FROM lock_events WHERE lock_id = $1 AND counter > $2 \
-                         ORDER BY counter LIMIT $3"
-                    );
-                    let rows = sqlx::query(&sql)
-                        .bind(lock.to_string())
-                        .bind(to_i64(after, "counter")?)
-                        .bind(i64::from(limit))
-                        .fetch_all(self.reads())
-                        .await
-                        .map_err(db_error)?;
-                    rows.iter().map(stored_event).collect()
-                }
-
-                async fn flag_lock_gap(&self, lock: LockId, gap: LockGap, now: UnixSeconds) -> StoreResult<()> {
-                    self.fleet_update(
-                        sqlx::query(
-                            "UPDATE lock_fleet SET gap_expected = $2, gap_found = $3, last_contact = $4 \
-                             WHERE lock_id = $1",
-                        )
-                        .bind(lock.to_string())
-                        .bind(to_i64(gap.expected, "counter")?)
-                        .bind(to_i64(gap.found, "counter")?)
-                        .bind(now),
-                    )
-                    .await
-                }
-
-                async fn flag_lock_problem(&self, lock: LockId, problem: &str, now: UnixSeconds) -> StoreResult<()> {
-                    self.fleet_update(
-                        sqlx::query(
-                            "UPDATE lock_fleet SET problem = $2, problem_at = $3, last_contact = $3 WHERE lock_id = $1",
-                        )
-                        .bind(lock.to_string())
-                        .bind(problem)
-                        .bind(now),
-                    )
-                    .await
-                }
-
-                async fn record_lock_health(
-                    &self,
-                    lock: LockId,
-                    health_json: &str,
-                    now: UnixSeconds,
-                ) -> StoreResult<()> {
-                    self.fleet_update(
-                        sqlx::query(
-                            "UPDATE lock_fleet SET health = $2, health_at = $3, last_contact = $3 WHERE lock_id = $1",
-                        )
-                        .bind(lock.to_string())
-                        .bind(health_json)
-                        .bind(now),
-                    )
-                    .await
-                }
-
-                async fn revoke_live_grants_for_delivery(
-                    &self,
-                    delivery: DeliveryId,
-                    now: UnixSeconds,
-                    revoked: &RevocationEvents,
-                ) -> StoreResult<Vec<Grant>> {
-                    let mut tx = self.begin_write().await?;
-                    let rows = sqlx::query_as::<_, GrantRow>(concat!(
-                        "UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
-                        delivery_grant_ids!(),
-                        ") RETURNING ",
-                        grant_columns!()
-                    ))
-                    .bind(delivery.to_string())
-                    .bind(now)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                    let (grants, events) = revoked_with_events(rows, revoked)?;
-                    append_in(&mut *tx, &events).await?;
-                    tx.commit().await?;
-                    Ok(grants)
-                }
-
-                async fn revoke_lock_credentials(
-                    &self,
-                    lock: LockId,
-                    revoked: &[RevokedCredential],
-                    now: UnixSeconds,
-                ) -> StoreResult<(u64, Vec<RevokedCredential>)> {
-                    let mut tx = self.begin_write().await?;
-                    let Some(sequence) = sqlx::query_scalar::<_, i64>(
-                        "UPDATE lock_fleet SET revocation_sequence = revocation_sequence + 1 WHERE lock_id = $1 \
-                         RETURNING revocation_sequence",
-                    )
-                    .bind(lock.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_error)?
-                    else {
-                        tx.rollback().await?;
-                        return Err(StoreError::NotFound);
-                    };
-                    for r in revoked {
-                        sqlx::query(
-                            "INSERT INTO lock_revocations (lock_id, credential_id, expires_at, revoked_at) \
-                             VALUES ($1, $2, $3, $4) ON CONFLICT (lock_id, credential_id) DO NOTHING",
-                        )
-                        .bind(lock.to_string())
-                        .bind(r.credential_id.as_slice())
-                        .bind(r.expires_at)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    }
-                    let rows = sqlx::query(LIVE_REVOKED)
-                        .bind(lock.to_string())
-                        .bind(now)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    let live = revoked_list(&rows)?;
-                    tx.commit().await?;
-                    Ok((to_u64(sequence, "sequence")?, live))
-                }
-
-                async fn lock_revocations(
-                    &self,
-                    lock: LockId,
-                    now: UnixSeconds,
-                ) -> StoreResult<Option<(u64, Vec<RevokedCredential>)>> {
-                    let Some(sequence) =
-                        sqlx::query_scalar::<_, i64>("SELECT revocation_sequence FROM lock_fleet WHERE lock_id = $1")
-                            .bind(lock.to_string())
-                            .fetch_optional(self.reads())
-                            .await
-                            .map_err(db_error)?
-                    else {
-                        return Ok(None);
-                    };
-                    let rows = sqlx::query(LIVE_REVOKED)
-                        .bind(lock.to_string())
-                        .bind(now)
-                        .fetch_all(self.reads())
-                        .await
-                        .map_err(db_error)?;
-                    Ok(Some((to_u64(sequence, "sequence")?, revoked_list(&rows)?)))
-                }
+            None => {
+                let sql = concat!(
+                    "SELECT ",
+                    columns!(clip),
+                    " FROM clips WHERE property_id = $1 AND stored_at IS NOT NULL \
+                     ORDER BY recorded_at DESC, counter DESC LIMIT $2"
+                );
+                conn.fetch_all(sql, &[filter.property.into(), limit.into()]).await
             }
         }
-    };
+    }
+
+    async fn clips_stored_before(&self, before: UnixSeconds, limit: u32) -> StoreResult<Vec<ClipRecord>> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(clip),
+            " FROM clips WHERE stored_at IS NOT NULL AND deleted_at IS NULL AND stored_at < $1 \
+             ORDER BY stored_at, id LIMIT $2"
+        );
+        self.all(sql, &[before.into(), i64::from(limit).into()]).await
+    }
+
+    async fn mark_clip_deleted(&self, id: ClipId, at: UnixSeconds, events: &[Event]) -> StoreResult<bool> {
+        let sql = "UPDATE clips SET deleted_at = $2 WHERE id = $1 AND stored_at IS NOT NULL AND deleted_at IS NULL";
+        Ok(self.write_one(sql, &[id.into(), at.into()], events).await? > 0)
+    }
 }
-pub(crate) use impl_fleet;

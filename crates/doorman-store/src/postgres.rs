@@ -10,8 +10,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
 
+use crate::exec::Exec;
 use crate::redact::scrub;
-use crate::sql_store::{db_error, impl_store, WriteTx};
+use crate::sqlite_direct::Direct;
+use crate::sqlx_exec::{db_error, Backend, WriteTx};
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -68,18 +70,7 @@ impl PostgresStore {
     /// database never see each other's rows. Drops test schemas left over
     /// from runs more than two hours old.
     pub async fn open_isolated(base_url: &str) -> StoreResult<Self> {
-        let options = parse_url(base_url)?;
-        let mut admin = PgConnection::connect_with(&options).await.map_err(|e| connect_error(e, base_url))?;
-        let now: i64 = sqlx::query_scalar("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)")
-            .fetch_one(&mut admin)
-            .await
-            .map_err(db_error)?;
-        sweep_old_test_schemas(&mut admin, now).await?;
-        let schema = format!("{TEST_SCHEMA_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
-        // The name is ours (digits, hex, underscores): safe to splice.
-        sqlx::query(&format!("CREATE SCHEMA \"{schema}\"")).execute(&mut admin).await.map_err(db_error)?;
-        admin.close().await.map_err(db_error)?;
-        let options = options.options([("search_path", schema.as_str())]);
+        let (options, schema) = isolated_options(base_url).await?;
         Self::connect(base_url, options, Some(schema), 5).await
     }
 
@@ -102,34 +93,38 @@ impl PostgresStore {
             .map_err(|e| StoreError::Backend(scrub(&format!("migrating PostgreSQL: {e}"), url)))?;
         Ok(Self { pool, server, schema })
     }
-
-    fn reads(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// No direct path: sqlx's PostgreSQL driver runs on the calling task.
-    fn direct(&self) -> Option<&crate::sqlite_direct::Direct> {
-        None
-    }
-
-    async fn begin_write(&self) -> StoreResult<WriteTx<Postgres>> {
-        let tx: Transaction<'static, Postgres> = self.pool.begin().await.map_err(db_error)?;
-        Ok(WriteTx::new(tx, None))
-    }
 }
 
-fn connect_error(error: sqlx::Error, url: &str) -> StoreError {
+/// Creates a schema of its own in the database at `base_url` (after
+/// dropping test schemas left over from runs more than two hours old) and
+/// returns the options of connections that use only it, with its name.
+pub(crate) async fn isolated_options(base_url: &str) -> StoreResult<(PgConnectOptions, String)> {
+    let options = parse_url(base_url)?;
+    let mut admin = PgConnection::connect_with(&options).await.map_err(|e| connect_error(e, base_url))?;
+    let now: i64 = admin
+        .fetch_optional("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)", &[])
+        .await?
+        .ok_or_else(|| StoreError::Backend("PostgreSQL did not tell the time".into()))?;
+    sweep_old_test_schemas(&mut admin, now).await?;
+    let schema = format!("{TEST_SCHEMA_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
+    // The name is ours (digits, hex, underscores): safe to splice.
+    admin.execute(&format!("CREATE SCHEMA \"{schema}\""), &[]).await?;
+    admin.close().await.map_err(db_error)?;
+    Ok((options.options([("search_path", schema.as_str())]), schema))
+}
+
+pub(crate) fn connect_error(error: sqlx::Error, url: &str) -> StoreError {
     StoreError::Backend(scrub(&format!("connecting to PostgreSQL: {error}"), url))
 }
 
 /// Best effort: a schema another sweeper dropped first is no failure.
 async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResult<()> {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)")
-            .bind(TEST_SCHEMA_PREFIX)
-            .fetch_all(&mut *admin)
-            .await
-            .map_err(db_error)?;
+    let names: Vec<String> = admin
+        .fetch_all(
+            "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)",
+            &[TEST_SCHEMA_PREFIX.into()],
+        )
+        .await?;
     for name in names {
         let created = name
             .strip_prefix(TEST_SCHEMA_PREFIX)
@@ -138,8 +133,7 @@ async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResu
         let is_ours = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if let (Some(created), true) = (created, is_ours) {
             if now - created > TEST_SCHEMA_MAX_AGE_S {
-                let dropped =
-                    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")).execute(&mut *admin).await;
+                let dropped = admin.execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"), &[]).await;
                 if let Err(error) = dropped {
                     tracing::debug!(%error, schema = %name, "could not drop an old test schema");
                 }
@@ -149,14 +143,21 @@ async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResu
     Ok(())
 }
 
-impl_store!(PostgresStore, sqlx::Postgres, "postgres", " FOR UPDATE");
-crate::audit::impl_audit!(
-    PostgresStore,
-    sqlx::Postgres,
-    " FOR UPDATE",
-    "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx BIGINT PRIMARY KEY NOT NULL, entry BYTEA NOT NULL)"
-);
-crate::fleet::impl_fleet!(PostgresStore, sqlx::Postgres);
-crate::doors::impl_doors!(PostgresStore, sqlx::Postgres);
-crate::notify::impl_notify!(PostgresStore, " FOR UPDATE");
-crate::vehicles::impl_vehicles!(PostgresStore, sqlx::Postgres);
+impl Backend for PostgresStore {
+    type Db = Postgres;
+    const NAME: &'static str = "postgres";
+
+    fn reads(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<WriteTx<Postgres>> {
+        let tx: Transaction<'static, Postgres> = self.pool.begin().await.map_err(db_error)?;
+        Ok(WriteTx::new(tx, None))
+    }
+
+    /// No direct path: sqlx's PostgreSQL driver runs on the calling task.
+    fn direct(&self) -> Option<&Direct> {
+        None
+    }
+}

@@ -24,8 +24,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
-use crate::sql_store::{db_error, impl_store, WriteTx};
 use crate::sqlite_direct::Direct;
+use crate::sqlx_exec::{db_error, Backend, WriteTx};
 use crate::{StoreError, StoreResult};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -109,13 +109,18 @@ impl SqliteStore {
         let direct = if in_memory { None } else { Some(Direct::open(&file, BUSY_TIMEOUT)?) };
         Ok(Self { reads, writes, direct, location: display })
     }
+}
+
+fn open_error(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(format!("opening SQLite: {error}"))
+}
+
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+    const NAME: &'static str = "sqlite";
 
     fn reads(&self) -> &SqlitePool {
         &self.reads
-    }
-
-    fn direct(&self) -> Option<&Direct> {
-        self.direct.as_ref()
     }
 
     async fn begin_write(&self) -> StoreResult<WriteTx<Sqlite>> {
@@ -126,20 +131,8 @@ impl SqliteStore {
         let tx: Transaction<'static, Sqlite> = self.writes.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)?;
         Ok(WriteTx::new(tx, turn))
     }
-}
 
-fn open_error(error: sqlx::Error) -> StoreError {
-    StoreError::Backend(format!("opening SQLite: {error}"))
+    fn direct(&self) -> Option<&Direct> {
+        self.direct.as_ref()
+    }
 }
-
-impl_store!(SqliteStore, sqlx::Sqlite, "sqlite", "");
-crate::audit::impl_audit!(
-    SqliteStore,
-    sqlx::Sqlite,
-    "",
-    "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)"
-);
-crate::fleet::impl_fleet!(SqliteStore, sqlx::Sqlite);
-crate::doors::impl_doors!(SqliteStore, sqlx::Sqlite);
-crate::notify::impl_notify!(SqliteStore, "");
-crate::vehicles::impl_vehicles!(SqliteStore, sqlx::Sqlite);

@@ -8,7 +8,8 @@
 //! round trips, most of its cost on two cores, and its two write
 //! transactions queued one behind the other on the single writer connection.
 //!
-//! - Reads ([`Direct::principal_for_token`], [`Direct::access_context`]) use
+//! - Reads (`principal_for_token` through [`Direct::read`],
+//!   [`Direct::access_context`]) use
 //!   a connection of their own on the calling thread: in WAL mode a reader
 //!   never waits for the writer, and a handful of indexed lookups take
 //!   microseconds, less than a hand-off to another thread would (it blocks
@@ -22,8 +23,8 @@
 //!   changes any of it (migration 0012); everything else is read afresh
 //!   (SQLite itself drops a connection's page cache when another connection
 //!   committed).
-//! - The access path's writes ([`Direct::claim_grant`],
-//!   [`Direct::claim_grant_with_sequences`], [`Direct::next_lock_sequence`],
+//! - The access path's writes ([`Direct::claim`], with or without numbering
+//!   the doors, [`Direct::next_lock_sequence`],
 //!   [`Direct::record_access_request`]) are queued to the writer thread. It
 //!   takes what is queued (at most [`MAX_BATCH`]: a group is what arrived
 //!   while the previous one ran), runs it in one `BEGIN IMMEDIATE`
@@ -61,6 +62,11 @@
 //!   frame). In NORMAL mode SQLite syncs the WAL before a checkpoint and the
 //!   database file after it, so a checkpointed frame is durable in the
 //!   database before the WAL is reused.
+//! - What the path runs is not written here: the reads and writes are the
+//!   store's operations (`delivery::read_context`, `delivery::claim_in`,
+//!   `delivery::record_in`, `property::next_lock_sequence_in`, the log's
+//!   `audit::append_rows`), run through [`Rusqlite`], this module's
+//!   [`Exec`]; this module adds the threads, the group commit and the cache.
 //! - The other writes still run on sqlx's writer connection, with
 //!   `synchronous = FULL`. A [`Turn`] lets one of the two writers write at a
 //!   time, so this process's writers queue instead of sleeping in SQLite's
@@ -68,21 +74,24 @@
 //!   (`BEGIN IMMEDIATE` with the busy timeout).
 
 use std::collections::HashMap;
+use std::future::{ready, Future};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use doorman_domain::{
-    AccessPoint, AccessRequestRecord, CarrierEnablement, CarrierId, DropSpot, Event, Grant, Lock, LockId, Principal,
-    Property, PropertyId, UnitPreferences, UnixSeconds,
+    AccessPoint, AccessRequestRecord, CarrierEnablement, CarrierId, DropSpot, Event, Grant, Lock, LockId, Property,
+    PropertyId, UnixSeconds,
 };
-use rusqlite::{ffi, Connection, OpenFlags, ToSql};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{ffi, CachedStatement, Connection, OpenFlags, ToSql};
 use tokio::sync::oneshot;
 
-use crate::audit::{append_rusqlite, entry_rows, EntryRow};
-use crate::rows::*;
-use crate::sql_store::sql;
-use crate::{AccessContext, AccessContextQuery, LogIndex, StoreError, StoreResult};
+use crate::audit::{entry_rows, EntryRow, LogIndex};
+use crate::delivery::{claim_in, read_context, record_in};
+use crate::exec::{ready_now, Cells, Dialect, Exec, Record, Value};
+use crate::property::next_lock_sequence_in;
+use crate::{AccessContext, AccessContextQuery, StoreError, StoreResult};
 
 /// This process's turn to write to the database file: the writer thread
 /// holds it for a group, a sqlx write transaction (`WriteTx`) from its
@@ -103,10 +112,6 @@ const WAL_AUTOCHECKPOINT: i64 = 4000;
 const MAX_IDLE_READERS: usize = 8;
 /// Prepared statements kept per connection; more than the access path uses.
 const STATEMENT_CACHE: usize = 32;
-/// `$1` ... `$16`: the direct path binds the shared statements' numbered
-/// placeholders by name.
-const PLACEHOLDERS: [&str; 16] =
-    ["$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16"];
 
 pub(crate) struct Direct {
     path: PathBuf,
@@ -118,10 +123,20 @@ pub(crate) struct Direct {
     turn: Turn,
 }
 
+/// A claim as the writer thread runs it (`delivery::claim_in`), its log
+/// entries encoded.
+pub(crate) struct Claim {
+    pub grant: Grant,
+    pub record: AccessRequestRecord,
+    pub now: UnixSeconds,
+    pub number_doors: bool,
+    pub entries: Vec<EntryRow>,
+}
+
 /// A write the writer thread runs.
 enum Write {
     Record { record: AccessRequestRecord, entries: Vec<EntryRow> },
-    Claim { grant: Grant, record: AccessRequestRecord, now: UnixSeconds, number_doors: bool, entries: Vec<EntryRow> },
+    Claim(Claim),
     NextSequence(LockId),
 }
 
@@ -185,7 +200,7 @@ impl Direct {
     // --- reads ----------------------------------------------------------------
 
     /// Runs `read` on an idle reader connection (opening one if none is idle).
-    fn read<T>(&self, read: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&mut Rusqlite<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
@@ -195,7 +210,7 @@ impl Direct {
                 conn
             }
         };
-        let result = read(&conn);
+        let result = read(&mut Rusqlite(&conn));
         // A connection left inside a transaction would read an old snapshot
         // from then on: close it instead of keeping it.
         if conn.is_autocommit() {
@@ -207,20 +222,14 @@ impl Direct {
         result
     }
 
-    pub(crate) fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>> {
-        let row =
-            self.read(|conn| query_opt(conn, sql::PRINCIPAL_FOR_TOKEN, &[&&hash[..]], PrincipalRow::from_rusqlite))?;
-        opt_into_domain(row)
-    }
-
     pub(crate) fn access_context(&self, q: &AccessContextQuery<'_>) -> StoreResult<Option<AccessContext>> {
-        self.read(|conn| {
+        self.read(|ex| {
             // One read transaction: every part from the same snapshot.
-            execute(conn, "BEGIN", &[])?;
-            let context = read_context(conn, q, &self.config);
+            run(ex.0, "BEGIN")?;
+            let context = ready_now(read_context(ex, q, Some(&self.config)));
             // Ends the read even after an error (`read` drops a connection
             // left in a transaction, but need not).
-            let ended = execute(conn, "COMMIT", &[]);
+            let ended = run(ex.0, "COMMIT");
             let context = context?;
             ended?;
             Ok(context)
@@ -254,41 +263,9 @@ impl Direct {
         }
     }
 
-    pub(crate) async fn claim_grant(
-        &self,
-        grant: &Grant,
-        record: &AccessRequestRecord,
-        now: UnixSeconds,
-        events: &[Event],
-    ) -> StoreResult<bool> {
-        let write = Write::Claim {
-            grant: grant.clone(),
-            record: record.clone(),
-            now,
-            number_doors: false,
-            entries: entry_rows(events)?,
-        };
-        match self.write(write).await? {
-            Written::Claim(won) => Ok(won.is_some()),
-            _ => Err(mismatched()),
-        }
-    }
-
-    pub(crate) async fn claim_grant_with_sequences(
-        &self,
-        grant: &Grant,
-        record: &AccessRequestRecord,
-        now: UnixSeconds,
-        events: &[Event],
-    ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
-        let write = Write::Claim {
-            grant: grant.clone(),
-            record: record.clone(),
-            now,
-            number_doors: true,
-            entries: entry_rows(events)?,
-        };
-        match self.write(write).await? {
+    /// Queues a claim (see `delivery::claim_in`).
+    pub(crate) async fn claim(&self, claim: Claim) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
+        match self.write(Write::Claim(claim)).await? {
             Written::Claim(won) => Ok(won),
             _ => Err(mismatched()),
         }
@@ -298,11 +275,11 @@ impl Direct {
 /// What an access request reads of its property that only a change to the
 /// building's configuration changes: the property, its access points, drop
 /// spots and locks.
-struct PropertyParts {
-    property: Property,
-    drop_spots: Vec<DropSpot>,
-    access_points: Vec<AccessPoint>,
-    locks: Vec<Lock>,
+pub(crate) struct PropertyParts {
+    pub property: Property,
+    pub drop_spots: Vec<DropSpot>,
+    pub access_points: Vec<AccessPoint>,
+    pub locks: Vec<Lock>,
 }
 
 /// A property's parts with the enablement of each carrier asked about
@@ -319,7 +296,7 @@ struct PropertyConfig {
 /// exactly what the database holds in its snapshot; a newer version empties
 /// the cache, and a reader with an older snapshot reads for itself.
 #[derive(Default)]
-struct ConfigCache {
+pub(crate) struct ConfigCache {
     version: i64,
     properties: HashMap<PropertyId, PropertyConfig>,
 }
@@ -331,7 +308,7 @@ impl ConfigCache {
     /// For a reader whose snapshot has `version`: the property's parts, and
     /// `carrier`'s enablement if known (Some(None): not enabled there), or
     /// None. A newer version empties the cache first.
-    fn get(
+    pub(crate) fn get(
         &mut self,
         version: i64,
         property: PropertyId,
@@ -350,7 +327,7 @@ impl ConfigCache {
 
     /// Keeps what a reader read under `version`, unless the cache has moved
     /// on to another version meanwhile.
-    fn put(
+    pub(crate) fn put(
         &mut self,
         version: i64,
         parts: &Arc<PropertyParts>,
@@ -372,73 +349,6 @@ impl ConfigCache {
     }
 }
 
-/// The parts of [`Direct::access_context`], inside its read transaction.
-fn read_context(
-    conn: &Connection,
-    q: &AccessContextQuery<'_>,
-    cache: &Mutex<ConfigCache>,
-) -> StoreResult<Option<AccessContext>> {
-    let property = q.property.to_string();
-    let carrier = q.carrier.to_string();
-    let version = query_opt(conn, sql::ACCESS_CONFIG_VERSION, &[], |row| row.get::<_, i64>(0))?
-        .ok_or_else(|| StoreError::Backend("access_config_version has no row".into()))?;
-    let cached = cache.lock().unwrap_or_else(PoisonError::into_inner).get(version, q.property, q.carrier);
-    let (parts, known) = match cached {
-        Some(found) => found,
-        None => {
-            let Some(found) = query_opt(conn, sql::GET_PROPERTY, &[&property], PropertyRow::from_rusqlite)? else {
-                return Ok(None);
-            };
-            let drop_spots = query_all(conn, sql::LIST_DROP_SPOTS, &[&property], DropSpotRow::from_rusqlite)?;
-            let access_points = query_all(conn, sql::LIST_ACCESS_POINTS, &[&property], AccessPointRow::from_rusqlite)?;
-            let locks = query_all(conn, sql::LIST_LOCKS, &[&property], LockRow::from_rusqlite)?;
-            let parts = PropertyParts {
-                property: found.into_domain()?,
-                drop_spots: all_into_domain(drop_spots)?,
-                access_points: all_into_domain(access_points)?,
-                locks: all_into_domain(locks)?,
-            };
-            (Arc::new(parts), None)
-        }
-    };
-    let enablement = match known {
-        Some(enablement) => enablement,
-        None => {
-            let row = query_opt(conn, sql::GET_ENABLEMENT, &[&property, &carrier], EnablementRow::from_rusqlite)?;
-            let enablement = opt_into_domain(row)?;
-            cache.lock().unwrap_or_else(PoisonError::into_inner).put(version, &parts, q.carrier, &enablement);
-            enablement
-        }
-    };
-    let driver = query_opt(conn, sql::GET_DRIVER, &[&q.driver.to_string()], DriverRow::from_rusqlite)?;
-    let delivery = opt_into_domain(query_opt(
-        conn,
-        sql::FIND_DELIVERY,
-        &[&carrier, &q.tracking_number],
-        DeliveryRow::from_rusqlite,
-    )?)?;
-    let (block, preferences) = match &delivery {
-        Some(d) => {
-            let unit = d.unit_id.to_string();
-            let block = query_opt(conn, sql::ACTIVE_BLOCK, &[&unit, &q.now], BlockRow::from_rusqlite)?;
-            let preferences = query_opt(conn, sql::GET_PREFERENCES, &[&unit], PreferencesRow::from_rusqlite)?;
-            (opt_into_domain(block)?, opt_into_domain(preferences)?.unwrap_or_default())
-        }
-        None => (None, UnitPreferences::default()),
-    };
-    Ok(Some(AccessContext {
-        property: parts.property.clone(),
-        driver: opt_into_domain(driver)?,
-        delivery,
-        enablement,
-        block,
-        preferences,
-        drop_spots: parts.drop_spots.clone(),
-        access_points: parts.access_points.clone(),
-        locks: parts.locks.clone(),
-    }))
-}
-
 fn writer_gone() -> StoreError {
     StoreError::Backend("the SQLite writer has stopped".into())
 }
@@ -456,8 +366,8 @@ fn connect(path: &Path, busy_timeout: Duration) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-/// Maps an SQLite error as `db_error` maps sqlx's: schema refusals
-/// (unique, foreign key, check) are conflicts.
+/// Maps an SQLite error as `sqlx_exec::db_error` maps sqlx's: schema
+/// refusals (unique, foreign key, check) are conflicts.
 fn sqlite_error(error: rusqlite::Error) -> StoreError {
     match &error {
         rusqlite::Error::SqliteFailure(e, message)
@@ -476,40 +386,134 @@ fn sqlite_error(error: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Pairs `values` with the placeholders `$1`, `$2`, ... in order.
-fn numbered<'a>(values: &'a [&'a dyn ToSql]) -> StoreResult<Vec<(&'static str, &'a dyn ToSql)>> {
-    if values.len() > PLACEHOLDERS.len() {
-        return Err(StoreError::Backend("too many values for one statement".into()));
+/// A connection of the direct path as an [`Exec`]: each call runs its
+/// statement (prepared once per connection) and returns a ready future.
+pub(crate) struct Rusqlite<'c>(&'c Connection);
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as Owned;
+        Ok(match self {
+            Value::Text(Some(text)) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Value::Owned(Some(text)) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Value::Id(Some(id)) => ToSqlOutput::Borrowed(ValueRef::Text(id.as_str().as_bytes())),
+            Value::Int(Some(n)) => ToSqlOutput::Owned(Owned::Integer(*n)),
+            Value::Real(x) => ToSqlOutput::Owned(Owned::Real(*x)),
+            Value::Bool(b) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
+            Value::Blob(Some(bytes)) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            Value::Text(None) | Value::Owned(None) | Value::Id(None) | Value::Int(None) | Value::Blob(None) => {
+                ToSqlOutput::Owned(Owned::Null)
+            }
+        })
     }
-    Ok(PLACEHOLDERS.iter().copied().zip(values.iter().copied()).collect())
 }
 
-fn query_all<R>(
-    conn: &Connection,
-    sql: &str,
-    values: &[&dyn ToSql],
-    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
-) -> StoreResult<Vec<R>> {
+/// The statement, from the connection's cache, with `values` bound to its
+/// `$n` placeholders (by name: `$n` takes `values[n - 1]`, wherever and
+/// however often it stands).
+fn prepare<'c>(conn: &'c Connection, sql: &str, values: &[Value<'_>]) -> StoreResult<CachedStatement<'c>> {
     let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    let rows = statement.query_map(numbered(values)?.as_slice(), row).map_err(sqlite_error)?;
-    rows.collect::<rusqlite::Result<Vec<R>>>().map_err(sqlite_error)
+    for index in 1..=statement.parameter_count() {
+        let number = statement.parameter_name(index).and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok());
+        let value = number
+            .and_then(|n| values.get(n.wrapping_sub(1)))
+            .ok_or_else(|| StoreError::Backend(format!("no value for parameter {index} of a statement")))?;
+        statement.raw_bind_parameter(index, value).map_err(sqlite_error)?;
+    }
+    Ok(statement)
 }
 
-fn query_opt<R>(
-    conn: &Connection,
-    sql: &str,
-    values: &[&dyn ToSql],
-    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
-) -> StoreResult<Option<R>> {
-    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    let mut rows = statement.query_map(numbered(values)?.as_slice(), row).map_err(sqlite_error)?;
-    rows.next().transpose().map_err(sqlite_error)
+/// Runs a statement without values (transaction control).
+fn run(conn: &Connection, sql: &str) -> StoreResult<usize> {
+    prepare(conn, sql, &[])?.raw_execute().map_err(sqlite_error)
 }
 
-/// Runs a statement that returns no rows; how many rows it changed.
-fn execute(conn: &Connection, sql: &str, values: &[&dyn ToSql]) -> StoreResult<usize> {
-    let mut statement = conn.prepare_cached(sql).map_err(sqlite_error)?;
-    statement.execute(numbered(values)?.as_slice()).map_err(sqlite_error)
+/// The first row of a statement, read as `R`.
+fn first<R: Record>(conn: &Connection, sql: &str, values: &[Value<'_>]) -> StoreResult<Option<R>> {
+    let mut statement = prepare(conn, sql, values)?;
+    let mut rows = statement.raw_query();
+    let row = rows.next().map_err(sqlite_error)?;
+    row.map(|row| R::read(&mut RowCells { row, next: 0 })).transpose()
+}
+
+/// Every row of a statement, each read as `R`.
+fn all<R: Record>(conn: &Connection, sql: &str, values: &[Value<'_>]) -> StoreResult<Vec<R>> {
+    let mut statement = prepare(conn, sql, values)?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sqlite_error)? {
+        out.push(R::read(&mut RowCells { row, next: 0 })?);
+    }
+    Ok(out)
+}
+
+impl Exec for Rusqlite<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, values: &[Value<'_>]) -> impl Future<Output = StoreResult<u64>> + Send {
+        let changed = prepare(self.0, sql, values).and_then(|mut s| s.raw_execute().map_err(sqlite_error));
+        ready(changed.map(|n| n as u64))
+    }
+
+    fn fetch_optional<R: Record + Send>(
+        &mut self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> impl Future<Output = StoreResult<Option<R>>> + Send {
+        ready(first(self.0, sql, values))
+    }
+
+    fn fetch_all<R: Record + Send>(
+        &mut self,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> impl Future<Output = StoreResult<Vec<R>>> + Send {
+        ready(all(self.0, sql, values))
+    }
+}
+
+/// A rusqlite row as [`Cells`].
+struct RowCells<'a, 'r> {
+    row: &'a rusqlite::Row<'r>,
+    next: usize,
+}
+
+impl RowCells<'_, '_> {
+    fn cell(&mut self) -> StoreResult<ValueRef<'_>> {
+        self.next += 1;
+        self.row.get_ref(self.next - 1).map_err(sqlite_error)
+    }
+}
+
+fn unreadable(error: rusqlite::types::FromSqlError) -> StoreError {
+    StoreError::Backend(format!("a stored value does not read: {error}"))
+}
+
+impl Cells for RowCells<'_, '_> {
+    fn opt_str(&mut self) -> StoreResult<Option<&str>> {
+        self.cell()?.as_str_or_null().map_err(unreadable)
+    }
+
+    fn opt_i64(&mut self) -> StoreResult<Option<i64>> {
+        self.cell()?.as_i64_or_null().map_err(unreadable)
+    }
+
+    fn f64(&mut self) -> StoreResult<f64> {
+        match self.cell()? {
+            ValueRef::Integer(n) => Ok(n as f64),
+            other => other.as_f64().map_err(unreadable),
+        }
+    }
+
+    fn bool(&mut self) -> StoreResult<bool> {
+        Ok(self.cell()?.as_i64().map_err(unreadable)? != 0)
+    }
+
+    fn opt_blob(&mut self) -> StoreResult<Option<&[u8]>> {
+        self.cell()?.as_blob_or_null().map_err(unreadable)
+    }
 }
 
 // --- the writer thread --------------------------------------------------------
@@ -520,7 +524,7 @@ type Flush = Vec<(oneshot::Sender<StoreResult<Written>>, StoreResult<Written>)>;
 /// Until the store is dropped: take what is queued, run it as one group,
 /// hand the committed group to the flusher, which answers its callers once
 /// it is on disk.
-fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn, flusher: &mpsc::Sender<Flush>) {
+fn write_loop(conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn, flusher: &mpsc::Sender<Flush>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -531,7 +535,7 @@ fn write_loop(mut conn: Connection, queue: &mpsc::Receiver<Job>, turn: &Turn, fl
         }
         let outcome = {
             let _turn = turn.blocking_lock();
-            run_group(&mut conn, jobs.iter().map(|job| &job.write))
+            run_group(&conn, jobs.iter().map(|job| &job.write))
         };
         match outcome {
             Ok(results) => {
@@ -608,7 +612,7 @@ fn wal_path(db: &Path) -> PathBuf {
 /// savepoint around each write, so that the failing one fails alone. Nobody
 /// sees the first attempt: results are answered after the commit.
 fn run_group<'a>(
-    conn: &mut Connection,
+    conn: &Connection,
     writes: impl ExactSizeIterator<Item = &'a Write> + Clone,
 ) -> Result<Vec<StoreResult<Written>>, String> {
     begin(conn)?;
@@ -634,7 +638,7 @@ fn run_group<'a>(
             results
         }
     };
-    if let Err(e) = execute(conn, "COMMIT", &[]) {
+    if let Err(e) = run(conn, "COMMIT") {
         rollback(conn);
         return Err(format!("commit failed: {e}"));
     }
@@ -642,7 +646,7 @@ fn run_group<'a>(
 }
 
 fn begin(conn: &Connection) -> Result<(), String> {
-    execute(conn, "BEGIN IMMEDIATE", &[]).map(drop).map_err(|e| e.to_string())
+    run(conn, "BEGIN IMMEDIATE").map(drop).map_err(|e| e.to_string())
 }
 
 /// Ends the open transaction, if SQLite has not already ended it.
@@ -666,15 +670,15 @@ fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>
         }
         return Ok(result);
     }
-    execute(conn, "SAVEPOINT write", &[])?;
+    run(conn, "SAVEPOINT write")?;
     let result = apply(conn, write);
     if result.is_err() {
         if conn.is_autocommit() {
             return Err(result.err().unwrap_or_else(|| StoreError::Backend("rolled back".into())));
         }
-        execute(conn, "ROLLBACK TO write", &[])?;
+        run(conn, "ROLLBACK TO write")?;
     }
-    execute(conn, "RELEASE write", &[])?;
+    run(conn, "RELEASE write")?;
     Ok(result)
 }
 
@@ -682,83 +686,14 @@ fn run_one(conn: &Connection, write: &Write) -> StoreResult<StoreResult<Written>
 /// finds out by a read before it writes anything, so only an error leaves
 /// changes to undo (by the group's rollback, or the write's savepoint).
 fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
+    let ex = &mut Rusqlite(conn);
     Ok(match write {
-        Write::Record { record, entries } => {
-            insert_access_request(conn, record)?;
-            // Last in the write, as on the sqlx path (see the audit module).
-            Written::Logged(append_rusqlite(conn, entries)?)
+        Write::Record { record, entries } => Written::Logged(ready_now(record_in(ex, record, entries))?),
+        Write::NextSequence(lock) => {
+            Written::Sequence(ready_now(next_lock_sequence_in(ex, *lock))?.ok_or(StoreError::NotFound)?)
         }
-        Write::NextSequence(lock) => Written::Sequence(next_sequence(conn, *lock)?),
-        Write::Claim { grant, record, now, number_doors, entries } => {
-            if live_grant_held(conn, grant, *now)? {
-                return Ok(Written::Claim(None));
-            }
-            let mut grant = grant.clone();
-            if *number_doors {
-                for door in &mut grant.doors {
-                    door.sequence = Some(next_sequence(conn, door.lock_id)?);
-                }
-            }
-            insert_grant(conn, &grant)?;
-            insert_access_request(conn, record)?;
-            let indexes = append_rusqlite(conn, entries)?;
-            Written::Claim(Some((grant, indexes)))
+        Write::Claim(c) => {
+            Written::Claim(ready_now(claim_in(ex, &c.grant, &c.record, c.now, c.number_doors, &c.entries))?)
         }
     })
-}
-
-/// Whether one of the delivery's grants is live, so that the claim loses.
-/// The writer holds SQLite's write lock for the whole group, so no other
-/// claim (of this process or another) can come between this read and the
-/// claim's writes.
-fn live_grant_held(conn: &Connection, grant: &Grant, now: UnixSeconds) -> StoreResult<bool> {
-    Ok(query_opt(conn, sql::LIVE_GRANT_HELD, &[&grant.delivery_id.to_string(), &now], |row| row.get::<_, i64>(0))?
-        .is_some())
-}
-
-fn next_sequence(conn: &Connection, lock: LockId) -> StoreResult<i64> {
-    query_opt(conn, sql::NEXT_LOCK_SEQUENCE, &[&lock.to_string()], |row| row.get::<_, i64>(0))?
-        .ok_or(StoreError::NotFound)
-}
-
-fn insert_grant(conn: &Connection, grant: &Grant) -> StoreResult<()> {
-    execute(
-        conn,
-        sql::INSERT_GRANT,
-        &[
-            &grant.id.to_string(),
-            &grant.delivery_id.to_string(),
-            &grant.driver_id.to_string(),
-            &grant.carrier_id.to_string(),
-            &grant.property_id.to_string(),
-            &grant.unit_id.to_string(),
-            &grant.drop_spot_id.to_string(),
-            &to_json(&grant.doors, "granted doors")?,
-            &grant.issued_at,
-            &grant.expires_at,
-            &grant.revoked_at,
-        ],
-    )?;
-    Ok(())
-}
-
-fn insert_access_request(conn: &Connection, r: &AccessRequestRecord) -> StoreResult<()> {
-    execute(
-        conn,
-        sql::INSERT_ACCESS_REQUEST,
-        &[
-            &r.id.to_string(),
-            &r.driver_id.to_string(),
-            &r.carrier_id.to_string(),
-            &r.property_id.to_string(),
-            &r.delivery_id.map(|id| id.to_string()),
-            &r.unit_id.map(|id| id.to_string()),
-            &r.position.lat,
-            &r.position.lon,
-            &r.at,
-            &r.grant_id.map(|id| id.to_string()),
-            &r.refusal.map(|reason| reason.as_str()),
-        ],
-    )?;
-    Ok(())
 }
