@@ -128,12 +128,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
     match s.ready().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.store().backend().into() })),
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.backend().into() })),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health { status: "unavailable".into(), backend: s.store().backend().into() }),
+                Json(Health { status: "unavailable".into(), backend: s.backend().into() }),
             )
         }
     }
