@@ -1,9 +1,11 @@
 //! doorman's HTTP interface: the JSON API under `/v1`, its OpenAPI document
 //! at `/openapi.json`, and the operational endpoints (`/healthz`, `/readyz`).
 //!
-//! Invariant: this is the only crate that knows HTTP. Handlers translate
-//! requests into `doorman_server::Service` calls and errors into the one
-//! documented shape `{"error": {"code", "message"}}`.
+//! Invariants: handlers only translate requests into
+//! `doorman_server::Service` calls and errors into the one documented shape
+//! `{"error": {"code", "message"}}`; [`error::status_of`] is the one mapping
+//! from a service error to an HTTP status (the dashboard's error pages use
+//! it too). HTTP is known here and in the dashboard, never below them.
 
 mod clips;
 pub mod error;
