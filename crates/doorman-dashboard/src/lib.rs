@@ -7,8 +7,9 @@
 //! - every page and action calls `doorman_server::Service` methods (the JSON
 //!   API's, or read models that apply the same checks) with the signed-in
 //!   [`Principal`]: the dashboard adds no authorization of its own and sees
-//!   nothing the API would not show; it cannot reach the store (it does not
-//!   depend on doorman-store, and `Service` does not hand its store out);
+//!   nothing the API would not show; it cannot reach the store (doorman-store
+//!   is not among its dependencies, and `Service` does not hand its store
+//!   out);
 //! - an error page has the status and code the API gives for the same
 //!   error (`doorman_web::error::status_of`, via `ApiError`);
 //! - sign-in exchanges an API token (or a resident invitation) for a session
