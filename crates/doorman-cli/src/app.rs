@@ -23,7 +23,7 @@ use doorman_fleet::{
     BrokerConfig, EmbeddedBroker, FleetBridge, MqttCredentials, MqttEndpoint, SessionOptions, StaticAccounts,
     TopicScheme,
 };
-use doorman_server::fleet::{FleetIntake, MosquittoTarget, StoreAccounts};
+use doorman_server::fleet::{FleetIntake, MosquittoTarget};
 use rand_core::OsRng;
 
 /// A service answering on `addr` until [`Running::stop`].
@@ -66,7 +66,7 @@ pub async fn start_fleet(service: &Arc<Service>, settings: &FleetSettings) -> an
             let services = StaticAccounts::new();
             let account = MqttCredentials::generate("doorman-service", &mut OsRng);
             services.add_service(&account.username, account.hash(&mut OsRng))?;
-            let accounts = StoreAccounts::new(service.store().clone(), services);
+            let accounts = service.broker_accounts(services);
             let config = BrokerConfig { listen: *listen, scheme: scheme.clone(), ..BrokerConfig::default() };
             let broker = EmbeddedBroker::start(config, Arc::new(accounts), &mut OsRng)
                 .await

@@ -367,7 +367,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(token) = &running.operator_token {
                 println!("First start: the operator's API token (shown once, keep it safe):\n\n  {token}\n");
             }
-            tracing::info!(addr = %running.addr, backend = running.service.store().backend(), "doorman serving");
+            tracing::info!(addr = %running.addr, backend = running.service.backend(), "doorman serving");
             println!(
                 "doorman listening on {} (OpenAPI at {}/openapi.json, dashboard at {}/app/)",
                 running.url(),

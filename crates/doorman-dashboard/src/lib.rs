@@ -4,9 +4,14 @@
 //! on the API's listener.
 //!
 //! Invariants:
-//! - every page and action calls the same `doorman_server::Service` methods
-//!   the JSON API calls, with the signed-in [`Principal`]: the dashboard adds
-//!   no authorization of its own and sees nothing the API would not show;
+//! - every page and action calls `doorman_server::Service` methods (the JSON
+//!   API's, or read models that apply the same checks) with the signed-in
+//!   [`Principal`]: the dashboard adds no authorization of its own and sees
+//!   nothing the API would not show; it cannot reach the store (doorman-store
+//!   is not among its dependencies, and `Service` does not hand its store
+//!   out);
+//! - an error page has the status and code the API gives for the same
+//!   error (`doorman_web::error::status_of`, via `ApiError`);
 //! - sign-in exchanges an API token (or a resident invitation) for a session
 //!   whose random id lives only in an HttpOnly cookie; the database keeps
 //!   its SHA-256 and the session dies with its token, at expiry or sign-out;

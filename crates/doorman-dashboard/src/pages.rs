@@ -14,6 +14,7 @@ use doorman_domain::{
     CarrierId, Delivery, DeliveryId, DropSpotId, Event, Principal, PropertyId, UnitId, UnitPreferences, WeeklyHours,
 };
 use doorman_server::{ServiceError, ServiceResult};
+use doorman_web::error::ApiError;
 use serde::Deserialize;
 
 use crate::audit_view::{checked_entries, CheckedLog};
@@ -46,26 +47,12 @@ pub(crate) fn error_page(status: StatusCode, code: &str, message: &str) -> Respo
     render(status, &ErrorPage { chrome, code, message })
 }
 
+/// The error page for a service error: the API's status, code and message
+/// (doorman-web's one mapping, which also logs an internal cause and never
+/// shows it).
 pub(crate) fn service_error(e: ServiceError) -> Response {
-    let status = match &e {
-        ServiceError::Unauthenticated => return see_other("/app/sign-in"),
-        ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        ServiceError::Forbidden(_) | ServiceError::Refused { .. } => StatusCode::FORBIDDEN,
-        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-        ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
-        // The dashboard serves no clips; the API's statuses, should one reach here.
-        ServiceError::Clip(r) => match r {
-            doorman_server::clips::ClipRefusal::Deleted => StatusCode::GONE,
-            doorman_server::clips::ClipRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::NOT_FOUND,
-        },
-        ServiceError::Internal(cause) => {
-            tracing::error!(cause, "dashboard request failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-    };
-    error_page(status, e.code(), &e.to_string())
+    let api = ApiError::from(e);
+    error_page(api.status, &api.code, &api.message)
 }
 
 fn or_error(result: ServiceResult<Response>) -> Response {
@@ -190,14 +177,11 @@ struct ResidentView {
 
 async fn resident_view(dash: &DashState, p: &Principal) -> ServiceResult<ResidentView> {
     let unit_id = resident_unit(p)?;
-    let store = dash.service.store();
-    let unit = store.get_unit(unit_id).await?.ok_or(ServiceError::NotFound("unit"))?;
-    let property = store.get_property(unit.property_id).await?.ok_or(ServiceError::NotFound("property"))?;
-    let tz = property.time_zone.as_str();
+    let overview = dash.service.unit_overview(p, unit_id).await?;
+    let tz = overview.time_zone.as_str();
     let deliveries = dash.service.unit_deliveries(p, unit_id).await?;
     let log = checked_entries(&dash.service, p, None).await?;
-    let block = store.active_block(unit_id, dash.service.now()).await?;
-    let blocked = block.as_ref().map(|b| match (b.until, &b.reason) {
+    let blocked = overview.active_block.as_ref().map(|b| match (b.until, &b.reason) {
         (Some(u), _) => format!("Deliveries are blocked until {}.", local_time(u, tz)),
         (None, Some(r)) => format!("Deliveries are blocked ({r})."),
         (None, None) => "Deliveries are blocked until you allow them again.".to_string(),
@@ -214,8 +198,8 @@ async fn resident_view(dash: &DashState, p: &Principal) -> ServiceResult<Residen
         .collect();
     let views = deliveries.iter().map(|d| delivery_view(d, Some(&log), tz)).collect();
     Ok(ResidentView {
-        unit_label: unit.label,
-        property_name: property.name,
+        unit_label: overview.unit.label,
+        property_name: overview.property_name,
         blocked: blocked.is_some(),
         fragment: ResidentDeliveries { blocked, deliveries: views, activity },
         log,
@@ -301,15 +285,12 @@ struct PreferencesPage {
 async fn preferences_view(dash: &DashState, p: &Principal, saved: bool) -> ServiceResult<Response> {
     let unit_id = resident_unit(p)?;
     let prefs = dash.service.get_preferences(p, unit_id).await?;
-    let unit = dash.service.store().get_unit(unit_id).await?.ok_or(ServiceError::NotFound("unit"))?;
     // The drop spots this unit may choose: its building's shared ones and its own.
     let spots = dash
         .service
-        .store()
-        .list_drop_spots(unit.property_id)
+        .drop_spot_choices(p, unit_id)
         .await?
         .into_iter()
-        .filter(|s| s.unit_id.is_none_or(|u| u == unit_id))
         .map(|s| SpotOption {
             id: s.id.to_string(),
             selected: prefs.preferred_drop_spot == Some(s.id),
@@ -536,17 +517,18 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId) -> Servi
     let spot_name = |sid: &DropSpotId| {
         drop_spots.iter().find(|d| d.id == *sid).map(|d| d.name.clone()).unwrap_or_else(|| sid.to_string())
     };
-    let mut carriers = Vec::new();
-    for e in s.list_enablements(p, id).await? {
-        let name = s.store().get_carrier(e.carrier_id).await?.map(|c| c.name).unwrap_or_default();
-        carriers.push(EnablementRow {
-            carrier: name,
-            carrier_id: e.carrier_id.to_string(),
-            enabled: e.enabled,
-            hours: hours_text(&e.hours),
-            spots: e.allowed_drop_spots.iter().map(spot_name).collect::<Vec<_>>().join(", "),
-        });
-    }
+    let carriers = s
+        .named_enablements(p, id)
+        .await?
+        .into_iter()
+        .map(|named| EnablementRow {
+            carrier: named.carrier_name,
+            carrier_id: named.enablement.carrier_id.to_string(),
+            enabled: named.enablement.enabled,
+            hours: hours_text(&named.enablement.hours),
+            spots: named.enablement.allowed_drop_spots.iter().map(spot_name).collect::<Vec<_>>().join(", "),
+        })
+        .collect();
     let requests = s.property_access_requests(p, id).await?;
     let mut by_reason: BTreeMap<&'static str, (String, usize)> = BTreeMap::new();
     let mut granted = 0;
@@ -693,13 +675,9 @@ struct CarrierPage {
 }
 
 async fn carrier_deliveries(dash: &DashState, p: &Principal) -> ServiceResult<(CarrierDeliveries, CheckedLog)> {
-    let deliveries = dash.service.list_deliveries(p).await?;
+    let deliveries = dash.service.list_local_deliveries(p).await?;
     let log = checked_entries(&dash.service, p, None).await?;
-    let mut views = Vec::with_capacity(deliveries.len());
-    for d in deliveries.iter().take(100) {
-        let tz = dash.service.store().get_property(d.property_id).await?.map(|p| p.time_zone).unwrap_or_default();
-        views.push(delivery_view(d, Some(&log), &tz));
-    }
+    let views = deliveries.iter().take(100).map(|d| delivery_view(&d.delivery, Some(&log), &d.time_zone)).collect();
     Ok((CarrierDeliveries { deliveries: views }, log))
 }
 
@@ -814,9 +792,81 @@ pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) ->
 #[cfg(test)]
 mod tests {
     use doorman_api::LockHealthView;
-    use doorman_domain::{AccessPointId, LockId};
+    use doorman_domain::{AccessPointId, AccessRequestId, DeliveryState, IllegalTransition, LockId, RefusalReason};
+    use doorman_server::clips::ClipRefusal;
 
     use super::*;
+
+    /// One error of each kind, clip refusals included. `kind` has no
+    /// wildcard arm, so a new variant does not compile until it is listed
+    /// here, and the test below checks each kind is in the list once.
+    fn one_of_each() -> Vec<ServiceError> {
+        vec![
+            ServiceError::Unauthenticated,
+            ServiceError::RateLimited { retry_after_s: 7 },
+            ServiceError::Forbidden("only managers"),
+            ServiceError::NotFound("unit"),
+            ServiceError::invalid("hours: 25:00 is not a time"),
+            ServiceError::Conflict("already there".into()),
+            ServiceError::IllegalTransition(IllegalTransition {
+                from: DeliveryState::Delivered,
+                to: DeliveryState::Registered,
+            }),
+            ServiceError::Refused { reason: RefusalReason::ParcelUnknown, request_id: AccessRequestId::random() },
+            ServiceError::Clip(ClipRefusal::UnknownClip),
+            ServiceError::Clip(ClipRefusal::HashMismatch),
+            ServiceError::Clip(ClipRefusal::TooLarge { max: 10 }),
+            ServiceError::Clip(ClipRefusal::Deleted),
+            ServiceError::Clip(ClipRefusal::StoreUnavailable),
+            ServiceError::Internal("the disk is on fire".into()),
+        ]
+    }
+
+    fn kind(e: &ServiceError) -> usize {
+        match e {
+            ServiceError::Unauthenticated => 0,
+            ServiceError::RateLimited { .. } => 1,
+            ServiceError::Forbidden(_) => 2,
+            ServiceError::NotFound(_) => 3,
+            ServiceError::Invalid(_) => 4,
+            ServiceError::Conflict(_) => 5,
+            ServiceError::IllegalTransition(_) => 6,
+            ServiceError::Refused { .. } => 7,
+            ServiceError::Clip(ClipRefusal::UnknownClip) => 8,
+            ServiceError::Clip(ClipRefusal::HashMismatch) => 9,
+            ServiceError::Clip(ClipRefusal::TooLarge { .. }) => 10,
+            ServiceError::Clip(ClipRefusal::Deleted) => 11,
+            ServiceError::Clip(ClipRefusal::StoreUnavailable) => 12,
+            ServiceError::Internal(_) => 13,
+        }
+    }
+
+    async fn page_text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_service_error_has_the_apis_status_and_code_on_its_page() {
+        let kinds: Vec<usize> = one_of_each().iter().map(kind).collect();
+        assert_eq!(kinds, (0..14).collect::<Vec<_>>(), "every kind of error, once each");
+        for (for_page, for_api) in one_of_each().into_iter().zip(one_of_each()) {
+            let what = format!("{for_page:?}");
+            let page = service_error(for_page);
+            let api = ApiError::from(for_api);
+            assert_eq!(page.status(), api.status, "{what}");
+            let html = page_text(page).await;
+            assert!(html.contains(&format!("data-error-code=\"{}\"", api.code)), "{what}: {html}");
+            assert!(!html.contains("on fire"), "an internal cause is never shown: {html}");
+        }
+    }
+
+    #[test]
+    fn a_clip_hash_mismatch_is_unprocessable_in_both() {
+        let page = service_error(ServiceError::Clip(ClipRefusal::HashMismatch));
+        let api = ApiError::from(ServiceError::Clip(ClipRefusal::HashMismatch));
+        assert_eq!((page.status(), api.status), (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::UNPROCESSABLE_ENTITY));
+    }
 
     fn view() -> LockHealthView {
         LockHealthView {

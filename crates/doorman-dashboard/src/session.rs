@@ -1,9 +1,11 @@
 //! Sign-in sessions. A user pastes their API token (or redeems a resident
 //! invitation, which makes one); the token is checked by
 //! `Service::authenticate` (with its brute-force limiter) and exchanged for a
-//! session: 32 random bytes, sent once in an HttpOnly cookie, stored only as
-//! SHA-256 next to the token's hash. The session acts as that token until it
-//! expires, the token goes, or the user signs out (which deletes it).
+//! session (`Service::open_web_session`): a secret sent once in an HttpOnly
+//! cookie, of which the service stores only the hash. The session acts as
+//! that token until it expires, the token goes, or the user signs out
+//! (`Service::end_web_session`). This module only carries the secret in the
+//! cookie.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -13,19 +15,18 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use doorman_api::RedeemInvitation;
 use doorman_domain::Principal;
-use doorman_server::auth;
-use doorman_store::WebSessionRecord;
+use doorman_server::auth::WEB_SESSION_LIFETIME_S;
+use doorman_web::error::status_of;
 use serde::Deserialize;
 
 use crate::pages::{error_page, render, service_error, Chrome};
 use crate::{home_of, see_other, Dash, DashState};
 
-/// A session lasts this long after sign-in (12 hours), whatever happens.
-pub const SESSION_LIFETIME_S: i64 = 12 * 3600;
+/// A session lasts this long after sign-in (12 hours), whatever happens;
+/// the service ends it then, and the cookie's `Max-Age` says the same.
+pub const SESSION_LIFETIME_S: i64 = WEB_SESSION_LIFETIME_S;
 
 const COOKIE: &str = "doorman_session";
 /// With `Secure`, the `__Host-` prefix also pins the cookie to this host and
@@ -76,10 +77,17 @@ fn client_ip(parts: &Parts) -> IpAddr {
 
 /// The signed-in principal, from the session cookie. Pages without a valid
 /// session send the browser to the sign-in page; other methods get 401.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub(crate) struct Signed {
     pub principal: Principal,
-    session_hash: [u8; 32],
+    /// The cookie's secret, to end the session with.
+    session: String,
+}
+
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signed").field("principal", &self.principal).finish_non_exhaustive()
+    }
 }
 
 impl FromRequestParts<DashState> for Signed {
@@ -94,14 +102,13 @@ impl FromRequestParts<DashState> for Signed {
                     .into_response()
             }
         };
-        let Some(id) = session_cookie(&parts.headers, cookie_name(dash)) else {
+        let Some(session) = session_cookie(&parts.headers, cookie_name(dash)) else {
             return Err(refuse(parts));
         };
-        let session_hash = auth::hash_secret(&id);
-        match dash.service.store().principal_for_web_session(&session_hash, dash.service.now()).await {
-            Ok(Some(principal)) => Ok(Signed { principal, session_hash }),
+        match dash.service.web_session_principal(&session).await {
+            Ok(Some(principal)) => Ok(Signed { principal, session }),
             Ok(None) => Err(refuse(parts)),
-            Err(e) => Err(service_error(e.into())),
+            Err(e) => Err(service_error(e)),
         }
     }
 }
@@ -110,13 +117,12 @@ impl axum::extract::OptionalFromRequestParts<DashState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, dash: &DashState) -> Result<Option<Self>, Self::Rejection> {
-        let Some(id) = session_cookie(&parts.headers, cookie_name(dash)) else {
+        let Some(session) = session_cookie(&parts.headers, cookie_name(dash)) else {
             return Ok(None);
         };
-        let session_hash = auth::hash_secret(&id);
-        match dash.service.store().principal_for_web_session(&session_hash, dash.service.now()).await {
-            Ok(found) => Ok(found.map(|principal| Signed { principal, session_hash })),
-            Err(e) => Err(service_error(e.into())),
+        match dash.service.web_session_principal(&session).await {
+            Ok(found) => Ok(found.map(|principal| Signed { principal, session })),
+            Err(e) => Err(service_error(e)),
         }
     }
 }
@@ -150,20 +156,10 @@ pub(crate) struct SignInForm {
 
 /// Opens a session for `token` (already known good) and sends the browser on.
 async fn open_session(dash: &Dash, token: &str, principal: &Principal, then: Response) -> Response {
-    let id = match auth::random_bytes::<32>() {
-        Ok(bytes) => URL_SAFE_NO_PAD.encode(bytes),
+    let id = match dash.service.open_web_session(token).await {
+        Ok(id) => id,
         Err(e) => return service_error(e),
     };
-    let now = dash.service.now();
-    let record = WebSessionRecord {
-        hash: auth::hash_secret(&id),
-        token_hash: auth::hash_secret(token),
-        created_at: now,
-        expires_at: now + SESSION_LIFETIME_S,
-    };
-    if let Err(e) = dash.service.store().insert_web_session(&record).await {
-        return service_error(e.into());
-    }
     tracing::info!(principal = ?principal, "dashboard sign-in");
     let mut response = then;
     if let Some(cookie) = set_cookie(dash, Some(&id)) {
@@ -220,8 +216,8 @@ pub(crate) async fn redeem(State(dash): State<DashState>, Form(form): Form<Redee
             );
             open_session(&dash, &created.token, &principal, page).await
         }
-        Err(doorman_server::ServiceError::NotFound(_)) | Err(doorman_server::ServiceError::Invalid(_)) => render(
-            StatusCode::NOT_FOUND,
+        Err(e @ (doorman_server::ServiceError::NotFound(_) | doorman_server::ServiceError::Invalid(_))) => render(
+            status_of(&e),
             &SignInPage {
                 chrome: Chrome::anonymous("Sign in"),
                 error: Some("That invitation code is unknown, expired or already used.".into()),
@@ -234,8 +230,8 @@ pub(crate) async fn redeem(State(dash): State<DashState>, Form(form): Form<Redee
 /// Deletes the session (if the cookie names one) and clears the cookie.
 pub(crate) async fn sign_out(State(dash): State<DashState>, signed: Option<Signed>) -> Response {
     if let Some(signed) = signed {
-        if let Err(e) = dash.service.store().delete_web_session(&signed.session_hash).await {
-            return service_error(e.into());
+        if let Err(e) = dash.service.end_web_session(&signed.session).await {
+            return service_error(e);
         }
     }
     let mut response = see_other("/app/sign-in");

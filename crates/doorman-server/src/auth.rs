@@ -1,8 +1,13 @@
-//! API tokens and brute-force protection.
+//! API tokens, dashboard sessions and brute-force protection.
 //!
 //! A token is `dm_` followed by 32 random bytes in base64url. The service
 //! stores only SHA-256 of the token: the token has 256 bits of entropy, so a
 //! plain hash is enough to make a database dump useless for signing in.
+//!
+//! A dashboard session is another way to present a token: 32 random bytes
+//! (base64url) that the browser keeps, stored only as SHA-256 next to the
+//! hash of the token it acts as. It ends with the token, at expiry
+//! ([`WEB_SESSION_LIFETIME_S`]) or when ended.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,12 +16,16 @@ use std::sync::Mutex;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use doorman_domain::{Principal, TokenId, UnixSeconds};
-use doorman_store::TokenRecord;
+use doorman_store::{StoreError, TokenRecord, WebSessionRecord};
 use sha2::{Digest, Sha256};
 
-use crate::{ServiceError, ServiceResult};
+use crate::{Service, ServiceError, ServiceResult};
 
 pub const TOKEN_PREFIX: &str = "dm_";
+
+/// A dashboard session lasts this long after it is opened (12 hours),
+/// whatever happens meanwhile.
+pub const WEB_SESSION_LIFETIME_S: i64 = 12 * 3600;
 
 pub fn random_bytes<const N: usize>() -> ServiceResult<[u8; N]> {
     let mut out = [0u8; N];
@@ -40,6 +49,39 @@ pub fn new_token(principal: Principal, label: &str, now: UnixSeconds) -> Service
     let (token, hash) = fresh_token()?;
     let record = TokenRecord { id: TokenId::random(), hash, principal, label: label.to_string(), created_at: now };
     Ok((token, record))
+}
+
+impl Service {
+    /// Opens a dashboard session acting as `token` (which the caller has
+    /// just authenticated or issued) and returns its secret, to be handed to
+    /// the browser once: only its hash is stored. Unauthenticated if the
+    /// token is unknown (revoked meanwhile).
+    pub async fn open_web_session(&self, token: &str) -> ServiceResult<String> {
+        let secret = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+        let now = self.now();
+        let record = WebSessionRecord {
+            hash: hash_secret(&secret),
+            token_hash: hash_secret(token),
+            created_at: now,
+            expires_at: now + WEB_SESSION_LIFETIME_S,
+        };
+        match self.store.insert_web_session(&record).await {
+            Ok(()) => Ok(secret),
+            Err(StoreError::Conflict(_)) => Err(ServiceError::Unauthenticated),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The principal a dashboard session acts as: its token's, while the
+    /// session has not expired and the token exists; None otherwise.
+    pub async fn web_session_principal(&self, secret: &str) -> ServiceResult<Option<Principal>> {
+        Ok(self.store.principal_for_web_session(&hash_secret(secret), self.now()).await?)
+    }
+
+    /// Ends a dashboard session (signing out); false if there was none.
+    pub async fn end_web_session(&self, secret: &str) -> ServiceResult<bool> {
+        Ok(self.store.delete_web_session(&hash_secret(secret)).await?)
+    }
 }
 
 /// Counts authentication failures per client address in fixed windows and

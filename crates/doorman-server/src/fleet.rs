@@ -569,9 +569,11 @@ pub struct StoreAccounts {
     services: StaticAccounts,
 }
 
-impl StoreAccounts {
-    pub fn new(store: Arc<dyn Store>, services: StaticAccounts) -> Self {
-        Self { store, services }
+impl Service {
+    /// The embedded broker's account lookup: locks by their stored password
+    /// hash, the service's own accounts from `services`.
+    pub fn broker_accounts(&self, services: StaticAccounts) -> StoreAccounts {
+        StoreAccounts { store: self.store.clone(), services }
     }
 }
 

@@ -27,6 +27,7 @@ mod operator;
 mod resident;
 mod returns;
 mod vehicles;
+pub mod views;
 pub mod webhooks;
 pub mod witness;
 
@@ -155,8 +156,11 @@ impl Service {
         }
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The storage backend's name (`sqlite`, `postgres`), for logs and
+    /// `/readyz`. The store itself stays private: everything outside this
+    /// crate goes through the methods that check the caller's principal.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     pub fn now(&self) -> i64 {

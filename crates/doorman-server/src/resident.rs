@@ -59,7 +59,7 @@ impl Service {
         let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
         if let Some(spot) = prefs.preferred_drop_spot {
             match self.store.get_drop_spot(spot).await? {
-                Some(s) if s.property_id == u.property_id && s.unit_id.is_none_or(|x| x == unit) => {}
+                Some(s) if crate::views::spot_serves_unit(&s, &u) => {}
                 _ => return Err(ServiceError::invalid("preferred_drop_spot: not a drop spot this unit can use")),
             }
         }

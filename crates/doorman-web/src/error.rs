@@ -25,24 +25,33 @@ impl ApiError {
     }
 }
 
+/// The HTTP status of a service error: the one mapping, used by the API
+/// ([`ApiError`]) and by the dashboard's error pages, so a person and a
+/// program are told the same thing.
+pub fn status_of(e: &ServiceError) -> StatusCode {
+    match e {
+        ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Forbidden(_) | ServiceError::Refused { .. } => StatusCode::FORBIDDEN,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
+        ServiceError::Clip(r) => match r {
+            ClipRefusal::UnknownClip => StatusCode::NOT_FOUND,
+            ClipRefusal::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ClipRefusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ClipRefusal::Deleted => StatusCode::GONE,
+            ClipRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        },
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Status, stable code and message; an internal cause is logged here and
+/// replaced by "internal error".
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let status = match &e {
-            ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ServiceError::Forbidden(_) | ServiceError::Refused { .. } => StatusCode::FORBIDDEN,
-            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::Conflict(_) | ServiceError::IllegalTransition(_) => StatusCode::CONFLICT,
-            ServiceError::Clip(r) => match r {
-                ClipRefusal::UnknownClip => StatusCode::NOT_FOUND,
-                ClipRefusal::HashMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-                ClipRefusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                ClipRefusal::Deleted => StatusCode::GONE,
-                ClipRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            },
-            ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(&e);
         let mut out = ApiError::new(status, e.code(), e.to_string());
         match e {
             ServiceError::Internal(cause) => tracing::error!(%cause, "internal error"),

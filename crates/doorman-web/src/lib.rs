@@ -1,9 +1,11 @@
 //! doorman's HTTP interface: the JSON API under `/v1`, its OpenAPI document
 //! at `/openapi.json`, and the operational endpoints (`/healthz`, `/readyz`).
 //!
-//! Invariant: this is the only crate that knows HTTP. Handlers translate
-//! requests into `doorman_server::Service` calls and errors into the one
-//! documented shape `{"error": {"code", "message"}}`.
+//! Invariants: handlers only translate requests into
+//! `doorman_server::Service` calls and errors into the one documented shape
+//! `{"error": {"code", "message"}}`; [`error::status_of`] is the one mapping
+//! from a service error to an HTTP status (the dashboard's error pages use
+//! it too). HTTP is known here and in the dashboard, never below them.
 
 mod clips;
 pub mod error;
@@ -128,12 +130,12 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
     match s.ready().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.store().backend().into() })),
+        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.backend().into() })),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health { status: "unavailable".into(), backend: s.store().backend().into() }),
+                Json(Health { status: "unavailable".into(), backend: s.backend().into() }),
             )
         }
     }

@@ -62,7 +62,6 @@ impl Drop for TempDir {
 }
 
 /// One running service and what a test needs to drive it.
-#[derive(Debug)]
 pub struct Kit {
     pub backend: Backend,
     pub clock: Arc<ManualClock>,
@@ -79,8 +78,21 @@ pub struct Kit {
     /// The service's keys (the log key among them).
     #[allow(dead_code)] // for tests that check signatures with the log key
     pub keys: KeyFile,
+    /// The store the service was booted with (the service keeps its own
+    /// private), for tests that seed or inspect the database directly.
+    store: Arc<dyn Store>,
     /// Dropped (and so removed) after the server: the SQLite file lives here.
     _dir: Option<TempDir>,
+}
+
+impl std::fmt::Debug for Kit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kit")
+            .field("backend", &self.backend)
+            .field("running", &self.running)
+            .field("database_url", &self.database_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Kit {
@@ -109,13 +121,13 @@ impl Kit {
         };
         let store: Arc<dyn Store> = doorman_store::open(&database_url).await?;
         let clock = Arc::new(ManualClock::new(WEDNESDAY_2PM));
-        let service = app::service_with(store, clock.clone(), &keys, config)?;
+        let service = app::service_with(store.clone(), clock.clone(), &keys, config)?;
         // No background sequencer: tests sequence when they mean to.
         let running = app::start_with(service, "127.0.0.1:0".parse()?, None).await?;
         let token = running.operator_token.clone().context("a fresh database bootstraps an operator token")?;
         let anon = Client::new(running.url());
         let operator = anon.with_token(token);
-        Ok(Some(Kit { backend, clock, running, anon, operator, database_url, keys, _dir: dir }))
+        Ok(Some(Kit { backend, clock, running, anon, operator, database_url, keys, store, _dir: dir }))
     }
 
     /// Restarts the service as a new process would: stops the running
@@ -124,19 +136,22 @@ impl Kit {
     /// with the same keys, configuration and clock, listening where the old
     /// one did, so the clients a test holds reach the new server.
     pub async fn restart(self) -> anyhow::Result<Kit> {
-        let Kit { backend, clock, running, anon, operator, database_url, keys, _dir } = self;
+        let Kit { backend, clock, running, anon, operator, database_url, keys, store, _dir } = self;
         let (addr, config) = (running.addr, running.service.config().clone());
         running.stop().await?;
+        // The old process's store goes with it.
+        drop(store);
         let store: Arc<dyn Store> = doorman_store::open(&database_url).await?;
-        let service = app::service_with(store, clock.clone(), &keys, config)?;
+        let service = app::service_with(store.clone(), clock.clone(), &keys, config)?;
         let running = app::start_with(service, addr, None).await.context("listening where the old server did")?;
         anyhow::ensure!(running.operator_token.is_none(), "a restart must not bootstrap a second operator");
-        Ok(Kit { backend, clock, running, anon, operator, database_url, keys, _dir })
+        Ok(Kit { backend, clock, running, anon, operator, database_url, keys, store, _dir })
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
-        let Kit { running, _dir, .. } = self;
+        let Kit { running, store, _dir, .. } = self;
         running.stop().await?;
+        drop(store);
         drop(_dir);
         Ok(())
     }
@@ -153,9 +168,10 @@ impl Kit {
         self.clock.advance(seconds);
     }
 
-    /// The store behind the service, to check what was (not) written.
+    /// The store behind the service (the one it was booted with), to check
+    /// what was (not) written or to reach around the service on purpose.
     pub fn store(&self) -> &Arc<dyn Store> {
-        self.running.service.store()
+        &self.store
     }
 
     pub fn client(&self, token: &str) -> Client {
