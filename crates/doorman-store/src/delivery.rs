@@ -392,15 +392,9 @@ impl<B: Backend> DeliveryStore for B {
     }
 
     async fn list_deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
-        let (sql, values) = filtered_select(
-            select!(delivery, " FROM deliveries"),
-            &[
-                ("carrier_id", f.carrier_id.into()),
-                ("property_id", f.property_id.into()),
-                ("unit_id", f.unit_id.into()),
-            ],
-            "created_at DESC, seq DESC",
-        );
+        let by =
+            [("carrier_id", f.carrier_id.into()), ("property_id", f.property_id.into()), ("unit_id", f.unit_id.into())];
+        let (sql, values) = filtered_select(select!(delivery, " FROM deliveries"), &by, "created_at DESC, seq DESC");
         self.all(&sql, &values).await
     }
 
@@ -533,17 +527,11 @@ impl<B: Backend> DeliveryStore for B {
     }
 
     async fn list_access_requests(&self, f: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>> {
-        let (sql, values) = filtered_select(
-            select!(access_request, " FROM access_requests"),
-            &[
-                ("property_id", f.property_id.into()),
-                ("unit_id", f.unit_id.into()),
-                ("carrier_id", f.carrier_id.into()),
-                ("driver_id", f.driver_id.into()),
-                ("delivery_id", f.delivery_id.into()),
-            ],
-            "requested_at DESC, seq DESC",
-        );
+        let by =
+            [("property_id", f.property_id.into()), ("unit_id", f.unit_id.into()), ("carrier_id", f.carrier_id.into())];
+        let by = [by.as_slice(), &[("driver_id", f.driver_id.into()), ("delivery_id", f.delivery_id.into())]].concat();
+        let (sql, values) =
+            filtered_select(select!(access_request, " FROM access_requests"), &by, "requested_at DESC, seq DESC");
         self.all(&sql, &values).await
     }
 }
