@@ -183,6 +183,22 @@ pub trait DeliveryStore: Send + Sync {
     async fn list_access_requests(&self, filter: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>>;
 }
 
+/// $1 unit, $2 now: revokes the unit's live grants, returning them.
+const REVOKE_UNIT_GRANTS: &str = concat!(
+    "UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN \
+     (SELECT r.grant_id FROM deliveries d JOIN access_requests r ON r.delivery_id = d.id \
+     WHERE d.unit_id = $1 AND r.grant_id IS NOT NULL) RETURNING ",
+    columns!(grant)
+);
+
+/// $1 delivery, $2 now: revokes the delivery's live grants, returning them.
+const REVOKE_DELIVERY_GRANTS: &str = concat!(
+    "UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
+    delivery_grant_ids!(),
+    ") RETURNING ",
+    columns!(grant)
+);
+
 /// $1 carrier, $2 tracking number
 const FIND_DELIVERY: &str = select!(delivery, " FROM deliveries WHERE carrier_id = $1 AND tracking_number = $2");
 
@@ -400,7 +416,8 @@ impl<B: Backend> DeliveryStore for B {
 
     async fn update_delivery(&self, d: &Delivery, expected: DeliveryState, events: &[Event]) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let sql = "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6,                    photo_ref = $7, updated_at = $8 WHERE id = $1 AND state = $2";
+        let sql = "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6, \
+                   photo_ref = $7, updated_at = $8 WHERE id = $1 AND state = $2";
         let values = values! {
             d.id, expected.as_str(), d.state.as_str(), d.eta, d.drop_spot_id, d.completed_by,
             d.photo_ref.as_deref(), d.updated_at
@@ -472,11 +489,7 @@ impl<B: Backend> DeliveryStore for B {
         now: UnixSeconds,
         revoked: &RevocationEvents,
     ) -> StoreResult<Vec<Grant>> {
-        let sql = concat!(
-            "UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN              (SELECT r.grant_id FROM deliveries d JOIN access_requests r ON r.delivery_id = d.id               WHERE d.unit_id = $1 AND r.grant_id IS NOT NULL) RETURNING ",
-            columns!(grant)
-        );
-        revoke(self, sql, &[unit.into(), now.into()], revoked).await
+        revoke(self, REVOKE_UNIT_GRANTS, &[unit.into(), now.into()], revoked).await
     }
 
     async fn revoke_live_grants_for_delivery(
@@ -485,13 +498,7 @@ impl<B: Backend> DeliveryStore for B {
         now: UnixSeconds,
         revoked: &RevocationEvents,
     ) -> StoreResult<Vec<Grant>> {
-        let sql = concat!(
-            "UPDATE grants SET revoked_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
-            delivery_grant_ids!(),
-            ") RETURNING ",
-            columns!(grant)
-        );
-        revoke(self, sql, &[delivery.into(), now.into()], revoked).await
+        revoke(self, REVOKE_DELIVERY_GRANTS, &[delivery.into(), now.into()], revoked).await
     }
 
     async fn close_live_grant(&self, delivery: DeliveryId, now: UnixSeconds) -> StoreResult<()> {

@@ -118,40 +118,19 @@ pub(crate) async fn write_in(ex: &mut impl Exec, writes: &LockEventWrites) -> St
         let (d, e) = (&w.door, &w.door.entry);
         let entry =
             [e.grant_id.into(), e.delivery_id.into(), e.carrier_id.into(), e.driver_id.into(), e.unit_id.into()];
-        let [grant, delivery, carrier, driver, unit] = entry;
+        let row = [[d.lock_id.into()].as_slice(), &entry, &[d.opened_at.into(), d.ajar_logged.into()]].concat();
         let changed = match w.read {
             Some(version) => {
                 let sql = "UPDATE lock_doors SET grant_id = $2, delivery_id = $3, carrier_id = $4, driver_id = $5, \
                            unit_id = $6, opened_at = $7, ajar_logged = $8, version = version + 1 \
                            WHERE lock_id = $1 AND version = $9";
-                let values = [
-                    d.lock_id.into(),
-                    grant,
-                    delivery,
-                    carrier,
-                    driver,
-                    unit,
-                    d.opened_at.into(),
-                    d.ajar_logged.into(),
-                    version.into(),
-                ];
-                ex.execute(sql, &values).await?
+                ex.execute(sql, &[row.as_slice(), &[version.into()]].concat()).await?
             }
             None => {
                 let sql = "INSERT INTO lock_doors (lock_id, grant_id, delivery_id, carrier_id, driver_id, unit_id, \
                            opened_at, ajar_logged, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
                            ON CONFLICT (lock_id) DO NOTHING";
-                let values = [
-                    d.lock_id.into(),
-                    grant,
-                    delivery,
-                    carrier,
-                    driver,
-                    unit,
-                    d.opened_at.into(),
-                    d.ajar_logged.into(),
-                ];
-                ex.execute(sql, &values).await?
+                ex.execute(sql, &row).await?
             }
         };
         if changed == 0 {
