@@ -16,17 +16,40 @@ use rand_core::{OsRng, RngCore};
 use crate::KitError;
 
 /// A driver's phone: a P-256 key, generated on the phone, whose public half
-/// the carrier registers with the driver.
-#[derive(Debug)]
+/// the carrier registers with the driver. It keeps the key's secret bytes
+/// too, so that a caller can make the same phone elsewhere (doorman-devices'
+/// handheld, which talks to a running lock, is built from them); `Debug`
+/// never shows them.
 pub struct Handheld {
     /// The key a credential is bound to.
     pub key: HandheldKey,
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for Handheld {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handheld").field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 impl Handheld {
     /// A handheld with a fresh key from the OS.
     pub fn generate() -> Self {
-        Self { key: HandheldKey::generate(&mut OsRng) }
+        loop {
+            // A random 32-byte string is a P-256 scalar unless it is zero or
+            // at least the group order: about one in 2^32 is drawn again.
+            let mut secret = [0u8; 32];
+            OsRng.fill_bytes(&mut secret);
+            if let Ok(key) = HandheldKey::from_secret(&secret) {
+                return Self { key, secret };
+            }
+        }
+    }
+
+    /// The key's secret (its 32-byte big-endian scalar), to build the same
+    /// phone with another crate's handheld type.
+    pub fn secret(&self) -> &[u8; 32] {
+        &self.secret
     }
 
     /// The public key as the API takes it: SEC1, base64url.

@@ -21,18 +21,28 @@ pub const BROWNSTONE: &str = "Brooklyn brownstone";
 /// credentials), the lobby door behind it (mobile and keypad), the package
 /// room behind that (keypad only); the package room shelves. No notice yet.
 pub fn walk_up() -> PropertySpec {
-    PropertySpec::new(CreateProperty {
+    PropertySpec::new(walk_up_property())
+        .units(["2B", "3C"])
+        .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
+        .door(
+            DoorSpec::new(AccessPointKind::Lobby, "lobby door")
+                .behind("street door")
+                .locked(LockSpec::MOBILE_AND_KEYPAD),
+        )
+        .door(DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("lobby door").locked(LockSpec::KEYPAD))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
+}
+
+/// The walk-up as its manager registers it, with no unit or door yet: for
+/// a story that lays out the building's doors its own way.
+pub fn walk_up_property() -> CreateProperty {
+    CreateProperty {
         kind: PropertyKind::Building,
         name: WALK_UP.into(),
         address: "214 E 9th St, New York, NY 10003".into(),
         location: HOME,
         time_zone: "America/New_York".into(),
-    })
-    .units(["2B", "3C"])
-    .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
-    .door(DoorSpec::new(AccessPointKind::Lobby, "lobby door").behind("street door").locked(LockSpec::MOBILE_AND_KEYPAD))
-    .door(DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("lobby door").locked(LockSpec::KEYPAD))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
+    }
 }
 
 /// A brownstone in Brooklyn: a house with one unit, `house`, and no door

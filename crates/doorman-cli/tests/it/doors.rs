@@ -10,11 +10,12 @@ use doorman_api::*;
 use doorman_client::{Client, EventStream, StreamStart};
 use doorman_domain::serde_b64;
 use doorman_server::ServiceConfig;
+use doorman_testkit::places::WALK_UP;
+use doorman_testkit::{CarrierSpec, ManagerSpec, PropertySpec, SiteSpec};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
-use crate::fixture::resident;
-use crate::fleet::{Broker, FleetEnv, ENTRANCE, ROOM};
+use crate::fleet::{self, Broker, FleetEnv, ENTRANCE, ROOM};
 use crate::kit::{expect_error, Kit, TempDir};
 use crate::notify::all_after;
 
@@ -70,12 +71,32 @@ struct Outsiders {
     quickship: Client,
 }
 
-async fn outsiders(kit: &Kit, env: &FleetEnv) -> anyhow::Result<Outsiders> {
-    let unit_3c = env.rosa.create_unit(env.property.id, "3C").await?;
-    let kim = resident(kit, &env.rosa, unit_3c.id, "Kim Lee", "kim@example.org").await?.client;
-    let otto = kit.client(&kit.operator.create_manager("Otto Weber").await?.token);
-    let quickship = kit.client(&kit.operator.create_carrier("Quickship").await?.token);
-    Ok(Outsiders { kim, kim_unit: unit_3c.id, otto, quickship })
+/// The fleet site with the outsiders in it: Kim in 3C, Otto (a manager of
+/// no property here) and Quickship (a carrier not enabled here); and with
+/// `building` changed as a story needs.
+fn with_outsiders(building: impl FnOnce(PropertySpec) -> PropertySpec) -> SiteSpec {
+    let building = building(fleet::building()).units(["3C"]).resident("Kim Lee", "kim@example.org", "3C");
+    fleet::site(building).manager(ManagerSpec::new("Otto Weber")).carrier(CarrierSpec::new("Quickship"))
+}
+
+/// The fleet building with the outsiders ([`with_outsiders`]), its locks
+/// running, and the outsiders' clients.
+async fn start_with_outsiders(
+    kit: &Kit,
+    building: impl FnOnce(PropertySpec) -> PropertySpec,
+) -> anyhow::Result<Option<(FleetEnv, Outsiders)>> {
+    let Some(env) = FleetEnv::start_with(kit, Broker::Embedded, &with_outsiders(building)).await? else {
+        return Ok(None);
+    };
+    let s = &env.seeded;
+    let here = s.property(WALK_UP)?;
+    let others = Outsiders {
+        kim: here.resident("Kim Lee")?.client.clone(),
+        kim_unit: here.unit("3C")?.id,
+        otto: s.manager("Otto Weber")?.client.clone(),
+        quickship: s.carrier("Quickship")?.client.clone(),
+    };
+    Ok(Some((env, others)))
 }
 
 /// A granted delivery through two fleet locks: the unit's resident, the
@@ -84,8 +105,7 @@ async fn outsiders(kit: &Kit, env: &FleetEnv) -> anyhow::Result<Outsiders> {
 /// live stream and in the feed; a neighbour, another manager and another
 /// carrier get none of them.
 pub async fn door_events_reach_the_right_principals_in_order(kit: &Kit) -> anyhow::Result<()> {
-    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    let others = outsiders(kit, &env).await?;
+    let Some((env, others)) = start_with_outsiders(kit, |b| b).await? else { return Ok(()) };
     let watchers: [(&str, &Client); 4] =
         [("jun", &env.jun), ("rosa", &env.rosa), ("parcelo", &env.parcelo), ("dana", &env.drivers[0].client)];
     let mut streams = Vec::new();
@@ -234,8 +254,7 @@ fn clips_in_a_folder(kit: &Kit) -> anyhow::Result<TempDir> {
 /// unit's resident and the manager only, deleted after retention with the
 /// deletion logged.
 pub async fn clips_are_kept_shown_to_the_right_people_and_deleted(kit: &Kit) -> anyhow::Result<()> {
-    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    let others = outsiders(kit, &env).await?;
+    let Some((env, others)) = start_with_outsiders(kit, |b| b).await? else { return Ok(()) };
     let folder = clips_in_a_folder(kit)?;
 
     let granted = env.parcel(kit, 0).await?;
@@ -369,8 +388,7 @@ pub async fn clips_are_kept_shown_to_the_right_people_and_deleted(kit: &Kit) -> 
 /// request on), the same on the stream as in the feed; a neighbour, another
 /// manager and another carrier read none of it, in either.
 pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> {
-    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    let others = outsiders(kit, &env).await?;
+    let Some((env, others)) = start_with_outsiders(kit, |b| b).await? else { return Ok(()) };
     let _folder = clips_in_a_folder(kit)?;
     let watchers: [(&str, &Client); 7] = [
         ("jun", &env.jun),
@@ -503,8 +521,7 @@ pub async fn a_delivery_s_whole_story_in_order(kit: &Kit) -> anyhow::Result<()> 
 /// A car's trunk on the fleet channel: its owner is told when the trunk
 /// unlocks, opens, closes and relocks for a delivery; a neighbour is not.
 pub async fn the_owner_is_told_when_the_trunk_opens_and_closes(kit: &Kit) -> anyhow::Result<()> {
-    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    let others = outsiders(kit, &env).await?;
+    let Some((env, others)) = start_with_outsiders(kit, |b| b).await? else { return Ok(()) };
     let (secret, device_public_key) = crate::fleet::new_device();
     let car = env
         .jun
@@ -623,11 +640,9 @@ async fn stream_until(
 /// clip; the manager is told; Kim (3C), another manager and a carrier learn
 /// nothing of it.
 pub async fn a_guest_s_door_events_and_clip_belong_to_the_host_s_unit(kit: &Kit) -> anyhow::Result<()> {
-    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    let others = outsiders(kit, &env).await?;
+    let Some((env, others)) = start_with_outsiders(kit, fleet::with_unit_2b_door).await? else { return Ok(()) };
     let _folder = clips_in_a_folder(kit)?;
     let entrance = env.lock_id(ENTRANCE);
-    env.add_unit_2b_door().await?;
     let mut jun_live = env.jun.event_stream(StreamStart::Now).await?;
     let mut kim_live = others.kim.event_stream(StreamStart::Now).await?;
 

@@ -261,15 +261,3 @@ pub fn delivery(tracking: &str, property: PropertyId, unit: UnitId, start: i64, 
         window_end: end,
     }
 }
-
-/// A resident of `unit`, invited by `manager` (the kit is where they live;
-/// the seeder reaches it through the manager's client).
-pub async fn resident(
-    _kit: &Kit,
-    manager: &Client,
-    unit: UnitId,
-    name: &str,
-    email: &str,
-) -> anyhow::Result<ResidentHandle> {
-    Ok((&doorman_testkit::invite_resident(manager, unit, name, email).await?).into())
-}

@@ -22,9 +22,11 @@ use doorman_fleet::{lock_name, MqttCredentials, Uplink, UplinkKind};
 use doorman_lock::LockConfig;
 use doorman_protocol::{ChainHead, EventChainVerifier, LockDevicePublicKey};
 use doorman_store::EntryFilter;
+use doorman_testkit::places::{self, WALK_UP};
+use doorman_testkit::{CarrierSpec, DoorSpec, DropSpotSpec, LockSpec, ManagerSpec, PropertySpec, Seeded, SiteSpec};
 use rand_core::{OsRng, RngCore};
 
-use crate::fixture::{all_day, delivery, resident, AT_THE_DOOR, HOME};
+use crate::fixture::{all_day, delivery, AT_THE_DOOR};
 use crate::kit::{Kit, TempDir, HOUR};
 
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -58,6 +60,8 @@ pub struct FleetEnv {
     pub mosquitto: Option<MosquittoProcess>,
     /// The service's clock, which the in-process locks share.
     clock: Arc<dyn Clock>,
+    /// What else the site's spec seeded (the fields above are taken from it).
+    pub seeded: Seeded,
     _files: Option<TempDir>,
     parcels: std::sync::atomic::AtomicU32,
 }
@@ -65,6 +69,41 @@ pub struct FleetEnv {
 pub const ENTRANCE: usize = 0;
 pub const ROOM: usize = 1;
 pub const IDLE: usize = 2;
+
+/// The fleet building, as data: 214 East 9th Street with unit 2B; the
+/// street door and the package room behind it, each locked by a fleet lock
+/// (mobile credentials), and a side gate whose lock is registered but never
+/// run; the package room shelves; the tenant notice; Jun in 2B.
+pub fn building() -> PropertySpec {
+    PropertySpec::new(places::walk_up_property())
+        .units(["2B"])
+        .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
+        .door(
+            DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("street door").locked(LockSpec::MOBILE),
+        )
+        .door(DoorSpec::new(AccessPointKind::Entrance, "side gate").locked(LockSpec::MOBILE))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
+        .tenant_notice(Some("Couriers may enter the package room."))
+        .resident("Jun Park", "jun@example.org", "2B")
+}
+
+/// 2B's own front door, behind the street door, with no lock of its own: a
+/// guest's path to 2B is the street door.
+pub fn with_unit_2b_door(building: PropertySpec) -> PropertySpec {
+    building.door(DoorSpec::new(AccessPointKind::UnitDoor, "2B front door").behind("street door").of_unit("2B"))
+}
+
+/// The fleet site around `building`: Rosa manages it; Parcelo, enabled there
+/// at all hours for the package room shelves, vouches for Dana, Eli and Fay.
+pub fn site(building: PropertySpec) -> SiteSpec {
+    SiteSpec::new("Latchwell L2", "2.4.1").manager(ManagerSpec::new("Rosa Alvarez").property(building)).carrier(
+        CarrierSpec::new("Parcelo")
+            .enabled_at(WALK_UP, all_day(), ["package room shelves"])
+            .driver("Dana", 30)
+            .driver("Eli", 30)
+            .driver("Fay", 30),
+    )
+}
 
 fn wire(id: LockId) -> doorman_protocol::LockId {
     doorman_protocol::LockId(*id.as_uuid().as_bytes())
@@ -95,6 +134,12 @@ impl FleetEnv {
     /// The building, its locks registered and running; `None` (after saying
     /// so) for Mosquitto when `DOORMAN_TEST_MQTT_URL` is not set.
     pub async fn start(kit: &Kit, broker: Broker) -> anyhow::Result<Option<FleetEnv>> {
+        Self::start_with(kit, broker, &site(building())).await
+    }
+
+    /// [`FleetEnv::start`] for the building `spec` describes (the fleet
+    /// site, [`site`], with more in it).
+    pub async fn start_with(kit: &Kit, broker: Broker, spec: &SiteSpec) -> anyhow::Result<Option<FleetEnv>> {
         let (settings, files) = match broker {
             Broker::Embedded => (
                 FleetSettings {
@@ -125,7 +170,7 @@ impl FleetEnv {
             }
         };
         let fleet = app::start_fleet(&kit.running.service, &settings).await?.context("a fleet channel")?;
-        let env = Self::seed(kit, fleet, files).await?;
+        let env = Self::seed(kit, spec, fleet, files).await?;
         let mut env = env;
         if let Some(dir) = &env._files {
             // The service wrote the password and ACL files as the locks were
@@ -140,102 +185,29 @@ impl FleetEnv {
         Ok(Some(env))
     }
 
-    async fn seed(kit: &Kit, fleet: FleetRunning, files: Option<TempDir>) -> anyhow::Result<FleetEnv> {
-        let now = kit.now();
-        let rosa_created = kit.operator.create_manager("Rosa Alvarez").await?;
-        let parcelo_created = kit.operator.create_carrier("Parcelo").await?;
-        let rosa = kit.client(&rosa_created.token);
-        let parcelo = kit.client(&parcelo_created.token);
-        let property = rosa
-            .create_property(&CreateProperty {
-                kind: PropertyKind::Building,
-                name: "214 East 9th Street".into(),
-                address: "214 E 9th St, New York, NY 10003".into(),
-                location: HOME,
-                time_zone: "America/New_York".into(),
-            })
-            .await?;
-        let unit_2b = rosa.create_unit(property.id, "2B").await?;
-        let entrance = rosa
-            .create_access_point(
-                property.id,
-                &CreateAccessPoint {
-                    kind: AccessPointKind::Entrance,
-                    name: "street door".into(),
-                    parent_id: None,
-                    unit_id: None,
-                },
-            )
-            .await?;
-        let room = rosa
-            .create_access_point(
-                property.id,
-                &CreateAccessPoint {
-                    kind: AccessPointKind::PackageRoom,
-                    name: "package room".into(),
-                    parent_id: Some(entrance.id),
-                    unit_id: None,
-                },
-            )
-            .await?;
-        let side = rosa
-            .create_access_point(
-                property.id,
-                &CreateAccessPoint {
-                    kind: AccessPointKind::Entrance,
-                    name: "side gate".into(),
-                    parent_id: None,
-                    unit_id: None,
-                },
-            )
-            .await?;
-        let mut bundles = Vec::new();
-        for ap in [entrance.id, room.id, side.id] {
-            bundles.push(provision(&rosa, property.id, ap).await?);
-        }
-        let spot = rosa
-            .create_drop_spot(
-                property.id,
-                &CreateDropSpot {
-                    name: "package room shelves".into(),
-                    kind: DropSpotKind::PackageRoom,
-                    access_point_id: room.id,
-                    unit_id: None,
-                },
-            )
-            .await?;
-        rosa.put_enablement(
-            property.id,
-            parcelo_created.item.id,
-            &PutEnablement { enabled: true, hours: all_day(), allowed_drop_spots: vec![spot.id] },
-        )
-        .await?;
-        rosa.set_tenant_notice(
-            property.id,
-            &SetTenantNotice { text: "Couriers may enter the package room.".into(), live_from: None },
-        )
-        .await?;
-        let jun = resident(kit, &rosa, unit_2b.id, "Jun Park", "jun@example.org").await?.client;
+    async fn seed(kit: &Kit, spec: &SiteSpec, fleet: FleetRunning, files: Option<TempDir>) -> anyhow::Result<FleetEnv> {
+        let mut seeded = doorman_testkit::seed(&kit.operator, spec, kit.now()).await?;
+        let rosa = seeded.manager("Rosa Alvarez")?.clone();
+        let parcelo = seeded.carrier("Parcelo")?.client.clone();
         let mut drivers = Vec::new();
         for name in ["Dana", "Eli", "Fay"] {
-            let handheld = Handheld::generate(&mut OsRng);
-            let created = parcelo
-                .create_driver(&CreateDriver {
-                    name: name.into(),
-                    handheld_public_key: Some(handheld.public_key_b64()),
-                    vetting: VettingStatus::Passed,
-                    vetted_at: Some(now - 30 * 24 * HOUR),
-                })
-                .await?;
-            drivers.push(Driver { client: kit.client(&created.token), handheld });
+            let driver = seeded.take_driver(name)?;
+            let handheld = Handheld::from_secret(driver.handheld.secret())?;
+            drivers.push(Driver { client: driver.client, handheld });
+        }
+        let building = seeded.property_mut(WALK_UP)?;
+        let mut bundles = Vec::new();
+        for door in ["street door", "package room", "side gate"] {
+            let lock = building.take_lock(door)?;
+            bundles.push(bundle_of(&lock.device_secret, lock.provisioned)?);
         }
         Ok(FleetEnv {
             fleet,
-            rosa,
-            rosa_token: rosa_created.token,
-            property,
-            unit_2b,
-            jun,
+            rosa: rosa.client,
+            rosa_token: rosa.token,
+            property: building.property.clone(),
+            unit_2b: building.unit("2B")?.clone(),
+            jun: building.resident("Jun Park")?.client.clone(),
             parcelo,
             drivers,
             bundles,
@@ -243,6 +215,7 @@ impl FleetEnv {
             state_dir: TempDir::new("doorman-fleet-locks")?,
             mosquitto: None,
             clock: kit.clock.clone(),
+            seeded,
             _files: files,
             parcels: std::sync::atomic::AtomicU32::new(0),
         })
@@ -270,25 +243,6 @@ impl FleetEnv {
             })
             .await?;
         }
-        Ok(())
-    }
-
-    /// 2B's own front door, behind the street door (lock `ENTRANCE`), with
-    /// no lock of its own: a guest's path to 2B is the street door.
-    pub async fn add_unit_2b_door(&self) -> anyhow::Result<()> {
-        let locks = self.rosa.list_locks(self.property.id).await?;
-        let street = locks.iter().find(|l| l.id == self.lock_id(ENTRANCE)).context("the street door's lock")?;
-        self.rosa
-            .create_access_point(
-                self.property.id,
-                &CreateAccessPoint {
-                    kind: AccessPointKind::UnitDoor,
-                    name: "2B front door".into(),
-                    parent_id: Some(street.access_point_id),
-                    unit_id: Some(self.unit_2b.id),
-                },
-            )
-            .await?;
         Ok(())
     }
 
@@ -447,27 +401,6 @@ impl FleetEnv {
         let id = self.lock_id(i);
         self.rosa.lock_health(self.property.id).await?.into_iter().find(|h| h.lock_id == id).context("no health row")
     }
-}
-
-/// Registers a lock with the service, as `doorman lock provision` does: the
-/// device key is made here and stays in the bundle; the rest comes from the
-/// service's answer.
-async fn provision(rosa: &Client, property: PropertyId, ap: AccessPointId) -> anyhow::Result<LockBundle> {
-    let (secret, device_public_key) = new_device();
-    let provisioned = rosa
-        .register_lock(
-            property,
-            &RegisterLock {
-                access_point_id: ap,
-                device_public_key,
-                model: "Latchwell L2".into(),
-                firmware: "2.4.1".into(),
-                mobile_credential: true,
-                keypad: false,
-            },
-        )
-        .await?;
-    bundle_of(&secret, provisioned)
 }
 
 /// A lock device's secret and its public key (base64url) to register.

@@ -12,7 +12,7 @@ use rand_core::OsRng;
 use reqwest::StatusCode;
 
 use crate::fixture::Building;
-use crate::fleet::{Broker, FleetEnv, ENTRANCE};
+use crate::fleet::{self, Broker, FleetEnv, ENTRANCE};
 use crate::kit::{expect_error, Kit, HOUR};
 use crate::lock::{Handheld, Outcome, SimLock};
 use crate::notify::{all_after, kinds};
@@ -217,8 +217,8 @@ pub async fn trunk_code_works_once_inside_its_window(kit: &Kit) -> anyhow::Resul
 
 /// Revoking a pass reaches an online lock at once: it refuses the guest.
 pub async fn revoked_guest_pass_is_refused_by_an_online_lock(kit: &Kit) -> anyhow::Result<()> {
-    let Some(env) = FleetEnv::start(kit, Broker::Embedded).await? else { return Ok(()) };
-    env.add_unit_2b_door().await?;
+    let spec = fleet::site(fleet::with_unit_2b_door(fleet::building()));
+    let Some(env) = FleetEnv::start_with(kit, Broker::Embedded, &spec).await? else { return Ok(()) };
     let guest = doorman_devices::Handheld::generate(&mut OsRng);
     let req = CreateGuestPass {
         handheld_public_key: Some(guest.public_key_b64()),

@@ -98,7 +98,6 @@ impl std::fmt::Debug for Kit {
 impl Kit {
     /// A server with the default configuration; `None` (after saying so)
     /// for PostgreSQL when no server is configured.
-    #[allow(dead_code)]
     pub async fn start(backend: Backend) -> anyhow::Result<Option<Kit>> {
         Self::start_with(backend, default_config()).await
     }

@@ -4,7 +4,8 @@
 //! Each scenario is written once, as `async fn(&Kit) -> anyhow::Result<()>`,
 //! and [`scenarios!`] turns it into two tests, `sqlite::<name>` and
 //! `postgres::<name>`. The PostgreSQL ones run when `DOORMAN_TEST_POSTGRES_URL`
-//! is set (`.ci/run` sets it) and otherwise say they were skipped.
+//! is set (`.ci/run` sets it) and otherwise say they were skipped. The test
+//! kit crate's own tests (`testkit::*`) are plain tests over SQLite.
 
 // All of this binary is test code: the workspace's bans on panicking
 // shortcuts are for the service, and clippy sees only `#[test]` functions
@@ -27,6 +28,7 @@ mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod testkit;
 mod vehicles;
 mod webdriver;
 mod webhooks;

@@ -1,85 +1,53 @@
-//! The seeder against a real service (SQLite in a temporary folder, the
-//! router `doorman serve` runs): what it creates is what the API then shows,
-//! a seeded driver is granted access through the seeded doors, the seeded
-//! locks open for the credentials and codes they are given, and a spec that
-//! names something it does not have fails with the name.
-
-use std::sync::Arc;
+//! The test kit's seeder (doorman-testkit) against a real service (the
+//! integration kit's, over SQLite): what it creates is what the API then
+//! shows, a seeded driver is granted access through the seeded doors, the
+//! seeded locks open for the credentials and codes they are given, and a
+//! spec that names something it does not have fails with the name.
 
 use doorman_api::*;
 use doorman_client::Client;
-use doorman_domain::{Clock, ManualClock};
 use doorman_protocol::DoorCodeVerdict;
-use doorman_server::{KeyFile, Service, ServiceConfig};
+use doorman_testkit::places::{self, HOME};
 use doorman_testkit::{
     all_day, seed, weekdays_8_to_8, CarrierSpec, DoorSpec, DropSpotSpec, KitError, LockSpec, ManagerSpec, Outcome,
     ParcelSpec, PropertySpec, SiteSpec,
 };
 
+use crate::kit::{Backend, Kit, HOUR};
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Wednesday 2026-03-11, 14:00 in New York: inside weekday carrier hours.
-const WEDNESDAY_2PM: i64 = 1_773_252_000;
-const HOUR: i64 = 3600;
-const HOME: GeoPoint = GeoPoint { lat: 40.72946, lon: -73.98862 };
-
-/// A service on 127.0.0.1:0 over a fresh SQLite file; the operator's client.
+/// A service over a fresh SQLite file (the kit's clock: a weekday
+/// afternoon, inside weekday carrier hours); the operator's client.
 struct Server {
     operator: Client,
     now: i64,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    join: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
+    kit: Kit,
 }
 
 impl Server {
     async fn start() -> Result<Server, Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = doorman_store::open(&format!("sqlite://{}", dir.path().join("kit.db").display())).await?;
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(WEDNESDAY_2PM));
-        let keys = KeyFile::generate(WEDNESDAY_2PM)?;
-        let service = Arc::new(Service::new(store, clock, keys.ring()?, ServiceConfig::default()));
-        let token = service.bootstrap().await?.ok_or("a fresh database bootstraps an operator")?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let join = tokio::spawn(doorman_web::serve_router(listener, doorman_web::router(service), async move {
-            let _ = stopped.await;
-        }));
-        Ok(Server {
-            operator: Client::new(url).with_token(token),
-            now: WEDNESDAY_2PM,
-            stop: Some(stop),
-            join,
-            _dir: dir,
-        })
+        let kit = Kit::start(Backend::Sqlite).await?.ok_or("SQLite is always there")?;
+        Ok(Server { operator: kit.operator.clone(), now: kit.now(), kit })
     }
 
-    async fn stop(mut self) -> TestResult {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        (&mut self.join).await??;
-        Ok(())
+    async fn stop(self) -> TestResult {
+        Ok(self.kit.stop().await?)
     }
 }
 
 fn walk_up() -> SiteSpec {
-    let building = PropertySpec::new(CreateProperty {
-        kind: PropertyKind::Building,
-        name: "214 East 9th Street".into(),
-        address: "214 E 9th St, New York, NY 10003".into(),
-        location: HOME,
-        time_zone: "America/New_York".into(),
-    })
-    .units(["2B", "3C"])
-    .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
-    .door(DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("street door").locked(LockSpec::KEYPAD))
-    .door(DoorSpec::new(AccessPointKind::UnitDoor, "2B front door").behind("street door").of_unit("2B"))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
-    .drop_spot(DropSpotSpec::new(DropSpotKind::UnitDoor, "outside 2B", "2B front door").of_unit("2B"))
-    .tenant_notice(Some("Couriers may enter the package room."))
-    .resident("Jun Park", "jun@example.org", "2B");
+    let building = PropertySpec::new(places::walk_up_property())
+        .units(["2B", "3C"])
+        .door(DoorSpec::new(AccessPointKind::Entrance, "street door").locked(LockSpec::MOBILE))
+        .door(
+            DoorSpec::new(AccessPointKind::PackageRoom, "package room").behind("street door").locked(LockSpec::KEYPAD),
+        )
+        .door(DoorSpec::new(AccessPointKind::UnitDoor, "2B front door").behind("street door").of_unit("2B"))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::PackageRoom, "package room shelves", "package room"))
+        .drop_spot(DropSpotSpec::new(DropSpotKind::UnitDoor, "outside 2B", "2B front door").of_unit("2B"))
+        .tenant_notice(Some("Couriers may enter the package room."))
+        .resident("Jun Park", "jun@example.org", "2B");
     SiteSpec::new("kit-lock", "1.0")
         .manager(ManagerSpec::new("Rosa").property(building))
         .carrier(
@@ -91,7 +59,7 @@ fn walk_up() -> SiteSpec {
         .carrier(CarrierSpec::new("QuickShip").driver("Sam", 90))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_building_is_what_the_api_shows() -> TestResult {
     let server = Server::start().await?;
     let seeded = seed(&server.operator, &walk_up(), server.now).await?;
@@ -133,7 +101,7 @@ async fn a_seeded_building_is_what_the_api_shows() -> TestResult {
     server.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seeded_driver_opens_the_seeded_locks() -> TestResult {
     let server = Server::start().await?;
     let mut seeded = seed(&server.operator, &walk_up(), server.now).await?;
@@ -162,7 +130,7 @@ async fn a_seeded_driver_opens_the_seeded_locks() -> TestResult {
     server.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_naming_what_it_lacks_fails_with_the_name() -> TestResult {
     let server = Server::start().await?;
     let spec = SiteSpec::new("kit-lock", "1.0")
