@@ -7,8 +7,8 @@
 //!    settings (SQLite: `BEGIN IMMEDIATE`, `synchronous = FULL`, one fsync
 //!    per commit; or PostgreSQL with `--database`). The bare side
 //!    (`doorman_store::baseline`) inserts rows of (index, bytes) into a
-//!    scratch table of a database of its own (a second file next to the
-//!    store's, or a schema of its own) and nothing else. The log side
+//!    scratch table of its own, in the same database file as the log (or a
+//!    schema of its own on PostgreSQL), and nothing else. The log side
 //!    appends them as events (index from the counter row, the scope columns
 //!    and their indexes) and then runs the sequencer until a signed
 //!    checkpoint covers them (two stored hashes per entry, one Ed25519
@@ -136,9 +136,10 @@ async fn run(options: &AuditBenchOptions, dir: &std::path::Path, out: &mut impl 
             "PostgreSQL (fresh schemas)".into(),
         ),
         None => {
-            let url = format!("sqlite://{}", dir.join("bench.db").display());
-            let bare_rows = BareInserts::sqlite(&dir.join("bare.db")).await?;
-            (doorman_store::open(&url).await?, bare_rows, "SQLite in files (WAL, synchronous = FULL)".into())
+            // one file: the store's tables, and the bare side's table beside them
+            let file = dir.join("bench.db");
+            let store = doorman_store::open(&format!("sqlite://{}", file.display())).await?;
+            (store, BareInserts::sqlite(&file).await?, "SQLite in a file (WAL, synchronous = FULL)".into())
         }
     };
     let now = SystemClock.now();

@@ -1,9 +1,10 @@
 //! The baseline of `doorman bench audit`, and nothing else: bare batched
-//! inserts of (index, bytes) rows into a scratch table, in a database of
-//! their own (a second SQLite file with the store's settings, or a schema of
-//! their own on PostgreSQL), with the same multi-row statements and the same
-//! transaction sizes as the log's appends. No store trait carries it, and
-//! no migration creates its table.
+//! inserts of (index, bytes) rows into a scratch table of their own (in a
+//! SQLite file, typically the store's own, through a connection of their
+//! own with the store's settings; or in a schema of their own on
+//! PostgreSQL), with the same multi-row statements and the same transaction
+//! sizes as the log's appends. No store trait carries it, and no migration
+//! creates its table.
 
 use std::path::Path;
 
@@ -29,15 +30,18 @@ enum Target {
 const TABLE: &str = "bench_bare_entries (idx, entry)";
 
 impl BareInserts {
-    /// A SQLite file of its own at `path` (created), with the store's
-    /// settings for its sqlx writes: WAL, `synchronous = FULL` (a commit
-    /// fsyncs the WAL), `BEGIN IMMEDIATE`.
+    /// The SQLite file at `path` (created if missing; the bench passes the
+    /// store's own file, so both sides write to one database), through a
+    /// connection with the store's settings for its sqlx writes: WAL,
+    /// `synchronous = FULL` (a commit fsyncs the WAL), `BEGIN IMMEDIATE`,
+    /// waiting for the store's writers rather than failing while they write.
     pub async fn sqlite(path: &Path) -> StoreResult<Self> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(db_error)?;
         let create =
             "CREATE TABLE IF NOT EXISTS bench_bare_entries (idx INTEGER PRIMARY KEY NOT NULL, entry BLOB NOT NULL)";
