@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::UnixSeconds;
 
 /// One weekly slot: on each of `days`, from `start` (inclusive) to `end`
-/// (exclusive), both "HH:MM" local time. `end` may be "24:00".
+/// (exclusive), both "HH:MM" local time. `end` may be "24:00", so
+/// "00:00"-"24:00" is all day. An `end` before `start` spans midnight: the
+/// slot starts on each of `days` and ends on the next day ("22:00"-"06:00"
+/// on fri is Friday 22:00 to Saturday 06:00).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeeklyHours {
@@ -22,7 +25,7 @@ pub enum HoursError {
     UnknownDay(String),
     #[error("bad time {0:?}: use HH:MM between 00:00 and 24:00")]
     BadTime(String),
-    #[error("empty slot: start {start} is not before end {end}")]
+    #[error("empty slot: start {start} equals end {end} (all day is 00:00-24:00)")]
     EmptySlot { start: String, end: String },
     #[error("a slot needs at least one day")]
     NoDays,
@@ -58,17 +61,28 @@ impl WeeklyHours {
             }
         }
         let (s, e) = (parse_minute(&self.start)?, parse_minute(&self.end)?);
-        if s >= e {
+        if s == e {
             return Err(HoursError::EmptySlot { start: self.start.clone(), end: self.end.clone() });
         }
         Ok(())
     }
 
-    fn covers(&self, weekday: &str, minute: u16) -> bool {
+    /// Does the slot cover `minute` of `weekday` (an index into DAYS)?
+    fn covers(&self, weekday: usize, minute: u16) -> bool {
         let (Ok(s), Ok(e)) = (parse_minute(&self.start), parse_minute(&self.end)) else {
             return false;
         };
-        self.days.iter().any(|d| d == weekday) && s <= minute && minute < e
+        let on = |day: usize| self.days.iter().any(|d| d == DAYS[day]);
+        if s < e {
+            return on(weekday) && s <= minute && minute < e;
+        }
+        // Spans midnight: the evening of a listed day, or the morning after one.
+        (on(weekday) && minute >= s) || (on((weekday + 6) % 7) && minute < e)
+    }
+
+    /// "00:00"-"24:00": the whole of each listed day.
+    pub fn is_all_day(&self) -> bool {
+        self.start == "00:00" && self.end == "24:00"
     }
 }
 
@@ -87,15 +101,8 @@ pub fn within_hours(slots: &[WeeklyHours], tz: &str, at: UnixSeconds) -> bool {
         return false;
     };
     let local = ts.to_zoned(zone);
-    let weekday = match local.weekday() {
-        jiff::civil::Weekday::Monday => "mon",
-        jiff::civil::Weekday::Tuesday => "tue",
-        jiff::civil::Weekday::Wednesday => "wed",
-        jiff::civil::Weekday::Thursday => "thu",
-        jiff::civil::Weekday::Friday => "fri",
-        jiff::civil::Weekday::Saturday => "sat",
-        jiff::civil::Weekday::Sunday => "sun",
-    };
+    // 0 for Monday .. 6 for Sunday, as in DAYS.
+    let weekday = local.weekday().to_monday_zero_offset() as usize;
     let minute = (local.hour() as u16) * 60 + local.minute() as u16;
     slots.iter().any(|s| s.covers(weekday, minute))
 }
@@ -123,11 +130,40 @@ mod tests {
     fn validation_names_the_problem() {
         assert_eq!(slot(&["mon"], "8:00", "20:00").validate(), Err(HoursError::BadTime("8:00".into())));
         assert_eq!(slot(&["monday"], "08:00", "20:00").validate(), Err(HoursError::UnknownDay("monday".into())));
-        assert!(matches!(slot(&["mon"], "20:00", "08:00").validate(), Err(HoursError::EmptySlot { .. })));
+        assert!(matches!(slot(&["mon"], "08:00", "08:00").validate(), Err(HoursError::EmptySlot { .. })));
+        assert!(slot(&["mon"], "20:00", "08:00").validate().is_ok());
         assert_eq!(slot(&[], "08:00", "20:00").validate(), Err(HoursError::NoDays));
         assert!(slot(&["sun"], "00:00", "24:00").validate().is_ok());
         assert!(validate_time_zone("Mars/Olympus").is_err());
         assert!(validate_time_zone("America/New_York").is_ok());
+    }
+
+    #[test]
+    fn a_slot_past_midnight_ends_the_next_morning() {
+        let nights = [slot(&["fri"], "22:00", "06:00")];
+        // 2026-03-06 is a Friday; New York is UTC-5 then.
+        let fri = |h: i64, m: i64| 1_772_773_200 + h * 3600 + m * 60; // Fri 00:00 EST
+        assert!(!within_hours(&nights, "America/New_York", fri(21, 59)));
+        assert!(within_hours(&nights, "America/New_York", fri(22, 0)));
+        assert!(within_hours(&nights, "America/New_York", fri(23, 59)));
+        assert!(within_hours(&nights, "America/New_York", fri(24 + 5, 59)), "Saturday morning");
+        assert!(!within_hours(&nights, "America/New_York", fri(24 + 6, 0)));
+        // Friday early morning belongs to Thursday night, which is not listed.
+        assert!(!within_hours(&nights, "America/New_York", fri(2, 0)));
+        // Sunday night runs into Monday morning (DST began that Sunday: an hour less).
+        let sun = [slot(&["sun"], "23:00", "01:00")];
+        assert!(within_hours(&sun, "America/New_York", fri(3 * 24 - 1, 30)), "Monday 00:30 EDT");
+        assert!(!within_hours(&sun, "America/New_York", fri(3 * 24, 30)), "Monday 01:30 EDT");
+    }
+
+    #[test]
+    fn all_day_is_the_whole_day() {
+        let all = slot(&["sat"], "00:00", "24:00");
+        assert!(all.is_all_day());
+        let sat = 1_772_773_200 + 24 * 3600; // Sat 00:00 EST
+        assert!(within_hours(std::slice::from_ref(&all), "America/New_York", sat));
+        assert!(within_hours(std::slice::from_ref(&all), "America/New_York", sat + 24 * 3600 - 1));
+        assert!(!within_hours(std::slice::from_ref(&all), "America/New_York", sat + 24 * 3600));
     }
 
     #[test]

@@ -298,7 +298,7 @@ pub async fn invalid_values_write_nothing(kit: &Kit) -> anyhow::Result<()> {
         ),
         Call::put(enablement_path.clone(), &enable(vec![hours(&["mon"], "8:00", "20:00")], vec![])),
         Call::put(enablement_path.clone(), &enable(vec![hours(&["monday"], "08:00", "20:00")], vec![])),
-        Call::put(enablement_path.clone(), &enable(vec![hours(&["mon"], "20:00", "08:00")], vec![])),
+        Call::put(enablement_path.clone(), &enable(vec![hours(&["mon"], "08:00", "08:00")], vec![])),
         Call::put(enablement_path.clone(), &enable(vec![hours(&[], "08:00", "20:00")], vec![])),
         Call::put(enablement_path.clone(), &enable(vec![hours(&["mon"], "08:00", "24:01")], vec![])),
         Call::put(enablement_path.clone(), &enable(vec![hours(&["mon"], "08:00", "20:00"); 51], vec![])),
