@@ -5,6 +5,11 @@
 // it in. The status line (aria-live) says what happened.
 (function () {
   "use strict";
+  // A form marked data-confirm asks before it is sent (removals, cancels).
+  document.addEventListener("submit", function (e) {
+    var question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
   var box = document.querySelector("[data-live-fragment]");
   if (!box || !window.EventSource) return;
   var status = document.getElementById("live-status");

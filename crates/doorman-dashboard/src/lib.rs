@@ -24,8 +24,12 @@
 //!   proof (doorman-tlog), on the server, for every entry shown.
 
 mod audit_view;
+mod carrier;
 mod csrf;
+mod form;
+mod interim;
 mod live;
+mod manager;
 mod pages;
 mod session;
 mod text;
@@ -95,12 +99,22 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/resident/block", post(pages::resident_block))
         .route("/app/resident/unblock", post(pages::resident_unblock))
         .route("/app/resident/preferences", get(pages::preferences_page).post(pages::preferences_save))
-        .route("/app/manager", get(pages::manager_page))
-        .route("/app/manager/properties/{property_id}", get(pages::property_page))
-        .route("/app/manager/properties/{property_id}/carriers", post(pages::enable_carrier))
-        .route("/app/manager/properties/{property_id}/tenant-notice", post(pages::tenant_notice))
-        .route("/app/carrier", get(pages::carrier_page))
-        .route("/app/carrier/deliveries", get(pages::carrier_fragment))
+        .route("/app/manager", get(manager::manager_page))
+        .route("/app/manager/properties", post(manager::create_property))
+        .route("/app/manager/properties/{property_id}", get(manager::property_page))
+        .route("/app/manager/properties/{property_id}/units", post(manager::add_units))
+        .route("/app/manager/properties/{property_id}/doors", post(manager::add_door))
+        .route("/app/manager/properties/{property_id}/drop-spots", post(manager::add_drop_spot))
+        .route("/app/manager/properties/{property_id}/locks", post(manager::register_lock))
+        .route("/app/manager/properties/{property_id}/carriers", post(manager::enable_carrier))
+        .route("/app/manager/properties/{property_id}/tenant-notice", post(manager::tenant_notice))
+        .route("/app/manager/properties/{property_id}/invitations", post(manager::invite_residents))
+        .route("/app/carrier", get(carrier::carrier_page))
+        .route("/app/carrier/deliveries", get(carrier::carrier_fragment).post(carrier::announce))
+        .route("/app/carrier/deliveries/{delivery_id}/eta", post(carrier::update_eta))
+        .route("/app/carrier/deliveries/{delivery_id}/cancel", post(carrier::cancel))
+        .route("/app/carrier/drivers", post(carrier::add_driver))
+        .route("/app/carrier/drivers/{driver_id}/status", post(carrier::driver_status))
         .route("/app/audit", get(pages::audit_page))
         .route("/app/live", get(live::stream))
         .route(

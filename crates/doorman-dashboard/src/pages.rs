@@ -2,16 +2,14 @@
 //! turns what it gets into plain view structs (strings ready to show) and
 //! renders a template. Forms post, then redirect (303) back to their page.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
-use doorman_api::{CreateBlock, PutEnablement, SetTenantNotice};
+use doorman_api::CreateBlock;
 use doorman_domain::{
-    CarrierId, Delivery, DeliveryId, DropSpotId, Event, Principal, PropertyId, UnitId, UnitPreferences, WeeklyHours,
+    Delivery, DeliveryId, DropSpotId, Event, Principal, UnitId, UnitPreferences,
 };
 use doorman_server::{ServiceError, ServiceResult};
 use doorman_web::error::ApiError;
@@ -55,7 +53,7 @@ pub(crate) fn service_error(e: ServiceError) -> Response {
     error_page(api.status, &api.code, &api.message)
 }
 
-fn or_error(result: ServiceResult<Response>) -> Response {
+pub(crate) fn or_error(result: ServiceResult<Response>) -> Response {
     result.unwrap_or_else(service_error)
 }
 
@@ -102,7 +100,7 @@ pub(crate) struct Step {
     pub verified: bool,
 }
 
-fn step(index: u64, event: &Event, verified: bool, tz: &str) -> Step {
+pub(crate) fn step(index: u64, event: &Event, verified: bool, tz: &str) -> Step {
     Step { index, when: local_time(event.at, tz), text: describe(&event.kind, tz), tone: tone(&event.kind), verified }
 }
 
@@ -116,7 +114,7 @@ pub(crate) struct DeliveryView {
     pub steps: Vec<Step>,
 }
 
-fn delivery_view(d: &Delivery, log: Option<&CheckedLog>, tz: &str) -> DeliveryView {
+pub(crate) fn delivery_view(d: &Delivery, log: Option<&CheckedLog>, tz: &str) -> DeliveryView {
     let steps = log
         .map(|log| {
             log.entries
@@ -326,7 +324,7 @@ pub(crate) struct PreferencesForm {
     pickup_point: String,
 }
 
-fn optional_text(v: &str) -> Option<String> {
+pub(crate) fn optional_text(v: &str) -> Option<String> {
     Some(v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
@@ -357,373 +355,6 @@ pub(crate) async fn preferences_save(
         }
         .await,
     )
-}
-
-// --- manager -------------------------------------------------------------------
-
-pub(crate) struct PropertyRow {
-    pub id: String,
-    pub name: String,
-    pub address: String,
-    pub notice: String,
-}
-
-#[derive(Template)]
-#[template(path = "manager.html")]
-struct ManagerPage {
-    chrome: Chrome,
-    properties: Vec<PropertyRow>,
-}
-
-pub(crate) async fn manager_page(State(dash): State<DashState>, signed: Signed) -> Response {
-    or_error(
-        async {
-            let p = &signed.principal;
-            let properties = dash
-                .service
-                .list_properties(p)
-                .await?
-                .into_iter()
-                .map(|prop| PropertyRow {
-                    id: prop.id.to_string(),
-                    notice: match &prop.tenant_notice {
-                        Some(n) => format!("live from {}", local_time(n.live_from, &prop.time_zone)),
-                        None => "not given: no carrier may enter yet".into(),
-                    },
-                    name: prop.name,
-                    address: prop.address,
-                })
-                .collect();
-            Ok(render(StatusCode::OK, &ManagerPage { chrome: Chrome::of(p, "Your properties"), properties }))
-        }
-        .await,
-    )
-}
-
-pub(crate) struct DoorRow {
-    pub name: String,
-    pub kind: String,
-    pub inside: String,
-    pub lock: String,
-    pub opens_with: String,
-    /// Last contact, battery, clock, stale revocations: empty until the
-    /// fleet reports them to the store.
-    pub health: String,
-}
-
-pub(crate) struct EnablementRow {
-    pub carrier: String,
-    pub carrier_id: String,
-    pub enabled: bool,
-    pub hours: String,
-    pub spots: String,
-}
-
-pub(crate) struct CountRow {
-    pub code: String,
-    pub explain: String,
-    pub count: usize,
-}
-
-#[derive(Template)]
-#[template(path = "property.html")]
-struct PropertyPage {
-    chrome: Chrome,
-    id: String,
-    name: String,
-    address: String,
-    time_zone: String,
-    notice: Option<String>,
-    doors: Vec<DoorRow>,
-    spots: Vec<SpotOption>,
-    carriers: Vec<EnablementRow>,
-    granted: usize,
-    refusals: Vec<CountRow>,
-    deliveries: Vec<DeliveryView>,
-}
-
-/// Last contact, battery, clock and revocations, in words; empty when the
-/// lock was never heard from.
-fn health_text(h: &doorman_api::LockHealthView, tz: &str) -> String {
-    let Some(last) = h.last_contact else { return String::new() };
-    let mut parts = vec![format!("last contact {}", local_time(last, tz))];
-    if let Some(b) = h.battery_percent {
-        parts.push(format!("battery {b}%"));
-    }
-    parts.push(if h.clock_stale { "clock wrong or unknown".into() } else { "clock ok".into() });
-    parts.push(if h.revocation_stale {
-        format!("revocations stale ({} of {})", h.revocation_sequence.unwrap_or(0), h.revocation_sequence_issued)
-    } else {
-        "revocations current".into()
-    });
-    if h.camera_stale {
-        parts.push("camera stale".into());
-    }
-    if h.gap.is_some() {
-        parts.push("events missing".into());
-    }
-    if let Some(problem) = &h.problem {
-        parts.push(format!("problem: {problem}"));
-    }
-    parts.join(" · ")
-}
-
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-fn hours_text(hours: &[WeeklyHours]) -> String {
-    if hours.is_empty() {
-        return "no hours".into();
-    }
-    hours.iter().map(|h| format!("{} {}–{}", h.days.join(" "), h.start, h.end)).collect::<Vec<_>>().join("; ")
-}
-
-async fn property_view(dash: &DashState, p: &Principal, id: PropertyId) -> ServiceResult<PropertyPage> {
-    let s = &dash.service;
-    let property = s.get_property(p, id).await?;
-    let tz = property.time_zone.clone();
-    let points = s.list_access_points(p, id).await?;
-    let locks = s.list_locks(p, id).await?;
-    let drop_spots = s.list_drop_spots(p, id).await?;
-    let health = s.lock_health(p, id).await?;
-    let doors = points
-        .iter()
-        .map(|ap| {
-            let lock = locks.iter().find(|l| l.access_point_id == ap.id);
-            let opens_with = lock
-                .map(|l| match (l.mobile_credential, l.keypad) {
-                    (true, true) => "phone credential or keypad code",
-                    (true, false) => "phone credential",
-                    (false, true) => "keypad code",
-                    (false, false) => "nothing (not openable by doorman)",
-                })
-                .unwrap_or("no lock");
-            DoorRow {
-                name: ap.name.clone(),
-                kind: ap.kind.as_str().replace('_', " "),
-                inside: ap
-                    .parent_id
-                    .and_then(|parent| points.iter().find(|x| x.id == parent))
-                    .map(|x| x.name.clone())
-                    .unwrap_or_else(|| "street".into()),
-                lock: lock.map(|l| format!("{} (firmware {})", l.model, l.firmware)).unwrap_or_else(|| "—".into()),
-                opens_with: opens_with.into(),
-                health: lock
-                    .and_then(|l| health.iter().find(|h| h.lock_id == l.id))
-                    .map(|h| health_text(h, &tz))
-                    .unwrap_or_default(),
-            }
-        })
-        .collect();
-    let spot_name = |sid: &DropSpotId| {
-        drop_spots.iter().find(|d| d.id == *sid).map(|d| d.name.clone()).unwrap_or_else(|| sid.to_string())
-    };
-    let carriers = s
-        .named_enablements(p, id)
-        .await?
-        .into_iter()
-        .map(|named| EnablementRow {
-            carrier: named.carrier_name,
-            carrier_id: named.enablement.carrier_id.to_string(),
-            enabled: named.enablement.enabled,
-            hours: hours_text(&named.enablement.hours),
-            spots: named.enablement.allowed_drop_spots.iter().map(spot_name).collect::<Vec<_>>().join(", "),
-        })
-        .collect();
-    let requests = s.property_access_requests(p, id).await?;
-    let mut by_reason: BTreeMap<&'static str, (String, usize)> = BTreeMap::new();
-    let mut granted = 0;
-    for r in &requests {
-        match &r.refusal {
-            Some(reason) => by_reason.entry(reason.as_str()).or_insert((reason.explain().to_string(), 0)).1 += 1,
-            None => granted += 1,
-        }
-    }
-    let mut refusals: Vec<CountRow> =
-        by_reason.into_iter().map(|(code, (explain, count))| CountRow { code: code.into(), explain, count }).collect();
-    refusals.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
-    let deliveries = s.property_deliveries(p, id).await?.iter().take(50).map(|d| delivery_view(d, None, &tz)).collect();
-    Ok(PropertyPage {
-        chrome: Chrome::of(p, &property.name),
-        id: property.id.to_string(),
-        name: property.name.clone(),
-        address: property.address.clone(),
-        notice: property.tenant_notice.as_ref().map(|n| {
-            format!(
-                "“{}” — notified {}, live from {}",
-                n.text,
-                local_time(n.notified_at, &tz),
-                local_time(n.live_from, &tz)
-            )
-        }),
-        time_zone: tz.clone(),
-        doors,
-        spots: drop_spots
-            .iter()
-            .map(|d| SpotOption {
-                id: d.id.to_string(),
-                name: format!("{} ({})", d.name, d.kind.as_str().replace('_', " ")),
-                selected: false,
-            })
-            .collect(),
-        carriers,
-        granted,
-        refusals,
-        deliveries,
-    })
-}
-
-pub(crate) async fn property_page(State(dash): State<DashState>, signed: Signed, Path(id): Path<String>) -> Response {
-    or_error(
-        async {
-            let id = id.parse::<PropertyId>().map_err(|_| ServiceError::NotFound("property"))?;
-            Ok(render(StatusCode::OK, &property_view(&dash, &signed.principal, id).await?))
-        }
-        .await,
-    )
-}
-
-/// The enablement form: `carrier_id`, `enabled`, `start`, `end`, one
-/// `day` per checked weekday and one `spot` per checked drop spot.
-pub(crate) async fn enable_carrier(
-    State(dash): State<DashState>,
-    signed: Signed,
-    Path(id): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    or_error(
-        async {
-            let id = id.parse::<PropertyId>().map_err(|_| ServiceError::NotFound("property"))?;
-            let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim().to_string());
-            let all = |name: &'static str| -> Vec<String> {
-                fields.iter().filter(|(k, _)| k == name).map(|(_, v)| v.trim().to_string()).collect()
-            };
-            let carrier = field("carrier_id")
-                .unwrap_or_default()
-                .parse::<CarrierId>()
-                .map_err(|_| ServiceError::invalid("carrier: paste the carrier's ID (shown on its dashboard)"))?;
-            let days: Vec<String> = all("day").into_iter().filter(|d| DAYS.contains(&d.as_str())).collect();
-            let enabled = field("enabled").is_some();
-            let hours = if days.is_empty() {
-                Vec::new()
-            } else {
-                vec![WeeklyHours {
-                    days,
-                    start: field("start").unwrap_or_default(),
-                    end: field("end").unwrap_or_default(),
-                }]
-            };
-            if enabled && hours.is_empty() {
-                return Err(ServiceError::invalid("hours: tick at least one day the carrier may come"));
-            }
-            let allowed_drop_spots = all("spot")
-                .into_iter()
-                .map(|s| s.parse::<DropSpotId>().map_err(|_| ServiceError::invalid("unknown drop spot")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let req = PutEnablement { enabled, hours, allowed_drop_spots };
-            dash.service.put_enablement(&signed.principal, id, carrier, req).await?;
-            Ok(see_other(&format!("/app/manager/properties/{id}#carriers")))
-        }
-        .await,
-    )
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct NoticeForm {
-    text: String,
-}
-
-pub(crate) async fn tenant_notice(
-    State(dash): State<DashState>,
-    signed: Signed,
-    Path(id): Path<String>,
-    Form(form): Form<NoticeForm>,
-) -> Response {
-    or_error(
-        async {
-            let id = id.parse::<PropertyId>().map_err(|_| ServiceError::NotFound("property"))?;
-            let req = SetTenantNotice { text: form.text, live_from: None };
-            dash.service.set_tenant_notice(&signed.principal, id, req).await?;
-            Ok(see_other(&format!("/app/manager/properties/{id}")))
-        }
-        .await,
-    )
-}
-
-// --- carrier -------------------------------------------------------------------
-
-pub(crate) struct DriverRow {
-    pub name: String,
-    pub vetting: String,
-    pub status: String,
-    pub handheld: bool,
-}
-
-#[derive(Template)]
-#[template(path = "carrier_deliveries.html")]
-struct CarrierDeliveries {
-    deliveries: Vec<DeliveryView>,
-}
-
-#[derive(Template)]
-#[template(path = "carrier.html")]
-struct CarrierPage {
-    chrome: Chrome,
-    carrier_id: String,
-    fragment: String,
-    drivers: Option<Vec<DriverRow>>,
-    live_after: String,
-}
-
-async fn carrier_deliveries(dash: &DashState, p: &Principal) -> ServiceResult<(CarrierDeliveries, CheckedLog)> {
-    let deliveries = dash.service.list_local_deliveries(p).await?;
-    let log = checked_entries(&dash.service, p, None).await?;
-    let views = deliveries.iter().take(100).map(|d| delivery_view(&d.delivery, Some(&log), &d.time_zone)).collect();
-    Ok((CarrierDeliveries { deliveries: views }, log))
-}
-
-pub(crate) async fn carrier_page(State(dash): State<DashState>, signed: Signed) -> Response {
-    or_error(
-        async {
-            let p = &signed.principal;
-            let carrier_id = match p {
-                Principal::Carrier { carrier_id } | Principal::Driver { carrier_id, .. } => carrier_id.to_string(),
-                _ => return Err(ServiceError::Forbidden("this page is for carriers and their drivers")),
-            };
-            let (fragment, log) = carrier_deliveries(&dash, p).await?;
-            let drivers = match p {
-                Principal::Carrier { .. } => Some(
-                    dash.service
-                        .list_drivers(p)
-                        .await?
-                        .into_iter()
-                        .map(|d| DriverRow {
-                            name: d.name,
-                            vetting: d.vetting.as_str().into(),
-                            status: d.status.as_str().into(),
-                            handheld: d.handheld_public_key.is_some(),
-                        })
-                        .collect(),
-                ),
-                _ => None,
-            };
-            let fragment = fragment.render().map_err(|e| ServiceError::Internal(e.to_string()))?;
-            Ok(render(
-                StatusCode::OK,
-                &CarrierPage {
-                    chrome: Chrome::of(p, "Deliveries"),
-                    carrier_id,
-                    fragment,
-                    drivers,
-                    live_after: log.last_index().map(|i| i.to_string()).unwrap_or_default(),
-                },
-            ))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn carrier_fragment(State(dash): State<DashState>, signed: Signed) -> Response {
-    or_error(carrier_deliveries(&dash, &signed.principal).await.map(|(f, _)| render(StatusCode::OK, &f)))
 }
 
 // --- audit ---------------------------------------------------------------------
@@ -791,8 +422,7 @@ pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) ->
 
 #[cfg(test)]
 mod tests {
-    use doorman_api::LockHealthView;
-    use doorman_domain::{AccessPointId, AccessRequestId, DeliveryState, IllegalTransition, LockId, RefusalReason};
+    use doorman_domain::{AccessRequestId, DeliveryState, IllegalTransition, RefusalReason};
     use doorman_server::clips::ClipRefusal;
 
     use super::*;
@@ -868,43 +498,4 @@ mod tests {
         assert_eq!((page.status(), api.status), (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::UNPROCESSABLE_ENTITY));
     }
 
-    fn view() -> LockHealthView {
-        LockHealthView {
-            lock_id: LockId::random(),
-            access_point_id: AccessPointId::random(),
-            last_contact: None,
-            reported_at: None,
-            battery_percent: None,
-            clock_drift_secs: None,
-            clock_lost: false,
-            revocation_sequence: None,
-            revocation_sequence_issued: 0,
-            camera_heartbeat_age_secs: None,
-            camera_stale: false,
-            events_stored: 0,
-            event_counter: None,
-            gap: None,
-            problem: None,
-            revocation_stale: false,
-            clock_stale: true,
-        }
-    }
-
-    #[test]
-    fn lock_health_in_words() {
-        assert_eq!(health_text(&view(), "UTC"), "", "never heard from: nothing to say");
-        let h = LockHealthView {
-            last_contact: Some(1_773_252_000),
-            battery_percent: Some(81),
-            clock_stale: false,
-            revocation_sequence: Some(2),
-            revocation_sequence_issued: 3,
-            revocation_stale: true,
-            ..view()
-        };
-        assert_eq!(
-            health_text(&h, "America/New_York"),
-            "last contact Wed 11 Mar 14:00 · battery 81% · clock ok · revocations stale (2 of 3)"
-        );
-    }
 }

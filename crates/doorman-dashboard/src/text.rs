@@ -10,6 +10,25 @@ pub(crate) fn local_time(at: UnixSeconds, time_zone: &str) -> String {
     ts.to_zoned(tz).strftime("%a %d %b %H:%M").to_string()
 }
 
+/// `2026-03-11T14:05` in `time_zone`: a `datetime-local` input's value.
+pub(crate) fn local_input(at: UnixSeconds, time_zone: &str) -> String {
+    let Ok(ts) = jiff::Timestamp::from_second(at) else { return String::new() };
+    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    ts.to_zoned(tz).strftime("%Y-%m-%dT%H:%M").to_string()
+}
+
+/// A date (`YYYY-MM-DD`) and time (`HH:MM`) typed as local time in
+/// `time_zone`, as Unix seconds; a message naming what is wrong otherwise.
+pub(crate) fn parse_local(date: &str, time: &str, time_zone: &str) -> Result<UnixSeconds, String> {
+    let date: jiff::civil::Date =
+        date.trim().parse().map_err(|_| format!("date: {date:?} is not a date like 2026-03-11"))?;
+    let time: jiff::civil::Time =
+        time.trim().parse().map_err(|_| format!("time: {time:?} is not a time like 14:30"))?;
+    let tz = jiff::tz::TimeZone::get(time_zone).map_err(|_| format!("unknown time zone {time_zone:?}"))?;
+    let zoned = date.to_datetime(time).to_zoned(tz).map_err(|e| format!("{date} {time}: {e}"))?;
+    Ok(zoned.timestamp().as_second())
+}
+
 /// The kind of step, for styling and for tests: `ok`, `refused`, `door`, `info`.
 pub(crate) fn tone(kind: &EventKind) -> &'static str {
     match kind {

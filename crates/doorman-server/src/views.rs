@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use doorman_domain::{Block, CarrierEnablement, Delivery, DropSpot, Principal, PropertyId, Unit, UnitId};
+use doorman_domain::{
+    AccessRequestRecord, Block, CarrierEnablement, CarrierId, Delivery, DriverId, DropSpot, Principal, PropertyId, Unit,
+    UnitId,
+};
 
 use crate::{Service, ServiceResult};
 
@@ -32,12 +35,77 @@ pub struct NamedEnablement {
 }
 
 /// A delivery with its building's time zone, so that its window and ETA can
-/// be shown as the building's local time.
+/// be shown as the building's local time, and its building's name and its
+/// unit's label, as printed on the parcel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocalDelivery {
     pub delivery: Delivery,
     /// Empty if the property is gone.
     pub time_zone: String,
+    /// Empty if the property is gone.
+    pub property_name: String,
+    /// Empty if the unit is gone.
+    pub unit_label: String,
+}
+
+/// An access request at a property, with the names a manager reads: the
+/// driver's, the carrier's and the unit's label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedAccessRequest {
+    pub request: AccessRequestRecord,
+    /// Empty if the driver is gone.
+    pub driver_name: String,
+    /// Empty if the carrier is gone.
+    pub carrier_name: String,
+    /// Empty if the scan matched no parcel (no unit) or the unit is gone.
+    pub unit_label: String,
+}
+
+/// A delivery at a property, with its unit's label, its carrier's name and
+/// the name of the driver who completed it (empty until then).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedDelivery {
+    pub delivery: Delivery,
+    pub unit_label: String,
+    pub carrier_name: String,
+    pub driver_name: String,
+}
+
+/// Names looked up once each while a page is gathered.
+#[derive(Default)]
+struct Names {
+    units: BTreeMap<UnitId, String>,
+    carriers: BTreeMap<CarrierId, String>,
+    drivers: BTreeMap<DriverId, String>,
+}
+
+impl Names {
+    async fn unit(&mut self, s: &Service, id: UnitId) -> ServiceResult<String> {
+        if let Some(n) = self.units.get(&id) {
+            return Ok(n.clone());
+        }
+        let n = s.store.get_unit(id).await?.map(|u| u.label).unwrap_or_default();
+        self.units.insert(id, n.clone());
+        Ok(n)
+    }
+
+    async fn carrier(&mut self, s: &Service, id: CarrierId) -> ServiceResult<String> {
+        if let Some(n) = self.carriers.get(&id) {
+            return Ok(n.clone());
+        }
+        let n = s.store.get_carrier(id).await?.map(|c| c.name).unwrap_or_default();
+        self.carriers.insert(id, n.clone());
+        Ok(n)
+    }
+
+    async fn driver(&mut self, s: &Service, id: DriverId) -> ServiceResult<String> {
+        if let Some(n) = self.drivers.get(&id) {
+            return Ok(n.clone());
+        }
+        let n = s.store.get_driver(id).await?.map(|d| d.name).unwrap_or_default();
+        self.drivers.insert(id, n.clone());
+        Ok(n)
+    }
 }
 
 /// Whether a resident of `unit` may choose `spot`: one of its building's
@@ -78,22 +146,78 @@ impl Service {
     }
 
     /// [`Service::list_deliveries`] (a carrier's, or those a driver asked
-    /// access for), each with its building's time zone.
+    /// access for), each with its building's time zone and name and its
+    /// unit's label (what the parcel's label says: the carrier gave both).
     pub async fn list_local_deliveries(&self, p: &Principal) -> ServiceResult<Vec<LocalDelivery>> {
         let deliveries = self.list_deliveries(p).await?;
-        let mut zones: BTreeMap<PropertyId, String> = BTreeMap::new();
+        let mut places: BTreeMap<PropertyId, (String, String)> = BTreeMap::new();
+        let mut names = Names::default();
         let mut out = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            let time_zone = match zones.get(&delivery.property_id) {
-                Some(tz) => tz.clone(),
+            let (time_zone, property_name) = match places.get(&delivery.property_id) {
+                Some(place) => place.clone(),
                 None => {
-                    let tz =
-                        self.store.get_property(delivery.property_id).await?.map(|p| p.time_zone).unwrap_or_default();
-                    zones.insert(delivery.property_id, tz.clone());
-                    tz
+                    let place = self
+                        .store
+                        .get_property(delivery.property_id)
+                        .await?
+                        .map(|p| (p.time_zone, p.name))
+                        .unwrap_or_default();
+                    places.insert(delivery.property_id, place.clone());
+                    place
                 }
             };
-            out.push(LocalDelivery { delivery, time_zone });
+            let unit_label = names.unit(self, delivery.unit_id).await?;
+            out.push(LocalDelivery { delivery, time_zone, property_name, unit_label });
+        }
+        Ok(out)
+    }
+
+    /// [`Service::property_access_requests`], newest first, with the
+    /// driver's and carrier's names and the unit's label; for the
+    /// property's manager.
+    pub async fn named_access_requests(
+        &self,
+        p: &Principal,
+        property: PropertyId,
+    ) -> ServiceResult<Vec<NamedAccessRequest>> {
+        let mut requests = self.property_access_requests(p, property).await?;
+        requests.sort_by(|a, b| b.at.cmp(&a.at));
+        let mut names = Names::default();
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            let unit_label = match request.unit_id {
+                Some(u) => names.unit(self, u).await?,
+                None => String::new(),
+            };
+            out.push(NamedAccessRequest {
+                driver_name: names.driver(self, request.driver_id).await?,
+                carrier_name: names.carrier(self, request.carrier_id).await?,
+                unit_label,
+                request,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Service::property_deliveries`] with the unit's label, the
+    /// carrier's name and the completing driver's name; for the property's
+    /// manager.
+    pub async fn named_deliveries(&self, p: &Principal, property: PropertyId) -> ServiceResult<Vec<NamedDelivery>> {
+        let deliveries = self.property_deliveries(p, property).await?;
+        let mut names = Names::default();
+        let mut out = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            let driver_name = match delivery.completed_by {
+                Some(d) => names.driver(self, d).await?,
+                None => String::new(),
+            };
+            out.push(NamedDelivery {
+                unit_label: names.unit(self, delivery.unit_id).await?,
+                carrier_name: names.carrier(self, delivery.carrier_id).await?,
+                driver_name,
+                delivery,
+            });
         }
         Ok(out)
     }
