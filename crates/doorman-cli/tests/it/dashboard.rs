@@ -4,6 +4,7 @@
 //! attacks on its sessions: no session, another site's origin, a signed-out
 //! or expired session, another tenant's pages.
 
+use base64::Engine as _;
 use doorman_api::*;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, REFERER, SET_COOKIE};
 use reqwest::StatusCode;
@@ -105,7 +106,7 @@ pub async fn dashboard_in_a_real_browser(kit: &Kit) -> anyhow::Result<()> {
     browser.find(&format!("a[href='/app/manager/properties/{}']", b.property.id)).await?.click().await?;
     browser.find("#doors-h").await?;
     browser.screenshot("manager-property").await?;
-    browser.find("#carrier_id").await?.type_text(&b.quickship_id.to_string()).await?;
+    browser.choose("#carrier_id", "QuickShip").await?;
     browser.find("#day-sat").await?.click().await?;
     browser.find("#day-sun").await?.click().await?;
     browser
@@ -132,6 +133,202 @@ pub async fn dashboard_in_a_real_browser(kit: &Kit) -> anyhow::Result<()> {
     assert!(refusal.ends_with('1'), "{refusal}");
 
     browser.quit().await
+}
+
+/// A manager from an empty account to a live building, then a carrier from
+/// nothing to a driver and an announced delivery, all in the browser with
+/// names picked from lists, at `width` px; a screenshot of each step and no
+/// page wider than the window.
+async fn from_nothing_to_a_live_building(kit: &Kit, width: u32, height: u32) -> anyhow::Result<()> {
+    let test = format!("dashboard_from_nothing_{}_{width}", kit.backend_name());
+    let Some((chromium, chromedriver)) = browser_programs(&test) else { return Ok(()) };
+    let base = kit.running.url();
+    let maria = kit.operator.create_manager(&format!("Maria {width}")).await?;
+    let swift = kit.operator.create_carrier(&format!("Swift {width}")).await?;
+    let building = format!("Harbor House {width}");
+    let mut browser = Browser::start_sized(&chromium, &chromedriver, &test, width, height).await?;
+
+    // Maria signs in: no property yet.
+    browser.goto(&format!("{base}/app/")).await?;
+    browser.find("#token").await?.type_text(&maria.token).await?;
+    browser.submit("#sign-in").await?;
+    browser.find("#no-properties").await?;
+    browser.assert_no_sideways_scroll("the empty manager page").await?;
+    browser.screenshot("manager-empty").await?;
+
+    // A building, with a negative longitude.
+    browser.find("#property-name").await?.type_text(&building).await?;
+    browser.find("#property-address").await?.type_text("12 Pier Street, Brooklyn").await?;
+    browser.find("#latitude").await?.type_text("40.7003").await?;
+    browser.find("#longitude").await?.type_text("-73.9967").await?;
+    browser.find("#add-property-button").await?.show().await?;
+    browser.screenshot("add-building").await?;
+    browser.submit("#add-property-button").await?;
+    browser.find("#units-h").await?;
+    let properties = kit.client(&maria.token).list_properties().await?;
+    anyhow::ensure!(properties.len() == 1, "one property: {properties:?}");
+    let property = &properties[0];
+    assert_eq!((property.name.as_str(), property.location.lon), (building.as_str(), -73.9967));
+    browser.assert_no_sideways_scroll("the new property's page").await?;
+
+    // Units, several at once.
+    browser.find("#labels").await?.type_text("1A, 1B\n2A").await?;
+    browser.submit("#add-units").await?;
+    browser.find("#unit-list tr:nth-child(3) .label").await?;
+    let labels: Vec<String> = kit.client(&maria.token).list_units(property.id).await?.into_iter().map(|u| u.label).collect();
+    assert_eq!(labels.len(), 3, "{labels:?}");
+
+    // Doors as a tree: each parent picked from the list by name.
+    for (name, kind, parent, unit) in [
+        ("Street door", "entrance", None, None),
+        ("Lobby", "lobby", Some("Street door".to_string()), None),
+        ("Package room", "package room", Some("— Lobby".into()), None),
+        ("2A door", "unit door", Some("— Lobby".into()), Some("2A")),
+    ] {
+        browser.find("#door-name").await?.type_text(name).await?;
+        browser.choose("#door-kind", kind).await?;
+        if let Some(parent) = &parent {
+            browser.choose("#door-parent", parent).await?;
+        }
+        if let Some(unit) = unit {
+            browser.choose("#door-unit", unit).await?;
+        }
+        browser.submit("#add-door").await?;
+        browser.find("#units-h").await?;
+    }
+    let tree = browser.text_of("#door-tree tbody").await?;
+    for door in ["Street door", "Lobby", "Package room", "2A door"] {
+        assert!(tree.contains(door), "{door} missing from the tree: {tree}");
+    }
+    browser.find("#door-tree tr[data-depth='2']").await?;
+    let points = kit.client(&maria.token).list_access_points(property.id).await?;
+    let named = |n: &str| points.iter().find(|a| a.name == n).expect("the door exists").clone();
+    assert_eq!(named("Package room").parent_id, Some(named("Lobby").id));
+    assert_eq!(named("Lobby").parent_id, Some(named("Street door").id));
+    browser.find("#door-tree").await?.show().await?;
+    browser.assert_no_sideways_scroll("the door tree").await?;
+    browser.screenshot("door-tree").await?;
+
+    // A drop spot in the package room.
+    browser.find("#spot-name").await?.type_text("Parcel shelves").await?;
+    browser.choose("#spot-kind", "package room").await?;
+    browser.choose("#spot-door", "— — Package room").await?;
+    browser.submit("#add-spot").await?;
+    browser.find("#spot-list tr[data-spot]").await?;
+    let spots = kit.client(&maria.token).list_drop_spots(property.id).await?;
+    assert_eq!(spots.len(), 1);
+    assert_eq!(spots[0].access_point_id, named("Package room").id);
+
+    // A lock on the street door, its device key made by the page: the bundle
+    // is on the answer page only, and loads as a lock.
+    browser.choose("#lock-door", "Street door").await?;
+    browser.find("#register-lock").await?.show().await?;
+    browser.screenshot("register-lock").await?;
+    browser.submit("#register-lock").await?;
+    let href = browser.execute("return document.getElementById('bundle').getAttribute('href');").await?;
+    let href = href.as_str().unwrap_or_default();
+    let encoded = href.strip_prefix("data:application/json;base64,").expect("a data URL");
+    let bundle: doorman_devices::LockBundle =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(encoded)?)?;
+    let locks = kit.client(&maria.token).list_locks(property.id).await?;
+    assert_eq!(locks.len(), 1);
+    assert_eq!(bundle.lock_id, locks[0].id.to_string());
+    assert_eq!(bundle.device_public_key()?.0.to_vec(), locks[0].device_public_key, "the page made the key it registered");
+    bundle.identity()?;
+    bundle.trusted()?;
+    assert!(bundle.mqtt.is_some(), "the bundle carries the lock's MQTT account");
+    browser.assert_no_sideways_scroll("the lock's bundle page").await?;
+    browser.screenshot("lock-registered").await?;
+    browser.goto(&format!("{base}/app/manager/properties/{}", property.id)).await?;
+    let again = browser.execute("return document.documentElement.outerHTML;").await?;
+    assert!(!again.as_str().unwrap_or_default().contains(&bundle.device_secret), "the bundle is not shown again");
+    assert!(browser.text_of("#door-tree").await?.contains("doorman-sim"));
+
+    // Swift, picked from the list of carriers, every day, all day, into the shelves.
+    browser.choose("#carrier_id", &format!("Swift {width}")).await?;
+    for day in ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] {
+        browser.find(&format!("#day-{day}")).await?.click().await?;
+    }
+    browser.find("#all_day").await?.click().await?;
+    browser.find(&format!("#spot-{}", spots[0].id)).await?.click().await?;
+    browser.find("#enable-carrier").await?.show().await?;
+    browser.screenshot("enable-carrier").await?;
+    browser.submit("#enable-carrier").await?;
+    let hours = browser.text_of(&format!("#enablements tr[data-carrier='{}'] .hours", swift.item.id)).await?;
+    assert_eq!(hours, "mon tue wed thu fri sat sun all day");
+    let enabled = kit.client(&maria.token).list_enablements(property.id).await?;
+    assert_eq!((enabled[0].hours[0].start.as_str(), enabled[0].hours[0].end.as_str()), ("00:00", "24:00"));
+    browser.assert_no_sideways_scroll("the carriers").await?;
+
+    // The tenant notice: delivery access is live.
+    browser.find("#notice-text").await?.type_text("Couriers of enabled carriers may enter the lobby.").await?;
+    browser.submit("#give-notice").await?;
+    let notice = browser.text_of("#notice").await?;
+    assert!(notice.contains("Couriers of enabled carriers"), "{notice}");
+
+    // Two residents of 1A invited at once; the codes work.
+    browser.choose("#invite-unit", "1A").await?;
+    browser.find("#emails").await?.type_text("lee@example.com\nMia Chen <mia@example.com>").await?;
+    browser.submit("#invite").await?;
+    browser.find("#invited tbody tr:nth-child(2)").await?;
+    let codes = browser
+        .execute("return Array.from(document.querySelectorAll('#invited code')).map(function (c) { return c.textContent; });")
+        .await?;
+    let codes: Vec<String> = serde_json::from_value(codes)?;
+    assert_eq!(codes.len(), 2);
+    assert!(browser.text_of("#invited").await?.contains("Mia Chen"));
+    browser.assert_no_sideways_scroll("the invitations").await?;
+    browser.screenshot("residents-invited").await?;
+    let lee = kit.anon.redeem_invitation(&codes[0]).await?;
+    assert_eq!(lee.item.email, "lee@example.com");
+    browser.goto(&format!("{base}/app/manager/properties/{}", property.id)).await?;
+    browser.find("#units-h").await?;
+    browser.assert_no_sideways_scroll("the live building").await?;
+    browser.screenshot("live-building").await?;
+    browser.submit(".signout button").await?;
+
+    // Swift signs in: adds a driver (token shown once), suspends and resumes them.
+    browser.find("#token").await?.type_text(&swift.token).await?;
+    browser.submit("#sign-in").await?;
+    browser.find("#driver-name").await?.type_text("Dana Diaz").await?;
+    browser.choose("#vetting", "passed").await?;
+    browser.submit("#add-driver").await?;
+    let driver_token = browser.text_of("#driver-token").await?;
+    assert!(driver_token.starts_with("dm_"), "{driver_token}");
+    browser.assert_no_sideways_scroll("the new driver's token").await?;
+    browser.screenshot("driver-added").await?;
+    let whoami = kit.client(&driver_token).whoami().await?;
+    assert!(matches!(whoami.principal, Principal::Driver { .. }), "{whoami:?}");
+    browser.submit("a.button[href='/app/carrier#drivers-h']").await?;
+    browser.submit("#drivers tr[data-status=active] .suspend").await?;
+    browser.submit("#drivers tr[data-status=suspended] .resume").await?;
+    browser.find("#drivers tr[data-status=active]").await?;
+
+    // A delivery to 1A, picked by building and unit name; its ETA updated.
+    browser.choose("#place", &format!("{building} · 1A")).await?;
+    browser.find("#tracking_number").await?.type_text(&format!("SW-{width}-1")).await?;
+    browser.find("#announce-button").await?.show().await?;
+    browser.screenshot("announce").await?;
+    browser.submit("#announce-button").await?;
+    let deliveries = kit.client(&swift.token).list_deliveries().await?;
+    assert_eq!(deliveries.len(), 1);
+    let card = format!("#delivery-{}", deliveries[0].id);
+    let place = browser.text_of(&format!("{card} .place")).await?;
+    assert_eq!(place, format!("{building} · unit 1A"));
+    browser.submit(&format!("{card} .eta")).await?;
+    browser.find(&format!("{card}[data-state=out_for_delivery]")).await?.show().await?;
+    assert!(kit.client(&swift.token).list_deliveries().await?[0].eta.is_some());
+    browser.assert_no_sideways_scroll("the carrier's deliveries").await?;
+    browser.screenshot("delivery-announced").await?;
+    browser.quit().await
+}
+
+pub async fn dashboard_from_nothing_on_a_phone(kit: &Kit) -> anyhow::Result<()> {
+    from_nothing_to_a_live_building(kit, 390, 844).await
+}
+
+pub async fn dashboard_from_nothing_on_a_desktop(kit: &Kit) -> anyhow::Result<()> {
+    from_nothing_to_a_live_building(kit, 1280, 900).await
 }
 
 // --- over HTTP -----------------------------------------------------------------------

@@ -75,6 +75,18 @@ impl Browser {
     /// listens), opens a headless session emulating a 390×844 px phone, and saves screenshots
     /// under `target/screenshots/<test>/`.
     pub async fn start(chromium: &Path, chromedriver: &Path, test: &str) -> anyhow::Result<Browser> {
+        Self::start_sized(chromium, chromedriver, test, 390, 844).await
+    }
+
+    /// As [`Browser::start`], with a viewport of `width`×`height` CSS
+    /// pixels: a touch phone below 800 px, a desktop window from there.
+    pub async fn start_sized(
+        chromium: &Path,
+        chromedriver: &Path,
+        test: &str,
+        width: u32,
+        height: u32,
+    ) -> anyhow::Result<Browser> {
         let mut driver = Command::new(chromedriver)
             .arg("--port=0")
             .stdout(Stdio::piped())
@@ -101,8 +113,9 @@ impl Browser {
                 "binary": chromium.to_string_lossy(),
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--hide-scrollbars"],
-                // A phone: 390 x 844 CSS pixels, touch, mobile viewport rules.
-                "mobileEmulation": {"deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "touch": true}}
+                // A phone (390 x 844 CSS pixels: touch, mobile viewport rules) or a desktop.
+                "mobileEmulation": {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0,
+                                                      "touch": width < 800, "mobile": width < 800}}
             }
         }}});
         let started: Value = http.post(format!("{base}/session")).json(&caps).send().await?.json().await?;
@@ -163,6 +176,80 @@ impl Browser {
 
     pub async fn execute(&self, script: &str) -> anyhow::Result<Value> {
         self.command(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
+    }
+
+    /// Runs `script` with `arguments` (JSON values).
+    pub async fn execute_with(&self, script: &str, args: Value) -> anyhow::Result<Value> {
+        self.command(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": args})).await
+    }
+
+    /// Picks the option of the select `css` whose text is `text` (as a
+    /// person reads the list: no id typed); an error naming the choices if
+    /// there is none.
+    pub async fn choose(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.find(css).await?;
+        let script = "var s = document.querySelector(arguments[0]), want = arguments[1];
+            var o = Array.from(s.options).find(function (o) { return o.text.trim() === want; });
+            if (!o) return Array.from(s.options).map(function (o) { return o.text.trim(); });
+            s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return true;";
+        let picked = self.execute_with(script, json!([css, text])).await?;
+        if picked != json!(true) {
+            bail!("{css} has no option {text:?}; it offers {picked}");
+        }
+        Ok(())
+    }
+
+    /// Clicks `css` (a form's button, a link) and waits until the browser
+    /// shows the next page: the old document gone, the new one loaded.
+    pub async fn submit(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.find(css).await?;
+        self.execute("window.__before_submit = true;").await?;
+        element.click().await?;
+        let deadline = std::time::Instant::now() + Duration::from_millis(IMPLICIT_WAIT_MS);
+        loop {
+            let state = self
+                .execute("return window.__before_submit === true ? 'old' : document.readyState;")
+                .await
+                .unwrap_or(Value::Null);
+            if state == json!("complete") {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("clicking {css:?} led to no new page");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sets the value of the input `css` (time and date inputs, which typing
+    /// fills by locale).
+    pub async fn set_value(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        self.find(css).await?;
+        self.execute_with("document.querySelector(arguments[0]).value = arguments[1];", json!([css, value])).await?;
+        Ok(())
+    }
+
+    /// Fails if the page scrolls sideways: its content is wider than the
+    /// viewport.
+    pub async fn assert_no_sideways_scroll(&self, page: &str) -> anyhow::Result<()> {
+        let sizes = self
+            .execute("return [document.documentElement.scrollWidth, window.innerWidth];")
+            .await?;
+        let (scroll, inner) = (sizes[0].as_i64().unwrap_or(i64::MAX), sizes[1].as_i64().unwrap_or(0));
+        if scroll > inner {
+            let widest = self
+                .execute(
+                    "var w = window.innerWidth, out = [];
+                     document.querySelectorAll('body *').forEach(function (e) {
+                       var r = e.getBoundingClientRect();
+                       if (r.right > w + 1) out.push(e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(r.right));
+                     });
+                     return out.slice(0, 8);",
+                )
+                .await?;
+            bail!("{page} scrolls sideways: {scroll} px of content in {inner} px; too wide: {widest}");
+        }
+        Ok(())
     }
 
     /// Saves the viewport as `NN-<step>.png`.
