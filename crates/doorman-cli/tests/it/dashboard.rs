@@ -635,3 +635,204 @@ pub async fn dashboard_marks_only_proven_entries_verified(kit: &Kit) -> anyhow::
     assert!(audit_row(&html, granted.log_index - 1).contains("✓ verified"));
     Ok(())
 }
+
+/// Posts a dashboard form as the session `cookie`, from the dashboard's origin.
+async fn post_form(kit: &Kit, cookie: &str, path: &str, form: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
+    let base = kit.running.url();
+    Ok(http()?.post(format!("{base}{path}")).header(COOKIE, cookie).header(ORIGIN, &base).form(form).send().await?)
+}
+
+pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let rosa = sign_in(kit, &b.rosa_token).await?;
+    let property = format!("/app/manager/properties/{}", b.property.id);
+    let doors_before = b.rosa.list_access_points(b.property.id).await?.len();
+
+    // A refused form comes back with the API's status, the message, a way
+    // back, and everything that was typed (selects and boxes too).
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/doors"),
+        &[("name", "Side gate"), ("kind", "garage"), ("parent_id", "not-an-id"), ("unit_id", "")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains("id=\"door-error\""), "{html}");
+    assert!(html.contains("inside: pick one from the list"), "the message is shown");
+    assert!(html.contains("value=\"Side gate\""), "the name typed is kept");
+    assert!(html.contains("<option value=\"garage\" selected>"), "the kind picked is kept");
+    assert!(html.contains(&format!("href=\"{property}\"")), "a link leads back");
+    assert_eq!(b.rosa.list_access_points(b.property.id).await?.len(), doors_before, "nothing added");
+
+    // A door of another manager's building cannot be a parent here.
+    let otto_door = b
+        .otto
+        .create_access_point(
+            b.brownstone.id,
+            &CreateAccessPoint { kind: AccessPointKind::Entrance, name: "Stoop".into(), parent_id: None, unit_id: None },
+        )
+        .await?
+        .id
+        .to_string();
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/doors"),
+        &[("name", "Side gate"), ("kind", "lobby"), ("parent_id", &otto_door)],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await?.contains("parent_id: no such access point in this property"));
+
+    // Units: all checked before any is added.
+    let r = post_form(kit, &rosa, &format!("{property}/units"), &[("labels", "9Z, 2B")]).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains("there is already a unit \\\"2B\\\"") || html.contains("already a unit"), "{html}");
+    assert!(html.contains(">9Z, 2B</textarea>"), "the labels typed are kept");
+    assert!(b.rosa.list_units(b.property.id).await?.iter().all(|u| u.label != "9Z"), "none was added");
+
+    // A building with an unreadable latitude keeps its name and address.
+    let r = post_form(
+        kit,
+        &rosa,
+        "/app/manager/properties",
+        &[
+            ("name", "Pier 9"),
+            ("address", "9 Pier"),
+            ("kind", "building"),
+            ("latitude", "north"),
+            ("longitude", "-73.99"),
+            ("time_zone", "America/New_York"),
+        ],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains("value=\"Pier 9\"") && html.contains("value=\"-73.99\""), "{html}");
+    assert_eq!(b.rosa.list_properties().await?.len(), 1);
+
+    // Invitations: another building's unit is not on the list; bad addresses refuse them all.
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/invitations"),
+        &[("unit_id", &b.brownstone_unit.id.to_string()), ("emails", "a@example.com")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/invitations"),
+        &[("unit_id", &b.unit_2b.id.to_string()), ("emails", "a@example.com, not an address")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await?.contains("not an address"));
+
+    // The lock bundle page: 201, never cached.
+    let bike_room = CreateAccessPoint {
+        kind: AccessPointKind::PackageRoom,
+        name: "Bike room".into(),
+        parent_id: Some(b.lobby.id),
+        unit_id: None,
+    };
+    let bike_room = b.rosa.create_access_point(b.property.id, &bike_room).await?;
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/locks"),
+        &[("access_point_id", &bike_room.id.to_string()), ("device_key_source", "generate"), ("mobile_credential", "yes")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+
+    // Another manager: every form on Rosa's property is "not found", nothing written.
+    let otto = sign_in(kit, &otto_token(kit).await?).await?;
+    let units_before = b.rosa.list_units(b.property.id).await?.len();
+    let (lobby, unit, quickship) = (b.lobby.id.to_string(), b.unit_2b.id.to_string(), b.quickship_id.to_string());
+    for (path, form) in [
+        ("units", vec![("labels", "X1")]),
+        ("doors", vec![("name", "X"), ("kind", "lobby")]),
+        ("drop-spots", vec![("name", "X"), ("kind", "lobby"), ("access_point_id", &lobby)]),
+        ("locks", vec![("access_point_id", &lobby), ("device_key_source", "generate")]),
+        ("invitations", vec![("unit_id", &unit), ("emails", "x@example.com")]),
+        ("tenant-notice", vec![("text", "hijacked")]),
+        ("carriers", vec![("carrier_id", &quickship), ("day", "mon"), ("start", "08:00"), ("end", "09:00")]),
+    ] {
+        let r = post_form(kit, &otto, &format!("{property}/{path}"), &form).await?;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(b.rosa.list_units(b.property.id).await?.len(), units_before);
+    assert_eq!(b.rosa.list_locks(b.property.id).await?.len(), 5, "four seeded, one registered by Rosa above");
+
+    // A carrier or a resident on a manager's form: forbidden.
+    let alpha = kit.operator.create_carrier("Alpha Freight").await?;
+    let alpha_cookie = sign_in(kit, &alpha.token).await?;
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
+    for cookie in [&alpha_cookie, &lee] {
+        let r = post_form(kit, cookie, &format!("{property}/units"), &[("labels", "X2")]).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let building = [
+            ("name", "X"),
+            ("address", "X"),
+            ("kind", "building"),
+            ("latitude", "40.7"),
+            ("longitude", "-73.9"),
+            ("time_zone", "America/New_York"),
+        ];
+        let r = post_form(kit, cookie, "/app/manager/properties", &building).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+
+    // Carriers: a manager or a resident cannot add drivers; another
+    // carrier's driver and delivery are "not found".
+    for cookie in [&rosa, &lee] {
+        let r = post_form(kit, cookie, "/app/carrier/drivers", &[("name", "X"), ("vetting", "passed")]).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let beta = kit.client(&kit.operator.create_carrier("Beta Post").await?.token);
+    let bob = beta
+        .create_driver(&CreateDriver {
+            name: "Bob".into(),
+            handheld_public_key: None,
+            vetting: VettingStatus::Passed,
+            vetted_at: None,
+        })
+        .await?;
+    let r = post_form(kit, &alpha_cookie, &format!("/app/carrier/drivers/{}/status", bob.item.id), &[("status", "suspended")])
+        .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let parcel = b.parcel(kit, "PCL-5001", b.unit_2b.id).await?;
+    let r = post_form(kit, &alpha_cookie, &format!("/app/carrier/deliveries/{}/cancel", parcel.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = post_form(
+        kit,
+        &alpha_cookie,
+        &format!("/app/carrier/deliveries/{}/eta", parcel.id),
+        &[("eta", "2026-03-11T14:00")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // Alpha is enabled nowhere: Rosa's units are not on its list.
+    let place = format!("{}/{}", b.property.id, b.unit_2b.id);
+    let r = post_form(
+        kit,
+        &alpha_cookie,
+        "/app/carrier/deliveries",
+        &[("place", &place), ("tracking_number", "AF-1"), ("date", "2026-03-11"), ("from", "08:00"), ("until", "20:00")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains("value=\"AF-1\""), "the tracking number typed is kept");
+    assert!(kit.client(&alpha.token).list_deliveries().await?.is_empty());
+    let stored = b.parcelo.get_delivery(parcel.id).await?;
+    assert_eq!((stored.state, stored.eta), (parcel.state, None), "Alpha changed nothing");
+    assert_eq!(beta.list_drivers().await?[0].status, DriverStatus::Active, "Bob was not suspended by Alpha");
+    Ok(())
+}
