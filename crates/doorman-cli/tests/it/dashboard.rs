@@ -594,7 +594,7 @@ async fn tamper_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
 
 /// The row of log entry `idx` on the audit page.
 fn audit_row(html: &str, idx: u64) -> String {
-    let start = html.find(&format!("<td>{idx}</td>")).unwrap_or_else(|| panic!("no row {idx} in:\n{html}"));
+    let start = html.find(&format!("<td data-label=\"#\">{idx}</td>")).unwrap_or_else(|| panic!("no row {idx} in:\n{html}"));
     let end = html[start..].find("</tr>").map_or(html.len(), |e| start + e);
     html[start..end].to_string()
 }
