@@ -10,7 +10,9 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use doorman_api::{CreateDelivery, CreateDriver, EtaUpdate, UpdateDriver};
-use doorman_domain::{DeliveryId, DeliveryKind, DeliveryState, DriverId, DriverStatus, Principal, PropertyId, UnitId, VettingStatus};
+use doorman_domain::{
+    DeliveryId, DeliveryKind, DeliveryState, DriverId, DriverStatus, Principal, PropertyId, UnitId, VettingStatus,
+};
 use doorman_server::{ServiceError, ServiceResult};
 
 use crate::audit_view::{checked_entries, CheckedLog};
@@ -172,7 +174,13 @@ pub(crate) async fn carrier_fragment(State(dash): State<DashState>, signed: Sign
 }
 
 /// Runs a carrier form; on failure the page again, with what was typed.
-async fn carrier_form<F, Fut>(dash: DashState, signed: Signed, fields: Vec<(String, String)>, form: &str, action: F) -> Response
+async fn carrier_form<F, Fut>(
+    dash: DashState,
+    signed: Signed,
+    fields: Vec<(String, String)>,
+    form: &str,
+    action: F,
+) -> Response
 where
     F: FnOnce(DashState, Principal, Fields) -> Fut,
     Fut: std::future::Future<Output = ServiceResult<Response>>,
@@ -298,7 +306,8 @@ pub(crate) async fn add_driver(
             vetted_at,
         };
         let created = dash.service.create_driver(&p, req).await?;
-        let page = DriverAdded { chrome: Chrome::of(&p, "Driver added"), name: created.item.name, token: created.token };
+        let page =
+            DriverAdded { chrome: Chrome::of(&p, "Driver added"), name: created.item.name, token: created.token };
         let mut response = render(StatusCode::CREATED, &page);
         response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
         Ok(response)

@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
-use base64::Engine as _;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
 use axum::Form;
+use base64::Engine as _;
 use doorman_api::{
     CreateAccessPoint, CreateDropSpot, CreateInvitation, CreateProperty, CreateUnit, LockProvisioned, PutEnablement,
     RegisterLock, SetTenantNotice,
@@ -91,7 +91,8 @@ pub(crate) async fn manager_page(State(dash): State<DashState>, signed: Signed) 
 
 fn degrees(fields: &Fields, name: &str) -> ServiceResult<f64> {
     let text = fields.get(name).replace(',', ".").replace('−', "-");
-    text.parse::<f64>().map_err(|_| ServiceError::invalid(format!("{name}: a number of degrees, like 40.7128 or -73.98")))
+    text.parse::<f64>()
+        .map_err(|_| ServiceError::invalid(format!("{name}: a number of degrees, like 40.7128 or -73.98")))
 }
 
 /// Adds a building: name, address, kind, latitude, longitude, time zone.
@@ -299,7 +300,7 @@ async fn carrier_choices(dash: &DashState, p: &Principal) -> ServiceResult<Vec<C
         .into_iter()
         .map(|c| Choice { id: c.id.to_string(), name: c.name })
         .collect();
-    carriers.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    carriers.sort_by_key(|c| c.name.to_lowercase());
     Ok(carriers)
 }
 
@@ -533,7 +534,7 @@ where
         Err(e) => return service_error(e),
     };
     let fields = Fields(fields);
-    match action(dash.clone(), p.clone(), id, fields.clone()).await {
+    match action(dash.clone(), p, id, fields.clone()).await {
         Ok(r) => r,
         // Another tenant's property, a role without access: the plain error page.
         Err(e @ (ServiceError::NotFound("property") | ServiceError::Forbidden(_) | ServiceError::Unauthenticated)) => {
@@ -556,13 +557,8 @@ pub(crate) async fn add_units(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     property_form(dash, signed, id, fields, "units", |dash, p, id, f| async move {
-        let labels: Vec<String> = f
-            .get("labels")
-            .split(['\n', ','])
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
+        let labels: Vec<String> =
+            f.get("labels").split(['\n', ',']).map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
         if labels.is_empty() {
             return Err(ServiceError::invalid("labels: write at least one unit label, like 2B"));
         }
@@ -638,7 +634,8 @@ pub(crate) async fn enable_carrier(
         let carrier: CarrierId = f.id("carrier_id", "carrier")?;
         let days: Vec<String> = f.all("day").into_iter().filter(|d| DAYS.contains(&d.as_str())).collect();
         let enabled = f.checked("enabled");
-        let (start, end) = if f.checked("all_day") { ("00:00".into(), "24:00".into()) } else { (f.get("start"), f.get("end")) };
+        let (start, end) =
+            if f.checked("all_day") { ("00:00".into(), "24:00".into()) } else { (f.get("start"), f.get("end")) };
         let hours = if days.is_empty() { Vec::new() } else { vec![WeeklyHours { days, start, end }] };
         if enabled && hours.is_empty() {
             return Err(ServiceError::invalid("hours: tick at least one day the carrier may come"));
@@ -733,7 +730,9 @@ pub(crate) async fn register_lock(
         } else {
             let key = f.get("device_public_key");
             if key.is_empty() {
-                return Err(ServiceError::invalid("device key: paste the key the lock shows, or let the page make one"));
+                return Err(ServiceError::invalid(
+                    "device key: paste the key the lock shows, or let the page make one",
+                ));
             }
             key
         };

@@ -8,9 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use doorman_api::CreateBlock;
-use doorman_domain::{
-    Delivery, DeliveryId, DropSpotId, Event, Principal, UnitId, UnitPreferences,
-};
+use doorman_domain::{Delivery, DeliveryId, DropSpotId, Event, Principal, UnitId, UnitPreferences};
 use doorman_server::{ServiceError, ServiceResult};
 use doorman_web::error::ApiError;
 use serde::Deserialize;
@@ -497,5 +495,4 @@ mod tests {
         let api = ApiError::from(ServiceError::Clip(ClipRefusal::HashMismatch));
         assert_eq!((page.status(), api.status), (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::UNPROCESSABLE_ENTITY));
     }
-
 }

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use doorman_domain::{
-    AccessRequestRecord, Block, CarrierEnablement, CarrierId, Delivery, DriverId, DropSpot, Principal, PropertyId, Unit,
-    UnitId,
+    AccessRequestRecord, Block, CarrierEnablement, CarrierId, Delivery, DriverId, DropSpot, Principal, PropertyId,
+    Unit, UnitId,
 };
 
 use crate::{Service, ServiceResult};
@@ -182,7 +182,7 @@ impl Service {
         property: PropertyId,
     ) -> ServiceResult<Vec<NamedAccessRequest>> {
         let mut requests = self.property_access_requests(p, property).await?;
-        requests.sort_by(|a, b| b.at.cmp(&a.at));
+        requests.sort_by_key(|r| std::cmp::Reverse(r.at));
         let mut names = Names::default();
         let mut out = Vec::with_capacity(requests.len());
         for request in requests {

@@ -175,7 +175,8 @@ async fn from_nothing_to_a_live_building(kit: &Kit, width: u32, height: u32) -> 
     browser.find("#labels").await?.type_text("1A, 1B\n2A").await?;
     browser.submit("#add-units").await?;
     browser.find("#unit-list tr:nth-child(3) .label").await?;
-    let labels: Vec<String> = kit.client(&maria.token).list_units(property.id).await?.into_iter().map(|u| u.label).collect();
+    let labels: Vec<String> =
+        kit.client(&maria.token).list_units(property.id).await?.into_iter().map(|u| u.label).collect();
     assert_eq!(labels.len(), 3, "{labels:?}");
 
     // Doors as a tree: each parent picked from the list by name.
@@ -233,7 +234,11 @@ async fn from_nothing_to_a_live_building(kit: &Kit, width: u32, height: u32) -> 
     let locks = kit.client(&maria.token).list_locks(property.id).await?;
     assert_eq!(locks.len(), 1);
     assert_eq!(bundle.lock_id, locks[0].id.to_string());
-    assert_eq!(bundle.device_public_key()?.0.to_vec(), locks[0].device_public_key, "the page made the key it registered");
+    assert_eq!(
+        bundle.device_public_key()?.0.to_vec(),
+        locks[0].device_public_key,
+        "the page made the key it registered"
+    );
     bundle.identity()?;
     bundle.trusted()?;
     assert!(bundle.mqtt.is_some(), "the bundle carries the lock's MQTT account");
@@ -594,7 +599,8 @@ async fn tamper_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
 
 /// The row of log entry `idx` on the audit page.
 fn audit_row(html: &str, idx: u64) -> String {
-    let start = html.find(&format!("<td data-label=\"#\">{idx}</td>")).unwrap_or_else(|| panic!("no row {idx} in:\n{html}"));
+    let start =
+        html.find(&format!("<td data-label=\"#\">{idx}</td>")).unwrap_or_else(|| panic!("no row {idx} in:\n{html}"));
     let end = html[start..].find("</tr>").map_or(html.len(), |e| start + e);
     html[start..end].to_string()
 }
@@ -671,7 +677,12 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
         .otto
         .create_access_point(
             b.brownstone.id,
-            &CreateAccessPoint { kind: AccessPointKind::Entrance, name: "Stoop".into(), parent_id: None, unit_id: None },
+            &CreateAccessPoint {
+                kind: AccessPointKind::Entrance,
+                name: "Stoop".into(),
+                parent_id: None,
+                unit_id: None,
+            },
         )
         .await?
         .id
@@ -745,7 +756,11 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
         kit,
         &rosa,
         &format!("{property}/locks"),
-        &[("access_point_id", &bike_room.id.to_string()), ("device_key_source", "generate"), ("mobile_credential", "yes")],
+        &[
+            ("access_point_id", &bike_room.id.to_string()),
+            ("device_key_source", "generate"),
+            ("mobile_credential", "yes"),
+        ],
     )
     .await?;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -804,8 +819,13 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
             vetted_at: None,
         })
         .await?;
-    let r = post_form(kit, &alpha_cookie, &format!("/app/carrier/drivers/{}/status", bob.item.id), &[("status", "suspended")])
-        .await?;
+    let r = post_form(
+        kit,
+        &alpha_cookie,
+        &format!("/app/carrier/drivers/{}/status", bob.item.id),
+        &[("status", "suspended")],
+    )
+    .await?;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let parcel = b.parcel(kit, "PCL-5001", b.unit_2b.id).await?;
     let r = post_form(kit, &alpha_cookie, &format!("/app/carrier/deliveries/{}/cancel", parcel.id), &[]).await?;
@@ -824,7 +844,13 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
         kit,
         &alpha_cookie,
         "/app/carrier/deliveries",
-        &[("place", &place), ("tracking_number", "AF-1"), ("date", "2026-03-11"), ("from", "08:00"), ("until", "20:00")],
+        &[
+            ("place", &place),
+            ("tracking_number", "AF-1"),
+            ("date", "2026-03-11"),
+            ("from", "08:00"),
+            ("until", "20:00"),
+        ],
     )
     .await?;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);

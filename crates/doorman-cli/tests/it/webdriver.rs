@@ -232,9 +232,7 @@ impl Browser {
     /// Fails if the page scrolls sideways: its content is wider than the
     /// viewport.
     pub async fn assert_no_sideways_scroll(&self, page: &str) -> anyhow::Result<()> {
-        let sizes = self
-            .execute("return [document.documentElement.scrollWidth, window.innerWidth];")
-            .await?;
+        let sizes = self.execute("return [document.documentElement.scrollWidth, window.innerWidth];").await?;
         let (scroll, inner) = (sizes[0].as_i64().unwrap_or(i64::MAX), sizes[1].as_i64().unwrap_or(0));
         if scroll > inner {
             let widest = self
