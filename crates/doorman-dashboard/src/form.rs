@@ -72,13 +72,13 @@ impl Typed {
     }
 
     /// Did `form` fail?
-    pub(crate) fn is(&self, form: &str) -> bool {
-        self.form == form
+    pub(crate) fn is(&self, form: impl AsRef<str>) -> bool {
+        self.form == form.as_ref()
     }
 
     /// What was typed into `name` of `form`, or `default` when that form
     /// did not fail.
-    pub(crate) fn v(&self, form: &str, name: &str, default: &str) -> String {
+    pub(crate) fn v(&self, form: impl AsRef<str>, name: &str, default: &str) -> String {
         if self.is(form) {
             self.fields.get(name)
         } else {
@@ -88,7 +88,13 @@ impl Typed {
 
     /// Was `value` chosen for `name` of `form` (a select's option, a
     /// checkbox)? `default` when that form did not fail.
-    pub(crate) fn chose(&self, form: &str, name: &str, value: &str, default: impl std::borrow::Borrow<bool>) -> bool {
+    pub(crate) fn chose(
+        &self,
+        form: impl AsRef<str>,
+        name: &str,
+        value: &str,
+        default: impl std::borrow::Borrow<bool>,
+    ) -> bool {
         if self.is(form) {
             self.fields.0.iter().any(|(k, v)| k == name && v.trim() == value)
         } else {

@@ -516,7 +516,7 @@ pub(crate) async fn property_page(
 /// Runs a property form: `action` gets the property and the fields; on
 /// success the browser goes to `#anchor` of the page, on failure the page
 /// is shown again with what was typed into form `form`.
-async fn property_form<F, Fut>(
+pub(crate) async fn property_form<F, Fut>(
     dash: DashState,
     signed: Signed,
     id: String,
@@ -544,7 +544,7 @@ where
     }
 }
 
-fn back_to(id: PropertyId, anchor: &str) -> Response {
+pub(crate) fn back_to(id: PropertyId, anchor: &str) -> Response {
     see_other(&format!("/app/manager/properties/{id}#{anchor}"))
 }
 
@@ -708,11 +708,70 @@ fn generated_bundle(provisioned: &LockProvisioned, secret: &[u8; 32]) -> doorman
     }
 }
 
-/// Registers a lock on a door picked from the list. Its device key is the
-/// one the lock shows (pasted), or one made here for a lock that loads a
-/// bundle file: then the device secret goes into the bundle and nowhere
-/// else. The bundle (secrets: MQTT password, door-code secret) is in the
-/// answer only, never stored: it can be downloaded from this page once.
+/// The device key of a lock being registered: the one the lock shows
+/// (`device_key_source=paste`), or one made here, whose secret then goes
+/// into the bundle and nowhere else.
+pub(crate) fn new_device_key(f: &Fields) -> ServiceResult<(String, Option<[u8; 32]>)> {
+    if f.get("device_key_source") == "paste" {
+        let key = f.get("device_public_key");
+        if key.is_empty() {
+            return Err(ServiceError::invalid("device key: paste the key the lock shows, or let the page make one"));
+        }
+        return Ok((key, None));
+    }
+    use rand_core::RngCore;
+    let mut secret = [0u8; 32];
+    rand_core::OsRng.fill_bytes(&mut secret);
+    let public = serde_b64::encode(&doorman_protocol::LockDeviceKey::from_secret(&secret).public_key().0);
+    Ok((public, Some(secret)))
+}
+
+/// The page with a new lock's provisioning bundle as its only copy: the
+/// `LockProvisioned` answer, or, when the page made the device key, a
+/// bundle `doorman lock run` loads. Never cached.
+pub(crate) async fn lock_bundle_page(
+    dash: &DashState,
+    p: &Principal,
+    id: PropertyId,
+    provisioned: LockProvisioned,
+    secret: Option<[u8; 32]>,
+) -> ServiceResult<Response> {
+    let json = match secret {
+        Some(mut secret) => {
+            let json = serde_json::to_vec_pretty(&generated_bundle(&provisioned, &secret));
+            secret.fill(0);
+            json
+        }
+        None => serde_json::to_vec_pretty(&provisioned),
+    }
+    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let door = dash
+        .service
+        .list_access_points(p, id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == provisioned.lock.access_point_id)
+        .map(|a| a.name)
+        .unwrap_or_default();
+    let lock_id = provisioned.lock.id.to_string();
+    let page = LockRegistered {
+        chrome: Chrome::of(p, "Lock registered"),
+        property_id: id.to_string(),
+        door,
+        file_name: format!("lock-{lock_id}.json"),
+        href: format!("data:application/json;base64,{}", base64::engine::general_purpose::STANDARD.encode(&json)),
+        lock_id,
+        generated: secret.is_some(),
+    };
+    let mut response = render(StatusCode::CREATED, &page);
+    // The bundle holds secrets: no cache keeps this page.
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Registers a lock on a door picked from the list (see [`new_device_key`]).
+/// The bundle (secrets: MQTT password, door-code secret) is in the answer
+/// only, never stored: it can be downloaded from that page once.
 pub(crate) async fn register_lock(
     State(dash): State<DashState>,
     signed: Signed,
@@ -720,26 +779,11 @@ pub(crate) async fn register_lock(
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     property_form(dash, signed, id, fields, "lock", |dash, p, id, f| async move {
-        let access_point_id = f.id("access_point_id", "door")?;
-        let generate = f.get("device_key_source") != "paste";
-        let mut secret = [0u8; 32];
-        let device_public_key = if generate {
-            use rand_core::RngCore;
-            rand_core::OsRng.fill_bytes(&mut secret);
-            serde_b64::encode(&doorman_protocol::LockDeviceKey::from_secret(&secret).public_key().0)
-        } else {
-            let key = f.get("device_public_key");
-            if key.is_empty() {
-                return Err(ServiceError::invalid(
-                    "device key: paste the key the lock shows, or let the page make one",
-                ));
-            }
-            key
-        };
+        let (device_public_key, secret) = new_device_key(&f)?;
         let model = Some(f.get("model")).filter(|m| !m.is_empty()).unwrap_or_else(|| "doorman-sim".into());
         let firmware = Some(f.get("firmware")).filter(|m| !m.is_empty()).unwrap_or_else(|| "1".into());
         let req = RegisterLock {
-            access_point_id,
+            access_point_id: f.id("access_point_id", "door")?,
             device_public_key,
             model,
             firmware,
@@ -747,35 +791,7 @@ pub(crate) async fn register_lock(
             keypad: f.checked("keypad"),
         };
         let provisioned = dash.service.register_lock(&p, id, req).await?;
-        let json = if generate {
-            serde_json::to_vec_pretty(&generated_bundle(&provisioned, &secret))
-        } else {
-            serde_json::to_vec_pretty(&provisioned)
-        }
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        secret.fill(0);
-        let door = dash
-            .service
-            .list_access_points(&p, id)
-            .await?
-            .into_iter()
-            .find(|a| a.id == access_point_id)
-            .map(|a| a.name)
-            .unwrap_or_default();
-        let lock_id = provisioned.lock.id.to_string();
-        let page = LockRegistered {
-            chrome: Chrome::of(&p, "Lock registered"),
-            property_id: id.to_string(),
-            door,
-            file_name: format!("lock-{lock_id}.json"),
-            href: format!("data:application/json;base64,{}", base64::engine::general_purpose::STANDARD.encode(&json)),
-            lock_id,
-            generated: generate,
-        };
-        let mut response = render(StatusCode::CREATED, &page);
-        // The bundle holds secrets: no cache keeps this page.
-        response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-        Ok(response)
+        lock_bundle_page(&dash, &p, id, provisioned, secret).await
     })
     .await
 }
