@@ -129,6 +129,21 @@ pub(crate) async fn create_property(
 pub(crate) struct UnitRow {
     pub id: String,
     pub label: String,
+    /// Its residents now (not moved out).
+    pub residents: Vec<ResidentRow>,
+}
+
+impl UnitRow {
+    /// The name of this row's forms.
+    pub(crate) fn key(&self) -> String {
+        format!("unit:{}", self.id)
+    }
+}
+
+pub(crate) struct ResidentRow {
+    pub id: String,
+    pub name: String,
+    pub email: String,
 }
 
 pub(crate) struct DoorRow {
@@ -143,6 +158,8 @@ pub(crate) struct DoorRow {
     pub unit: String,
     pub unit_id: String,
     pub lock: String,
+    /// Empty when the door has no lock in service.
+    pub lock_id: String,
     pub opens_with: String,
     /// Last contact, battery, clock, stale revocations: empty until the
     /// fleet reports them to the store.
@@ -150,6 +167,16 @@ pub(crate) struct DoorRow {
 }
 
 impl DoorRow {
+    /// The name of this row's forms.
+    pub(crate) fn key(&self) -> String {
+        format!("door:{}", self.id)
+    }
+
+    /// The name of its lock's forms.
+    pub(crate) fn lock_key(&self) -> String {
+        format!("lock:{}", self.lock_id)
+    }
+
     /// The name indented by its depth, for the parent lists.
     pub(crate) fn tree_name(&self) -> String {
         format!("{}{}", "— ".repeat(self.depth), self.name)
@@ -162,9 +189,15 @@ pub(crate) struct SpotRow {
     pub kind: String,
     pub kind_code: &'static str,
     pub door: String,
-    pub door_id: String,
     pub unit: String,
     pub unit_id: String,
+}
+
+impl SpotRow {
+    /// The name of this row's forms.
+    pub(crate) fn key(&self) -> String {
+        format!("spot:{}", self.id)
+    }
 }
 
 pub(crate) struct EnablementRow {
@@ -340,6 +373,7 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
                 unit: unit_label(ap.unit_id),
                 unit_id: ap.unit_id.map(|x| x.to_string()).unwrap_or_default(),
                 lock: lock.map(|l| format!("{} (firmware {})", l.model, l.firmware)).unwrap_or_else(|| "—".into()),
+                lock_id: lock.map(|l| l.id.to_string()).unwrap_or_default(),
                 opens_with: opens_with.into(),
                 health: lock
                     .and_then(|l| health.iter().find(|h| h.lock_id == l.id))
@@ -356,7 +390,6 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
             kind: d.kind.as_str().replace('_', " "),
             kind_code: d.kind.as_str(),
             door: door_name(d.access_point_id),
-            door_id: d.access_point_id.to_string(),
             unit: unit_label(d.unit_id),
             unit_id: d.unit_id.map(|x| x.to_string()).unwrap_or_default(),
         })
@@ -376,6 +409,11 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
             spots: named.enablement.allowed_drop_spots.iter().map(spot_name).collect::<Vec<_>>().join(", "),
         })
         .collect();
+    let mut unit_rows = Vec::with_capacity(units.len());
+    for u in &units {
+        let residents = Vec::new();
+        unit_rows.push(UnitRow { id: u.id.to_string(), label: u.label.clone(), residents });
+    }
     let requests = s.named_access_requests(p, id).await?;
     let mut by_reason: BTreeMap<&'static str, (String, usize)> = BTreeMap::new();
     let mut granted = 0;
@@ -435,7 +473,7 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
         }),
         time_zone: tz.clone(),
         typed,
-        units: units.iter().map(|u| UnitRow { id: u.id.to_string(), label: u.label.clone() }).collect(),
+        units: unit_rows,
         doors,
         door_kinds: AccessPointKind::ALL.iter().map(AccessPointKind::as_str).collect(),
         spot_kinds: DropSpotKind::ALL.iter().map(DropSpotKind::as_str).collect(),
