@@ -373,6 +373,11 @@ pub struct DoorAccess {
     pub access_point_id: AccessPointId,
     pub access_point_name: String,
     pub lock_id: LockId,
+    /// The lock's device public key (Ed25519, base64url), for locks that read
+    /// credentials: the handheld checks the lock's signed challenge with it
+    /// (never with a key the lock reports about itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_public_key: Option<String>,
     /// COSE_Sign1 credential, base64url, for locks that read credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
