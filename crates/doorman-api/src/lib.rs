@@ -68,6 +68,13 @@ pub struct WhoAmI {
     pub principal: Principal,
 }
 
+/// An API token to revoke. Holding it is the right to revoke it: whoever
+/// sends it ends it (and every dashboard session opened with it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevokeToken {
+    pub token: String,
+}
+
 // --- manager -----------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
