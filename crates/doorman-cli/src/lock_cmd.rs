@@ -52,6 +52,9 @@ pub struct HealthArgs {
     pub token: String,
     #[arg(long)]
     pub property: PropertyId,
+    /// Print the API's JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -484,46 +487,13 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
 async fn health(a: HealthArgs) -> anyhow::Result<()> {
     let client = Client::new(&a.url).with_token(a.token.clone());
     let rows = client.lock_health(a.property).await?;
-    if rows.is_empty() {
-        println!("no locks at this property");
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
     }
-    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    for h in rows {
-        let mut flags = Vec::new();
-        if h.revocation_stale {
-            flags.push("REVOCATION STALE");
-        }
-        if h.clock_stale {
-            flags.push("CLOCK STALE");
-        }
-        if h.camera_stale {
-            flags.push("CAMERA STALE");
-        }
-        if h.gap.is_some() {
-            flags.push("EVENTS MISSING");
-        }
-        if h.problem.is_some() {
-            flags.push("BAD EVENT");
-        }
-        println!(
-            "{}  last contact {}  battery {}  drift {}  revocation {}/{}  camera {}  events {}  {}",
-            h.lock_id,
-            or_dash(h.last_contact.map(|t| t.to_string())),
-            or_dash(h.battery_percent.map(|b| format!("{b}%"))),
-            or_dash(h.clock_drift_secs.map(|d| format!("{d}s"))),
-            or_dash(h.revocation_sequence.map(|s| s.to_string())),
-            h.revocation_sequence_issued,
-            or_dash(h.camera_heartbeat_age_secs.map(|s| format!("{s}s ago"))),
-            h.events_stored,
-            if flags.is_empty() { "ok".to_string() } else { flags.join(", ") },
-        );
-        if let Some(p) = &h.problem {
-            println!("    problem: {p}");
-        }
-        if let Some(g) = h.gap {
-            println!("    gap: expected event {} but got {}", g.expected, g.found);
-        }
-    }
+    let property = client.get_property(a.property).await?;
+    let doors = client.list_access_points(a.property).await?;
+    print!("{}", crate::lock_health::render(&property, &doors, &rows));
     Ok(())
 }
 

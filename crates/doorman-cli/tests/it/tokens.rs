@@ -76,7 +76,11 @@ pub async fn revoked_token_gets_401_and_its_sessions_end(kit: &Kit) -> anyhow::R
 
     // Guessing is not possessing: a made-up token, or one shaped like Vera's
     // but not hers, revokes nothing (the same 204: no oracle for which exist).
-    for guess in [format!("dm_{}", "A".repeat(43)), format!("{}x", vera.token), format!("dm_{}", vera.token.trim_start_matches("dm_").to_uppercase())] {
+    for guess in [
+        format!("dm_{}", "A".repeat(43)),
+        format!("{}x", vera.token),
+        format!("dm_{}", vera.token.trim_start_matches("dm_").to_uppercase()),
+    ] {
         b.parcelo.revoke_token(&guess).await?;
         b.dana.client.revoke_token(&guess).await?;
     }
