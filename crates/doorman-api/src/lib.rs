@@ -68,6 +68,13 @@ pub struct WhoAmI {
     pub principal: Principal,
 }
 
+/// An API token to revoke. Holding it is the right to revoke it: whoever
+/// sends it ends it (and every dashboard session opened with it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevokeToken {
+    pub token: String,
+}
+
 // --- manager -----------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -373,6 +380,11 @@ pub struct DoorAccess {
     pub access_point_id: AccessPointId,
     pub access_point_name: String,
     pub lock_id: LockId,
+    /// The lock's device public key (Ed25519, base64url), for locks that read
+    /// credentials: the handheld checks the lock's signed challenge with it
+    /// (never with a key the lock reports about itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_public_key: Option<String>,
     /// COSE_Sign1 credential, base64url, for locks that read credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,

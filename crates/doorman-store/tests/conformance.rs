@@ -104,6 +104,7 @@ macro_rules! conformance {
 conformance!(
     answers_ping,
     tokens_round_trip_every_principal,
+    deleted_token_ends_its_sessions_with_its_events_once,
     web_sessions_act_as_their_token_until_expiry_or_deletion,
     bootstrap_operator_happens_once,
     bootstrap_operator_has_one_winner_under_concurrency,
@@ -483,6 +484,37 @@ async fn tokens_round_trip_every_principal(store: Arc<dyn Store>) {
     let first = &tokens[0];
     assert_conflict(store.insert_token(&TokenRecord { id: TokenId::random(), ..first.clone() }).await, "same hash");
     assert_conflict(store.insert_token(&TokenRecord { hash: random_hash(), ..first.clone() }).await, "same id");
+}
+
+async fn deleted_token_ends_its_sessions_with_its_events_once(store: Arc<dyn Store>) {
+    let kept = token(Principal::Manager { manager_id: ManagerId::random() });
+    let gone = token(Principal::Carrier { carrier_id: CarrierId::random() });
+    store.insert_token(&kept).await.unwrap();
+    // A token stored with its logging, together.
+    store.insert_token_logged(&gone, &marker("token minted")).await.unwrap();
+    assert_conflict(store.insert_token_logged(&gone, &marker("minted twice")).await, "the same token twice");
+    let session = |token: &TokenRecord| WebSessionRecord {
+        hash: random_hash(),
+        token_hash: token.hash,
+        created_at: T0,
+        expires_at: T0 + 3600,
+    };
+    let (a, b, other) = (session(&gone), session(&gone), session(&kept));
+    for s in [&a, &b, &other] {
+        store.insert_web_session(s).await.unwrap();
+    }
+    assert!(store.delete_token(&gone.hash, &marker("token revoked")).await.unwrap());
+    assert_eq!(store.principal_for_token(&gone.hash).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&a.hash, T0 + 1).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&b.hash, T0 + 1).await.unwrap(), None);
+    // Someone else's token and session are untouched.
+    assert_eq!(store.principal_for_token(&kept.hash).await.unwrap(), Some(kept.principal));
+    assert_eq!(store.principal_for_web_session(&other.hash, T0 + 1).await.unwrap(), Some(kept.principal));
+    // Once: again, or an unknown hash, deletes nothing and logs nothing.
+    assert!(!store.delete_token(&gone.hash, &marker("revoked again")).await.unwrap());
+    assert!(!store.delete_token(&random_hash(), &marker("never was")).await.unwrap());
+    let words: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(words, vec!["token minted".to_string(), "token revoked".to_string()]);
 }
 
 async fn bootstrap_operator_happens_once(store: Arc<dyn Store>) {

@@ -29,6 +29,7 @@ mod notify;
 mod openapi;
 mod refusals;
 mod testkit;
+mod tokens;
 mod vehicles;
 mod webdriver;
 mod webhooks;
@@ -165,4 +166,7 @@ scenarios!(
     guests::guest_pass_limits_and_crossings,
     guests::trunk_code_works_once_inside_its_window,
     guests::revoked_guest_pass_is_refused_by_an_online_lock,
+    // API tokens: revoked by whoever holds them, an operator token minted offline
+    tokens::revoked_token_gets_401_and_its_sessions_end with crate::kit::relaxed_auth_config,
+    tokens::operator_token_is_minted_offline_and_any_token_revoked_from_the_cli with crate::kit::relaxed_auth_config,
 );

@@ -86,6 +86,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/units/{unit_id}/guests"),
     ("GET", "/v1/units/{unit_id}/guests"),
     ("DELETE", "/v1/units/{unit_id}/guests/{guest_pass_id}"),
+    ("POST", "/v1/tokens/revoke"),
 ];
 
 /// The only operations that take no token.
