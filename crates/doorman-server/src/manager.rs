@@ -413,6 +413,8 @@ impl LockDevice<'_> {
             mobile_credential: self.mobile_credential,
             keypad: self.keypad,
             created_at: now,
+            decommissioned_at: None,
+            replaced_by: None,
         })
     }
 }
