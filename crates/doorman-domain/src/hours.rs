@@ -72,7 +72,7 @@ impl WeeklyHours {
         let (Ok(s), Ok(e)) = (parse_minute(&self.start), parse_minute(&self.end)) else {
             return false;
         };
-        let on = |day: usize| self.days.iter().any(|d| d == DAYS[day]);
+        let on = |day: usize| self.days.iter().any(|d| DAYS.get(day).is_some_and(|name| d.as_str() == *name));
         if s < e {
             return on(weekday) && s <= minute && minute < e;
         }
