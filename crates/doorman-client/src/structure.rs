@@ -19,7 +19,7 @@ impl Client {
     }
 
     pub async fn remove_unit(&self, property: PropertyId, unit: UnitId) -> ClientResult<()> {
-        self.delete(&format!("/v1/properties/{property}/units/{unit}")).await
+        self.delete_structure(&format!("/v1/properties/{property}/units/{unit}")).await
     }
 
     pub async fn update_access_point(
@@ -32,7 +32,7 @@ impl Client {
     }
 
     pub async fn remove_access_point(&self, property: PropertyId, access_point: AccessPointId) -> ClientResult<()> {
-        self.delete(&format!("/v1/properties/{property}/access-points/{access_point}")).await
+        self.delete_structure(&format!("/v1/properties/{property}/access-points/{access_point}")).await
     }
 
     pub async fn update_drop_spot(
@@ -45,7 +45,7 @@ impl Client {
     }
 
     pub async fn remove_drop_spot(&self, property: PropertyId, spot: DropSpotId) -> ClientResult<()> {
-        self.delete(&format!("/v1/properties/{property}/drop-spots/{spot}")).await
+        self.delete_structure(&format!("/v1/properties/{property}/drop-spots/{spot}")).await
     }
 
     pub async fn decommission_lock(&self, property: PropertyId, lock: LockId) -> ClientResult<Lock> {
@@ -62,7 +62,7 @@ impl Client {
     }
 
     /// A DELETE answered with 204 and no body.
-    async fn delete(&self, path: &str) -> ClientResult<()> {
+    async fn delete_structure(&self, path: &str) -> ClientResult<()> {
         let (status, text) = self.send_raw(Method::DELETE, path, None, None).await?;
         if status.is_success() {
             return Ok(());
