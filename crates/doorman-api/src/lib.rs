@@ -11,9 +11,11 @@ use utoipa::ToSchema;
 mod clips;
 mod guests;
 mod notify;
+mod structure;
 pub use clips::*;
 pub use guests::*;
 pub use notify::*;
+pub use structure::*;
 
 pub use doorman_domain::{
     AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
@@ -191,6 +193,12 @@ pub struct LockHealthView {
     pub revocation_stale: bool,
     /// The lock's clock is lost, or drifts more than allowed, or it never reported one.
     pub clock_stale: bool,
+    /// When the lock was taken out of service (none: in service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decommissioned_at: Option<i64>,
+    /// The lock that took its place on the door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<LockId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -6,6 +6,7 @@ use doorman_api::*;
 
 mod clips;
 mod events;
+mod structure;
 pub use clips::ClipBytes;
 pub use events::{EventStream, SseMessage, StreamStart};
 use reqwest::{Method, StatusCode};

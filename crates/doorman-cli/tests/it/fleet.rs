@@ -474,6 +474,15 @@ impl MosquittoProcess {
     }
 }
 
+impl MosquittoProcess {
+    /// Makes Mosquitto read its password and ACL files again (SIGHUP).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill").arg("-HUP").arg(self.child.id().to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -HUP mosquitto: {status}");
+        Ok(())
+    }
+}
+
 impl Drop for MosquittoProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
