@@ -25,6 +25,7 @@
 
 mod audit_view;
 mod carrier;
+mod changes;
 mod csrf;
 mod form;
 mod interim;
@@ -109,6 +110,14 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/manager/properties/{property_id}/carriers", post(manager::enable_carrier))
         .route("/app/manager/properties/{property_id}/tenant-notice", post(manager::tenant_notice))
         .route("/app/manager/properties/{property_id}/invitations", post(manager::invite_residents))
+        .route("/app/manager/properties/{property_id}/units/{unit_id}", post(changes::edit_unit))
+        .route("/app/manager/properties/{property_id}/units/{unit_id}/remove", post(changes::remove_unit))
+        .route("/app/manager/properties/{property_id}/doors/{access_point_id}", post(changes::edit_door))
+        .route("/app/manager/properties/{property_id}/doors/{access_point_id}/remove", post(changes::remove_door))
+        .route("/app/manager/properties/{property_id}/drop-spots/{drop_spot_id}", post(changes::edit_spot))
+        .route("/app/manager/properties/{property_id}/drop-spots/{drop_spot_id}/remove", post(changes::remove_spot))
+        .route("/app/manager/properties/{property_id}/locks/{lock_id}/decommission", post(changes::decommission_lock))
+        .route("/app/manager/properties/{property_id}/locks/{lock_id}/replace", post(changes::replace_lock))
         .route("/app/carrier", get(carrier::carrier_page))
         .route("/app/carrier/deliveries", get(carrier::carrier_fragment).post(carrier::announce))
         .route("/app/carrier/deliveries/{delivery_id}/eta", post(carrier::update_eta))

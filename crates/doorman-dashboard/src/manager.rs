@@ -353,7 +353,7 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
     let doors = door_tree(&points)
         .into_iter()
         .map(|(depth, ap)| {
-            let lock = locks.iter().find(|l| l.access_point_id == ap.id);
+            let lock = locks.iter().find(|l| l.access_point_id == ap.id && l.is_active());
             let opens_with = lock
                 .map(|l| match (l.mobile_credential, l.keypad) {
                     (true, true) => "phone credential or keypad code",

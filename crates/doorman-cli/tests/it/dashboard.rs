@@ -862,3 +862,118 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     assert_eq!(beta.list_drivers().await?[0].status, DriverStatus::Active, "Bob was not suspended by Alpha");
     Ok(())
 }
+
+pub async fn dashboard_edits_and_removes_the_structure(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let rosa = sign_in(kit, &b.rosa_token).await?;
+    let otto = sign_in(kit, &otto_token(kit).await?).await?;
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
+    let property = format!("/app/manager/properties/{}", b.property.id);
+    let lock_of = |door: AccessPointId| {
+        let rosa = &b.rosa;
+        let property = b.property.id;
+        async move {
+            let locks = rosa.list_locks(property).await?;
+            anyhow::Ok(locks.into_iter().filter(|l| l.access_point_id == door).collect::<Vec<_>>())
+        }
+    };
+
+    // Every change form of Rosa's building: Otto's session finds nothing,
+    // a resident's may not; nothing changes.
+    let room_lock = lock_of(b.package_room.id).await?[0].id;
+    let targets = [
+        (format!("{property}/units/{}", b.unit_3c.id), vec![("label", "X")]),
+        (format!("{property}/units/{}/remove", b.unit_3c.id), vec![]),
+        (format!("{property}/doors/{}", b.package_room.id), vec![("name", "X"), ("kind", "lobby")]),
+        (format!("{property}/doors/{}/remove", b.package_room.id), vec![]),
+        (format!("{property}/drop-spots/{}", b.lobby_spot.id), vec![("name", "X"), ("kind", "lobby")]),
+        (format!("{property}/drop-spots/{}/remove", b.lobby_spot.id), vec![]),
+        (format!("{property}/locks/{room_lock}/decommission"), vec![]),
+        (format!("{property}/locks/{room_lock}/replace"), vec![("device_key_source", "generate")]),
+    ];
+    for (path, form) in &targets {
+        let r = post_form(kit, &otto, path, form).await?;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "another manager: {path}");
+        let r = post_form(kit, &lee, path, form).await?;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "a resident: {path}");
+    }
+    // A unit of another building, through Rosa's building: not found.
+    let r = post_form(kit, &rosa, &format!("{property}/units/{}", b.brownstone_unit.id), &[("label", "X")]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(b.otto.list_units(b.brownstone.id).await?[0].label, b.brownstone_unit.label);
+    assert!(lock_of(b.package_room.id).await?[0].decommissioned_at.is_none(), "nothing changed");
+
+    // Rosa renames 3C.
+    let r = post_form(kit, &rosa, &format!("{property}/units/{}", b.unit_3c.id), &[("label", "3C north")]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(b.rosa.list_units(b.property.id).await?.iter().any(|u| u.label == "3C north"));
+
+    // A door made a child of its own child: refused in its row, typed name kept.
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/doors/{}", b.lobby.id),
+        &[("name", "Main lobby"), ("kind", "lobby"), ("parent_id", &b.package_room.id.to_string())],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains(&format!("id=\"door:{}-error\"", b.lobby.id)), "the error is in the lobby's row");
+    assert!(html.contains("value=\"Main lobby\""), "the name typed is kept");
+    // A plain rename works.
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/doors/{}", b.lobby.id),
+        &[("name", "Main lobby"), ("kind", "lobby"), ("parent_id", &b.entrance.id.to_string())],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let doors = b.rosa.list_access_points(b.property.id).await?;
+    let lobby = doors.iter().find(|a| a.id == b.lobby.id).expect("the lobby");
+    assert_eq!((lobby.name.as_str(), lobby.parent_id), ("Main lobby", Some(b.entrance.id)));
+
+    // What is in the way is said: a door with a lock, a unit with a resident.
+    let r = post_form(kit, &rosa, &format!("{property}/doors/{}/remove", b.package_room.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await?.contains("data-error-code=\"conflict\""));
+    let r = post_form(kit, &rosa, &format!("{property}/units/{}/remove", b.unit_3c.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // A drop spot renamed, then removed.
+    let spot = format!("{property}/drop-spots/{}", b.lobby_spot.id);
+    let r = post_form(kit, &rosa, &spot, &[("name", "Lobby shelf"), ("kind", "lobby"), ("unit_id", "")]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(b.rosa.list_drop_spots(b.property.id).await?.iter().any(|s| s.name == "Lobby shelf"));
+    let r = post_form(kit, &rosa, &format!("{spot}/remove"), &[]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(b.rosa.list_drop_spots(b.property.id).await?.iter().all(|s| s.id != b.lobby_spot.id));
+
+    // The package room's lock decommissioned; the street door's replaced,
+    // its new bundle on the answer page only.
+    let r = post_form(kit, &rosa, &format!("{property}/locks/{room_lock}/decommission"), &[]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(lock_of(b.package_room.id).await?[0].decommissioned_at.is_some());
+    let street_lock = lock_of(b.entrance.id).await?[0].id;
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/locks/{street_lock}/replace"),
+        &[("device_key_source", "generate"), ("mobile_credential", "yes")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    let html = r.text().await?;
+    let street = lock_of(b.entrance.id).await?;
+    let old = street.iter().find(|l| l.id == street_lock).expect("the old lock");
+    let new = street.iter().find(|l| l.is_active()).expect("the new lock");
+    assert_eq!(old.replaced_by, Some(new.id));
+    assert!(html.contains(&new.id.to_string()), "the page names the new lock");
+    let page =
+        http()?.get(format!("{}{property}", kit.running.url())).header(COOKIE, &rosa).send().await?.text().await?;
+    assert!(
+        page.contains(&format!("/locks/{}/decommission", new.id)) && !page.contains(&format!("/locks/{street_lock}/"))
+    );
+    Ok(())
+}
