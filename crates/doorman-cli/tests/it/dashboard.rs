@@ -210,6 +210,18 @@ async fn from_nothing_to_a_live_building(kit: &Kit, width: u32, height: u32) -> 
     browser.assert_no_sideways_scroll("the door tree").await?;
     browser.screenshot("door-tree").await?;
 
+    // A door renamed in its row's Change form.
+    let door_2a = named("2A door").id;
+    browser.find(&format!("tr[data-door='{door_2a}'] summary")).await?.click().await?;
+    let name_box = format!("#door-name-{door_2a}");
+    browser.execute_with("document.querySelector(arguments[0]).value = '';", json!([name_box])).await?;
+    browser.find(&name_box).await?.type_text("Flat 2A door").await?;
+    browser.find(&format!("tr[data-door='{door_2a}'] .edit-door")).await?.show().await?;
+    browser.assert_no_sideways_scroll("a door's change form").await?;
+    browser.screenshot("change-door").await?;
+    browser.submit(&format!("tr[data-door='{door_2a}'] .edit-door")).await?;
+    assert!(browser.text_of("#door-tree").await?.contains("Flat 2A door"));
+
     // A drop spot in the package room.
     browser.find("#spot-name").await?.type_text("Parcel shelves").await?;
     browser.choose("#spot-kind", "package room").await?;
