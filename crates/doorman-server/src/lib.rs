@@ -26,6 +26,7 @@ mod manager;
 mod operator;
 mod resident;
 mod returns;
+mod tenancy;
 mod vehicles;
 pub mod views;
 pub mod webhooks;

@@ -13,6 +13,7 @@ mod events;
 pub mod extract;
 mod guests;
 mod routes;
+mod tenancy;
 mod webhooks;
 pub mod witness;
 

@@ -132,8 +132,8 @@ pub async fn snapshot(kit: &Kit, b: &Building) -> anyhow::Result<Snapshot> {
         grants += store.list_grants(d.id).await?.len();
     }
     Ok(Snapshot {
-        managers: kit.operator.list_managers().await?.len(),
-        carriers: kit.operator.list_carriers().await?.len(),
+        managers: kit.operator.list_managers(None).await?.len(),
+        carriers: kit.operator.list_carriers(None).await?.len(),
         properties: b.rosa.list_properties().await?,
         units: b.rosa.list_units(p).await?,
         access_points: b.rosa.list_access_points(p).await?,
