@@ -28,6 +28,7 @@ mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod tenancy;
 mod testkit;
 mod vehicles;
 mod webdriver;
@@ -162,4 +163,10 @@ scenarios!(
     guests::guest_pass_limits_and_crossings,
     guests::trunk_code_works_once_inside_its_window,
     guests::revoked_guest_pass_is_refused_by_an_online_lock,
+    // life over time: carriers dropped, residents moving out, handover, the carrier's directory
+    tenancy::carrier_removed_or_disabled_loses_its_credentials,
+    tenancy::fleet_removed_carrier_is_refused_by_an_online_lock_within_two_seconds,
+    tenancy::moved_out_resident_is_refused_and_the_next_reads_from_move_in,
+    tenancy::handed_over_property_is_forbidden_to_the_old_manager,
+    tenancy::carrier_directory_and_delivery_by_unit_label,
 );
