@@ -10,16 +10,18 @@ use reqwest::{Method, StatusCode};
 
 use crate::{Client, ClientError, ClientResult};
 
-/// `path`, with `?name=` (encoded) when a name is given.
+/// `path`, with `?name=` (percent-encoded) when a name is given.
 fn with_name(path: &str, name: Option<&str>) -> String {
-    match name {
-        Some(name) => {
-            let mut url = reqwest::Url::parse("http://query.invalid/").expect("a constant URL parses");
-            url.query_pairs_mut().append_pair("name", name);
-            format!("{path}?{}", url.query().unwrap_or_default())
+    let Some(name) = name else { return path.to_string() };
+    let mut query = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            query.push(char::from(b));
+        } else {
+            query.push_str(&format!("%{b:02X}"));
         }
-        None => path.to_string(),
     }
+    format!("{path}?name={query}")
 }
 
 impl Client {
