@@ -8,6 +8,8 @@ pub mod bench_audit;
 pub mod config;
 pub mod demo;
 pub mod lock_cmd;
+pub mod lock_health;
+pub mod token_cmd;
 pub mod webhook_cmd;
 pub mod witness_cmd;
 

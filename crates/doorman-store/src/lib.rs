@@ -10,8 +10,10 @@
 //! (deliveries, grants, access requests), [`FleetStore`] (lock accounts,
 //! lock events, revocations, doors, clips), [`AuditStore`] (the
 //! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
-//! points) and [`TenancyStore`] (moving out, carriers withdrawn, handovers).
-//! Each aggregate's module holds its trait and its one
+//! points), [`StructureStore`] (changing and removing what a manager
+//! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
+//! carriers withdrawn, handovers). Each aggregate's module holds its trait
+//! and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
 //! Each operation is written once, as statements run through a small
@@ -70,6 +72,7 @@ mod resident;
 pub mod sqlite;
 mod sqlite_direct;
 mod sqlx_exec;
+mod structure;
 mod tenancy;
 
 pub use accounts::{AccountStore, TokenRecord, WebSessionRecord};
@@ -87,6 +90,7 @@ pub use postgres::PostgresStore;
 pub use property::PropertyStore;
 pub use resident::ResidentStore;
 pub use sqlite::SqliteStore;
+pub use structure::StructureStore;
 pub use tenancy::TenancyStore;
 
 /// A store: every aggregate's storage, on one database.
@@ -99,6 +103,7 @@ pub trait Store:
     + FleetStore
     + AuditStore
     + NotifyStore
+    + StructureStore
     + TenancyStore
     + Send
     + Sync

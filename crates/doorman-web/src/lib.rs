@@ -13,7 +13,9 @@ mod events;
 pub mod extract;
 mod guests;
 mod routes;
+mod structure;
 mod tenancy;
+mod tokens;
 mod webhooks;
 pub mod witness;
 
