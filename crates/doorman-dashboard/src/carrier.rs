@@ -108,7 +108,7 @@ async fn carrier_deliveries(dash: &DashState, p: &Principal) -> ServiceResult<(C
 
 /// The buildings that enabled the carrier, with their units.
 async fn places(dash: &DashState, p: &Principal) -> ServiceResult<Vec<Place>> {
-    let mut places: Vec<Place> = crate::interim::carrier_properties(&dash.service, p)
+    let mut places: Vec<Place> = dash.service.carrier_properties(p)
         .await?
         .into_iter()
         .map(|e| Place {
@@ -210,7 +210,7 @@ pub(crate) async fn announce(
             .split_once('/')
             .and_then(|(a, b)| Some((a.parse::<PropertyId>().ok()?, b.parse::<UnitId>().ok()?)))
             .ok_or_else(|| ServiceError::invalid("unit: pick the building and unit from the list"))?;
-        let time_zone = crate::interim::carrier_properties(&dash.service, &p)
+        let time_zone = dash.service.carrier_properties(&p)
             .await?
             .into_iter()
             .find(|e| e.property_id == property)
@@ -229,7 +229,8 @@ pub(crate) async fn announce(
         let req = CreateDelivery {
             tracking_number: f.get("tracking_number"),
             property_id: property,
-            unit_id: unit,
+            unit_id: Some(unit),
+            unit_label: None,
             kind,
             window_start,
             window_end,

@@ -8,13 +8,13 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Form;
-use doorman_api::{ReplaceLock, UpdateAccessPoint, UpdateDropSpot, UpdateUnit};
-use doorman_domain::{AccessPointId, AccessPointKind, DropSpotId, DropSpotKind, LockId, UnitId};
+use doorman_api::{Handover, ReplaceLock, UpdateAccessPoint, UpdateDropSpot, UpdateUnit};
+use doorman_domain::{AccessPointId, AccessPointKind, CarrierId, DropSpotId, DropSpotKind, LockId, ResidentId, UnitId};
 use doorman_server::ServiceError;
 
 use crate::manager::{back_to, lock_bundle_page, new_device_key, property_form};
 use crate::session::Signed;
-use crate::DashState;
+use crate::{see_other, DashState};
 
 fn parse<T: std::str::FromStr>(id: &str, what: &'static str) -> Result<T, ServiceError> {
     id.parse().map_err(|_| ServiceError::NotFound(what))
@@ -160,6 +160,56 @@ pub(crate) async fn replace_lock(
         };
         let provisioned = dash.service.replace_lock(&p, id, lock, req).await?;
         lock_bundle_page(&dash, &p, id, provisioned, secret).await
+    })
+    .await
+}
+
+/// A resident moved out: their sign-ins end; the unit keeps its history.
+pub(crate) async fn move_out(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Path((id, unit, resident)): Path<(String, String, String)>,
+) -> Response {
+    let form = format!("unit:{unit}");
+    property_form(dash, signed, id, Vec::new(), &form, |dash, p, id, _| async move {
+        let unit: UnitId = parse(&unit, "unit")?;
+        // The unit must be this property's: the page names the property.
+        if !dash.service.list_units(&p, id).await?.iter().any(|u| u.id == unit) {
+            return Err(ServiceError::NotFound("unit"));
+        }
+        let resident: ResidentId = parse(&resident, "resident")?;
+        dash.service.move_out_resident(&p, unit, resident).await?;
+        Ok(back_to(id, "units"))
+    })
+    .await
+}
+
+/// A carrier dropped: its drivers' outstanding credentials here are revoked.
+pub(crate) async fn remove_enablement(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Path((id, carrier)): Path<(String, String)>,
+) -> Response {
+    property_form(dash, signed, id, Vec::new(), "carrier", |dash, p, id, _| async move {
+        let carrier: CarrierId = parse(&carrier, "carrier")?;
+        dash.service.remove_enablement(&p, id, carrier).await?;
+        Ok(back_to(id, "carriers"))
+    })
+    .await
+}
+
+/// The property handed to another manager, picked from the list: it
+/// leaves this manager's dashboard.
+pub(crate) async fn hand_over(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Path(id): Path<String>,
+    Form(fields): Fields,
+) -> Response {
+    property_form(dash, signed, id, fields, "handover", |dash, p, id, f| async move {
+        let manager_id = f.id("manager_id", "manager")?;
+        dash.service.hand_over_property(&p, id, Handover { manager_id }).await?;
+        Ok(see_other("/app/manager"))
     })
     .await
 }

@@ -28,7 +28,6 @@ mod carrier;
 mod changes;
 mod csrf;
 mod form;
-mod interim;
 mod live;
 mod manager;
 mod pages;
@@ -118,6 +117,12 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/manager/properties/{property_id}/drop-spots/{drop_spot_id}/remove", post(changes::remove_spot))
         .route("/app/manager/properties/{property_id}/locks/{lock_id}/decommission", post(changes::decommission_lock))
         .route("/app/manager/properties/{property_id}/locks/{lock_id}/replace", post(changes::replace_lock))
+        .route(
+            "/app/manager/properties/{property_id}/units/{unit_id}/residents/{resident_id}/move-out",
+            post(changes::move_out),
+        )
+        .route("/app/manager/properties/{property_id}/carriers/{carrier_id}/remove", post(changes::remove_enablement))
+        .route("/app/manager/properties/{property_id}/handover", post(changes::hand_over))
         .route("/app/carrier", get(carrier::carrier_page))
         .route("/app/carrier/deliveries", get(carrier::carrier_fragment).post(carrier::announce))
         .route("/app/carrier/deliveries/{delivery_id}/eta", post(carrier::update_eta))

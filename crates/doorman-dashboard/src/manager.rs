@@ -328,7 +328,7 @@ fn door_tree(points: &[AccessPoint]) -> Vec<(usize, &AccessPoint)> {
 
 /// The carriers a manager may pick from, by name.
 async fn carrier_choices(dash: &DashState, p: &Principal) -> ServiceResult<Vec<Choice>> {
-    let mut carriers: Vec<Choice> = crate::interim::list_carriers(&dash.service, p)
+    let mut carriers: Vec<Choice> = dash.service.list_carriers(p, None)
         .await?
         .into_iter()
         .map(|c| Choice { id: c.id.to_string(), name: c.name })
@@ -411,7 +411,12 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
         .collect();
     let mut unit_rows = Vec::with_capacity(units.len());
     for u in &units {
-        let residents = Vec::new();
+        let residents = s
+            .list_unit_residents(p, u.id)
+            .await?
+            .into_iter()
+            .map(|r| ResidentRow { id: r.id.to_string(), name: r.name, email: r.email })
+            .collect();
         unit_rows.push(UnitRow { id: u.id.to_string(), label: u.label.clone(), residents });
     }
     let requests = s.named_access_requests(p, id).await?;
