@@ -987,5 +987,63 @@ pub async fn dashboard_edits_and_removes_the_structure(kit: &Kit) -> anyhow::Res
     assert!(
         page.contains(&format!("/locks/{}/decommission", new.id)) && !page.contains(&format!("/locks/{street_lock}/"))
     );
+
+pub async fn dashboard_changes_and_removals(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let rosa = sign_in(kit, &b.rosa_token).await?;
+    let otto = sign_in(kit, &otto_token(kit).await?).await?;
+    let property = format!("/app/manager/properties/{}", b.property.id);
+    let invitation = b
+        .rosa
+        .invite_resident(b.unit_2b.id, &CreateInvitation { name: "Lee Park".into(), email: "lee@example.com".into() })
+        .await?;
+    let lee = kit.anon.redeem_invitation(&invitation.code).await?;
+    let lee_cookie = sign_in(kit, &lee.token).await?;
+
+    // Lee is listed in 2B's row with a move-out button.
+    let page = http()?.get(format!("{base}{property}")).header(COOKIE, &rosa).send().await?.text().await?;
+    let move_out = format!("{property}/units/{}/residents/{}/move-out", b.unit_2b.id, lee.item.id);
+    assert!(page.contains(&format!("action=\"{move_out}\"")), "{page}");
+
+    // Not by another manager, not through another building's unit.
+    let r = post_form(kit, &otto, &move_out, &[]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/units/{}/residents/{}/move-out", b.brownstone_unit.id, lee.item.id),
+        &[],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let lee_lives_in_2b = || async {
+        anyhow::Ok(b.rosa.list_unit_residents(b.unit_2b.id).await?.iter().any(|r| r.id == lee.item.id))
+    };
+    assert!(lee_lives_in_2b().await?);
+
+    // Rosa moves Lee out: his token and his session end.
+    let r = post_form(kit, &rosa, &move_out, &[]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!lee_lives_in_2b().await?);
+    let (status, _) = crate::kit::api_error(kit.client(&lee.token).whoami().await);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let r = http()?.get(format!("{base}/app/resident")).header(COOKIE, &lee_cookie).send().await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the session ended");
+    let r = post_form(kit, &rosa, &move_out, &[]).await?;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "moved out already: said on the page");
+
+    // Parcelo dropped: not by Otto; by Rosa, once.
+    let remove = format!("{property}/carriers/{}/remove", b.parcelo_id);
+    let r = post_form(kit, &otto, &remove, &[]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(b.rosa.list_enablements(b.property.id).await?.iter().any(|e| e.carrier_id == b.parcelo_id));
+    let r = post_form(kit, &rosa, &remove, &[]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(b.rosa.list_enablements(b.property.id).await?.iter().all(|e| e.carrier_id != b.parcelo_id));
+    let r = post_form(kit, &rosa, &remove, &[]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let html = r.text().await?;
+    assert!(html.contains("id=\"carrier-error\""), "the page says why, in the carriers' section");
     Ok(())
 }

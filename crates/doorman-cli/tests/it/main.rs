@@ -74,6 +74,7 @@ scenarios!(
     dashboard::dashboard_from_nothing_on_a_desktop,
     dashboard::dashboard_forms_keep_what_was_typed_and_cross_no_tenant,
     dashboard::dashboard_edits_and_removes_the_structure,
+    dashboard::dashboard_changes_and_removals,
     dashboard::dashboard_refuses_forged_and_sessionless_changes with crate::kit::relaxed_auth_config,
     dashboard::dashboard_live_stream_sends_only_the_principals_events,
     dashboard::dashboard_marks_only_proven_entries_verified,
