@@ -108,7 +108,9 @@ async fn carrier_deliveries(dash: &DashState, p: &Principal) -> ServiceResult<(C
 
 /// The buildings that enabled the carrier, with their units.
 async fn places(dash: &DashState, p: &Principal) -> ServiceResult<Vec<Place>> {
-    let mut places: Vec<Place> = dash.service.carrier_properties(p)
+    let mut places: Vec<Place> = dash
+        .service
+        .carrier_properties(p)
         .await?
         .into_iter()
         .map(|e| Place {
@@ -210,7 +212,9 @@ pub(crate) async fn announce(
             .split_once('/')
             .and_then(|(a, b)| Some((a.parse::<PropertyId>().ok()?, b.parse::<UnitId>().ok()?)))
             .ok_or_else(|| ServiceError::invalid("unit: pick the building and unit from the list"))?;
-        let time_zone = dash.service.carrier_properties(&p)
+        let time_zone = dash
+            .service
+            .carrier_properties(&p)
             .await?
             .into_iter()
             .find(|e| e.property_id == property)

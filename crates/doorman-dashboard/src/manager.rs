@@ -252,6 +252,8 @@ struct PropertyPage {
     spots: Vec<SpotOption>,
     carriers: Vec<EnablementRow>,
     carrier_choices: Vec<Choice>,
+    /// The other managers, to hand the property to.
+    managers: Vec<Choice>,
     granted: usize,
     refusals: Vec<CountRow>,
     requests: Vec<RequestRow>,
@@ -328,7 +330,9 @@ fn door_tree(points: &[AccessPoint]) -> Vec<(usize, &AccessPoint)> {
 
 /// The carriers a manager may pick from, by name.
 async fn carrier_choices(dash: &DashState, p: &Principal) -> ServiceResult<Vec<Choice>> {
-    let mut carriers: Vec<Choice> = dash.service.list_carriers(p, None)
+    let mut carriers: Vec<Choice> = dash
+        .service
+        .list_carriers(p, None)
         .await?
         .into_iter()
         .map(|c| Choice { id: c.id.to_string(), name: c.name })
@@ -493,6 +497,17 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
             .collect(),
         carriers,
         carrier_choices: carrier_choices(dash, p).await?,
+        managers: {
+            let mut managers: Vec<Choice> = s
+                .list_managers(p, None)
+                .await?
+                .into_iter()
+                .filter(|m| m.id != property.manager_id)
+                .map(|m| Choice { id: m.id.to_string(), name: m.name })
+                .collect();
+            managers.sort_by_key(|m| m.name.to_lowercase());
+            managers
+        },
         granted,
         refusals,
         requests,

@@ -1017,9 +1017,8 @@ pub async fn dashboard_changes_and_removals(kit: &Kit) -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let lee_lives_in_2b = || async {
-        anyhow::Ok(b.rosa.list_unit_residents(b.unit_2b.id).await?.iter().any(|r| r.id == lee.item.id))
-    };
+    let lee_lives_in_2b =
+        || async { anyhow::Ok(b.rosa.list_unit_residents(b.unit_2b.id).await?.iter().any(|r| r.id == lee.item.id)) };
     assert!(lee_lives_in_2b().await?);
 
     // Rosa moves Lee out: his token and his session end.
@@ -1045,5 +1044,23 @@ pub async fn dashboard_changes_and_removals(kit: &Kit) -> anyhow::Result<()> {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let html = r.text().await?;
     assert!(html.contains("id=\"carrier-error\""), "the page says why, in the carriers' section");
+
+    // Rosa hands the building to Nia, picked from the list; Otto cannot.
+    let nia = kit.operator.create_manager("Nia Okafor").await?;
+    let page = http()?.get(format!("{base}{property}")).header(COOKIE, &rosa).send().await?.text().await?;
+    assert!(page.contains(&format!("<option value=\"{}\" >Nia Okafor</option>", nia.item.id)), "{page}");
+    let nia_id = nia.item.id.to_string();
+    let r = post_form(kit, &otto, &format!("{property}/handover"), &[("manager_id", &nia_id)]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = post_form(kit, &rosa, &format!("{property}/handover"), &[("manager_id", "")]).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_form(kit, &rosa, &format!("{property}/handover"), &[("manager_id", &nia_id)]).await?;
+    assert_eq!(
+        (r.status(), r.headers().get(LOCATION).map(|v| v.as_bytes())),
+        (StatusCode::SEE_OTHER, Some(&b"/app/manager"[..]))
+    );
+    let r = http()?.get(format!("{base}{property}")).header(COOKIE, &rosa).send().await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "Rosa no longer manages it");
+    assert_eq!(kit.client(&nia.token).get_property(b.property.id).await?.id, b.property.id);
     Ok(())
 }
