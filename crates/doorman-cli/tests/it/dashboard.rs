@@ -737,6 +737,31 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     assert!(html.contains("value=\"Pier 9\"") && html.contains("value=\"-73.99\""), "{html}");
     assert_eq!(b.rosa.list_properties().await?.len(), 1);
 
+    // Overnight hours: an end before the start is the next morning; "Change" refills the form.
+    let quickship = b.quickship_id.to_string();
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/carriers"),
+        &[("carrier_id", &quickship), ("day", "fri"), ("start", "22:00"), ("end", "06:00"), ("enabled", "yes")],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let stored = b.rosa.list_enablements(b.property.id).await?;
+    let overnight = stored.iter().find(|e| e.carrier_id == b.quickship_id).expect("QuickShip enabled");
+    assert_eq!((overnight.hours[0].start.as_str(), overnight.hours[0].end.as_str()), ("22:00", "06:00"));
+    let base = kit.running.url();
+    let page = http()?
+        .get(format!("{base}{property}?carrier={quickship}"))
+        .header(COOKIE, &rosa)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(page.contains("fri 22:00–06:00 (next day)"), "{page}");
+    assert!(page.contains("id=\"day-fri\" name=\"day\" value=\"fri\" checked"), "the form starts from what is stored");
+    assert!(page.contains("value=\"22:00\""));
+
     // Invitations: another building's unit is not on the list; bad addresses refuse them all.
     let r = post_form(
         kit,
@@ -781,7 +806,7 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     // Another manager: every form on Rosa's property is "not found", nothing written.
     let otto = sign_in(kit, &otto_token(kit).await?).await?;
     let units_before = b.rosa.list_units(b.property.id).await?.len();
-    let (lobby, unit, quickship) = (b.lobby.id.to_string(), b.unit_2b.id.to_string(), b.quickship_id.to_string());
+    let (lobby, unit) = (b.lobby.id.to_string(), b.unit_2b.id.to_string());
     for (path, form) in [
         ("units", vec![("labels", "X1")]),
         ("doors", vec![("name", "X"), ("kind", "lobby")]),
