@@ -751,13 +751,8 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     let overnight = stored.iter().find(|e| e.carrier_id == b.quickship_id).expect("QuickShip enabled");
     assert_eq!((overnight.hours[0].start.as_str(), overnight.hours[0].end.as_str()), ("22:00", "06:00"));
     let base = kit.running.url();
-    let page = http()?
-        .get(format!("{base}{property}?carrier={quickship}"))
-        .header(COOKIE, &rosa)
-        .send()
-        .await?
-        .text()
-        .await?;
+    let page =
+        http()?.get(format!("{base}{property}?carrier={quickship}")).header(COOKIE, &rosa).send().await?.text().await?;
     assert!(page.contains("fri 22:00–06:00 (next day)"), "{page}");
     assert!(page.contains("id=\"day-fri\" name=\"day\" value=\"fri\" checked"), "the form starts from what is stored");
     assert!(page.contains("value=\"22:00\""));
@@ -1012,6 +1007,8 @@ pub async fn dashboard_edits_and_removes_the_structure(kit: &Kit) -> anyhow::Res
     assert!(
         page.contains(&format!("/locks/{}/decommission", new.id)) && !page.contains(&format!("/locks/{street_lock}/"))
     );
+    Ok(())
+}
 
 pub async fn dashboard_changes_and_removals(kit: &Kit) -> anyhow::Result<()> {
     let b = Building::seed(kit).await?;
