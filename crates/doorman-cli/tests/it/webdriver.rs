@@ -205,8 +205,8 @@ impl Browser {
         let element = self.find(css).await?;
         self.execute("window.__before_submit = true;").await?;
         element.click().await?;
-        let deadline = std::time::Instant::now() + Duration::from_millis(IMPLICIT_WAIT_MS);
-        loop {
+        // The browser's state is polled, as the implicit wait polls for elements.
+        for _ in 0..IMPLICIT_WAIT_MS / 50 {
             let state = self
                 .execute("return window.__before_submit === true ? 'old' : document.readyState;")
                 .await
@@ -214,19 +214,9 @@ impl Browser {
             if state == json!("complete") {
                 return Ok(());
             }
-            if std::time::Instant::now() > deadline {
-                bail!("clicking {css:?} led to no new page");
-            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Sets the value of the input `css` (time and date inputs, which typing
-    /// fills by locale).
-    pub async fn set_value(&self, css: &str, value: &str) -> anyhow::Result<()> {
-        self.find(css).await?;
-        self.execute_with("document.querySelector(arguments[0]).value = arguments[1];", json!([css, value])).await?;
-        Ok(())
+        bail!("clicking {css:?} led to no new page")
     }
 
     /// Fails if the page scrolls sideways: its content is wider than the
