@@ -776,6 +776,23 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await?.contains("not an address"));
 
+    // A pasted device key that is not one: refused, the paste kept.
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/locks"),
+        &[
+            ("access_point_id", &b.lobby.id.to_string()),
+            ("device_key_source", "paste"),
+            ("device_public_key", "not-a-key"),
+        ],
+    )
+    .await?;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let html = r.text().await?;
+    assert!(html.contains("id=\"lock-error\"") && html.contains("value=\"not-a-key\""), "{html}");
+    assert!(html.contains("id=\"key-paste\" name=\"device_key_source\" value=\"paste\" checked"));
+
     // The lock bundle page: 201, never cached.
     let bike_room = CreateAccessPoint {
         kind: AccessPointKind::PackageRoom,
