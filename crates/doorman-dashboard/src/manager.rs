@@ -160,6 +160,8 @@ pub(crate) struct DoorRow {
     pub lock: String,
     /// Empty when the door has no lock in service.
     pub lock_id: String,
+    /// Its earlier locks, out of service (decommissioned or replaced).
+    pub earlier_locks: Vec<String>,
     pub opens_with: String,
     /// Last contact, battery, clock, stale revocations: empty until the
     /// fleet reports them to the store.
@@ -378,6 +380,15 @@ async fn property_view(dash: &DashState, p: &Principal, id: PropertyId, typed: T
                 unit_id: ap.unit_id.map(|x| x.to_string()).unwrap_or_default(),
                 lock: lock.map(|l| format!("{} (firmware {})", l.model, l.firmware)).unwrap_or_else(|| "—".into()),
                 lock_id: lock.map(|l| l.id.to_string()).unwrap_or_default(),
+                earlier_locks: locks
+                    .iter()
+                    .filter(|l| l.access_point_id == ap.id)
+                    .filter_map(|l| {
+                        let since = local_time(l.decommissioned_at?, &tz);
+                        let how = if l.replaced_by.is_some() { "replaced" } else { "decommissioned" };
+                        Some(format!("{} (firmware {}) {how} {since}", l.model, l.firmware))
+                    })
+                    .collect(),
                 opens_with: opens_with.into(),
                 health: lock
                     .and_then(|l| health.iter().find(|h| h.lock_id == l.id))

@@ -1024,6 +1024,8 @@ pub async fn dashboard_edits_and_removes_the_structure(kit: &Kit) -> anyhow::Res
     assert!(
         page.contains(&format!("/locks/{}/decommission", new.id)) && !page.contains(&format!("/locks/{street_lock}/"))
     );
+    assert!(page.contains("(firmware 2.4.1) replaced"), "the old lock is shown replaced: {page}");
+    assert!(page.contains("(firmware 2.4.1) decommissioned"), "and the decommissioned one: {page}");
     Ok(())
 }
 
