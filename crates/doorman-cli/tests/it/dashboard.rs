@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::fixture::Building;
-use crate::kit::Kit;
+use crate::kit::{Kit, HOUR};
 use crate::webdriver::{browser_programs, Browser};
 
 // --- in a browser ----------------------------------------------------------------
@@ -1103,5 +1103,71 @@ pub async fn dashboard_changes_and_removals(kit: &Kit) -> anyhow::Result<()> {
     let r = http()?.get(format!("{base}{property}")).header(COOKIE, &rosa).send().await?;
     assert_eq!(r.status(), StatusCode::NOT_FOUND, "Rosa no longer manages it");
     assert_eq!(kit.client(&nia.token).get_property(b.property.id).await?.id, b.property.id);
+    Ok(())
+}
+
+pub async fn dashboard_carrier_announces_updates_and_cancels(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let gamma = kit.operator.create_carrier("Gamma Parcels").await?;
+    let all_week = WeeklyHours {
+        days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map(String::from).to_vec(),
+        start: "00:00".into(),
+        end: "24:00".into(),
+    };
+    let terms = PutEnablement { enabled: true, hours: vec![all_week], allowed_drop_spots: vec![] };
+    b.rosa.put_enablement(b.property.id, gamma.item.id, &terms).await?;
+    let cookie = sign_in(kit, &gamma.token).await?;
+    let base = kit.running.url();
+
+    // The form offers Rosa's building's units by name.
+    let page = http()?.get(format!("{base}/app/carrier")).header(COOKIE, &cookie).send().await?.text().await?;
+    let place = format!("{}/{}", b.property.id, b.unit_2b.id);
+    assert!(page.contains(&format!("<option value=\"{place}\" >{} · 2B</option>", b.property.name)), "{page}");
+
+    // A window on a day that does not exist: refused, all kept.
+    let mut form = vec![
+        ("place", place.as_str()),
+        ("tracking_number", "GP-1"),
+        ("kind", "drop"),
+        ("date", "2026-02-30"),
+        ("from", "22:00"),
+        ("until", "06:00"),
+    ];
+    let r = post_form(kit, &cookie, "/app/carrier/deliveries", &form).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains("id=\"announce-error\"") && html.contains("value=\"GP-1\""), "{html}");
+    assert!(html.contains(&format!("<option value=\"{place}\" selected>")), "the unit picked is kept");
+
+    // Overnight, 22:00 until 06:00 the next morning, building time.
+    form[3] = ("date", "2026-03-11");
+    let r = post_form(kit, &cookie, "/app/carrier/deliveries", &form).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let gamma_client = kit.client(&gamma.token);
+    let d = gamma_client.list_deliveries().await?.pop().expect("announced");
+    assert_eq!((d.unit_id, d.window_end - d.window_start), (b.unit_2b.id, 8 * HOUR));
+    let page = http()?.get(format!("{base}/app/carrier")).header(COOKIE, &cookie).send().await?.text().await?;
+    assert!(page.contains(&format!(
+        "<span class=\"building\">{}</span> · unit <span class=\"unit\">2B</span>",
+        b.property.name
+    )));
+
+    // The ETA, in building time; then cancelled.
+    let eta = format!("/app/carrier/deliveries/{}/eta", d.id);
+    let r = post_form(kit, &cookie, &eta, &[("eta", "not a time")]).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post_form(kit, &cookie, &eta, &[("eta", "2026-03-11T23:30")]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let d = gamma_client.get_delivery(d.id).await?;
+    assert_eq!((d.state, d.eta.map(|e| e - d.window_start)), (DeliveryState::OutForDelivery, Some(90 * 60)));
+    let r = post_form(kit, &cookie, &format!("/app/carrier/deliveries/{}/cancel", d.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(gamma_client.get_delivery(d.id).await?.state, DeliveryState::Cancelled);
+    // Cancelled: no more forms for it; cancelling again says why.
+    let page = http()?.get(format!("{base}/app/carrier")).header(COOKIE, &cookie).send().await?.text().await?;
+    assert!(page.contains(&format!("id=\"delivery-{}\" data-state=\"cancelled\"", d.id)));
+    assert!(!page.contains(&format!("/app/carrier/deliveries/{}/cancel", d.id)));
+    let r = post_form(kit, &cookie, &format!("/app/carrier/deliveries/{}/cancel", d.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
     Ok(())
 }
