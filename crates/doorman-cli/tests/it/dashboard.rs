@@ -815,6 +815,38 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
 
+    // A lock that shows its own key: the bundle is the service's answer, with that key.
+    let shed = CreateAccessPoint {
+        kind: AccessPointKind::PackageRoom,
+        name: "Shed".into(),
+        parent_id: Some(b.lobby.id),
+        unit_id: None,
+    };
+    let shed = b.rosa.create_access_point(b.property.id, &shed).await?;
+    let device = doorman_protocol::LockDeviceKey::from_secret(&[7u8; 32]).public_key().0;
+    let pasted = doorman_domain::serde_b64::encode(&device);
+    let r = post_form(
+        kit,
+        &rosa,
+        &format!("{property}/locks"),
+        &[
+            ("access_point_id", &shed.id.to_string()),
+            ("device_key_source", "paste"),
+            ("device_public_key", &pasted),
+            ("mobile_credential", "yes"),
+        ],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let html = r.text().await?;
+    let start = html.find("data:application/json;base64,").expect("a data URL") + "data:application/json;base64,".len();
+    let end = start + html[start..].find('"').expect("its end");
+    let provisioned: LockProvisioned =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(&html[start..end])?)?;
+    assert_eq!(provisioned.lock.device_public_key, device.to_vec());
+    assert_eq!(provisioned.lock.access_point_id, shed.id);
+    assert!(!html.contains("device_secret"), "no secret made for a lock that keeps its own");
+
     // Another manager: every form on Rosa's property is "not found", nothing written.
     let otto = sign_in(kit, &otto_token(kit).await?).await?;
     let units_before = b.rosa.list_units(b.property.id).await?.len();
@@ -832,7 +864,7 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
     assert_eq!(b.rosa.list_units(b.property.id).await?.len(), units_before);
-    assert_eq!(b.rosa.list_locks(b.property.id).await?.len(), 5, "four seeded, one registered by Rosa above");
+    assert_eq!(b.rosa.list_locks(b.property.id).await?.len(), 6, "four seeded, two registered by Rosa above");
 
     // A carrier or a resident on a manager's form: forbidden.
     let alpha = kit.operator.create_carrier("Alpha Freight").await?;
