@@ -2,12 +2,14 @@
 //! exactly what `doorman serve` boots.
 
 pub mod app;
+pub mod apply;
 pub mod audit_cmd;
 pub mod bench;
 pub mod bench_audit;
 pub mod config;
 pub mod demo;
 pub mod lock_cmd;
+pub mod manage;
 pub mod webhook_cmd;
 pub mod witness_cmd;
 
