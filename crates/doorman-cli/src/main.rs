@@ -507,3 +507,94 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parses(args: &[&str]) -> Command {
+        match Cli::try_parse_from(args) {
+            Ok(Cli { command: Some(c) }) => c,
+            Ok(_) => panic!("{args:?}: no command"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn every_role_command_parses_beside_the_old_ones() {
+        Cli::command().debug_assert();
+        let c = parses(&[
+            "doorman",
+            "property",
+            "create",
+            "--name",
+            "P",
+            "--address",
+            "A",
+            "--lat",
+            "-33.9",
+            "--lon",
+            "-151.2",
+            "--time-zone",
+            "Australia/Sydney",
+            "--json",
+        ]);
+        assert!(
+            matches!(c, Command::Property { action: manage::PropertyCmd::Create { lon, .. }, remote } if lon == -151.2 && remote.json)
+        );
+        let c = parses(&[
+            "doorman",
+            "door",
+            "add",
+            "-p",
+            "Maple Court",
+            "Lobby",
+            "--kind",
+            "lobby",
+            "--parent",
+            "Street door",
+        ]);
+        assert!(matches!(
+            c,
+            Command::Door { action: manage::DoorCmd::Add { kind: doorman_api::AccessPointKind::Lobby, .. }, .. }
+        ));
+        let c = parses(&["doorman", "drop-spot", "add", "-p", "P", "Shelf", "--kind", "package-room", "--door", "D"]);
+        assert!(matches!(c, Command::DropSpot { .. }));
+        let c = parses(&["doorman", "carrier", "enable", "Parcelo", "-p", "P", "--hours", "daily all day"]);
+        assert!(matches!(c, Command::Carrier { action: manage::CarrierCmd::Enable { .. }, .. }));
+        assert!(matches!(parses(&["doorman", "carrier", "create", "--name", "X"]), Command::Carrier { .. }));
+        assert!(matches!(parses(&["doorman", "manager", "list"]), Command::Manager { .. }));
+        let c =
+            parses(&["doorman", "delivery", "announce", "-p", "P", "--unit", "2B", "--tracking", "T", "--from", "-1h"]);
+        assert!(
+            matches!(c, Command::Delivery { action: manage::DeliveryCmd::Announce { from, .. }, .. } if from == "-1h")
+        );
+        assert!(matches!(parses(&["doorman", "apply", "b.toml", "--dry-run"]), Command::Apply { dry_run: true, .. }));
+        // The new lock and driver verbs sit beside the devices' ones.
+        let c = parses(&["doorman", "lock", "decommission", "-p", "P", "Lobby"]);
+        assert!(matches!(c, Command::Lock(manage::LockArgs { command: manage::LockCmd::Decommission { .. } })));
+        let c = parses(&["doorman", "lock", "run", "--bundle", "a.json"]);
+        assert!(matches!(c, Command::Lock(manage::LockArgs { command: manage::LockCmd::Device(_) })));
+        let c = parses(&[
+            "doorman",
+            "lock",
+            "provision",
+            "--token",
+            "t",
+            "--property",
+            "P",
+            "--door",
+            "Lobby",
+            "--out",
+            "b.json",
+        ]);
+        assert!(matches!(c, Command::Lock(manage::LockArgs { command: manage::LockCmd::Device(_) })));
+        let c = parses(&["doorman", "driver", "suspend", "Dee"]);
+        assert!(matches!(c, Command::Driver(manage::DriverArgs { command: manage::DriverCmd::Suspend { .. } })));
+        let c = parses(&["doorman", "driver", "keygen", "--out", "k"]);
+        assert!(matches!(c, Command::Driver(manage::DriverArgs { command: manage::DriverCmd::Handheld(_) })));
+        assert!(Cli::try_parse_from(["doorman", "door", "add", "-p", "P", "X", "--kind", "window"]).is_err());
+    }
+}
