@@ -11,9 +11,11 @@ use utoipa::ToSchema;
 mod clips;
 mod guests;
 mod notify;
+mod structure;
 pub use clips::*;
 pub use guests::*;
 pub use notify::*;
+pub use structure::*;
 
 pub use doorman_domain::{
     AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
@@ -66,6 +68,13 @@ pub type DriverCreated = Created<Driver>;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct WhoAmI {
     pub principal: Principal,
+}
+
+/// An API token to revoke. Holding it is the right to revoke it: whoever
+/// sends it ends it (and every dashboard session opened with it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevokeToken {
+    pub token: String,
 }
 
 // --- manager -----------------------------------------------------------------
@@ -184,6 +193,12 @@ pub struct LockHealthView {
     pub revocation_stale: bool,
     /// The lock's clock is lost, or drifts more than allowed, or it never reported one.
     pub clock_stale: bool,
+    /// When the lock was taken out of service (none: in service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decommissioned_at: Option<i64>,
+    /// The lock that took its place on the door.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<LockId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -373,6 +388,11 @@ pub struct DoorAccess {
     pub access_point_id: AccessPointId,
     pub access_point_name: String,
     pub lock_id: LockId,
+    /// The lock's device public key (Ed25519, base64url), for locks that read
+    /// credentials: the handheld checks the lock's signed challenge with it
+    /// (never with a key the lock reports about itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_public_key: Option<String>,
     /// COSE_Sign1 credential, base64url, for locks that read credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,

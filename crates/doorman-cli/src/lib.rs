@@ -9,7 +9,9 @@ pub mod bench_audit;
 pub mod config;
 pub mod demo;
 pub mod lock_cmd;
+pub mod lock_health;
 pub mod manage;
+pub mod token_cmd;
 pub mod webhook_cmd;
 pub mod witness_cmd;
 

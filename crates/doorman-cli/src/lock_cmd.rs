@@ -52,6 +52,9 @@ pub struct HealthArgs {
     pub token: String,
     #[arg(long)]
     pub property: PropertyId,
+    /// Print the API's JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -206,9 +209,10 @@ pub struct DeliverArgs {
     pub tracking: String,
     #[arg(long)]
     pub property: PropertyId,
-    #[arg(long)]
+    /// Where the driver stands (degrees; south and west are negative: `--lon -73.98`).
+    #[arg(long, allow_negative_numbers = true)]
     pub lat: f64,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lon: f64,
     /// The locks' endpoint (`doorman lock run`).
     #[arg(long, default_value = "127.0.0.1:7400")]
@@ -267,7 +271,7 @@ pub async fn run_driver(args: DriverArgs) -> anyhow::Result<()> {
             let handheld = read_handheld(&a.handheld)?;
             let endpoint = LockEndpoint::new(a.endpoint);
             let lock = parse_lock(&a.lock)?;
-            let key = lock_key(&endpoint, lock, a.lock_key.as_deref()).await?;
+            let key = lock_key(&endpoint, lock, a.lock_key.as_deref(), KeySource::Flag).await?;
             let credential = serde_b64::decode(&a.credential).context("the credential is not base64url")?;
             let decision = if a.walk_through {
                 handheld.walk_through(&endpoint, lock, &key, &credential).await?
@@ -343,7 +347,12 @@ fn read_handheld(path: &std::path::Path) -> anyhow::Result<Handheld> {
     Ok(Handheld::from_secret(&secret)?)
 }
 
-async fn lock_key(endpoint: &LockEndpoint, lock: LockId, given: Option<&str>) -> anyhow::Result<LockDevicePublicKey> {
+async fn lock_key(
+    endpoint: &LockEndpoint,
+    lock: LockId,
+    given: Option<&str>,
+    via: KeySource,
+) -> anyhow::Result<LockDevicePublicKey> {
     let from_text = |t: &str| -> anyhow::Result<LockDevicePublicKey> {
         let bytes: [u8; 32] =
             serde_b64::decode(t).ok().and_then(|b| b.try_into().ok()).context("a lock key is 32 bytes of base64url")?;
@@ -355,8 +364,32 @@ async fn lock_key(endpoint: &LockEndpoint, lock: LockId, given: Option<&str>) ->
     let name = lock_name(lock);
     let hosted = endpoint.hello().await?;
     let reported = hosted.iter().find(|h| h.lock == name).context("that lock is not served at this endpoint")?;
-    eprintln!("warning: trusting the key the lock reports for itself (simulation only; pass --lock-key)");
+    eprintln!("warning: {name}: {}", untrusted_key_warning(via));
     from_text(&reported.device_public_key)
+}
+
+/// Where a lock key the handheld was not given would have come from, to
+/// name the real way in the warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeySource {
+    /// `driver present`: its `--lock-key` flag.
+    Flag,
+    /// `driver deliver`: the service's grant (a service that predates it names none).
+    Grant,
+}
+
+fn untrusted_key_warning(via: KeySource) -> &'static str {
+    match via {
+        KeySource::Flag => {
+            "trusting the key the lock reports for itself (simulation only): pass the key the service \
+             lists for the lock (`lock_public_key` of the grant, `device_public_key` of GET \
+             /v1/properties/{id}/locks) with --lock-key"
+        }
+        KeySource::Grant => {
+            "the service's grant named no key for this lock (an older service); trusting the key the \
+             lock reports for itself (simulation only)"
+        }
+    }
 }
 
 fn print_decision(lock: &str, d: &doorman_devices::DecisionJson) {
@@ -480,11 +513,10 @@ pub async fn replace_bundle(
     a: &ProvisionOptions,
     out: &std::path::Path,
 ) -> anyhow::Result<LockBundle> {
-    use crate::manage::pending::Pending as _;
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     let device = LockDeviceKey::from_secret(&secret);
-    let req = crate::manage::pending::ReplaceLock {
+    let req = doorman_api::ReplaceLock {
         device_public_key: serde_b64::encode(&device.public_key().0),
         model: a.model.clone(),
         firmware: a.firmware.clone(),
@@ -547,46 +579,13 @@ fn write_bundle(
 async fn health(a: HealthArgs) -> anyhow::Result<()> {
     let client = Client::new(&a.url).with_token(a.token.clone());
     let rows = client.lock_health(a.property).await?;
-    if rows.is_empty() {
-        println!("no locks at this property");
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
     }
-    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    for h in rows {
-        let mut flags = Vec::new();
-        if h.revocation_stale {
-            flags.push("REVOCATION STALE");
-        }
-        if h.clock_stale {
-            flags.push("CLOCK STALE");
-        }
-        if h.camera_stale {
-            flags.push("CAMERA STALE");
-        }
-        if h.gap.is_some() {
-            flags.push("EVENTS MISSING");
-        }
-        if h.problem.is_some() {
-            flags.push("BAD EVENT");
-        }
-        println!(
-            "{}  last contact {}  battery {}  drift {}  revocation {}/{}  camera {}  events {}  {}",
-            h.lock_id,
-            or_dash(h.last_contact.map(|t| t.to_string())),
-            or_dash(h.battery_percent.map(|b| format!("{b}%"))),
-            or_dash(h.clock_drift_secs.map(|d| format!("{d}s"))),
-            or_dash(h.revocation_sequence.map(|s| s.to_string())),
-            h.revocation_sequence_issued,
-            or_dash(h.camera_heartbeat_age_secs.map(|s| format!("{s}s ago"))),
-            h.events_stored,
-            if flags.is_empty() { "ok".to_string() } else { flags.join(", ") },
-        );
-        if let Some(p) = &h.problem {
-            println!("    problem: {p}");
-        }
-        if let Some(g) = h.gap {
-            println!("    gap: expected event {} but got {}", g.expected, g.found);
-        }
-    }
+    let property = client.get_property(a.property).await?;
+    let doors = client.list_access_points(a.property).await?;
+    print!("{}", crate::lock_health::render(&property, &doors, &rows));
     Ok(())
 }
 
@@ -636,7 +635,7 @@ async fn deliver(a: DeliverArgs) -> anyhow::Result<()> {
         let name = lock_name(lock);
         let decision = match (&door.credential, &door.door_code) {
             (Some(credential), _) => {
-                let key = lock_key(&endpoint, lock, None).await?;
+                let key = lock_key(&endpoint, lock, door.lock_public_key.as_deref(), KeySource::Grant).await?;
                 let bytes = serde_b64::decode(credential).context("credential is not base64url")?;
                 handheld.walk_through(&endpoint, lock, &key, &bytes).await?
             }
@@ -715,8 +714,79 @@ mod tests {
             Cli::Driver(DriverArgs { command: DriverCommand::Present(PresentArgs { walk_through: true, .. }) })
         ));
         assert!(Cli::try_parse_from(["doorman", "lock", "run"]).is_err(), "a bundle is required");
+        // West and south are negative; a negative number is a value, not a flag.
+        let deliver = Cli::try_parse_from([
+            "doorman",
+            "driver",
+            "deliver",
+            "--token",
+            "dm_x",
+            "--handheld",
+            "h.key",
+            "--tracking",
+            "PCL-1",
+            "--property",
+            "42424242-4242-4242-4242-424242424242",
+            "--lat",
+            "-33.87",
+            "--lon",
+            "-73.98",
+        ])
+        .unwrap();
+        let Cli::Driver(DriverArgs { command: DriverCommand::Deliver(d) }) = deliver else { panic!("{deliver:?}") };
+        assert_eq!((d.lat, d.lon), (-33.87, -73.98));
+        let mixed = Cli::try_parse_from([
+            "doorman",
+            "driver",
+            "deliver",
+            "--token",
+            "dm_x",
+            "--handheld",
+            "h.key",
+            "--tracking",
+            "PCL-1",
+            "--property",
+            "42424242-4242-4242-4242-424242424242",
+            "--lon",
+            "-0.5",
+            "--lat",
+            "51.5",
+        ])
+        .unwrap();
+        let Cli::Driver(DriverArgs { command: DriverCommand::Deliver(d) }) = mixed else { panic!("{mixed:?}") };
+        assert_eq!((d.lat, d.lon), (51.5, -0.5));
+        // Still a number: a stray flag is not taken for a longitude.
+        assert!(Cli::try_parse_from([
+            "doorman",
+            "driver",
+            "deliver",
+            "--token",
+            "dm_x",
+            "--handheld",
+            "h.key",
+            "--tracking",
+            "PCL-1",
+            "--property",
+            "42424242-4242-4242-4242-424242424242",
+            "--lat",
+            "1",
+            "--lon",
+            "--complete",
+        ])
+        .is_err());
         assert!(parse_lock("42424242-4242-4242-4242-424242424242").is_ok());
         assert!(parse_lock("not-a-lock").is_err());
+    }
+
+    #[test]
+    fn each_warning_names_a_way_the_command_has() {
+        // `driver deliver` has no --lock-key: its keys come with the grant.
+        assert!(!untrusted_key_warning(KeySource::Grant).contains("--lock-key"));
+        assert!(untrusted_key_warning(KeySource::Flag).contains("--lock-key"));
+        let deliver = DeliverArgs::augment_args(clap::Command::new("deliver"));
+        assert!(deliver.get_arguments().all(|a| a.get_long() != Some("lock-key")));
+        let present = PresentArgs::augment_args(clap::Command::new("present"));
+        assert!(present.get_arguments().any(|a| a.get_long() == Some("lock-key")));
     }
 
     #[tokio::test]

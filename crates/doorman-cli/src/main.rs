@@ -130,6 +130,10 @@ enum Command {
     },
     /// Run a transparency-log witness (C2SP tlog-witness): cosigns checkpoints that extend the last one.
     Witness(doorman_cli::witness_cmd::WitnessArgs),
+    /// The operator's own: `operator token` mints a new operator token offline.
+    Operator(doorman_cli::token_cmd::OperatorArgs),
+    /// API tokens: `token revoke` (the token from stdin or --token-file).
+    Token(doorman_cli::token_cmd::TokenArgs),
 }
 
 #[derive(Subcommand)]
@@ -484,6 +488,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { action: AuditAction::Verify { bundle, log_keys, previous, witness_keys } } => {
             doorman_cli::audit_cmd::run_verify(&bundle, &log_keys, previous.as_deref(), &witness_keys)
         }
+        Command::Operator(a) => doorman_cli::token_cmd::run_operator(a, &mut std::io::stdout()).await,
+        Command::Token(a) => doorman_cli::token_cmd::run_token(a, &mut std::io::stdin(), &mut std::io::stdout()).await,
         Command::Witness(args) => {
             init_logs("info");
             doorman_cli::witness_cmd::run(args).await

@@ -6,6 +6,7 @@ use doorman_api::*;
 
 mod clips;
 mod events;
+mod structure;
 pub use clips::ClipBytes;
 pub use events::{EventStream, SseMessage, StreamStart};
 use reqwest::{Method, StatusCode};
@@ -130,6 +131,21 @@ impl Client {
     // --- any principal
     pub async fn whoami(&self) -> ClientResult<WhoAmI> {
         self.get("/v1/me").await
+    }
+    /// Revokes `token` (holding it is the right; this client's own token
+    /// authenticates the call and may be the same one).
+    pub async fn revoke_token(&self, token: &str) -> ClientResult<()> {
+        let body = serde_json::to_vec(&RevokeToken { token: token.to_string() })
+            .map_err(|e| ClientError::Unexpected { status: StatusCode::BAD_REQUEST, text: e.to_string() })?;
+        let (status, text) =
+            self.send_raw(Method::POST, "/v1/tokens/revoke", Some(body.into()), Some("application/json")).await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api { status, body },
+            Err(_) => ClientError::Unexpected { status, text },
+        })
     }
     pub async fn keys(&self) -> ClientResult<KeySet> {
         self.get("/v1/keys").await

@@ -887,6 +887,8 @@ mod tests {
             problem: None,
             revocation_stale: false,
             clock_stale: true,
+            decommissioned_at: None,
+            replaced_by: None,
         }
     }
 

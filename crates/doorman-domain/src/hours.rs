@@ -72,7 +72,7 @@ impl WeeklyHours {
         let (Ok(s), Ok(e)) = (parse_minute(&self.start), parse_minute(&self.end)) else {
             return false;
         };
-        let on = |day: usize| self.days.iter().any(|d| d == DAYS[day]);
+        let on = |day: usize| DAYS.get(day).is_some_and(|name| self.days.iter().any(|d| d == name));
         if s < e {
             return on(weekday) && s <= minute && minute < e;
         }

@@ -137,6 +137,20 @@ pub struct Lock {
     /// Has a keypad for one-time door codes.
     pub keypad: bool,
     pub created_at: UnixSeconds,
+    /// When the lock was taken out of service: from then on no credential,
+    /// bundle or event is accepted for it, and its MQTT account is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decommissioned_at: Option<UnixSeconds>,
+    /// The lock that took its place on the same door, if it was replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<LockId>,
+}
+
+impl Lock {
+    /// Whether the lock is in service (not decommissioned).
+    pub fn is_active(&self) -> bool {
+        self.decommissioned_at.is_none()
+    }
 }
 
 string_enum!(

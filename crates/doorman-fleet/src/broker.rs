@@ -217,9 +217,11 @@ async fn probe(shared: &Shared) -> Result<(), FleetError> {
                     let mut frame = BytesMut::from(&frame[..]);
                     if let Ok(Packet::ConnAck(ack)) = Packet::read(&mut frame, 1024) {
                         if ack.code == ConnectReturnCode::Success {
-                            let mut bye = BytesMut::new();
-                            let _ = Packet::Disconnect.write(&mut bye, 16);
-                            let _ = s.write_all(&bye).await;
+                            // Just close: no DISCONNECT. rumqttd 0.20 takes a
+                            // DISCONNECT and then the closed socket for two
+                            // disconnections and logs the second as an error
+                            // ("no-connection id 0 is already gone"). The probe
+                            // has no will for a DISCONNECT to discard.
                             return Ok(());
                         }
                     }

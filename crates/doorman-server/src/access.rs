@@ -104,18 +104,20 @@ impl Service {
                 OpenMethod::DoorCode => None,
                 OpenMethod::Walk => continue,
             };
-            if !ctx.locks.iter().any(|l| l.id == lock_id) {
+            let Some(lock) = ctx.locks.iter().find(|l| l.id == lock_id) else {
                 return Err(ServiceError::NotFound("lock"));
-            }
+            };
+            // The handheld checks the lock's challenge against this key.
+            let lock_key = cti.map(|_| doorman_domain::serde_b64::encode(&lock.device_public_key));
             let name = ctx
                 .access_points
                 .iter()
                 .find(|a| a.id == step.access_point_id)
                 .map(|a| a.name.clone())
                 .unwrap_or_default();
-            steps.push((step.access_point_id, lock_id, cti, name));
+            steps.push((step.access_point_id, lock_id, cti, name, lock_key));
         }
-        if steps.iter().any(|(_, _, cti, _)| cti.is_some()) {
+        if steps.iter().any(|(_, _, cti, _, _)| cti.is_some()) {
             issuing::check_issuable(&self.config.issuer, now, expires_at)?;
         }
         let grant_id = GrantId::at(now);
@@ -129,7 +131,7 @@ impl Service {
             drop_spot_id: plan.drop_spot_id,
             doors: steps
                 .iter()
-                .map(|(access_point_id, lock_id, cti, _)| GrantedDoor {
+                .map(|(access_point_id, lock_id, cti, _, _)| GrantedDoor {
                     access_point_id: *access_point_id,
                     lock_id: *lock_id,
                     credential_id: cti.map(|c| c.to_vec()),
@@ -169,7 +171,7 @@ impl Service {
 
         let delivery_hash = issuing::delivery_hash(&delivery.hash_salt, delivery.id);
         let mut doors = Vec::with_capacity(steps.len());
-        for ((access_point_id, lock_id, cti, name), door) in steps.into_iter().zip(&granted.doors) {
+        for ((access_point_id, lock_id, cti, name, lock_public_key), door) in steps.into_iter().zip(&granted.doors) {
             let sequence =
                 door.sequence.ok_or_else(|| ServiceError::Internal("the claim left a door unnumbered".into()))?;
             let (credential, door_code) = match cti {
@@ -188,7 +190,14 @@ impl Service {
                 }
                 None => (None, Some(issuing::door_code(&self.keys.door_code_master, lock_id, now, sequence)?)),
             };
-            doors.push(DoorAccess { access_point_id, access_point_name: name, lock_id, credential, door_code });
+            doors.push(DoorAccess {
+                access_point_id,
+                access_point_name: name,
+                lock_id,
+                lock_public_key,
+                credential,
+                door_code,
+            });
         }
         let drop_spot_name =
             ctx.drop_spots.iter().find(|s| s.id == plan.drop_spot_id).map(|s| s.name.clone()).unwrap_or_default();

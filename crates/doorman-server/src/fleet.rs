@@ -160,6 +160,10 @@ impl Service {
     }
 
     pub(crate) async fn push_revocations(&self, lock: LockId, revoked: &[RevokedCredential]) -> ServiceResult<()> {
+        // A decommissioned lock gets no bundle: it opens nothing any more.
+        if self.store.get_lock(lock).await?.is_none_or(|l| !l.is_active()) {
+            return Ok(());
+        }
         let now = self.now();
         let (sequence, live) = match self.store.revoke_lock_credentials(lock, revoked, now).await {
             Ok(r) => r,
@@ -214,6 +218,9 @@ impl Service {
     ) -> ServiceResult<RevocationBundleView> {
         self.managed_property(p, property).await?;
         match self.store.get_lock(lock).await? {
+            Some(l) if l.property_id == property && !l.is_active() => {
+                return Err(ServiceError::Conflict(format!("lock {lock} is decommissioned: it takes no bundles")))
+            }
             Some(l) if l.property_id == property => {}
             _ => return Err(ServiceError::NotFound("lock")),
         }
@@ -244,6 +251,11 @@ impl Service {
                 self.managed_property(p, registered.property_id).await.map_err(|_| ServiceError::NotFound("lock"))?;
             }
             _ => return Err(ServiceError::Forbidden("only drivers and the lock's manager bring a lock's events")),
+        }
+        if !registered.is_active() {
+            return Err(ServiceError::Conflict(format!(
+                "lock {lock} is decommissioned: its events are no longer taken"
+            )));
         }
         if req.events.is_empty() || req.events.len() > MAX_CARRIED_EVENTS {
             return Err(ServiceError::invalid(format!("events must hold 1 to {MAX_CARRIED_EVENTS} events")));
@@ -287,6 +299,9 @@ impl Service {
             Some(l) if l.property_id == property => l,
             _ => return Err(ServiceError::NotFound("lock")),
         };
+        if !lock.is_active() {
+            return Err(ServiceError::Conflict(format!("lock {} is decommissioned", lock.id)));
+        }
         let ap = self.store.get_access_point(lock.access_point_id).await?.ok_or(ServiceError::NotFound("lock"))?;
         if ap.unit_id.is_some_and(|u| u != unit) {
             return Err(ServiceError::NotFound("lock"));
@@ -328,6 +343,10 @@ impl Service {
             return Ok(None);
         };
         let registered = self.store.get_lock(lock).await?.ok_or(ServiceError::NotFound("lock"))?;
+        if !registered.is_active() {
+            tracing::warn!(%lock, request_id, "remote unlock answer from a decommissioned lock ignored");
+            return Ok(None);
+        }
         let device = device_key(&registered.device_public_key)
             .ok_or_else(|| ServiceError::Internal("stored device key is not 32 bytes".into()))?;
         let Ok(opened) = doorman_protocol::open_challenge(signed_challenge, &device, &wire) else {
@@ -404,6 +423,8 @@ impl Service {
                 revocation_stale: held.unwrap_or(0) < issued,
                 clock_stale: clock_lost
                     || drift.is_none_or(|d| d.unsigned_abs() > self.config.max_clock_drift_s.unsigned_abs()),
+                decommissioned_at: lock.decommissioned_at,
+                replaced_by: lock.replaced_by,
             });
         }
         Ok(out)
@@ -432,6 +453,11 @@ impl Service {
             tracing::warn!(%lock, "event from an unknown lock ignored");
             return Ok(EventReceipt { ack: 0, resend_after: None });
         };
+        if !registered.is_active() {
+            // Its chain ended when it was decommissioned.
+            tracing::warn!(%lock, "event from a decommissioned lock refused");
+            return Ok(EventReceipt { ack: 0, resend_after: None });
+        }
         let device = device_key(&registered.device_public_key)
             .ok_or_else(|| ServiceError::Internal("stored device key is not 32 bytes".into()))?;
         // A few rounds: another process may store the same upload meanwhile.
@@ -499,6 +525,10 @@ impl Service {
     /// Keeps a lock's health report.
     pub async fn lock_health_received(&self, wire: doorman_protocol::LockId, health: &LockHealth) {
         let lock = domain_lock(wire);
+        if !matches!(self.store.get_lock(lock).await, Ok(Some(l)) if l.is_active()) {
+            tracing::warn!(%lock, "health report of an unknown or decommissioned lock ignored");
+            return;
+        }
         let result = match serde_json::to_string(health) {
             Ok(json) => self.store.record_lock_health(lock, &json, self.now()).await.map_err(ServiceError::from),
             Err(e) => Err(ServiceError::Internal(e.to_string())),
@@ -511,8 +541,8 @@ impl Service {
     /// A signed time statement for a lock of the fleet.
     pub async fn lock_time_statement(&self, wire: doorman_protocol::LockId, nonce: Nonce) -> Option<Vec<u8>> {
         let lock = domain_lock(wire);
-        match self.store.lock_fleet(lock).await {
-            Ok(Some(_)) => {}
+        match (self.store.lock_fleet(lock).await, self.store.get_lock(lock).await) {
+            (Ok(Some(_)), Ok(Some(l))) if l.is_active() => {}
             _ => return None,
         }
         let now = u64::try_from(self.now()).ok()?;

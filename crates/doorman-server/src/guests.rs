@@ -63,7 +63,8 @@ impl Service {
         let resident = resident_of(p, unit_id)?;
         let unit = self.store.get_unit(unit_id).await?.ok_or(ServiceError::NotFound("unit"))?;
         let access_points = self.store.list_access_points(unit.property_id).await?;
-        let locks = self.store.list_locks(unit.property_id).await?;
+        let locks: Vec<_> =
+            self.store.list_locks(unit.property_id).await?.into_iter().filter(|l| l.is_active()).collect();
         let door = access_points
             .iter()
             .find(|a| a.kind == AccessPointKind::UnitDoor && a.unit_id == Some(unit_id))
@@ -94,7 +95,8 @@ impl Service {
         let vehicle = self.owned_vehicle(p, vehicle).await?;
         let unit = self.store.get_unit(vehicle.unit_id).await?.ok_or(ServiceError::NotFound("vehicle"))?;
         let access_points = self.store.list_access_points(unit.property_id).await?;
-        let locks = self.store.list_locks(unit.property_id).await?;
+        let locks: Vec<_> =
+            self.store.list_locks(unit.property_id).await?.into_iter().filter(|l| l.is_active()).collect();
         let doors = path_to(vehicle.access_point_id, &access_points, &locks)
             .ok_or_else(|| ServiceError::Conflict("the trunk cannot be opened by a guest".into()))?;
         let target = PassTarget {

@@ -26,6 +26,8 @@ mod manager;
 mod operator;
 mod resident;
 mod returns;
+mod structure;
+pub mod tokens;
 mod vehicles;
 pub mod views;
 pub mod webhooks;

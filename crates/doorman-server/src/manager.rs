@@ -105,7 +105,7 @@ impl Service {
     }
 
     /// A unit of this property, or a clear error naming the field.
-    async fn unit_of(&self, property: PropertyId, unit: UnitId, field: &str) -> ServiceResult<Unit> {
+    pub(crate) async fn unit_of(&self, property: PropertyId, unit: UnitId, field: &str) -> ServiceResult<Unit> {
         match self.store.get_unit(unit).await? {
             Some(u) if u.property_id == property => Ok(u),
             _ => Err(ServiceError::invalid(format!("{field}: no such unit in this property"))),
@@ -413,6 +413,8 @@ impl LockDevice<'_> {
             mobile_credential: self.mobile_credential,
             keypad: self.keypad,
             created_at: now,
+            decommissioned_at: None,
+            replaced_by: None,
         })
     }
 }

@@ -43,7 +43,13 @@ pub trait AccountStore: Send + Sync {
     /// across processes starting together).
     async fn bootstrap_operator(&self, token: &TokenRecord) -> StoreResult<bool>;
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    /// Stores a token and `events` (its logging) in one transaction.
+    async fn insert_token_logged(&self, token: &TokenRecord, events: &[Event]) -> StoreResult<()>;
     async fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>>;
+    /// Deletes the token with this hash and every dashboard session opened
+    /// with it, and appends `events`, in one transaction; false (and nothing
+    /// written, events included) when there was no such token.
+    async fn delete_token(&self, hash: &[u8; 32], events: &[Event]) -> StoreResult<bool>;
 
     /// Stores a session and, in the same transaction, forgets every session
     /// expired at its `created_at`. Conflict if its token is unknown.
@@ -130,6 +136,27 @@ impl<B: Backend> AccountStore for B {
         let mut tx = self.begin_write().await?;
         insert_token_in(&mut *tx, token).await?;
         tx.commit().await
+    }
+
+    async fn insert_token_logged(&self, token: &TokenRecord, events: &[Event]) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_token_in(&mut *tx, token).await?;
+        append_in(&mut *tx, events).await?;
+        tx.commit().await
+    }
+
+    async fn delete_token(&self, hash: &[u8; 32], events: &[Event]) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        // The sessions first: they cascade with the token too, but the
+        // statement says so without relying on foreign-key enforcement.
+        tx.execute("DELETE FROM web_sessions WHERE token_hash = $1", &[hash.into()]).await?;
+        if tx.execute("DELETE FROM tokens WHERE hash = $1", &[hash.into()]).await? == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        append_in(&mut *tx, events).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn principal_for_token(&self, hash: &[u8; 32]) -> StoreResult<Option<Principal>> {

@@ -19,7 +19,7 @@ use crate::audit::{append_in, append_rows, entry_rows, EntryRow, LogIndex};
 use crate::exec::values;
 use crate::exec::{Dialect, Exec, Value};
 use crate::property::{
-    next_lock_sequence_in, GET_ENABLEMENT, GET_PROPERTY, LIST_ACCESS_POINTS, LIST_DROP_SPOTS, LIST_LOCKS,
+    next_lock_sequence_in, GET_ENABLEMENT, GET_PROPERTY, LIST_ACCESS_POINTS, LIST_DROP_SPOTS, LIST_LOCKS_IN_SERVICE,
 };
 use crate::records::select;
 use crate::records::{columns, delivery_grant_ids, delivery_kind_str, to_json};
@@ -300,7 +300,7 @@ pub(crate) async fn read_context(
             };
             let drop_spots = ex.fetch_all(LIST_DROP_SPOTS, &[q.property.into()]).await?;
             let access_points = ex.fetch_all(LIST_ACCESS_POINTS, &[q.property.into()]).await?;
-            let locks = ex.fetch_all(LIST_LOCKS, &[q.property.into()]).await?;
+            let locks = ex.fetch_all(LIST_LOCKS_IN_SERVICE, &[q.property.into()]).await?;
             (Arc::new(PropertyParts { property, drop_spots, access_points, locks }), None)
         }
     };

@@ -98,9 +98,10 @@ pub trait FleetStore: Send + Sync {
     /// password) in one transaction, with `events`. Conflict if the access
     /// point already has a lock.
     async fn insert_fleet_lock(&self, lock: &Lock, mqtt_password_hash: &str, events: &[Event]) -> StoreResult<()>;
-    /// The lock's MQTT password hash; None for an unknown lock or one without an account.
+    /// The lock's MQTT password hash; None for an unknown lock, one without an
+    /// account or a decommissioned one.
     async fn lock_mqtt_password_hash(&self, lock: LockId) -> StoreResult<Option<String>>;
-    /// Every lock account: (lock, password hash), by lock id.
+    /// Every account of a lock in service: (lock, password hash), by lock id.
     async fn lock_mqtt_accounts(&self) -> StoreResult<Vec<(LockId, String)>>;
 
     /// The lock's fleet record; None for an unknown lock or one without an account.
@@ -204,11 +205,15 @@ impl<B: Backend> FleetStore for B {
     }
 
     async fn lock_mqtt_password_hash(&self, lock: LockId) -> StoreResult<Option<String>> {
-        self.one("SELECT mqtt_password_hash FROM lock_fleet WHERE lock_id = $1", &[lock.into()]).await
+        let sql = "SELECT f.mqtt_password_hash FROM lock_fleet f JOIN locks l ON l.id = f.lock_id \
+                   WHERE f.lock_id = $1 AND l.decommissioned_at IS NULL";
+        self.one(sql, &[lock.into()]).await
     }
 
     async fn lock_mqtt_accounts(&self) -> StoreResult<Vec<(LockId, String)>> {
-        self.all("SELECT lock_id, mqtt_password_hash FROM lock_fleet ORDER BY lock_id", &[]).await
+        let sql = "SELECT f.lock_id, f.mqtt_password_hash FROM lock_fleet f JOIN locks l ON l.id = f.lock_id \
+                   WHERE l.decommissioned_at IS NULL ORDER BY f.lock_id";
+        self.all(sql, &[]).await
     }
 
     async fn lock_fleet(&self, lock: LockId) -> StoreResult<Option<LockFleetRecord>> {

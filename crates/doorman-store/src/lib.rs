@@ -10,7 +10,8 @@
 //! (deliveries, grants, access requests), [`FleetStore`] (lock accounts,
 //! lock events, revocations, doors, clips), [`AuditStore`] (the
 //! transparency log) and [`NotifyStore`] (webhooks, their outbox, pickup
-//! points). Each aggregate's module holds its trait and its one
+//! points), [`StructureStore`] (changing and removing what a manager
+//! made: units, doors, drop spots, locks). Each aggregate's module holds its trait and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
 //! Each operation is written once, as statements run through a small
@@ -69,6 +70,7 @@ mod resident;
 pub mod sqlite;
 mod sqlite_direct;
 mod sqlx_exec;
+mod structure;
 
 pub use accounts::{AccountStore, TokenRecord, WebSessionRecord};
 pub use audit::{
@@ -85,6 +87,7 @@ pub use postgres::PostgresStore;
 pub use property::PropertyStore;
 pub use resident::ResidentStore;
 pub use sqlite::SqliteStore;
+pub use structure::StructureStore;
 
 /// A store: every aggregate's storage, on one database.
 #[async_trait]
@@ -96,6 +99,7 @@ pub trait Store:
     + FleetStore
     + AuditStore
     + NotifyStore
+    + StructureStore
     + Send
     + Sync
     + 'static

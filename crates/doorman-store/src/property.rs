@@ -62,12 +62,16 @@ pub(crate) const GET_ENABLEMENT: &str =
     select!(enablement, " FROM enablements WHERE property_id = $1 AND carrier_id = $2");
 /// $1 property
 pub(crate) const LIST_DROP_SPOTS: &str =
-    select!(drop_spot, " FROM drop_spots WHERE property_id = $1 ORDER BY name, id");
+    select!(drop_spot, " FROM drop_spots WHERE property_id = $1 AND removed_at IS NULL ORDER BY name, id");
 /// $1 property
 pub(crate) const LIST_ACCESS_POINTS: &str =
-    select!(access_point, " FROM access_points WHERE property_id = $1 ORDER BY name, id");
+    select!(access_point, " FROM access_points WHERE property_id = $1 AND removed_at IS NULL ORDER BY name, id");
 /// $1 property
 pub(crate) const LIST_LOCKS: &str = select!(lock, " FROM locks WHERE property_id = $1 ORDER BY created_at, id");
+/// $1 property: the locks in service (the access path's; decommissioned
+/// locks open nothing).
+pub(crate) const LIST_LOCKS_IN_SERVICE: &str =
+    select!(lock, " FROM locks WHERE property_id = $1 AND decommissioned_at IS NULL ORDER BY created_at, id");
 
 /// The lock's next credential sequence number, or None for an unknown lock,
 /// inside the caller's write (the row lock the UPDATE takes serializes
@@ -85,10 +89,10 @@ pub(crate) async fn insert_access_point_in(ex: &mut impl Exec, ap: &AccessPoint)
 
 /// `INSERT` of a lock, inside the caller's write.
 pub(crate) async fn insert_lock_in(ex: &mut impl Exec, lock: &Lock) -> StoreResult<()> {
-    let sql = concat!("INSERT INTO locks (", columns!(lock), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    let sql = concat!("INSERT INTO locks (", columns!(lock), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
     let values = values! {
         lock.id, lock.property_id, lock.access_point_id, lock.device_public_key.as_slice(), &lock.model,
-        &lock.firmware, lock.mobile_credential, lock.keypad, lock.created_at
+        &lock.firmware, lock.mobile_credential, lock.keypad, lock.created_at, lock.decommissioned_at, lock.replaced_by
     };
     ex.execute(sql, &values).await.map(drop)
 }
@@ -151,11 +155,15 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_unit(&self, id: UnitId) -> StoreResult<Option<Unit>> {
-        self.one(select!(unit, " FROM units WHERE id = $1"), &[id.into()]).await
+        self.one(select!(unit, " FROM units WHERE id = $1 AND removed_at IS NULL"), &[id.into()]).await
     }
 
     async fn list_units(&self, property: PropertyId) -> StoreResult<Vec<Unit>> {
-        self.all(select!(unit, " FROM units WHERE property_id = $1 ORDER BY label, id"), &[property.into()]).await
+        self.all(
+            select!(unit, " FROM units WHERE property_id = $1 AND removed_at IS NULL ORDER BY label, id"),
+            &[property.into()],
+        )
+        .await
     }
 
     async fn insert_access_point(&self, ap: &AccessPoint, events: &[Event]) -> StoreResult<()> {
@@ -163,7 +171,7 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_access_point(&self, id: AccessPointId) -> StoreResult<Option<AccessPoint>> {
-        self.one(select!(access_point, " FROM access_points WHERE id = $1"), &[id.into()]).await
+        self.one(select!(access_point, " FROM access_points WHERE id = $1 AND removed_at IS NULL"), &[id.into()]).await
     }
 
     async fn list_access_points(&self, property: PropertyId) -> StoreResult<Vec<AccessPoint>> {
@@ -197,7 +205,7 @@ impl<B: Backend> PropertyStore for B {
     }
 
     async fn get_drop_spot(&self, id: DropSpotId) -> StoreResult<Option<DropSpot>> {
-        self.one(select!(drop_spot, " FROM drop_spots WHERE id = $1"), &[id.into()]).await
+        self.one(select!(drop_spot, " FROM drop_spots WHERE id = $1 AND removed_at IS NULL"), &[id.into()]).await
     }
 
     async fn list_drop_spots(&self, property: PropertyId) -> StoreResult<Vec<DropSpot>> {

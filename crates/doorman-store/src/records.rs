@@ -41,7 +41,8 @@ macro_rules! columns {
         "id, property_id, kind, name, parent_id, unit_id"
     };
     (lock) => {
-        "id, property_id, access_point_id, device_public_key, model, firmware, mobile_credential, keypad, created_at"
+        "id, property_id, access_point_id, device_public_key, model, firmware, mobile_credential, keypad, created_at, \
+         decommissioned_at, replaced_by"
     };
     (drop_spot) => {
         "id, property_id, name, kind, access_point_id, unit_id"
@@ -225,6 +226,7 @@ impl Record for Lock {
         let device_public_key = c.blob("device key")?;
         let (model, firmware) = (c.string("model")?, c.string("firmware")?);
         let (mobile_credential, keypad, created_at) = (c.bool()?, c.bool()?, c.i64("created_at")?);
+        let (decommissioned_at, replaced_by) = (c.opt_i64()?, c.opt_id("replacing lock id")?);
         Ok(Lock {
             id,
             property_id,
@@ -235,6 +237,8 @@ impl Record for Lock {
             mobile_credential,
             keypad,
             created_at,
+            decommissioned_at,
+            replaced_by,
         })
     }
 }

@@ -104,6 +104,7 @@ macro_rules! conformance {
 conformance!(
     answers_ping,
     tokens_round_trip_every_principal,
+    deleted_token_ends_its_sessions_with_its_events_once,
     web_sessions_act_as_their_token_until_expiry_or_deletion,
     bootstrap_operator_happens_once,
     bootstrap_operator_has_one_winner_under_concurrency,
@@ -155,6 +156,12 @@ conformance!(
     a_logged_delivery_is_written_with_its_events_or_not_at_all,
     vehicles_are_stored_whole_or_not_at_all_with_their_last_position,
     guest_passes_number_their_doors_and_revoke_once,
+    structure_edits_and_soft_removals,
+    removals_refuse_what_is_in_the_way_and_write_nothing,
+    door_parents_never_form_a_cycle,
+    removed_drop_spots_leave_the_enablements,
+    decommissioned_locks_lose_their_account_and_leave_the_access_path,
+    a_replaced_lock_hands_its_door_to_the_new_one,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -223,6 +230,8 @@ fn lock(ap: &AccessPoint, created_at: i64) -> Lock {
         mobile_credential: true,
         keypad: false,
         created_at,
+        decommissioned_at: None,
+        replaced_by: None,
     }
 }
 
@@ -483,6 +492,37 @@ async fn tokens_round_trip_every_principal(store: Arc<dyn Store>) {
     let first = &tokens[0];
     assert_conflict(store.insert_token(&TokenRecord { id: TokenId::random(), ..first.clone() }).await, "same hash");
     assert_conflict(store.insert_token(&TokenRecord { hash: random_hash(), ..first.clone() }).await, "same id");
+}
+
+async fn deleted_token_ends_its_sessions_with_its_events_once(store: Arc<dyn Store>) {
+    let kept = token(Principal::Manager { manager_id: ManagerId::random() });
+    let gone = token(Principal::Carrier { carrier_id: CarrierId::random() });
+    store.insert_token(&kept).await.unwrap();
+    // A token stored with its logging, together.
+    store.insert_token_logged(&gone, &marker("token minted")).await.unwrap();
+    assert_conflict(store.insert_token_logged(&gone, &marker("minted twice")).await, "the same token twice");
+    let session = |token: &TokenRecord| WebSessionRecord {
+        hash: random_hash(),
+        token_hash: token.hash,
+        created_at: T0,
+        expires_at: T0 + 3600,
+    };
+    let (a, b, other) = (session(&gone), session(&gone), session(&kept));
+    for s in [&a, &b, &other] {
+        store.insert_web_session(s).await.unwrap();
+    }
+    assert!(store.delete_token(&gone.hash, &marker("token revoked")).await.unwrap());
+    assert_eq!(store.principal_for_token(&gone.hash).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&a.hash, T0 + 1).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&b.hash, T0 + 1).await.unwrap(), None);
+    // Someone else's token and session are untouched.
+    assert_eq!(store.principal_for_token(&kept.hash).await.unwrap(), Some(kept.principal));
+    assert_eq!(store.principal_for_web_session(&other.hash, T0 + 1).await.unwrap(), Some(kept.principal));
+    // Once: again, or an unknown hash, deletes nothing and logs nothing.
+    assert!(!store.delete_token(&gone.hash, &marker("revoked again")).await.unwrap());
+    assert!(!store.delete_token(&random_hash(), &marker("never was")).await.unwrap());
+    let words: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(words, vec!["token minted".to_string(), "token revoked".to_string()]);
 }
 
 async fn bootstrap_operator_happens_once(store: Arc<dyn Store>) {
@@ -1455,7 +1495,7 @@ impl World {
             preferences,
             drop_spots: store.list_drop_spots(q.property).await.unwrap(),
             access_points: store.list_access_points(q.property).await.unwrap(),
-            locks: store.list_locks(q.property).await.unwrap(),
+            locks: store.list_locks(q.property).await.unwrap().into_iter().filter(Lock::is_active).collect(),
         })
     }
 
@@ -2719,4 +2759,211 @@ async fn guest_passes_number_their_doors_and_revoke_once(store: Arc<dyn Store>) 
     assert_eq!(store.revoke_guest_pass(pass.id, T0 + 800, &[]).await.unwrap(), None, "once");
     assert_eq!(store.get_guest_pass(pass.id).await.unwrap().unwrap().revoked_at, Some(T0 + 700));
     assert_eq!(store.revoke_guest_pass(GuestPassId::random(), T0, &[]).await.unwrap(), None);
+}
+
+// --- changing and removing what a manager made (migration 0013) ------------
+
+async fn structure_edits_and_soft_removals(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+
+    let renamed = Property {
+        name: "14 Orchard St".into(),
+        address: "14 Orchard St, New York".into(),
+        kind: PropertyKind::House,
+        location: GeoPoint { lat: 40.7, lon: -73.9 },
+        time_zone: "Europe/Berlin".into(),
+        ..w.property.clone()
+    };
+    store.update_property(&renamed, &marker("property edited")).await.unwrap();
+    assert_eq!(store.get_property(w.property.id).await.unwrap(), Some(renamed.clone()));
+    assert_eq!(store.access_context(&q).await.unwrap().unwrap().property, renamed, "the access path sees it at once");
+    let ghost = Property { id: PropertyId::random(), ..renamed.clone() };
+    assert_not_found(store.update_property(&ghost, &marker("ghost edited")).await, "an unknown property");
+
+    let relabelled = Unit { label: "1A (rear)".into(), ..w.other_unit.clone() };
+    store.update_unit(&relabelled, &marker("unit edited")).await.unwrap();
+    assert_eq!(store.get_unit(w.other_unit.id).await.unwrap(), Some(relabelled.clone()));
+
+    // A unit with nothing in the way goes: lookups skip it, edits and a
+    // second removal do not find it.
+    store.remove_unit(w.other_unit.id, T0 + 20, &marker("unit removed")).await.unwrap();
+    assert_eq!(store.get_unit(w.other_unit.id).await.unwrap(), None);
+    assert!(!store.list_units(w.property.id).await.unwrap().iter().any(|u| u.id == w.other_unit.id));
+    assert_not_found(store.update_unit(&relabelled, &marker("x")).await, "edit of a removed unit");
+    assert_not_found(store.remove_unit(w.other_unit.id, T0 + 21, &marker("x")).await, "removed twice");
+
+    // Once its drop spot is gone, the package room goes; the access path
+    // sees both at once.
+    store.remove_drop_spot(w.spot.id, T0 + 22, &marker("spot removed")).await.unwrap();
+    assert_eq!(store.get_drop_spot(w.spot.id).await.unwrap(), None);
+    assert!(store.access_context(&q).await.unwrap().unwrap().drop_spots.is_empty());
+    store.remove_access_point(w.package_room.id, T0 + 23, &marker("door removed")).await.unwrap();
+    assert_eq!(store.get_access_point(w.package_room.id).await.unwrap(), None);
+    let ctx = store.access_context(&q).await.unwrap().unwrap();
+    assert!(!ctx.access_points.iter().any(|ap| ap.id == w.package_room.id));
+    assert_eq!(Some(ctx), w.context_from_getters(store.as_ref(), &q).await);
+
+    // History keeps naming what was removed.
+    assert_eq!(store.get_delivery(w.delivery.id).await.unwrap().unwrap().unit_id, w.unit.id);
+
+    let whats: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(whats, ["property edited", "unit edited", "unit removed", "spot removed", "door removed"]);
+}
+
+async fn removals_refuse_what_is_in_the_way_and_write_nothing(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let refused = |r: Result<(), StoreError>, needle: &str| match r {
+        Err(StoreError::Conflict(m)) => assert!(m.contains(needle), "{m:?} should name {needle:?}"),
+        other => panic!("expected a conflict naming {needle}, got {other:?}"),
+    };
+    // the unit has an open delivery
+    refused(store.remove_unit(w.unit.id, T0 + 1, &marker("x")).await, "open delivery");
+    // a unit door and a drop spot of the other unit
+    let unit_door = AccessPoint {
+        unit_id: Some(w.other_unit.id),
+        ..door(w.property.id, AccessPointKind::UnitDoor, "2B door", Some(&w.lobby))
+    };
+    store.insert_access_point(&unit_door, &[]).await.unwrap();
+    refused(store.remove_unit(w.other_unit.id, T0 + 1, &marker("x")).await, "unit door (2B door)");
+    let mat = drop_spot(&unit_door, DropSpotKind::UnitDoor, "2B mat", Some(w.other_unit.id));
+    store.insert_drop_spot(&mat, &[]).await.unwrap();
+    refused(store.remove_access_point(unit_door.id, T0 + 1, &marker("x")).await, "drop spot (2B mat)");
+    store.remove_drop_spot(mat.id, T0 + 2, &[]).await.unwrap();
+    refused(store.remove_unit(w.other_unit.id, T0 + 1, &marker("x")).await, "unit door");
+    store.remove_access_point(unit_door.id, T0 + 3, &[]).await.unwrap();
+    // a resident
+    w.residents(store.as_ref(), &w.other_unit).await;
+    refused(store.remove_unit(w.other_unit.id, T0 + 4, &marker("x")).await, "resident");
+    assert!(store.get_unit(w.other_unit.id).await.unwrap().is_some());
+
+    // doors: a lock in service, a door behind it
+    refused(store.remove_access_point(w.entrance.id, T0 + 5, &marker("x")).await, "lock in service");
+    refused(store.remove_access_point(w.lobby.id, T0 + 5, &marker("x")).await, "lock in service");
+    store.decommission_lock(w.lobby_lock.id, T0 + 6, &[]).await.unwrap();
+    refused(store.remove_access_point(w.lobby.id, T0 + 7, &marker("x")).await, "door behind it (Package room)");
+    assert!(store.get_access_point(w.lobby.id).await.unwrap().is_some());
+    assert!(logged(&store).await.is_empty(), "refusals log nothing");
+}
+
+async fn door_parents_never_form_a_cycle(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    // entrance <- lobby <- package room: the entrance may not move behind
+    // the package room (nor behind itself)
+    for parent in [w.package_room.id, w.entrance.id] {
+        let looped = AccessPoint { parent_id: Some(parent), ..w.entrance.clone() };
+        assert_conflict(store.update_access_point(&looped, &marker("x")).await, "a cycle");
+    }
+    assert_eq!(store.get_access_point(w.entrance.id).await.unwrap(), Some(w.entrance.clone()));
+    // the package room may hang off the entrance directly, with a new name
+    let moved = AccessPoint {
+        parent_id: Some(w.entrance.id),
+        name: "Parcel room".into(),
+        kind: AccessPointKind::Lobby,
+        ..w.package_room.clone()
+    };
+    store.update_access_point(&moved, &marker("door moved")).await.unwrap();
+    assert_eq!(store.get_access_point(moved.id).await.unwrap(), Some(moved.clone()));
+    // and back to the street
+    let street = AccessPoint { parent_id: None, ..moved.clone() };
+    store.update_access_point(&street, &marker("door moved out")).await.unwrap();
+    // a parent of another property, or a removed one, is refused
+    let other = property(w.manager.id, "Elsewhere", T0);
+    store.insert_property(&other, &[]).await.unwrap();
+    let foreign = door(other.id, AccessPointKind::Entrance, "Foreign door", None);
+    store.insert_access_point(&foreign, &[]).await.unwrap();
+    let crossed = AccessPoint { parent_id: Some(foreign.id), ..street.clone() };
+    assert_conflict(store.update_access_point(&crossed, &marker("x")).await, "a parent of another property");
+    let unit_elsewhere = unit(other.id, "X1");
+    store.insert_unit(&unit_elsewhere, &[]).await.unwrap();
+    let crossed = AccessPoint { unit_id: Some(unit_elsewhere.id), ..street.clone() };
+    assert_conflict(store.update_access_point(&crossed, &marker("x")).await, "a unit of another property");
+    let whats: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(whats, ["door moved", "door moved out"]);
+}
+
+async fn removed_drop_spots_leave_the_enablements(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let shelf = drop_spot(&w.lobby, DropSpotKind::Lobby, "Lobby shelf", None);
+    store.insert_drop_spot(&shelf, &[]).await.unwrap();
+    let enablement = CarrierEnablement { allowed_drop_spots: vec![w.spot.id, shelf.id], ..w.enablement() };
+    store.put_enablement(&enablement, &[]).await.unwrap();
+    let edited =
+        DropSpot { name: "Parcel shelf".into(), kind: DropSpotKind::Lobby, unit_id: Some(w.unit.id), ..w.spot.clone() };
+    store.update_drop_spot(&edited, &marker("spot edited")).await.unwrap();
+    assert_eq!(store.get_drop_spot(w.spot.id).await.unwrap(), Some(edited));
+    store.remove_drop_spot(w.spot.id, T0 + 5, &marker("spot removed")).await.unwrap();
+    let now = store.get_enablement(w.property.id, w.carrier.id).await.unwrap().unwrap();
+    assert_eq!(now.allowed_drop_spots, vec![shelf.id]);
+    assert_eq!(store.list_drop_spots(w.property.id).await.unwrap(), vec![shelf.clone()]);
+    let tracking = w.delivery.tracking_number.clone();
+    let ctx = store.access_context(&w.context_query(&tracking, T0 + 10)).await.unwrap().unwrap();
+    assert_eq!(ctx.enablement.unwrap().allowed_drop_spots, vec![shelf.id], "the access path sees it at once");
+    assert_not_found(store.update_drop_spot(&w.spot, &marker("x")).await, "edit of a removed spot");
+    assert_not_found(store.remove_drop_spot(w.spot.id, T0 + 6, &marker("x")).await, "removed twice");
+}
+
+async fn decommissioned_locks_lose_their_account_and_leave_the_access_path(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let lock = fleet_lock(store.as_ref(), &w, "$7$1000$salt$key").await;
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    assert!(store.access_context(&q).await.unwrap().unwrap().locks.contains(&lock));
+
+    store.decommission_lock(lock.id, T0 + 50, &marker("lock decommissioned")).await.unwrap();
+    let stored = store.get_lock(lock.id).await.unwrap().unwrap();
+    assert_eq!(stored, Lock { decommissioned_at: Some(T0 + 50), ..lock.clone() });
+    assert!(store.list_locks(w.property.id).await.unwrap().contains(&stored), "the list still shows it");
+    assert_eq!(store.lock_mqtt_password_hash(lock.id).await.unwrap(), None, "its account is gone");
+    assert!(store.lock_mqtt_accounts().await.unwrap().is_empty());
+    let ctx = store.access_context(&q).await.unwrap().unwrap();
+    assert!(!ctx.locks.iter().any(|l| l.id == lock.id), "the access path sees it at once");
+    assert_eq!(Some(ctx), w.context_from_getters(store.as_ref(), &q).await);
+    assert!(store.lock_fleet(lock.id).await.unwrap().is_some(), "its chain stays for the record");
+
+    assert_conflict(store.decommission_lock(lock.id, T0 + 51, &marker("x")).await, "decommissioned twice");
+    assert_not_found(store.decommission_lock(LockId::random(), T0 + 51, &marker("x")).await, "an unknown lock");
+    let whats: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(whats, ["fleet lock", "lock decommissioned"]);
+}
+
+async fn a_replaced_lock_hands_its_door_to_the_new_one(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let old = fleet_lock(store.as_ref(), &w, "$7$1000$old$key").await;
+    let new = Lock { id: LockId::random(), device_public_key: vec![9; 32], created_at: T0 + 60, ..old.clone() };
+    // a second lock in service on the door is refused
+    assert_conflict(store.insert_fleet_lock(&new, "$7$1000$new$key", &marker("x")).await, "two locks in service");
+    assert_conflict(
+        store
+            .replace_lock(
+                old.id,
+                &Lock { access_point_id: w.entrance.id, ..new.clone() },
+                "$7$1000$new$key",
+                &marker("x"),
+            )
+            .await,
+        "a replacement onto a door that has a lock",
+    );
+    assert_eq!(store.get_lock(old.id).await.unwrap(), Some(old.clone()), "nothing of it stayed");
+
+    store.replace_lock(old.id, &new, "$7$1000$new$key", &marker("lock replaced")).await.unwrap();
+    let retired = store.get_lock(old.id).await.unwrap().unwrap();
+    assert_eq!(retired.decommissioned_at, Some(T0 + 60));
+    assert_eq!(retired.replaced_by, Some(new.id));
+    assert_eq!(store.get_lock(new.id).await.unwrap(), Some(new.clone()));
+    assert_eq!(store.lock_mqtt_password_hash(old.id).await.unwrap(), None);
+    assert_eq!(store.lock_mqtt_password_hash(new.id).await.unwrap().as_deref(), Some("$7$1000$new$key"));
+    assert_eq!(store.lock_mqtt_accounts().await.unwrap(), vec![(new.id, "$7$1000$new$key".to_string())]);
+    let doors: Vec<LockId> = store.list_locks(w.property.id).await.unwrap().iter().map(|l| l.id).collect();
+    assert!(doors.contains(&old.id) && doors.contains(&new.id));
+    let tracking = w.delivery.tracking_number.clone();
+    let ctx = store.access_context(&w.context_query(&tracking, T0 + 70)).await.unwrap().unwrap();
+    assert!(ctx.locks.contains(&new) && !ctx.locks.iter().any(|l| l.id == old.id));
+    assert_conflict(
+        store.replace_lock(old.id, &Lock { id: LockId::random(), ..new.clone() }, "h", &marker("x")).await,
+        "a decommissioned lock replaced again",
+    );
+    let whats: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(whats, ["fleet lock", "lock replaced"]);
 }

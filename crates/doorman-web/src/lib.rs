@@ -13,6 +13,8 @@ mod events;
 pub mod extract;
 mod guests;
 mod routes;
+mod structure;
+mod tokens;
 mod webhooks;
 pub mod witness;
 

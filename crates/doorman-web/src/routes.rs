@@ -69,6 +69,8 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .merge(crate::webhooks::routes())
         .merge(crate::clips::routes())
         .merge(crate::guests::routes())
+        .merge(crate::tokens::routes())
+        .merge(crate::structure::routes())
 }
 
 /// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a

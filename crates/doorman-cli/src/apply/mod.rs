@@ -15,7 +15,7 @@ use doorman_api::*;
 use doorman_client::Client;
 
 use crate::lock_cmd::{provision_bundle, ProvisionOptions};
-use crate::manage::pending::{self, Pending as _};
+use crate::manage::pending::Pending as _;
 use file::Building;
 use plan::{Current, Step};
 
@@ -165,7 +165,7 @@ impl<'a> Exec<'a> {
             }
             Step::UpdateProperty { .. } => {
                 let p = &f.property;
-                let req = pending::UpdateProperty {
+                let req = UpdateProperty {
                     name: None,
                     address: Some(p.address.clone()),
                     location: Some(GeoPoint { lat: p.lat, lon: p.lon }),
@@ -190,8 +190,7 @@ impl<'a> Exec<'a> {
             }
             Step::UpdateDoor { id, name, from, changes } => {
                 let d = f.doors.iter().find(|d| &d.name == name).context("door not in the file")?;
-                let mut req =
-                    pending::UpdateAccessPoint { name: from.as_ref().map(|_| name.clone()), ..Default::default() };
+                let mut req = UpdateAccessPoint { name: from.as_ref().map(|_| name.clone()), ..Default::default() };
                 for change in changes {
                     if change.starts_with("kind") {
                         req.kind = Some(d.kind);
@@ -218,8 +217,7 @@ impl<'a> Exec<'a> {
             }
             Step::UpdateDropSpot { id, name, from, changes } => {
                 let s = f.drop_spots.iter().find(|s| &s.name == name).context("drop spot not in the file")?;
-                let mut req =
-                    pending::UpdateDropSpot { name: from.as_ref().map(|_| name.clone()), ..Default::default() };
+                let mut req = UpdateDropSpot { name: from.as_ref().map(|_| name.clone()), ..Default::default() };
                 for change in changes {
                     if change.starts_with("kind") {
                         req.kind = Some(s.kind);

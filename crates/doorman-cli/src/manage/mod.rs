@@ -136,7 +136,7 @@ pub async fn property(cmd: PropertyCmd, r: &Remote) -> anyhow::Result<()> {
         PropertyCmd::Edit { property, name, address, lat, lon, time_zone, kind } => {
             let p = resolve::property(&c, &property).await?;
             let location = lat.zip(lon).map(|(lat, lon)| GeoPoint { lat, lon });
-            let req = pending::UpdateProperty { name, address, location, time_zone, kind };
+            let req = UpdateProperty { name, address, location, time_zone, kind };
             let p = c.update_property(p.id, &req).await?;
             done(r.json, &p, || format!("property {:?} updated", p.name))
         }
@@ -295,7 +295,7 @@ pub async fn unit(cmd: UnitCmd, r: &Remote) -> anyhow::Result<()> {
         UnitCmd::Edit { at, unit, label } => {
             let p = resolve::property(&c, &at.property).await?;
             let u = resolve::unit(&c, p.id, &unit).await?;
-            let u2 = c.update_unit(p.id, u.id, &pending::UpdateUnit { label }).await?;
+            let u2 = c.update_unit(p.id, u.id, &UpdateUnit { label }).await?;
             done(r.json, &u2, || format!("unit {:?} is now {:?}", u.label, u2.label))
         }
         UnitCmd::Remove { at, unit } => {
@@ -391,7 +391,7 @@ pub async fn door(cmd: DoorCmd, r: &Remote) -> anyhow::Result<()> {
                 (None, true) => Some(None),
                 (None, false) => None,
             };
-            let req = pending::UpdateAccessPoint { name, kind, parent_id, unit_id };
+            let req = UpdateAccessPoint { name, kind, parent_id, unit_id };
             let d2 = c.update_access_point(p.id, d.id, &req).await?;
             done(r.json, &d2, || format!("door {:?} updated", d2.name))
         }
@@ -481,7 +481,7 @@ pub async fn drop_spot(cmd: DropSpotCmd, r: &Remote) -> anyhow::Result<()> {
                 (None, true) => Some(None),
                 (None, false) => None,
             };
-            let s2 = c.update_drop_spot(p.id, s.id, &pending::UpdateDropSpot { name, kind, unit_id }).await?;
+            let s2 = c.update_drop_spot(p.id, s.id, &UpdateDropSpot { name, kind, unit_id }).await?;
             done(r.json, &s2, || format!("drop spot {:?} updated", s2.name))
         }
         DropSpotCmd::Remove { at, spot } => {
@@ -589,8 +589,12 @@ pub async fn lock(args: LockArgs) -> anyhow::Result<()> {
     }
 }
 
-fn lock_status(_l: &Lock, _tz: &str) -> String {
-    "in service".into()
+fn lock_status(l: &Lock, tz: &str) -> String {
+    match (l.decommissioned_at, l.replaced_by) {
+        (None, _) => "in service".into(),
+        (Some(at), None) => format!("decommissioned {}", local_time(at, tz)),
+        (Some(at), Some(by)) => format!("replaced {} by {by}", local_time(at, tz)),
+    }
 }
 
 // --- carriers --------------------------------------------------------------------

@@ -8,56 +8,6 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct UpdateProperty {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub location: Option<GeoPoint>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<PropertyKind>,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct UpdateUnit {
-    pub label: String,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct UpdateAccessPoint {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<AccessPointKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_id: Option<Option<AccessPointId>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit_id: Option<Option<UnitId>>,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct UpdateDropSpot {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<DropSpotKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit_id: Option<Option<UnitId>>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ReplaceLock {
-    pub device_public_key: String,
-    pub model: String,
-    pub firmware: String,
-    pub mobile_credential: bool,
-    pub keypad: bool,
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct Handover {
     pub manager_id: ManagerId,
@@ -115,20 +65,6 @@ fn json<B: Serialize>(b: &B) -> Option<String> {
 
 #[allow(async_fn_in_trait)]
 pub trait Pending {
-    async fn update_property(&self, p: PropertyId, req: &UpdateProperty) -> ClientResult<Property>;
-    async fn update_unit(&self, p: PropertyId, u: UnitId, req: &UpdateUnit) -> ClientResult<Unit>;
-    async fn remove_unit(&self, p: PropertyId, u: UnitId) -> ClientResult<()>;
-    async fn update_access_point(
-        &self,
-        p: PropertyId,
-        a: AccessPointId,
-        req: &UpdateAccessPoint,
-    ) -> ClientResult<AccessPoint>;
-    async fn remove_access_point(&self, p: PropertyId, a: AccessPointId) -> ClientResult<()>;
-    async fn update_drop_spot(&self, p: PropertyId, d: DropSpotId, req: &UpdateDropSpot) -> ClientResult<DropSpot>;
-    async fn remove_drop_spot(&self, p: PropertyId, d: DropSpotId) -> ClientResult<()>;
-    async fn decommission_lock(&self, p: PropertyId, l: LockId) -> ClientResult<Lock>;
-    async fn replace_lock(&self, p: PropertyId, l: LockId, req: &ReplaceLock) -> ClientResult<LockProvisioned>;
     async fn remove_enablement(&self, p: PropertyId, c: CarrierId) -> ClientResult<()>;
     async fn hand_over_property(&self, p: PropertyId, req: &Handover) -> ClientResult<Property>;
     async fn list_unit_residents(&self, u: UnitId) -> ClientResult<Vec<Resident>>;
@@ -141,38 +77,6 @@ pub trait Pending {
 }
 
 impl Pending for Client {
-    async fn update_property(&self, p: PropertyId, req: &UpdateProperty) -> ClientResult<Property> {
-        call(self, Method::PATCH, &format!("/v1/properties/{p}"), json(req)).await
-    }
-    async fn update_unit(&self, p: PropertyId, u: UnitId, req: &UpdateUnit) -> ClientResult<Unit> {
-        call(self, Method::PATCH, &format!("/v1/properties/{p}/units/{u}"), json(req)).await
-    }
-    async fn remove_unit(&self, p: PropertyId, u: UnitId) -> ClientResult<()> {
-        call(self, Method::DELETE, &format!("/v1/properties/{p}/units/{u}"), None).await
-    }
-    async fn update_access_point(
-        &self,
-        p: PropertyId,
-        a: AccessPointId,
-        req: &UpdateAccessPoint,
-    ) -> ClientResult<AccessPoint> {
-        call(self, Method::PATCH, &format!("/v1/properties/{p}/access-points/{a}"), json(req)).await
-    }
-    async fn remove_access_point(&self, p: PropertyId, a: AccessPointId) -> ClientResult<()> {
-        call(self, Method::DELETE, &format!("/v1/properties/{p}/access-points/{a}"), None).await
-    }
-    async fn update_drop_spot(&self, p: PropertyId, d: DropSpotId, req: &UpdateDropSpot) -> ClientResult<DropSpot> {
-        call(self, Method::PATCH, &format!("/v1/properties/{p}/drop-spots/{d}"), json(req)).await
-    }
-    async fn remove_drop_spot(&self, p: PropertyId, d: DropSpotId) -> ClientResult<()> {
-        call(self, Method::DELETE, &format!("/v1/properties/{p}/drop-spots/{d}"), None).await
-    }
-    async fn decommission_lock(&self, p: PropertyId, l: LockId) -> ClientResult<Lock> {
-        call(self, Method::POST, &format!("/v1/properties/{p}/locks/{l}/decommission"), None).await
-    }
-    async fn replace_lock(&self, p: PropertyId, l: LockId, req: &ReplaceLock) -> ClientResult<LockProvisioned> {
-        call(self, Method::POST, &format!("/v1/properties/{p}/locks/{l}/replace"), json(req)).await
-    }
     async fn remove_enablement(&self, p: PropertyId, c: CarrierId) -> ClientResult<()> {
         call(self, Method::DELETE, &format!("/v1/properties/{p}/carriers/{c}"), None).await
     }

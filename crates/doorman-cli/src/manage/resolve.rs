@@ -104,8 +104,8 @@ pub async fn lock(c: &Client, property: PropertyId, text: &str) -> anyhow::Resul
 }
 
 /// Not decommissioned.
-pub fn in_service(_lock: &Lock) -> bool {
-    true
+pub fn in_service(lock: &Lock) -> bool {
+    lock.is_active()
 }
 
 /// A carrier by id or name (any caller that may list carriers).

@@ -45,6 +45,16 @@ pub async fn granted_request_opens_exactly_the_path(kit: &Kit) -> anyhow::Result
         assert!(bytes.len() <= 260, "{} bytes", bytes.len());
     }
     assert!(room.credential.is_none());
+    // Each credential door names its lock's key as registered, so the
+    // handheld (`doorman driver deliver`) checks the lock's challenge against
+    // the service's word, not the lock's; a keypad-only door names none.
+    let locks = b.rosa.list_locks(b.property.id).await?;
+    for door in [street, lobby] {
+        let lock = locks.iter().find(|l| l.id == door.lock_id).ok_or_else(|| anyhow::anyhow!("lock listed"))?;
+        let registered = doorman_domain::serde_b64::encode(&lock.device_public_key);
+        assert_eq!(door.lock_public_key.as_deref(), Some(registered.as_str()), "{}", door.access_point_name);
+    }
+    assert_eq!(room.lock_public_key, None);
     let code = room.door_code.clone().ok_or_else(|| anyhow::anyhow!("keypad-only door gets a code"))?;
     assert!(code.len() == 8 && code.bytes().all(|c| c.is_ascii_digit()), "{code}");
 

@@ -539,7 +539,10 @@ pub async fn missing_bad_and_malformed_tokens(kit: &Kit) -> anyhow::Result<()> {
         ("valid token, no scheme", Some(operator_token.clone())),
     ];
     let access = serde_json::to_string(&b.ask("PCL-1001"))?;
+    // Revoking needs a bearer too: a bad one revokes nothing (the operator's token works on below).
+    let revoke = serde_json::to_string(&RevokeToken { token: operator_token.clone() })?;
     let calls: Vec<(Method, String, Option<&str>)> = vec![
+        (Method::POST, "/v1/tokens/revoke".into(), Some(revoke.as_str())),
         (Method::GET, "/v1/me".into(), None),
         (Method::GET, "/v1/managers".into(), None),
         (Method::GET, format!("/v1/properties/{}", b.property.id), None),

@@ -40,6 +40,8 @@ fn lock(property: PropertyId, at: AccessPointId, mobile_credential: bool, keypad
         mobile_credential,
         keypad,
         created_at: 0,
+        decommissioned_at: None,
+        replaced_by: None,
     }
 }
 

@@ -474,6 +474,15 @@ impl MosquittoProcess {
     }
 }
 
+impl MosquittoProcess {
+    /// Makes Mosquitto read its password and ACL files again (SIGHUP).
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let status = Command::new("kill").arg("-HUP").arg(self.child.id().to_string()).status()?;
+        anyhow::ensure!(status.success(), "kill -HUP mosquitto: {status}");
+        Ok(())
+    }
+}
+
 impl Drop for MosquittoProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -950,7 +959,21 @@ pub async fn fleet_provisioned_bundle_runs_as_a_lock_process(kit: &Kit) -> anyho
     let out = doorman(&["lock", "health", "--property", &property])?;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.lines().any(|l| l.starts_with(&id.to_string()) && l.contains("battery 100%")), "{text}");
+    // A table a manager reads: the door by name, times in the building's zone,
+    // and why a flag is up under its row.
+    assert!(text.starts_with(&format!("locks of {} (times in {})", env.property.name, env.property.time_zone)));
+    let lines: Vec<&str> = text.lines().collect();
+    let row = lines
+        .iter()
+        .position(|l| l.starts_with("back door") && l.contains(&id.to_string()) && l.contains("100%"))
+        .with_context(|| format!("no row for the back door's lock in {text}"))?;
+    if lines[row].contains("CLOCK STALE") {
+        assert!(lines[row + 1..].iter().take_while(|l| l.starts_with("    ")).any(|l| l.starts_with("    clock: ")));
+    }
+    let out = doorman(&["lock", "health", "--property", &property, "--json"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<doorman_api::LockHealthView> = serde_json::from_slice(&out.stdout)?;
+    assert!(rows.iter().any(|h| h.lock_id == id && h.access_point_id == back.id && h.battery_percent == Some(100)));
     Ok(())
 }
 

@@ -34,6 +34,7 @@ fn as_door(d: &GuestDoorAccess) -> DoorAccess {
         access_point_id: d.access_point_id,
         access_point_name: d.access_point_name.clone(),
         lock_id: d.lock_id,
+        lock_public_key: None,
         credential: d.credential.clone(),
         door_code: d.door_code.clone(),
     }

@@ -29,7 +29,9 @@ mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod structure;
 mod testkit;
+mod tokens;
 mod vehicles;
 mod webdriver;
 mod webhooks;
@@ -166,4 +168,16 @@ scenarios!(
     guests::guest_pass_limits_and_crossings,
     guests::trunk_code_works_once_inside_its_window,
     guests::revoked_guest_pass_is_refused_by_an_online_lock,
+    // API tokens: revoked by whoever holds them, an operator token minted offline
+    tokens::revoked_token_gets_401_and_its_sessions_end with crate::kit::relaxed_auth_config,
+    tokens::operator_token_is_minted_offline_and_any_token_revoked_from_the_cli with crate::kit::relaxed_auth_config,
+    // changing and removing what a manager made
+    structure::property_edits_are_checked_and_logged,
+    structure::units_are_relabelled_and_removed_when_nothing_is_in_the_way,
+    structure::doors_move_without_cycles_and_go_only_when_free,
+    structure::drop_spots_are_edited_and_leave_the_carriers_lists,
+    structure::locks_are_decommissioned_and_replaced,
+    structure::structure_routes_refuse_every_crossing,
+    structure::fleet_decommissioned_lock_is_refused_by_the_embedded_broker,
+    structure::fleet_decommissioned_lock_is_refused_by_mosquitto,
 );

@@ -86,6 +86,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/units/{unit_id}/guests"),
     ("GET", "/v1/units/{unit_id}/guests"),
     ("DELETE", "/v1/units/{unit_id}/guests/{guest_pass_id}"),
+    ("POST", "/v1/tokens/revoke"),
+    ("PATCH", "/v1/properties/{property_id}"),
+    ("PATCH", "/v1/properties/{property_id}/units/{unit_id}"),
+    ("DELETE", "/v1/properties/{property_id}/units/{unit_id}"),
+    ("PATCH", "/v1/properties/{property_id}/access-points/{access_point_id}"),
+    ("DELETE", "/v1/properties/{property_id}/access-points/{access_point_id}"),
+    ("PATCH", "/v1/properties/{property_id}/drop-spots/{drop_spot_id}"),
+    ("DELETE", "/v1/properties/{property_id}/drop-spots/{drop_spot_id}"),
+    ("POST", "/v1/properties/{property_id}/locks/{lock_id}/decommission"),
+    ("POST", "/v1/properties/{property_id}/locks/{lock_id}/replace"),
 ];
 
 /// The only operations that take no token.
@@ -192,7 +202,8 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
         assert_eq!(declared, placeholders(&o.path), "{name}: path parameters");
 
         let writes = matches!(o.method, Method::POST | Method::PUT | Method::PATCH);
-        let takes_no_body = o.path.ends_with("/cancel") || o.path.ends_with("/resend");
+        let takes_no_body =
+            o.path.ends_with("/cancel") || o.path.ends_with("/resend") || o.path.ends_with("/decommission");
         assert_eq!(o.has_body, writes && !takes_no_body, "{name}: request body");
 
         let responses = o.op.get("responses").and_then(Value::as_object).context("responses")?;

@@ -430,6 +430,8 @@ pub async fn refusal_no_way_through(kit: &Kit) -> anyhow::Result<()> {
                 mobile_credential: false,
                 keypad: false,
                 created_at: kit.now(),
+                decommissioned_at: None,
+                replaced_by: None,
             },
             &[],
         )

@@ -148,6 +148,8 @@ impl World {
             mobile_credential,
             keypad,
             created_at: NOW - 30 * DAY,
+            decommissioned_at: None,
+            replaced_by: None,
         };
         let spot = |id, kind, name: &str, access_point_id, unit_id| DropSpot {
             id,
