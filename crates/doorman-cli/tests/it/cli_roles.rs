@@ -298,3 +298,115 @@ pub async fn cli_names_that_are_missing_or_ambiguous_fail_clearly(kit: &Kit) -> 
     assert!(!o.status.success() && stderr(&o).contains("no API token"), "{}", stderr(&o));
     Ok(())
 }
+
+const OAK: &str = r#"
+[property]
+name = "Oak Flats"
+address = "1 Oak St"
+lat = -37.81
+lon = 144.96
+time_zone = "Australia/Melbourne"
+units = ["1", "2"]
+
+[[door]]
+name = "Street"
+kind = "entrance"
+lock = "street.json"
+
+[[door]]
+name = "Hall"
+kind = "lobby"
+parent = "Street"
+lock = "hall.json"
+
+[[door]]
+name = "Door 2"
+kind = "unit_door"
+parent = "Hall"
+unit = "2"
+
+[[drop_spot]]
+name = "Hall shelf"
+kind = "lobby"
+door = "Hall"
+
+[[drop_spot]]
+name = "2 doorstep"
+kind = "unit_door"
+door = "Hall"
+unit = "2"
+"#;
+
+/// What leaves the file is removed (a lock decommissioned), children and
+/// drop spots before their doors; the property's own fields are edited. And
+/// the manager's edit/remove/decommission/replace verbs, names for ids.
+pub async fn cli_apply_removes_and_the_edit_verbs_work_by_name(kit: &Kit) -> anyhow::Result<()> {
+    let op = kit.operator.token().context("operator token")?.to_string();
+    let rosa = token_line(&ok(kit, &op, &["manager", "create", "--name", "Rosa"]).await?)?;
+    let dir = TempDir::new("doorman-cli-oak")?;
+    let path = dir.path().join("oak.toml");
+    let file = path.to_str().context("utf-8 path")?;
+    std::fs::write(&path, OAK)?;
+    ok(kit, &rosa, &["apply", file]).await?;
+    let doors: Vec<AccessPoint> = json(kit, &rosa, &["door", "list", "-p", "Oak Flats"]).await?;
+    let hall = doors.iter().find(|d| d.name == "Hall").context("hall")?.id;
+    let locks: Vec<Lock> = json(kit, &rosa, &["lock", "list", "-p", "Oak Flats"]).await?;
+    let hall_lock = locks.iter().find(|l| l.access_point_id == hall).context("hall lock")?.id;
+
+    let edited = OAK
+        .replace("address = \"1 Oak St\"", "address = \"2 Oak St\"")
+        .replace("units = [\"1\", \"2\"]", "units = [\"2\"]")
+        .replace("parent = \"Street\"\nlock = \"hall.json\"", "parent = \"Street\"")
+        .replace("[[door]]\nname = \"Door 2\"\nkind = \"unit_door\"\nparent = \"Hall\"\nunit = \"2\"\n", "")
+        .replace("[[drop_spot]]\nname = \"2 doorstep\"\nkind = \"unit_door\"\ndoor = \"Hall\"\nunit = \"2\"\n", "");
+    std::fs::write(&path, &edited)?;
+    let expected = [
+        "~ property \"Oak Flats\" (address \"2 Oak St\")".to_string(),
+        format!("- lock {hall_lock} on door \"Hall\" decommissioned"),
+        "- drop spot \"2 doorstep\"".into(),
+        "- door \"Door 2\"".into(),
+        "- unit \"1\"".into(),
+    ];
+    let applied = ok(kit, &rosa, &["apply", file]).await?;
+    assert_eq!(plan_lines(&applied), expected, "{applied}");
+    assert_eq!(ok(kit, &rosa, &["apply", file]).await?.trim(), "Oak Flats: no changes");
+    let locks: Vec<Lock> = json(kit, &rosa, &["lock", "list", "-p", "Oak Flats"]).await?;
+    assert!(locks.iter().any(|l| l.id == hall_lock && l.decommissioned_at.is_some()));
+    let table = ok(kit, &rosa, &["lock", "list", "-p", "Oak Flats"]).await?;
+    assert!(table.lines().any(|l| l.starts_with("Hall ") && l.contains("decommissioned 20")), "{table}");
+    assert_eq!(json::<Vec<AccessPoint>>(kit, &rosa, &["door", "list", "-p", "Oak Flats"]).await?.len(), 2);
+    assert_eq!(json::<Vec<Unit>>(kit, &rosa, &["unit", "list", "-p", "Oak Flats"]).await?.len(), 1);
+    // The lock back in the file: a new one is provisioned.
+    std::fs::write(&path, edited.replace("parent = \"Street\"\n", "parent = \"Street\"\nlock = \"hall.json\"\n"))?;
+    let again = ok(kit, &rosa, &["apply", file]).await?;
+    assert_eq!(plan_lines(&again), ["+ lock on door \"Hall\" (bundle hall.json)"], "{again}");
+
+    // The verbs, by name.
+    ok(kit, &rosa, &["door", "edit", "-p", "oak flats", "Hall", "--name", "Lobby"]).await?;
+    ok(kit, &rosa, &["unit", "edit", "-p", "oak flats", "2", "--label", "2A"]).await?;
+    ok(kit, &rosa, &["drop-spot", "edit", "-p", "oak flats", "Hall shelf", "--name", "Shelf", "--unit", "2A"]).await?;
+    ok(kit, &rosa, &["property", "edit", "Oak Flats", "--lat", "-37.8", "--lon", "144.9"]).await?;
+    let new_bundle = dir.path().join("street-2.json");
+    let replaced = ok(
+        kit,
+        &rosa,
+        &["lock", "replace", "-p", "Oak Flats", "Street", "--out", new_bundle.to_str().context("path")?],
+    )
+    .await?;
+    assert!(replaced.contains("replaced by") && new_bundle.exists(), "{replaced}");
+    let table = ok(kit, &rosa, &["lock", "list", "-p", "Oak Flats"]).await?;
+    assert!(table.lines().any(|l| l.starts_with("Street ") && l.contains("replaced 20")), "{table}");
+    let e = fails(kit, &rosa, &["door", "remove", "-p", "Oak Flats", "Lobby"]).await?;
+    assert!(e.contains("409") || e.contains("conflict"), "{e}");
+    ok(kit, &rosa, &["lock", "decommission", "-p", "Oak Flats", "Lobby"]).await?;
+    ok(kit, &rosa, &["drop-spot", "remove", "-p", "Oak Flats", "Shelf"]).await?;
+    ok(kit, &rosa, &["door", "remove", "-p", "Oak Flats", "lobby"]).await?;
+    let doors: Vec<AccessPoint> = json(kit, &rosa, &["door", "list", "-p", "Oak Flats"]).await?;
+    assert_eq!(doors.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["Street"]);
+    let units: Vec<Unit> = json(kit, &rosa, &["unit", "list", "-p", "Oak Flats"]).await?;
+    assert_eq!(units.iter().map(|u| u.label.as_str()).collect::<Vec<_>>(), ["2A"]);
+    let props: Vec<Property> = json(kit, &rosa, &["property", "list"]).await?;
+    assert_eq!((props[0].address.as_str(), props[0].location.lat), ("2 Oak St", -37.8));
+    ok(kit, &rosa, &["unit", "remove", "-p", "Oak Flats", "2a"]).await?;
+    Ok(())
+}
