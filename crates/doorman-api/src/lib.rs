@@ -12,10 +12,12 @@ mod clips;
 mod guests;
 mod notify;
 mod structure;
+mod tenancy;
 pub use clips::*;
 pub use guests::*;
 pub use notify::*;
 pub use structure::*;
+pub use tenancy::*;
 
 pub use doorman_domain::{
     AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
@@ -354,7 +356,14 @@ pub struct UpdateDriver {
 pub struct CreateDelivery {
     pub tracking_number: String,
     pub property_id: PropertyId,
-    pub unit_id: UnitId,
+    /// The unit by id; or give `unit_label` instead (exactly one of the two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_id: Option<UnitId>,
+    /// The unit by its label as printed on the parcel (looked up exactly,
+    /// then ignoring case if that finds one unit), at a property that
+    /// enabled the carrier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_label: Option<String>,
     pub kind: DeliveryKind,
     pub window_start: i64,
     pub window_end: i64,

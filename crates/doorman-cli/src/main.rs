@@ -475,7 +475,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("manager {} ({})\ntoken (shown once): {}", m.item.name, m.item.id, m.token);
                 }
                 AccountAction::List => {
-                    for m in c.list_managers().await? {
+                    for m in c.list_managers(None).await? {
                         println!("{}  {}", m.id, m.name);
                     }
                 }

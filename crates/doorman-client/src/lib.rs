@@ -7,6 +7,7 @@ use doorman_api::*;
 mod clips;
 mod events;
 mod structure;
+mod tenancy;
 pub use clips::ClipBytes;
 pub use events::{EventStream, SseMessage, StreamStart};
 use reqwest::{Method, StatusCode};
@@ -161,14 +162,8 @@ impl Client {
     pub async fn create_manager(&self, name: &str) -> ClientResult<ManagerCreated> {
         self.post("/v1/managers", &CreateNamed { name: name.into() }).await
     }
-    pub async fn list_managers(&self) -> ClientResult<Vec<Manager>> {
-        self.get("/v1/managers").await
-    }
     pub async fn create_carrier(&self, name: &str) -> ClientResult<CarrierCreated> {
         self.post("/v1/carriers", &CreateNamed { name: name.into() }).await
-    }
-    pub async fn list_carriers(&self) -> ClientResult<Vec<Carrier>> {
-        self.get("/v1/carriers").await
     }
 
     // --- manager

@@ -269,6 +269,9 @@ pub struct Viewer {
     pub managed_properties: Vec<PropertyId>,
     /// For a resident: the property of their unit.
     pub resident_property: Option<PropertyId>,
+    /// For a resident: their move-in; they see nothing from before it (the
+    /// unit's history before them belongs to the residents before them).
+    pub since: Option<UnixSeconds>,
 }
 
 impl Viewer {
@@ -277,6 +280,9 @@ impl Viewer {
     /// carrier its own deliveries; a driver what they did; the operator
     /// configuration and key events only.
     pub fn may_see(&self, e: &Event) -> bool {
+        if self.since.is_some_and(|since| e.at < since) {
+            return false;
+        }
         match &self.principal {
             Principal::Resident { unit_id, .. } => {
                 e.unit_id == Some(*unit_id)
@@ -341,6 +347,7 @@ mod tests {
             principal: Principal::Resident { resident_id: ResidentId::random(), unit_id: mine },
             managed_properties: vec![],
             resident_property: Some(home),
+            since: None,
         };
         let blocked_mine = event(EventKind::Blocked { until: None }, home, Some(mine), carrier);
         let blocked_neighbour = event(EventKind::Blocked { until: None }, home, Some(neighbours), carrier);
@@ -358,6 +365,7 @@ mod tests {
             principal: Principal::Manager { manager_id: ManagerId::random() },
             managed_properties: vec![home],
             resident_property: None,
+            since: None,
         };
         assert!(manager.may_see(&blocked_neighbour) && manager.may_see(&config));
         assert!(!manager.may_see(&elsewhere_opened));
@@ -366,6 +374,7 @@ mod tests {
             principal: Principal::Carrier { carrier_id: other_carrier },
             managed_properties: vec![],
             resident_property: None,
+            since: None,
         };
         assert!(!other.may_see(&blocked_mine));
         let own = Viewer { principal: Principal::Carrier { carrier_id: carrier }, ..other };

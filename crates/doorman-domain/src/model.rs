@@ -198,7 +198,12 @@ pub struct Resident {
     pub unit_id: UnitId,
     pub name: String,
     pub email: String,
+    /// When they moved in (redeemed their invitation): they read the unit's
+    /// history from here on.
     pub created_at: UnixSeconds,
+    /// When they moved out: their tokens and sessions ended then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_out_at: Option<UnixSeconds>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -454,7 +454,8 @@ impl crate::Service {
     /// What `p` may see of the log, with the facts the principal alone does
     /// not carry (a manager's properties, a resident's building).
     pub async fn viewer(&self, p: &Principal) -> ServiceResult<Viewer> {
-        let mut viewer = Viewer { principal: *p, managed_properties: Vec::new(), resident_property: None };
+        let since = self.history_since(p).await?;
+        let mut viewer = Viewer { principal: *p, managed_properties: Vec::new(), resident_property: None, since };
         match p {
             Principal::Manager { manager_id } => {
                 viewer.managed_properties =
@@ -853,6 +854,7 @@ mod tests {
             principal: Principal::Resident { resident_id: ResidentId::random(), unit_id: unit },
             managed_properties: vec![],
             resident_property: Some(home),
+            since: None,
         };
         let filter = entry_filter(&resident);
         assert_eq!(filter.unit, Some(unit));
@@ -861,9 +863,11 @@ mod tests {
             principal: Principal::Manager { manager_id: ManagerId::random() },
             managed_properties: vec![home],
             resident_property: None,
+            since: None,
         };
         assert_eq!(entry_filter(&manager).properties, vec![home]);
-        let operator = Viewer { principal: Principal::Operator, managed_properties: vec![], resident_property: None };
+        let operator =
+            Viewer { principal: Principal::Operator, managed_properties: vec![], resident_property: None, since: None };
         assert_eq!(entry_filter(&operator).kinds, OPERATOR_EVENT_KINDS.to_vec());
     }
 }

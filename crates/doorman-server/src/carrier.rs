@@ -94,16 +94,13 @@ impl Service {
         if req.window_end.checked_sub(req.window_start).is_none_or(|len| len > 31 * 24 * 3600) {
             return Err(ServiceError::invalid("a delivery window may last 31 days at most"));
         }
-        match self.store.get_unit(req.unit_id).await? {
-            Some(u) if u.property_id == req.property_id => {}
-            _ => return Err(ServiceError::invalid("unit_id: no such unit at property_id")),
-        }
+        let unit_id = self.delivery_unit(carrier_id, &req).await?;
         let now = self.now();
         let delivery = Delivery {
             id: DeliveryId::at(now),
             carrier_id,
             property_id: req.property_id,
-            unit_id: req.unit_id,
+            unit_id,
             tracking_number,
             kind: req.kind,
             window_start: req.window_start,
@@ -163,7 +160,9 @@ impl Service {
             Principal::Driver { driver_id, carrier_id } => {
                 d.carrier_id == *carrier_id && self.driver_asked_for(*driver_id, id).await?
             }
-            Principal::Resident { unit_id, .. } => d.unit_id == *unit_id,
+            Principal::Resident { unit_id, .. } => {
+                d.unit_id == *unit_id && self.history_since(p).await?.is_none_or(|since| d.created_at >= since)
+            }
             Principal::Manager { .. } => self.managed_property(p, d.property_id).await.is_ok(),
             Principal::Operator => false,
         };

@@ -239,7 +239,10 @@ impl Service {
     async fn visible_clip(&self, p: &Principal, id: ClipId) -> ServiceResult<ClipRecord> {
         let record = self.store.get_clip(id).await?.ok_or(ServiceError::NotFound("clip"))?;
         let allowed = match p {
-            Principal::Resident { unit_id, .. } => record.clip.entry.unit_id == Some(*unit_id),
+            Principal::Resident { unit_id, .. } => {
+                record.clip.entry.unit_id == Some(*unit_id)
+                    && self.history_since(p).await?.is_none_or(|since| record.clip.recorded_at >= since)
+            }
             Principal::Manager { .. } => self.managed_property(p, record.clip.property_id).await.is_ok(),
             _ => false,
         };
@@ -278,7 +281,9 @@ impl Service {
     pub async fn unit_clips(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<ClipView>> {
         let unit = self.visible_unit(p, unit).await?;
         let filter = ClipFilter { property: unit.property_id, unit: Some(unit.id) };
-        Ok(self.store.list_clips(filter, MAX_CLIPS_PAGE).await?.iter().map(view).collect())
+        let clips = self.store.list_clips(filter, MAX_CLIPS_PAGE).await?;
+        let since = self.history_since(p).await?;
+        Ok(crate::tenancy::since_move_in(clips, since, |c| c.clip.recorded_at).iter().map(view).collect())
     }
 
     /// The property's clips, newest first: for its managers.

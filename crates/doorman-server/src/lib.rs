@@ -27,6 +27,7 @@ mod operator;
 mod resident;
 mod returns;
 mod structure;
+mod tenancy;
 pub mod tokens;
 mod vehicles;
 pub mod views;

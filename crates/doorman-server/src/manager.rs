@@ -314,8 +314,13 @@ impl Service {
         let mut event = self.configuration_event(p, property, what)?;
         // The carrier sees how it is let in.
         event.carrier_id = Some(carrier);
-        self.store.put_enablement(&enablement, &[event]).await?;
-        self.events_appended();
+        if enablement.enabled {
+            self.store.put_enablement(&enablement, &[event]).await?;
+            self.events_appended();
+        } else {
+            // Disabled: its outstanding credentials here are revoked with the change.
+            self.withdraw_carrier(p, property, carrier, Some(&enablement), event).await?;
+        }
         Ok(enablement)
     }
 

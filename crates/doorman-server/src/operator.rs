@@ -28,9 +28,12 @@ impl Service {
         Ok(Created { item: manager, token })
     }
 
-    pub async fn list_managers(&self, p: &Principal) -> ServiceResult<Vec<Manager>> {
-        require_operator(p)?;
-        Ok(self.store.list_managers().await?)
+    /// The managers, for the operator and managers; `name` keeps those whose
+    /// name contains it, ignoring case.
+    pub async fn list_managers(&self, p: &Principal, name: Option<&str>) -> ServiceResult<Vec<Manager>> {
+        Service::may_list_parties(p)?;
+        let name = Service::name_filter(name)?;
+        Ok(Service::named(self.store.list_managers().await?, name.as_deref(), |m| &m.name))
     }
 
     pub async fn create_carrier(&self, p: &Principal, req: CreateNamed) -> ServiceResult<Created<Carrier>> {
@@ -50,8 +53,11 @@ impl Service {
         Ok(Created { item: carrier, token })
     }
 
-    pub async fn list_carriers(&self, p: &Principal) -> ServiceResult<Vec<Carrier>> {
-        require_operator(p)?;
-        Ok(self.store.list_carriers().await?)
+    /// The carriers, for the operator and managers; `name` keeps those whose
+    /// name contains it, ignoring case.
+    pub async fn list_carriers(&self, p: &Principal, name: Option<&str>) -> ServiceResult<Vec<Carrier>> {
+        Service::may_list_parties(p)?;
+        let name = Service::name_filter(name)?;
+        Ok(Service::named(self.store.list_carriers().await?, name.as_deref(), |c| &c.name))
     }
 }

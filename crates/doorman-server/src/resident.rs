@@ -131,12 +131,14 @@ impl Service {
     pub async fn unit_deliveries(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<Delivery>> {
         self.visible_unit(p, unit).await?;
         let filter = DeliveryFilter { unit_id: Some(unit), ..Default::default() };
-        Ok(self.store.list_deliveries(&filter).await?)
+        let since = self.history_since(p).await?;
+        Ok(crate::tenancy::since_move_in(self.store.list_deliveries(&filter).await?, since, |d| d.created_at))
     }
 
     pub async fn unit_access_requests(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<AccessRequestRecord>> {
         self.visible_unit(p, unit).await?;
         let filter = AccessRequestFilter { unit_id: Some(unit), ..Default::default() };
-        Ok(self.store.list_access_requests(&filter).await?)
+        let since = self.history_since(p).await?;
+        Ok(crate::tenancy::since_move_in(self.store.list_access_requests(&filter).await?, since, |r| r.at))
     }
 }

@@ -9,9 +9,11 @@
 //! preferences, blocks, vehicles, guest passes), [`DeliveryStore`]
 //! (deliveries, grants, access requests), [`FleetStore`] (lock accounts,
 //! lock events, revocations, doors, clips), [`AuditStore`] (the
-//! transparency log) and [`NotifyStore`] (webhooks, their outbox, pickup
+//! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
 //! points), [`StructureStore`] (changing and removing what a manager
-//! made: units, doors, drop spots, locks). Each aggregate's module holds its trait and its one
+//! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
+//! carriers withdrawn, handovers). Each aggregate's module holds its trait
+//! and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
 //! Each operation is written once, as statements run through a small
@@ -71,6 +73,7 @@ pub mod sqlite;
 mod sqlite_direct;
 mod sqlx_exec;
 mod structure;
+mod tenancy;
 
 pub use accounts::{AccountStore, TokenRecord, WebSessionRecord};
 pub use audit::{
@@ -88,6 +91,7 @@ pub use property::PropertyStore;
 pub use resident::ResidentStore;
 pub use sqlite::SqliteStore;
 pub use structure::StructureStore;
+pub use tenancy::TenancyStore;
 
 /// A store: every aggregate's storage, on one database.
 #[async_trait]
@@ -100,6 +104,7 @@ pub trait Store:
     + AuditStore
     + NotifyStore
     + StructureStore
+    + TenancyStore
     + Send
     + Sync
     + 'static

@@ -54,7 +54,7 @@ macro_rules! columns {
         "id, unit_id, name, email, created_at, expires_at, redeemed_at"
     };
     (resident) => {
-        "id, unit_id, name, email, created_at"
+        "id, unit_id, name, email, created_at, moved_out_at"
     };
     (preferences) => {
         "preferred_drop_spot, allow_in_unit, alternate_address, pickup_point, pickup_point_id, access_lists"
@@ -272,7 +272,8 @@ impl Record for Invitation {
 impl Record for Resident {
     fn read(c: &mut impl Cells) -> StoreResult<Resident> {
         let (id, unit_id) = (c.id("resident id")?, c.id("unit id")?);
-        Ok(Resident { id, unit_id, name: c.string("name")?, email: c.string("email")?, created_at: c.i64("at")? })
+        let (name, email, created_at) = (c.string("name")?, c.string("email")?, c.i64("at")?);
+        Ok(Resident { id, unit_id, name, email, created_at, moved_out_at: c.opt_i64()? })
     }
 }
 

@@ -165,8 +165,9 @@ impl<B: Backend> ResidentStore for B {
             name: invitation.name,
             email: invitation.email,
             created_at: now,
+            moved_out_at: None,
         };
-        let sql = concat!("INSERT INTO residents (", columns!(resident), ") VALUES ($1, $2, $3, $4, $5)");
+        let sql = concat!("INSERT INTO residents (", columns!(resident), ") VALUES ($1, $2, $3, $4, $5, NULL)");
         let values = values! { resident.id, resident.unit_id, &resident.name, &resident.email, now };
         tx.execute(sql, &values).await?;
         let token = TokenRecord {

@@ -100,7 +100,11 @@ struct Obstacle {
 }
 
 const UNIT_OBSTACLES: &[Obstacle] = &[
-    Obstacle { sql: "SELECT name FROM residents WHERE unit_id = $1 ORDER BY created_at, id LIMIT 1", says: "resident" },
+    // A resident who moved out (migration 0014) is history, not in the way.
+    Obstacle {
+        sql: "SELECT name FROM residents WHERE unit_id = $1 AND moved_out_at IS NULL ORDER BY created_at, id LIMIT 1",
+        says: "resident",
+    },
     Obstacle {
         sql: "SELECT name FROM access_points WHERE unit_id = $1 AND removed_at IS NULL ORDER BY name, id LIMIT 1",
         says: "unit door",

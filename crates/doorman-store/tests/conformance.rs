@@ -162,6 +162,9 @@ conformance!(
     removed_drop_spots_leave_the_enablements,
     decommissioned_locks_lose_their_account_and_leave_the_access_path,
     a_replaced_lock_hands_its_door_to_the_new_one,
+    moving_out_ends_the_residents_tokens_and_sessions_only,
+    withdrawing_an_enablement_revokes_that_carriers_live_grants_there,
+    a_property_is_handed_over_only_to_an_existing_manager,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -911,6 +914,7 @@ async fn invitation_redeems_once_and_not_after_expiry(store: Arc<dyn Store>) {
         name: "Grace Hopper".into(),
         email: "grace@example.org".into(),
         created_at: T0 + 10,
+        moved_out_at: None,
     };
     assert_eq!(resident, expected);
     assert_eq!(store.get_resident(resident_id).await.unwrap(), Some(expected.clone()));
@@ -2966,4 +2970,149 @@ async fn a_replaced_lock_hands_its_door_to_the_new_one(store: Arc<dyn Store>) {
     );
     let whats: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
     assert_eq!(whats, ["fleet lock", "lock replaced"]);
+}
+
+// --- tenancy -----------------------------------------------------------------
+
+async fn moving_out_ends_the_residents_tokens_and_sessions_only(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let code = random_hash();
+    let invitation = Invitation {
+        id: InvitationId::random(),
+        unit_id: w.unit.id,
+        name: "Grace Hopper".into(),
+        email: "grace@example.org".into(),
+        created_at: T0,
+        expires_at: T0 + 3600,
+        redeemed_at: None,
+    };
+    store.insert_invitation(&invitation, &code).await.unwrap();
+    let (resident_id, first_hash) = (ResidentId::random(), random_hash());
+    let resident = store.redeem_invitation(&code, resident_id, TokenId::random(), &first_hash, T0 + 10).await.unwrap();
+    // A second token of hers, a session on it, and a neighbour's token.
+    let second = token(Principal::Resident { resident_id, unit_id: w.unit.id });
+    store.insert_token(&second).await.unwrap();
+    let session =
+        WebSessionRecord { hash: random_hash(), token_hash: second.hash, created_at: T0, expires_at: T0 + 9999 };
+    store.insert_web_session(&session).await.unwrap();
+    let neighbour = token(Principal::Resident { resident_id: ResidentId::random(), unit_id: w.unit.id });
+    store.insert_token(&neighbour).await.unwrap();
+    let neighbour_session =
+        WebSessionRecord { hash: random_hash(), token_hash: neighbour.hash, created_at: T0, expires_at: T0 + 9999 };
+    store.insert_web_session(&neighbour_session).await.unwrap();
+    let before = logged(&store).await.len();
+
+    let moved = store.move_out_resident(resident_id, T0 + 500, &marker("moved out")).await.unwrap();
+    let expected = Resident { moved_out_at: Some(T0 + 500), ..resident };
+    assert_eq!(moved, Some(expected.clone()));
+    assert_eq!(store.get_resident(resident_id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.list_residents(w.unit.id).await.unwrap(), vec![expected], "the unit's history keeps her");
+    assert_eq!(store.principal_for_token(&first_hash).await.unwrap(), None);
+    assert_eq!(store.principal_for_token(&second.hash).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&session.hash, T0 + 1).await.unwrap(), None);
+    assert_eq!(store.principal_for_token(&neighbour.hash).await.unwrap(), Some(neighbour.principal));
+    assert_eq!(
+        store.principal_for_web_session(&neighbour_session.hash, T0 + 1).await.unwrap(),
+        Some(neighbour.principal)
+    );
+    let events = logged(&store).await;
+    assert_eq!(events[before..].iter().map(what).collect::<Vec<_>>(), vec!["moved out"]);
+
+    // Once: a second move-out, or an unknown resident, writes nothing.
+    assert_eq!(store.move_out_resident(resident_id, T0 + 600, &marker("again")).await.unwrap(), None);
+    assert_eq!(store.move_out_resident(ResidentId::random(), T0 + 600, &marker("nobody")).await.unwrap(), None);
+    assert_eq!(logged(&store).await.len(), before + 1);
+    assert_eq!(store.get_resident(resident_id).await.unwrap().unwrap().moved_out_at, Some(T0 + 500));
+}
+
+async fn withdrawing_an_enablement_revokes_that_carriers_live_grants_there(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let other = carrier("Quick Ship", T0);
+    store.insert_carrier(&other, &token(Principal::Carrier { carrier_id: other.id }), &[]).await.unwrap();
+    let enablement = |carrier: CarrierId| CarrierEnablement {
+        property_id: w.property.id,
+        carrier_id: carrier,
+        enabled: true,
+        hours: vec![],
+        allowed_drop_spots: vec![w.spot.id],
+        updated_at: T0,
+    };
+    store.put_enablement(&enablement(w.carrier.id), &[]).await.unwrap();
+    store.put_enablement(&enablement(other.id), &[]).await.unwrap();
+    let others_parcel = delivery(other.id, &w.unit, "OTHER-1", T0);
+    let expired_parcel = delivery(w.carrier.id, &w.unit, "EXPIRED-1", T0);
+    store.insert_delivery(&others_parcel).await.unwrap();
+    store.insert_delivery(&expired_parcel).await.unwrap();
+    let claim = |g: Grant, d: &Delivery| {
+        let (store, record) = (store.clone(), w.granted_request(&g, d));
+        async move {
+            assert!(store.claim_grant(&g, &record, g.issued_at, &[]).await.unwrap());
+            g
+        }
+    };
+    let live = claim(w.grant(&w.delivery, T0 + 10, T0 + 300), &w.delivery).await;
+    let expired = claim(w.grant(&expired_parcel, T0 - 400, T0 - 100), &expired_parcel).await;
+    let others = claim(w.grant(&others_parcel, T0 + 10, T0 + 300), &others_parcel).await;
+    assert_eq!(store.carrier_enablements(w.carrier.id).await.unwrap(), vec![enablement(w.carrier.id)]);
+    let before = logged(&store).await.len();
+
+    // Disabled (the row stays, replaced): the carrier's live grant is revoked, with its event.
+    let disabled = CarrierEnablement { enabled: false, updated_at: T0 + 50, ..enablement(w.carrier.id) };
+    let now = T0 + 100;
+    let revoked = store
+        .withdraw_enablement(w.property.id, w.carrier.id, Some(&disabled), now, &marker("disabled"), &revoke_marker)
+        .await
+        .unwrap();
+    assert_eq!(revoked, Some(vec![Grant { revoked_at: Some(now), ..live.clone() }]));
+    assert_eq!(store.get_enablement(w.property.id, w.carrier.id).await.unwrap(), Some(disabled));
+    assert_eq!(store.carrier_enablements(w.carrier.id).await.unwrap(), vec![], "only enabled ones are listed");
+    assert_eq!(store.get_grant(expired.id).await.unwrap(), Some(expired), "expired grants are left alone");
+    assert_eq!(store.get_grant(others.id).await.unwrap(), Some(others.clone()), "another carrier's grant stays live");
+    let events = logged(&store).await;
+    assert_eq!(events[before..].iter().map(what).collect::<Vec<_>>(), vec!["disabled", "revoked"]);
+
+    // Removed: the row goes; a second removal finds nothing and writes nothing.
+    let removed = store
+        .withdraw_enablement(w.property.id, other.id, None, now, &marker("removed"), &revoke_marker)
+        .await
+        .unwrap();
+    assert_eq!(removed, Some(vec![Grant { revoked_at: Some(now), ..others }]));
+    assert_eq!(store.get_enablement(w.property.id, other.id).await.unwrap(), None);
+    let after = logged(&store).await.len();
+    assert_eq!(after, before + 4);
+    assert_eq!(
+        store.withdraw_enablement(w.property.id, other.id, None, now, &marker("again"), &revoke_marker).await.unwrap(),
+        None
+    );
+    assert_eq!(logged(&store).await.len(), after);
+}
+
+fn revoke_marker(grant: &Grant) -> Result<Vec<Event>, String> {
+    Ok(vec![log_event(EventKind::GrantRevoked { grant_id: grant.id }, None, None)])
+}
+
+async fn a_property_is_handed_over_only_to_an_existing_manager(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let next = manager("Birch Management", T0);
+    store.insert_manager(&next, &token(Principal::Manager { manager_id: next.id }), &[]).await.unwrap();
+    let before = logged(&store).await.len();
+
+    assert_conflict(
+        store.hand_over_property(w.property.id, w.manager.id, ManagerId::random(), &marker("nobody")).await,
+        "an unknown manager",
+    );
+    assert_eq!(
+        store.hand_over_property(w.property.id, next.id, w.manager.id, &marker("not theirs")).await.unwrap(),
+        None,
+        "only its manager hands it over"
+    );
+    assert_eq!(logged(&store).await.len(), before);
+
+    let handed = store.hand_over_property(w.property.id, w.manager.id, next.id, &marker("handed")).await.unwrap();
+    let expected = Property { manager_id: next.id, ..w.property.clone() };
+    assert_eq!(handed, Some(expected.clone()));
+    assert_eq!(store.get_property(w.property.id).await.unwrap(), Some(expected.clone()));
+    assert_eq!(store.list_properties(next.id).await.unwrap(), vec![expected]);
+    assert_eq!(store.list_properties(w.manager.id).await.unwrap(), vec![]);
+    assert_eq!(logged(&store).await.len(), before + 1);
 }

@@ -252,7 +252,8 @@ pub async fn seed(operator: &Client, spec: &SiteSpec, now: i64) -> Result<Seeded
                 .create_delivery(&CreateDelivery {
                     tracking_number: parcel.tracking.clone(),
                     property_id: property.property.id,
-                    unit_id: unit.id,
+                    unit_id: Some(unit.id),
+                    unit_label: None,
                     kind: DeliveryKind::Drop,
                     window_start: now + parcel.window_start,
                     window_end: now + parcel.window_end,

@@ -14,6 +14,7 @@ pub mod extract;
 mod guests;
 mod routes;
 mod structure;
+mod tenancy;
 mod tokens;
 mod webhooks;
 pub mod witness;

@@ -71,6 +71,7 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .merge(crate::guests::routes())
         .merge(crate::tokens::routes())
         .merge(crate::structure::routes())
+        .merge(crate::tenancy::routes())
 }
 
 /// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a
@@ -108,9 +109,17 @@ async fn create_manager(
     created(s.create_manager(&p, req).await?)
 }
 
-#[utoipa::path(get, path = "/v1/managers", tag = "operator", responses((status = 200, body = Vec<Manager>)))]
-async fn list_managers(State(s): S, Caller(p): Caller) -> Out<Vec<Manager>> {
-    Ok(Json(s.list_managers(&p).await?))
+/// The managers (for the operator and managers: whom to hand a property
+/// to); `name` keeps those whose name contains it, ignoring case.
+#[utoipa::path(get, path = "/v1/managers", tag = "operator", params(NameQuery),
+    responses((status = 200, body = Vec<Manager>)))]
+async fn list_managers(
+    State(s): S,
+    Caller(p): Caller,
+    query: Result<Query<NameQuery>, QueryRejection>,
+) -> Out<Vec<Manager>> {
+    let Query(query) = query?;
+    Ok(Json(s.list_managers(&p, query.name.as_deref()).await?))
 }
 
 /// Create a carrier and its first API token (shown once).
@@ -124,9 +133,17 @@ async fn create_carrier(
     created(s.create_carrier(&p, req).await?)
 }
 
-#[utoipa::path(get, path = "/v1/carriers", tag = "operator", responses((status = 200, body = Vec<Carrier>)))]
-async fn list_carriers(State(s): S, Caller(p): Caller) -> Out<Vec<Carrier>> {
-    Ok(Json(s.list_carriers(&p).await?))
+/// The carriers (for the operator and managers: which to enable); `name`
+/// keeps those whose name contains it, ignoring case.
+#[utoipa::path(get, path = "/v1/carriers", tag = "operator", params(NameQuery),
+    responses((status = 200, body = Vec<Carrier>)))]
+async fn list_carriers(
+    State(s): S,
+    Caller(p): Caller,
+    query: Result<Query<NameQuery>, QueryRejection>,
+) -> Out<Vec<Carrier>> {
+    let Query(query) = query?;
+    Ok(Json(s.list_carriers(&p, query.name.as_deref()).await?))
 }
 
 // --- manager --------------------------------------------------------------------
@@ -286,7 +303,8 @@ async fn list_drop_spots(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<Pr
 }
 
 /// Enable (or disable) a carrier at the property: its hours and the drop
-/// spots it may use (and so the doors it may pass).
+/// spots it may use (and so the doors it may pass). Disabling revokes its
+/// outstanding credentials here and tells the locks.
 #[utoipa::path(put, path = "/v1/properties/{property_id}/carriers/{carrier_id}", tag = "manager",
     params(("property_id" = PropertyId, Path), ("carrier_id" = CarrierId, Path)),
     request_body = PutEnablement, responses((status = 200, body = CarrierEnablement)))]
@@ -430,6 +448,8 @@ async fn update_driver(
     Ok(Json(s.update_driver(&p, id, req).await?))
 }
 
+/// Announce a delivery: its unit by id, or by the label printed on the
+/// parcel (at a property that enabled the carrier).
 #[utoipa::path(post, path = "/v1/deliveries", tag = "carrier", request_body = CreateDelivery,
     responses((status = 201, body = Delivery)))]
 async fn create_delivery(

@@ -15,7 +15,6 @@ use doorman_api::*;
 use doorman_client::Client;
 
 use crate::lock_cmd::{provision_bundle, ProvisionOptions};
-use crate::manage::pending::Pending as _;
 use file::Building;
 use plan::{Current, Step};
 
@@ -72,7 +71,7 @@ pub async fn snapshot(c: &Client, b: &Building) -> anyhow::Result<Current> {
     let locks = c.list_locks(id).await?.into_iter().filter(crate::manage::resolve::in_service).collect();
     let drop_spots = c.list_drop_spots(id).await?;
     let enabled = c.list_enablements(id).await?;
-    let carriers = if enabled.is_empty() { Vec::new() } else { c.find_carriers(None).await? };
+    let carriers = if enabled.is_empty() { Vec::new() } else { c.list_carriers(None).await? };
     let enablements = enabled
         .into_iter()
         .map(|e| {
@@ -140,7 +139,7 @@ impl<'a> Exec<'a> {
 
     async fn carrier(&mut self, name: &str) -> anyhow::Result<CarrierId> {
         if self.carriers.is_none() {
-            self.carriers = Some(self.c.find_carriers(None).await.context("listing carriers to find them by name")?);
+            self.carriers = Some(self.c.list_carriers(None).await.context("listing carriers to find them by name")?);
         }
         let list = self.carriers.clone().unwrap_or_default();
         Ok(crate::manage::resolve::pick("carrier", name, list, |x| x.id.to_string(), |x| x.name.clone())?.id)

@@ -4,7 +4,6 @@
 //! ([`resolve`]), answers printed as tables or, with `--json`, as the API's JSON.
 
 pub mod out;
-pub mod pending;
 pub mod resolve;
 
 use std::path::PathBuf;
@@ -17,7 +16,6 @@ use doorman_domain::Clock as _;
 
 use crate::lock_cmd::{self, ProvisionOptions};
 use out::{done, emit, local_time, or_dash, Table};
-use pending::Pending as _;
 
 /// Where the service is and who is asking; `--json` for scripts.
 #[derive(Debug, Clone, Args)]
@@ -142,9 +140,9 @@ pub async fn property(cmd: PropertyCmd, r: &Remote) -> anyhow::Result<()> {
         }
         PropertyCmd::Handover { property, to } => {
             let p = resolve::property(&c, &property).await?;
-            let managers = c.find_managers(None).await?;
+            let managers = c.list_managers(None).await?;
             let m = resolve::pick("manager", &to, managers, |m| m.id.to_string(), |m| m.name.clone())?;
-            let p = c.hand_over_property(p.id, &pending::Handover { manager_id: m.id }).await?;
+            let p = c.hand_over_property(p.id, m.id).await?;
             done(r.json, &p, || format!("property {:?} handed over to {}", p.name, m.name))
         }
     }
@@ -232,7 +230,7 @@ async fn show(c: &Client, property: &str, json: bool) -> anyhow::Result<()> {
     println!();
     print!("{}", spot_table(&spots, &doors, &units).render());
     println!();
-    let carriers = c.find_carriers(None).await.unwrap_or_default();
+    let carriers = c.list_carriers(None).await.unwrap_or_default();
     print!("{}", enablement_table(&enabled, &carriers, &spots).render());
     Ok(())
 }
@@ -676,7 +674,7 @@ pub async fn carrier(cmd: CarrierCmd, r: &Remote) -> anyhow::Result<()> {
             done(r.json, &m, || format!("carrier {} ({})\ntoken (shown once): {}", m.item.name, m.item.id, m.token))
         }
         CarrierCmd::List { name } => {
-            let list = c.find_carriers(name.as_deref()).await?;
+            let list = c.list_carriers(name.as_deref()).await?;
             emit(r.json, &list, || {
                 let mut t = Table::new(&["CARRIER", "ID"]);
                 for x in &list {
@@ -717,7 +715,7 @@ pub async fn carrier(cmd: CarrierCmd, r: &Remote) -> anyhow::Result<()> {
         CarrierCmd::Enabled { at } => {
             let p = resolve::property(&c, &at.property).await?;
             let (list, spots) = (c.list_enablements(p.id).await?, c.list_drop_spots(p.id).await?);
-            let carriers = c.find_carriers(None).await?;
+            let carriers = c.list_carriers(None).await?;
             emit(r.json, &list, || enablement_table(&list, &carriers, &spots))
         }
         CarrierCmd::Properties => {
@@ -1013,7 +1011,7 @@ pub enum DeliveryCmd {
 }
 
 /// The property a carrier names: id, or name among the properties that enabled it.
-async fn carrier_property(c: &Client, text: &str) -> anyhow::Result<pending::EnabledProperty> {
+async fn carrier_property(c: &Client, text: &str) -> anyhow::Result<EnabledProperty> {
     let list = c.carrier_properties().await?;
     resolve::pick("property", text, list, |p| p.property_id.to_string(), |p| p.name.clone())
 }
@@ -1050,7 +1048,7 @@ pub async fn delivery(cmd: DeliveryCmd, r: &Remote) -> anyhow::Result<()> {
                 Ok(id) => (Some(id), None),
                 Err(_) => (None, Some(unit.clone())),
             };
-            let req = pending::CreateDeliveryByLabel {
+            let req = CreateDelivery {
                 tracking_number: tracking,
                 property_id: p.property_id,
                 unit_id,
@@ -1059,7 +1057,7 @@ pub async fn delivery(cmd: DeliveryCmd, r: &Remote) -> anyhow::Result<()> {
                 window_start: start,
                 window_end: end,
             };
-            let d = c.create_delivery_by_label(&req).await?;
+            let d = c.create_delivery(&req).await?;
             done(r.json, &d, || {
                 format!(
                     "delivery {} announced for unit {unit} at {}, {} to {} ({})",

@@ -6,8 +6,6 @@ use anyhow::bail;
 use doorman_api::{AccessPoint, Carrier, Driver, DropSpot, Lock, Property, PropertyId, Unit};
 use doorman_client::Client;
 
-use super::pending::Pending as _;
-
 /// Picks the item `text` names among `items`: by id, then exact name, then
 /// name ignoring case (and surrounding spaces).
 pub fn pick<T>(
@@ -110,7 +108,7 @@ pub fn in_service(lock: &Lock) -> bool {
 
 /// A carrier by id or name (any caller that may list carriers).
 pub async fn carrier(c: &Client, text: &str) -> anyhow::Result<Carrier> {
-    pick("carrier", text, c.find_carriers(None).await?, |x| x.id.to_string(), |x| x.name.clone())
+    pick("carrier", text, c.list_carriers(None).await?, |x| x.id.to_string(), |x| x.name.clone())
 }
 
 /// One of the calling carrier's drivers.

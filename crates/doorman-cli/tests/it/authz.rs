@@ -132,8 +132,8 @@ pub async fn snapshot(kit: &Kit, b: &Building) -> anyhow::Result<Snapshot> {
         grants += store.list_grants(d.id).await?.len();
     }
     Ok(Snapshot {
-        managers: kit.operator.list_managers().await?.len(),
-        carriers: kit.operator.list_carriers().await?.len(),
+        managers: kit.operator.list_managers(None).await?.len(),
+        carriers: kit.operator.list_carriers(None).await?.len(),
         properties: b.rosa.list_properties().await?,
         units: b.rosa.list_units(p).await?,
         access_points: b.rosa.list_access_points(p).await?,
@@ -399,14 +399,19 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
     let before = snapshot(kit, &b).await?;
     let (d, u) = (parcel.id, b.unit_2b.id);
 
-    let operator_routes = vec![
-        Call::post("/v1/managers", &x.named),
-        Call::get("/v1/managers"),
-        Call::post("/v1/carriers", &x.named),
-        Call::get("/v1/carriers"),
-    ];
+    let operator_routes = vec![Call::post("/v1/managers", &x.named), Call::post("/v1/carriers", &x.named)];
+    // The directories: a manager picks a carrier to enable, a manager to hand over to.
+    let operator_or_manager_routes = vec![Call::get("/v1/managers"), Call::get("/v1/carriers?name=parc")];
     let mut manager_routes = manager_calls(&b, &x);
     manager_routes.extend([Call::post("/v1/properties", &x.property), Call::get("/v1/properties")]);
+    let (p, parcelo) = (b.property.id, b.parcelo_id);
+    manager_routes.extend([
+        Call::delete(format!("/v1/properties/{p}/carriers/{parcelo}")),
+        Call::post(format!("/v1/properties/{p}/handover"), &serde_json::json!({ "manager_id": ManagerId::random() })),
+        Call::get(format!("/v1/units/{u}/residents")),
+        Call::get(format!("/v1/units/{u}/invitations")),
+        Call::post(format!("/v1/units/{u}/residents/{}/move-out", b.jun.id), &serde_json::json!({})),
+    ]);
     let carrier_routes = vec![
         Call::post("/v1/drivers", &x.driver),
         Call::get("/v1/drivers"),
@@ -414,6 +419,7 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
         Call::post("/v1/deliveries", &x.delivery),
         Call::post(format!("/v1/deliveries/{d}/eta"), &x.eta),
         Call::post(format!("/v1/deliveries/{d}/cancel"), &serde_json::json!({})),
+        Call::get("/v1/carrier/properties"),
     ];
     let carrier_or_driver_routes = vec![Call::get("/v1/deliveries")];
     let driver_routes = vec![
@@ -440,6 +446,11 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
             "operator",
             &operator_routes,
             vec![("manager", manager), ("carrier", carrier), ("driver", driver), ("resident", resident)],
+        ),
+        (
+            "operator/manager",
+            &operator_or_manager_routes,
+            vec![("carrier", carrier), ("driver", driver), ("resident", resident)],
         ),
         (
             "manager",

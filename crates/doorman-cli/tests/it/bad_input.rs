@@ -326,8 +326,17 @@ pub async fn invalid_values_write_nothing(kit: &Kit) -> anyhow::Result<()> {
         Call::post("/v1/deliveries", &CreateDelivery { tracking_number: "".into(), ..window(now, now + HOUR) }),
         Call::post("/v1/deliveries", &CreateDelivery { tracking_number: "P".repeat(65), ..window(now, now + HOUR) }),
         Call::post("/v1/deliveries", &CreateDelivery { tracking_number: "PCL-é".into(), ..window(now, now + HOUR) }),
-        Call::post("/v1/deliveries", &CreateDelivery { unit_id: b.brownstone_unit.id, ..window(now, now + HOUR) }),
-        Call::post("/v1/deliveries", &CreateDelivery { unit_id: UnitId::random(), ..window(now, now + HOUR) }),
+        Call::post(
+            "/v1/deliveries",
+            &CreateDelivery { unit_id: Some(b.brownstone_unit.id), ..window(now, now + HOUR) },
+        ),
+        Call::post("/v1/deliveries", &CreateDelivery { unit_id: Some(UnitId::random()), ..window(now, now + HOUR) }),
+        Call::post("/v1/deliveries", &CreateDelivery { unit_id: None, ..window(now, now + HOUR) }),
+        Call::post("/v1/deliveries", &CreateDelivery { unit_label: Some("2B".into()), ..window(now, now + HOUR) }),
+        Call::post(
+            "/v1/deliveries",
+            &CreateDelivery { unit_id: None, unit_label: Some(" ".into()), ..window(now, now + HOUR) },
+        ),
         Call::post(
             "/v1/drivers",
             &CreateDriver {

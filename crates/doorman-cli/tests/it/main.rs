@@ -30,6 +30,7 @@ mod notify;
 mod openapi;
 mod refusals;
 mod structure;
+mod tenancy;
 mod testkit;
 mod tokens;
 mod vehicles;
@@ -181,4 +182,10 @@ scenarios!(
     structure::structure_routes_refuse_every_crossing,
     structure::fleet_decommissioned_lock_is_refused_by_the_embedded_broker,
     structure::fleet_decommissioned_lock_is_refused_by_mosquitto,
+    // life over time: carriers dropped, residents moving out, handover, the carrier's directory
+    tenancy::carrier_removed_or_disabled_loses_its_credentials,
+    tenancy::fleet_removed_carrier_is_refused_by_an_online_lock_within_two_seconds,
+    tenancy::moved_out_resident_is_refused_and_the_next_reads_from_move_in,
+    tenancy::handed_over_property_is_forbidden_to_the_old_manager,
+    tenancy::carrier_directory_and_delivery_by_unit_label,
 );

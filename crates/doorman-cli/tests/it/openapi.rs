@@ -96,6 +96,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/properties/{property_id}/drop-spots/{drop_spot_id}"),
     ("POST", "/v1/properties/{property_id}/locks/{lock_id}/decommission"),
     ("POST", "/v1/properties/{property_id}/locks/{lock_id}/replace"),
+    ("DELETE", "/v1/properties/{property_id}/carriers/{carrier_id}"),
+    ("POST", "/v1/properties/{property_id}/handover"),
+    ("GET", "/v1/units/{unit_id}/residents"),
+    ("GET", "/v1/units/{unit_id}/invitations"),
+    ("POST", "/v1/units/{unit_id}/residents/{resident_id}/move-out"),
+    ("GET", "/v1/carrier/properties"),
 ];
 
 /// The only operations that take no token.
@@ -202,8 +208,10 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
         assert_eq!(declared, placeholders(&o.path), "{name}: path parameters");
 
         let writes = matches!(o.method, Method::POST | Method::PUT | Method::PATCH);
-        let takes_no_body =
-            o.path.ends_with("/cancel") || o.path.ends_with("/resend") || o.path.ends_with("/decommission");
+        let takes_no_body = o.path.ends_with("/cancel")
+            || o.path.ends_with("/resend")
+            || o.path.ends_with("/decommission")
+            || o.path.ends_with("/move-out");
         assert_eq!(o.has_body, writes && !takes_no_body, "{name}: request body");
 
         let responses = o.op.get("responses").and_then(Value::as_object).context("responses")?;

@@ -185,7 +185,7 @@ pub async fn operator_token_is_minted_offline_and_any_token_revoked_from_the_cli
     assert_eq!(text.matches(minted.as_str()).count(), 1, "printed once");
     let operator = kit.client(&minted);
     assert_eq!(operator.whoami().await?.principal, doorman_domain::Principal::Operator);
-    operator.list_managers().await?;
+    operator.list_managers(None).await?;
     let logged: Vec<(String, Event)> = changes(kit).await?.into_iter().skip(before).collect();
     assert_eq!(logged.len(), 1);
     assert!(logged[0].0.contains("operator token") && logged[0].0.contains("minted offline"), "{}", logged[0].0);
