@@ -410,3 +410,133 @@ pub async fn cli_apply_removes_and_the_edit_verbs_work_by_name(kit: &Kit) -> any
     ok(kit, &rosa, &["unit", "remove", "-p", "Oak Flats", "2a"]).await?;
     Ok(())
 }
+
+/// The rest of each role's verbs, by name: a manager enables and disables a
+/// carrier found by name, lists and moves out residents, shows the property
+/// and hands it over; a carrier suspends and resumes a driver, sets an ETA
+/// and cancels a parcel found by its tracking number.
+pub async fn cli_each_role_s_other_verbs(kit: &Kit) -> anyhow::Result<()> {
+    // The CLI reads the wall clock (an invitation's expiry): so does the service here.
+    kit.set_time(doorman_cli::SystemClock.now());
+    let op = kit.operator.token().context("operator token")?.to_string();
+    let rosa = token_line(&ok(kit, &op, &["manager", "create", "--name", "Rosa"]).await?)?;
+    ok(kit, &op, &["manager", "create", "--name", "Sam Okafor"]).await?;
+    let parcelo: CarrierCreated = json(kit, &op, &["carrier", "create", "--name", "Parcelo"]).await?;
+    ok(kit, &op, &["carrier", "create", "--name", "Parcel Express"]).await?;
+    let dir = TempDir::new("doorman-cli-verbs")?;
+    let path = dir.path().join("oak.toml");
+    std::fs::write(&path, OAK)?;
+    ok(kit, &rosa, &["apply", path.to_str().context("path")?]).await?;
+    ok(kit, &rosa, &["notice", "set", "-p", "Oak Flats", "Parcels in the hall from today."]).await?;
+
+    // Carriers by name: a part of it lists, the whole of it picks.
+    let found: Vec<Carrier> = json(kit, &rosa, &["carrier", "list", "--name", "parcel"]).await?;
+    assert_eq!(found.len(), 2);
+    let e = fails(kit, &rosa, &["carrier", "enable", "parcel", "-p", "Oak Flats", "--hours", "daily all day"]).await?;
+    assert!(e.contains("no carrier named \"parcel\"") && e.contains("Parcel Express"), "{e}");
+    let enabled = ok(
+        kit,
+        &rosa,
+        &[
+            "carrier",
+            "enable",
+            "parcelo",
+            "-p",
+            "Oak Flats",
+            "--hours",
+            "mon-fri 22:00-06:00",
+            "--hours",
+            "sat,sun all day",
+        ],
+    )
+    .await?;
+    assert!(enabled.contains("mon,tue,wed,thu,fri 22:00-06:00; sat,sun all day"), "{enabled}");
+    let table = ok(kit, &rosa, &["carrier", "enabled", "-p", "Oak Flats"]).await?;
+    assert!(
+        table.lines().any(|l| l.starts_with("Parcelo ") && l.contains("yes") && l.contains("Hall shelf")),
+        "{table}"
+    );
+
+    // The carrier: a driver suspended and resumed, a parcel's ETA, a cancel.
+    let driver: DriverCreated = json(kit, &parcelo.token, &["driver", "add", "Dee", "--vetting", "pending"]).await?;
+    assert_eq!(driver.item.vetting, VettingStatus::Pending);
+    let d: Driver = json(kit, &parcelo.token, &["driver", "suspend", "dee"]).await?;
+    assert_eq!(d.status, DriverStatus::Suspended);
+    let d: Driver = json(kit, &parcelo.token, &["driver", "resume", "Dee"]).await?;
+    assert_eq!(d.status, DriverStatus::Active);
+    let list = ok(kit, &parcelo.token, &["driver", "list"]).await?;
+    assert!(list.lines().any(|l| l.starts_with("Dee ") && l.contains("active") && l.contains("pending")), "{list}");
+    let now = kit.now();
+    let delivery: Delivery = json(
+        kit,
+        &parcelo.token,
+        &[
+            "delivery",
+            "announce",
+            "-p",
+            "oak flats",
+            "--unit",
+            "2",
+            "--tracking",
+            "PX-9",
+            "--from",
+            &now.to_string(),
+            "--until",
+            &(now + 4 * 3600).to_string(),
+        ],
+    )
+    .await?;
+    assert_eq!((delivery.window_start, delivery.window_end), (now, now + 4 * 3600));
+    let eta = (now + 3600).to_string();
+    let d: Delivery = json(kit, &parcelo.token, &["delivery", "eta", "PX-9", &eta]).await?;
+    assert_eq!(d.eta, Some(now + 3600));
+    let listed = ok(kit, &parcelo.token, &["delivery", "list"]).await?;
+    assert!(
+        listed.lines().any(|l| l.starts_with("PX-9 ") && l.contains("Oak Flats") && l.contains(" AE")),
+        "local times: {listed}"
+    );
+    let d: Delivery = json(kit, &parcelo.token, &["delivery", "cancel", "PX-9"]).await?;
+    assert_eq!(d.state, DeliveryState::Cancelled);
+    let e = fails(kit, &parcelo.token, &["delivery", "announce", "-p", "Elsewhere", "--unit", "2", "--tracking", "X"])
+        .await?;
+    assert!(e.contains("no property named \"Elsewhere\"; known: \"Oak Flats\""), "{e}");
+
+    // Disabled: the carrier no longer sees the property.
+    ok(kit, &rosa, &["carrier", "disable", "Parcelo", "-p", "Oak Flats"]).await?;
+    let props: Vec<serde_json::Value> = json(kit, &parcelo.token, &["carrier", "properties"]).await?;
+    assert!(props.is_empty(), "{props:?}");
+
+    // Residents: invited, redeemed, listed, moved out (their token ends).
+    let invited: InvitationCreated = json(
+        kit,
+        &rosa,
+        &["resident", "invite", "-p", "Oak Flats", "--unit", "2", "--name", "Jun Park", "--email", "jun@example.com"],
+    )
+    .await?;
+    let jun = kit.anon.redeem_invitation(&invited.code).await?;
+    ok(
+        kit,
+        &rosa,
+        &["resident", "invite", "-p", "Oak Flats", "--unit", "2", "--name", "Ada", "--email", "ada@example.com"],
+    )
+    .await?;
+    let table = ok(kit, &rosa, &["resident", "list", "-p", "Oak Flats"]).await?;
+    assert!(table.lines().any(|l| l.contains("Jun Park") && l.contains("resident")), "{table}");
+    assert!(table.lines().any(|l| l.contains("Ada") && l.contains("invited")), "{table}");
+    ok(kit, &rosa, &["resident", "move-out", "-p", "Oak Flats", "--unit", "2", "JUN@example.com"]).await?;
+    assert!(kit.client(&jun.token).whoami().await.is_err(), "a moved-out resident's token ends");
+    let table = ok(kit, &rosa, &["resident", "list", "-p", "Oak Flats", "--unit", "2"]).await?;
+    assert!(!table.contains("Jun Park"), "{table}");
+
+    // The whole property at a glance, then handed over.
+    let shown = ok(kit, &rosa, &["property", "show", "Oak Flats"]).await?;
+    for part in
+        ["Oak Flats (building)", "Parcels in the hall from today.", "units: 1, 2", "  Hall ", "Hall shelf", "Parcelo"]
+    {
+        assert!(shown.contains(part), "{part}:\n{shown}");
+    }
+    let _: serde_json::Value = json(kit, &rosa, &["property", "show", "Oak Flats"]).await?;
+    ok(kit, &rosa, &["property", "handover", "Oak Flats", "--to", "sam okafor"]).await?;
+    assert!(json::<Vec<Property>>(kit, &rosa, &["property", "list"]).await?.is_empty());
+    Ok(())
+}

@@ -73,6 +73,7 @@ scenarios!(
     cli_roles::cli_a_building_from_nothing_to_a_granted_delivery,
     cli_roles::cli_names_that_are_missing_or_ambiguous_fail_clearly,
     cli_roles::cli_apply_removes_and_the_edit_verbs_work_by_name,
+    cli_roles::cli_each_role_s_other_verbs,
     // the web dashboard: in headless Chromium, and its sessions under attack
     dashboard::dashboard_in_a_real_browser,
     dashboard::dashboard_refuses_forged_and_sessionless_changes with crate::kit::relaxed_auth_config,
