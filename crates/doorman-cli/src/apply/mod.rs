@@ -85,8 +85,13 @@ pub async fn snapshot(c: &Client, b: &Building) -> anyhow::Result<Current> {
             for r in c.list_unit_residents(u.id).await? {
                 people.push((u.id, r.email.to_lowercase()));
             }
+            // An invitation still open counts; a used one counts only through
+            // its resident (who may have moved out), an expired one not at all.
+            let now = doorman_domain::Clock::now(&crate::SystemClock);
             for i in c.list_unit_invitations(u.id).await? {
-                people.push((u.id, i.email.to_lowercase()));
+                if i.redeemed_at.is_none() && i.expires_at > now {
+                    people.push((u.id, i.email.to_lowercase()));
+                }
             }
         }
     }

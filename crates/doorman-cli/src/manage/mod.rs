@@ -636,14 +636,43 @@ pub enum CarrierCmd {
     Properties,
 }
 
-fn hours_text(h: &[WeeklyHours]) -> String {
+/// Hours as `apply` reads them: "mon-fri 08:00-20:00; sat,sun all day".
+pub fn hours_text(h: &[WeeklyHours]) -> String {
     h.iter()
         .map(|s| {
             let span = if s.is_all_day() { "all day".to_string() } else { format!("{}-{}", s.start, s.end) };
-            format!("{} {span}", s.days.join(","))
+            format!("{} {span}", days_text(&s.days))
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// "mon,tue,wed,thu,fri" as "mon-fri", all seven as "daily".
+fn days_text(days: &[String]) -> String {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let mut index: Vec<usize> = days.iter().filter_map(|d| DAYS.iter().position(|x| x == d)).collect();
+    index.sort_unstable();
+    index.dedup();
+    if index.len() == 7 {
+        return "daily".into();
+    }
+    let name = |i: usize| DAYS.get(i).copied().unwrap_or("?");
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&start) = index.get(i) {
+        let mut end = start;
+        while index.get(i + 1) == Some(&(end + 1)) {
+            end += 1;
+            i += 1;
+        }
+        parts.push(match end - start {
+            0 => name(start).to_string(),
+            1 => format!("{},{}", name(start), name(end)),
+            _ => format!("{}-{}", name(start), name(end)),
+        });
+        i += 1;
+    }
+    parts.join(",")
 }
 
 fn enablement_table(list: &[CarrierEnablement], carriers: &[Carrier], spots: &[DropSpot]) -> Table {
@@ -1108,6 +1137,22 @@ pub async fn delivery(cmd: DeliveryCmd, r: &Remote) -> anyhow::Result<()> {
                 }
                 t
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_print_as_apply_reads_them() {
+        let read = |t: &[&str]| t.iter().map(|h| crate::apply::file::parse_hours(h).unwrap()).collect::<Vec<_>>();
+        for text in
+            ["mon-fri 08:00-20:00; sat,sun all day", "daily 22:00-06:00", "mon,wed-fri 09:00-17:00", "sun all day"]
+        {
+            let slots = read(&text.split("; ").collect::<Vec<_>>());
+            assert_eq!(hours_text(&slots), text);
         }
     }
 }
