@@ -458,7 +458,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resident { action, remote } => manage::resident(action, &remote).await,
         Command::Delivery { action, remote } => manage::delivery(action, &remote).await,
         Command::Carrier { action, remote } => manage::carrier(action, &remote).await,
-        Command::Apply { file, dry_run, remote } => doorman_cli::apply::run(&remote.client()?, &file, dry_run).await,
+        Command::Apply { file, dry_run, remote } => {
+            doorman_cli::apply::run(&remote.client()?, &file, dry_run, remote.json).await
+        }
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

@@ -18,37 +18,50 @@ use crate::lock_cmd::{provision_bundle, ProvisionOptions};
 use file::Building;
 use plan::{Current, Step};
 
-/// Reads the file, plans, and (unless `dry_run`) applies; prints the plan.
-pub async fn run(c: &Client, path: &Path, dry_run: bool) -> anyhow::Result<()> {
+/// Reads the file, plans, and (unless `dry_run`) applies; prints the plan,
+/// one line per change, or with `json` one object: the property's name,
+/// whether it was a dry run, and each change with its notes.
+pub async fn run(c: &Client, path: &Path, dry_run: bool, json: bool) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let building = Building::parse(&text).with_context(|| format!("in {}", path.display()))?;
     let current = snapshot(c, &building).await?;
     let steps = plan::plan(&building, &current);
     let name = &building.file.property.name;
+    let say = |line: String| {
+        if !json {
+            println!("{line}");
+        }
+    };
+    let mut report = Vec::new();
     if steps.is_empty() {
-        println!("{name}: no changes");
-        return Ok(());
-    }
-    if dry_run {
-        println!("{name}: {} change(s) planned (dry run: nothing changed)", steps.len());
+        say(format!("{name}: no changes"));
+    } else if dry_run {
+        say(format!("{name}: {} change(s) planned (dry run: nothing changed)", steps.len()));
         for s in &steps {
-            println!("{s}");
+            say(s.to_string());
+            report.push(serde_json::json!({ "change": s.to_string(), "notes": [] }));
         }
-        return Ok(());
-    }
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut exec = Exec::new(c, &building, &current, dir);
-    println!("{name}: applying {} change(s)", steps.len());
-    for (i, s) in steps.iter().enumerate() {
-        exec.step(s).await.with_context(|| {
-            format!("step {} of {} failed: {s} (the steps before it were applied)", i + 1, steps.len())
-        })?;
-        println!("{s}");
-        for note in exec.notes.drain(..) {
-            println!("    {note}");
+    } else {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut exec = Exec::new(c, &building, &current, dir);
+        say(format!("{name}: applying {} change(s)", steps.len()));
+        for (i, s) in steps.iter().enumerate() {
+            exec.step(s).await.with_context(|| {
+                format!("step {} of {} failed: {s} (the steps before it were applied)", i + 1, steps.len())
+            })?;
+            say(s.to_string());
+            let notes: Vec<String> = exec.notes.drain(..).collect();
+            for note in &notes {
+                say(format!("    {note}"));
+            }
+            report.push(serde_json::json!({ "change": s.to_string(), "notes": notes }));
         }
+        say(format!("{name}: done"));
     }
-    println!("{name}: done");
+    if json {
+        let all = serde_json::json!({ "property": name, "dry_run": dry_run, "changes": report });
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
     Ok(())
 }
 

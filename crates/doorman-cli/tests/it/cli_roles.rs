@@ -135,6 +135,8 @@ pub async fn cli_a_building_from_nothing_to_a_granted_delivery(kit: &Kit) -> any
     assert!(applied.contains("invitation code for jun@example.com"), "{applied}");
     let again = ok(kit, &rosa, &["apply", file]).await?;
     assert_eq!(again.trim(), "Maple Court: no changes");
+    let again: serde_json::Value = json(kit, &rosa, &["apply", file]).await?;
+    assert_eq!(again, serde_json::json!({ "property": "Maple Court", "dry_run": false, "changes": [] }));
 
     let properties: Vec<Property> = json(kit, &rosa, &["property", "list"]).await?;
     let property = properties.first().context("the property")?.clone();
@@ -182,6 +184,9 @@ pub async fn cli_a_building_from_nothing_to_a_granted_delivery(kit: &Kit) -> any
     // The driver at the door: every door on the path opens.
     let bundles = ["locks/street-door.json", "locks/lobby.json", "locks/package-room.json"];
     let (_locks, endpoint) = run_locks(dir.path(), &bundles).await?;
+    // The service's clock is held by the test: bring it to the wall clock the
+    // CLI read when it announced the window.
+    kit.set_time(doorman_cli::SystemClock.now());
     let delivered = ok(
         kit,
         &driver.token,
@@ -223,6 +228,10 @@ pub async fn cli_a_building_from_nothing_to_a_granted_delivery(kit: &Kit) -> any
     ];
     let dry = ok(kit, &rosa, &["apply", file, "--dry-run"]).await?;
     assert_eq!(plan_lines(&dry), expected, "{dry}");
+    let dry: serde_json::Value = json(kit, &rosa, &["apply", file, "--dry-run"]).await?;
+    let changes: Vec<&str> =
+        dry["changes"].as_array().context("changes")?.iter().filter_map(|c| c["change"].as_str()).collect();
+    assert_eq!(changes, expected);
     let applied = ok(kit, &rosa, &["apply", file]).await?;
     assert_eq!(plan_lines(&applied), expected, "{applied}");
     let after: Vec<AccessPoint> = json(kit, &rosa, &["door", "list", "-p", "Maple Court"]).await?;
