@@ -50,8 +50,9 @@ pub struct HealthArgs {
     /// A building manager's API token.
     #[arg(long, env = "DOORMAN_TOKEN", hide_env_values = true)]
     pub token: String,
-    #[arg(long)]
-    pub property: PropertyId,
+    /// The property: its id or name.
+    #[arg(long, short = 'p')]
+    pub property: String,
     /// Print the API's JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -578,13 +579,13 @@ fn write_bundle(
 
 async fn health(a: HealthArgs) -> anyhow::Result<()> {
     let client = Client::new(&a.url).with_token(a.token.clone());
-    let rows = client.lock_health(a.property).await?;
+    let property = crate::manage::resolve::property(&client, &a.property).await?;
+    let rows = client.lock_health(property.id).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let property = client.get_property(a.property).await?;
-    let doors = client.list_access_points(a.property).await?;
+    let doors = client.list_access_points(property.id).await?;
     print!("{}", crate::lock_health::render(&property, &doors, &rows));
     Ok(())
 }

@@ -212,6 +212,8 @@ pub async fn cli_a_building_from_nothing_to_a_granted_delivery(kit: &Kit) -> any
         assert!(delivered.lines().any(|l| l.starts_with(door) && l.contains("OPENS")), "{door}:\n{delivered}");
     }
     assert!(delivered.contains("drop confirmed"), "{delivered}");
+    let health = ok(kit, &rosa, &["lock", "health", "-p", "Maple Court"]).await?;
+    assert!(["Street door", "Lobby", "Package room"].iter().all(|d| health.contains(d)), "{health}");
     let deliveries: Vec<Delivery> = json(kit, &parcelo.token, &["delivery", "list"]).await?;
     assert_eq!(deliveries.first().map(|d| d.state), Some(DeliveryState::Delivered));
 
