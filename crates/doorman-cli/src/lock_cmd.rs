@@ -208,8 +208,10 @@ pub struct DeliverArgs {
     pub handheld: PathBuf,
     #[arg(long)]
     pub tracking: String,
+    /// The building the driver is at: its name or id, among those that enabled
+    /// the driver's carrier.
     #[arg(long)]
-    pub property: PropertyId,
+    pub property: String,
     /// Where the driver stands (degrees; south and west are negative: `--lon -73.98`).
     #[arg(long, allow_negative_numbers = true)]
     pub lat: f64,
@@ -620,10 +622,14 @@ fn mosquitto(a: MosquittoArgs) -> anyhow::Result<()> {
 async fn deliver(a: DeliverArgs) -> anyhow::Result<()> {
     let handheld = read_handheld(&a.handheld)?;
     let client = Client::new(&a.url).with_token(a.token.clone());
+    let property = match a.property.trim().parse::<PropertyId>() {
+        Ok(id) => id,
+        Err(_) => crate::manage::carrier_property(&client, &a.property).await?.property_id,
+    };
     let granted = client
         .request_access(&AccessRequest {
             tracking_number: a.tracking.clone(),
-            property_id: a.property,
+            property_id: property,
             handheld_public_key: handheld.public_key_b64(),
             position: GeoPoint { lat: a.lat, lon: a.lon },
             drop_spot_id: None,

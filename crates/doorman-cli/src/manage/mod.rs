@@ -1040,7 +1040,7 @@ pub enum DeliveryCmd {
 }
 
 /// The property a carrier names: id, or name among the properties that enabled it.
-async fn carrier_property(c: &Client, text: &str) -> anyhow::Result<EnabledProperty> {
+pub(crate) async fn carrier_property(c: &Client, text: &str) -> anyhow::Result<EnabledProperty> {
     let list = c.carrier_properties().await?;
     resolve::pick("property", text, list, |p| p.property_id.to_string(), |p| p.name.clone())
 }

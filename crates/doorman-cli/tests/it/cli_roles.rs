@@ -198,7 +198,7 @@ pub async fn cli_a_building_from_nothing_to_a_granted_delivery(kit: &Kit) -> any
             "--tracking",
             "PCL-1",
             "--property",
-            &property.id.to_string(),
+            "Maple Court",
             "--lat",
             "40.6782",
             "--lon",
