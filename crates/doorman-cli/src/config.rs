@@ -270,7 +270,7 @@ impl Config {
             data_dir,
             key_file,
             service,
-            log: pick(flags.log, from_file.log).unwrap_or_else(|| "info".into()),
+            log: pick(flags.log, from_file.log).unwrap_or_else(|| "info,rumqttd=warn".into()),
             log_interval: std::time::Duration::from_millis(log_interval_ms),
             fleet,
             clip_store,
@@ -353,8 +353,9 @@ clip_retention_days = 30
 # Largest clip upload, in bytes.                env: DOORMAN_CLIP_MAX_BYTES
 clip_max_bytes = 67108864
 
-# Log filter (tracing's EnvFilter syntax).      env: DOORMAN_LOG
-log = "info"
+# Log filter (tracing's EnvFilter syntax; the embedded
+# MQTT broker's own chatter only from warnings up). env: DOORMAN_LOG
+log = "info,rumqttd=warn"
 
 # The transparency log (audit trail). Its origin names the log: the first
 # line of every checkpoint and the name of its key (kept in the key file).

@@ -2,6 +2,7 @@
 //! exactly what `doorman serve` boots.
 
 pub mod app;
+pub mod apply;
 pub mod audit_cmd;
 pub mod bench;
 pub mod bench_audit;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod lock_cmd;
 pub mod lock_health;
+pub mod manage;
 pub mod token_cmd;
 pub mod webhook_cmd;
 pub mod witness_cmd;

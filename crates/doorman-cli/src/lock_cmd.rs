@@ -50,8 +50,9 @@ pub struct HealthArgs {
     /// A building manager's API token.
     #[arg(long, env = "DOORMAN_TOKEN", hide_env_values = true)]
     pub token: String,
-    #[arg(long)]
-    pub property: PropertyId,
+    /// The property: its id or name.
+    #[arg(long, short = 'p')]
+    pub property: String,
     /// Print the API's JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -96,10 +97,12 @@ pub struct ProvisionArgs {
     /// A building manager's API token.
     #[arg(long, env = "DOORMAN_TOKEN", hide_env_values = true)]
     pub token: String,
+    /// The property: its id or name.
     #[arg(long)]
-    pub property: PropertyId,
-    #[arg(long)]
-    pub access_point: doorman_api::AccessPointId,
+    pub property: String,
+    /// The door: its id or name.
+    #[arg(long, visible_alias = "door")]
+    pub access_point: String,
     /// The lock reads credentials from handhelds.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub mobile_credential: bool,
@@ -205,8 +208,10 @@ pub struct DeliverArgs {
     pub handheld: PathBuf,
     #[arg(long)]
     pub tracking: String,
+    /// The building the driver is at: its name or id, among those that enabled
+    /// the driver's carrier.
     #[arg(long)]
-    pub property: PropertyId,
+    pub property: String,
     /// Where the driver stands (degrees; south and west are negative: `--lon -73.98`).
     #[arg(long, allow_negative_numbers = true)]
     pub lat: f64,
@@ -331,6 +336,11 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The public key of a handheld key file, as the service registers it.
+pub fn handheld_public_key(path: &std::path::Path) -> anyhow::Result<String> {
+    Ok(read_handheld(path)?.public_key_b64())
+}
+
 fn read_handheld(path: &std::path::Path) -> anyhow::Result<Handheld> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let secret: [u8; 32] = serde_b64::decode(text.trim())
@@ -427,14 +437,65 @@ async fn run_locks(a: RunArgs) -> anyhow::Result<()> {
 
 async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
     let client = Client::new(&a.url).with_token(a.token.clone());
+    let property = crate::manage::resolve::property(&client, &a.property).await?;
+    let door = crate::manage::resolve::door(&client, property.id, &a.access_point).await?;
+    let options = ProvisionOptions {
+        mobile_credential: a.mobile_credential,
+        keypad: a.keypad,
+        model: a.model.clone(),
+        firmware: a.firmware.clone(),
+        mqtt_url: a.mqtt_url.clone(),
+        mqtt_password: a.mqtt_password.clone(),
+    };
+    let bundle = provision_bundle(&client, property.id, door.id, &options, &a.out).await?;
+    println!("lock {} registered; bundle written to {} (keep it secret)", bundle.lock_id, a.out.display());
+    Ok(())
+}
+
+/// How a lock is provisioned (`doorman lock provision`, `doorman apply`).
+#[derive(Clone, Debug)]
+pub struct ProvisionOptions {
+    pub mobile_credential: bool,
+    pub keypad: bool,
+    pub model: String,
+    pub firmware: String,
+    pub mqtt_url: Option<String>,
+    pub mqtt_password: Option<String>,
+}
+
+impl Default for ProvisionOptions {
+    fn default() -> Self {
+        Self {
+            mobile_credential: true,
+            keypad: false,
+            model: "doorman-sim".into(),
+            firmware: env!("CARGO_PKG_VERSION").into(),
+            mqtt_url: None,
+            mqtt_password: None,
+        }
+    }
+}
+
+/// Makes a device key, registers the lock on `access_point` and writes its
+/// provisioning bundle to `out` (owner-readable only).
+pub async fn provision_bundle(
+    client: &Client,
+    property: PropertyId,
+    access_point: doorman_api::AccessPointId,
+    a: &ProvisionOptions,
+    out: &std::path::Path,
+) -> anyhow::Result<LockBundle> {
+    if a.mqtt_url.is_none() && a.mqtt_password.is_some() {
+        bail!("--mqtt-password needs --mqtt-url");
+    }
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     let device = LockDeviceKey::from_secret(&secret);
     let provisioned = client
         .register_lock(
-            a.property,
+            property,
             &RegisterLock {
-                access_point_id: a.access_point,
+                access_point_id: access_point,
                 device_public_key: serde_b64::encode(&device.public_key().0),
                 model: a.model.clone(),
                 firmware: a.firmware.clone(),
@@ -443,6 +504,38 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
+    write_bundle(&secret, &provisioned, a, out)
+}
+
+/// Replaces `old` by a new device: a new key made here, registered as the
+/// old lock's replacement; the new bundle is written to `out`.
+pub async fn replace_bundle(
+    client: &Client,
+    property: PropertyId,
+    old: doorman_api::LockId,
+    a: &ProvisionOptions,
+    out: &std::path::Path,
+) -> anyhow::Result<LockBundle> {
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let device = LockDeviceKey::from_secret(&secret);
+    let req = doorman_api::ReplaceLock {
+        device_public_key: serde_b64::encode(&device.public_key().0),
+        model: a.model.clone(),
+        firmware: a.firmware.clone(),
+        mobile_credential: a.mobile_credential,
+        keypad: a.keypad,
+    };
+    let provisioned = client.replace_lock(property, old, &req).await?;
+    write_bundle(&secret, &provisioned, a, out)
+}
+
+fn write_bundle(
+    secret: &[u8; 32],
+    provisioned: &doorman_api::LockProvisioned,
+    a: &ProvisionOptions,
+    out: &std::path::Path,
+) -> anyhow::Result<LockBundle> {
     let lock = LockId(*provisioned.lock.id.as_uuid().as_bytes());
     // The account the service issued (shown this once); --mqtt-url points the
     // lock at another address of the same broker, --mqtt-password overrides a
@@ -462,7 +555,7 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
     };
     let bundle = LockBundle {
         lock_id: lock_name(lock),
-        device_secret: serde_b64::encode(&secret),
+        device_secret: serde_b64::encode(secret),
         trust_anchors: provisioned
             .trust_anchors
             .iter()
@@ -479,20 +572,22 @@ async fn provision(a: ProvisionArgs) -> anyhow::Result<()> {
     // Check it before writing: a bundle that does not load is worse than none.
     bundle.identity()?;
     bundle.trusted()?;
-    bundle.write(&a.out)?;
-    println!("lock {} registered; bundle written to {} (keep it secret)", bundle.lock_id, a.out.display());
-    Ok(())
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    bundle.write(out)?;
+    Ok(bundle)
 }
 
 async fn health(a: HealthArgs) -> anyhow::Result<()> {
     let client = Client::new(&a.url).with_token(a.token.clone());
-    let rows = client.lock_health(a.property).await?;
+    let property = crate::manage::resolve::property(&client, &a.property).await?;
+    let rows = client.lock_health(property.id).await?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let property = client.get_property(a.property).await?;
-    let doors = client.list_access_points(a.property).await?;
+    let doors = client.list_access_points(property.id).await?;
     print!("{}", crate::lock_health::render(&property, &doors, &rows));
     Ok(())
 }
@@ -527,10 +622,14 @@ fn mosquitto(a: MosquittoArgs) -> anyhow::Result<()> {
 async fn deliver(a: DeliverArgs) -> anyhow::Result<()> {
     let handheld = read_handheld(&a.handheld)?;
     let client = Client::new(&a.url).with_token(a.token.clone());
+    let property = match a.property.trim().parse::<PropertyId>() {
+        Ok(id) => id,
+        Err(_) => crate::manage::carrier_property(&client, &a.property).await?.property_id,
+    };
     let granted = client
         .request_access(&AccessRequest {
             tracking_number: a.tracking.clone(),
-            property_id: a.property,
+            property_id: property,
             handheld_public_key: handheld.public_key_b64(),
             position: GeoPoint { lat: a.lat, lon: a.lon },
             drop_spot_id: None,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use doorman_cli::config::{Config, FileConfig, DEFAULT_CONFIG};
+use doorman_cli::manage::{self, Remote};
 use doorman_cli::{app, demo, SystemClock};
 use doorman_client::Client;
 
@@ -39,10 +40,70 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Carriers' accounts (operator token required).
+    /// Carriers: accounts (operator), enabling them at a property (manager), where they may deliver (carrier).
     Carrier {
         #[command(subcommand)]
-        action: AccountAction,
+        action: manage::CarrierCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A manager's properties: create, list, show, edit, hand over.
+    Property {
+        #[command(subcommand)]
+        action: manage::PropertyCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A property's units (by label).
+    Unit {
+        #[command(subcommand)]
+        action: manage::UnitCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A property's doors, as the tree they form.
+    Door {
+        #[command(subcommand)]
+        action: manage::DoorCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A property's drop spots.
+    DropSpot {
+        #[command(subcommand)]
+        action: manage::DropSpotCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The tenant notice (delivery access goes live once it is set).
+    Notice {
+        #[command(subcommand)]
+        action: manage::NoticeCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Residents: invite, list, move out.
+    Resident {
+        #[command(subcommand)]
+        action: manage::ResidentCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A carrier's deliveries: announce (by unit label), ETA, cancel, list.
+    Delivery {
+        #[command(subcommand)]
+        action: manage::DeliveryCmd,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Bring a property to what one TOML file describes (a manager's token);
+    /// applying the same file again changes nothing.
+    Apply {
+        /// The building file (see examples/building.toml).
+        file: PathBuf,
+        /// Print the plan, change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -51,10 +112,10 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
-    /// Simulated locks: run them, provision them, Mosquitto files for them.
-    Lock(doorman_cli::lock_cmd::LockArgs),
-    /// The driver's handheld: deliver, present, type a code, relay a bundle, collect events.
-    Driver(doorman_cli::lock_cmd::DriverArgs),
+    /// Locks: provision, list, decommission, replace, health; run simulated ones, Mosquitto files.
+    Lock(manage::LockArgs),
+    /// Drivers: add, list, suspend, resume (a carrier); the handheld: deliver, present, code, relay, collect.
+    Driver(manage::DriverArgs),
     /// The issuer's public keys, as locks should trust them; `keys rotate` rotates them.
     Keys {
         #[command(subcommand)]
@@ -217,23 +278,6 @@ impl ServeArgs {
             serve: ServeArgs,
         }
         Only::try_parse_from(["doorman"]).map(|o| o.serve).unwrap_or_default()
-    }
-}
-
-#[derive(Args)]
-struct Remote {
-    /// The service's URL.
-    #[arg(long, env = "DOORMAN_URL", default_value = "http://127.0.0.1:8080", global = true)]
-    url: String,
-    /// An API token (the operator's for accounts).
-    #[arg(long, env = "DOORMAN_TOKEN", global = true, hide_env_values = true)]
-    token: Option<String>,
-}
-
-impl Remote {
-    fn client(&self) -> anyhow::Result<Client> {
-        let token = self.token.clone().context("no API token: pass --token or set DOORMAN_TOKEN")?;
-        Ok(Client::new(&self.url).with_token(token))
     }
 }
 
@@ -400,11 +444,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Lock(a) => {
             init_logs("info,rumqttd=warn");
-            doorman_cli::lock_cmd::run_lock(a).await
+            manage::lock(a).await
         }
         Command::Driver(a) => {
             init_logs("warn");
-            doorman_cli::lock_cmd::run_driver(a).await
+            manage::driver(a).await
+        }
+        Command::Property { action, remote } => manage::property(action, &remote).await,
+        Command::Unit { action, remote } => manage::unit(action, &remote).await,
+        Command::Door { action, remote } => manage::door(action, &remote).await,
+        Command::DropSpot { action, remote } => manage::drop_spot(action, &remote).await,
+        Command::Notice { action, remote } => manage::notice(action, &remote).await,
+        Command::Resident { action, remote } => manage::resident(action, &remote).await,
+        Command::Delivery { action, remote } => manage::delivery(action, &remote).await,
+        Command::Carrier { action, remote } => manage::carrier(action, &remote).await,
+        Command::Apply { file, dry_run, remote } => {
+            doorman_cli::apply::run(&remote.client()?, &file, dry_run, remote.json).await
         }
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
@@ -423,21 +478,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 AccountAction::List => {
                     for m in c.list_managers(None).await? {
-                        println!("{}  {}", m.id, m.name);
-                    }
-                }
-            }
-            Ok(())
-        }
-        Command::Carrier { action, remote } => {
-            let c = remote.client()?;
-            match action {
-                AccountAction::Create { name } => {
-                    let m = c.create_carrier(&name).await?;
-                    println!("carrier {} ({})\ntoken (shown once): {}", m.item.name, m.item.id, m.token);
-                }
-                AccountAction::List => {
-                    for m in c.list_carriers(None).await? {
                         println!("{}  {}", m.id, m.name);
                     }
                 }
@@ -473,5 +513,96 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    fn parses(args: &[&str]) -> Command {
+        match Cli::try_parse_from(args) {
+            Ok(Cli { command: Some(c) }) => c,
+            Ok(_) => panic!("{args:?}: no command"),
+            Err(e) => panic!("{args:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn every_role_command_parses_beside_the_old_ones() {
+        Cli::command().debug_assert();
+        let c = parses(&[
+            "doorman",
+            "property",
+            "create",
+            "--name",
+            "P",
+            "--address",
+            "A",
+            "--lat",
+            "-33.9",
+            "--lon",
+            "-151.2",
+            "--time-zone",
+            "Australia/Sydney",
+            "--json",
+        ]);
+        assert!(
+            matches!(c, Command::Property { action: manage::PropertyCmd::Create { lon, .. }, remote } if lon == -151.2 && remote.json)
+        );
+        let c = parses(&[
+            "doorman",
+            "door",
+            "add",
+            "-p",
+            "Maple Court",
+            "Lobby",
+            "--kind",
+            "lobby",
+            "--parent",
+            "Street door",
+        ]);
+        assert!(matches!(
+            c,
+            Command::Door { action: manage::DoorCmd::Add { kind: doorman_api::AccessPointKind::Lobby, .. }, .. }
+        ));
+        let c = parses(&["doorman", "drop-spot", "add", "-p", "P", "Shelf", "--kind", "package-room", "--door", "D"]);
+        assert!(matches!(c, Command::DropSpot { .. }));
+        let c = parses(&["doorman", "carrier", "enable", "Parcelo", "-p", "P", "--hours", "daily all day"]);
+        assert!(matches!(c, Command::Carrier { action: manage::CarrierCmd::Enable { .. }, .. }));
+        assert!(matches!(parses(&["doorman", "carrier", "create", "--name", "X"]), Command::Carrier { .. }));
+        assert!(matches!(parses(&["doorman", "manager", "list"]), Command::Manager { .. }));
+        let c =
+            parses(&["doorman", "delivery", "announce", "-p", "P", "--unit", "2B", "--tracking", "T", "--from", "-1h"]);
+        assert!(
+            matches!(c, Command::Delivery { action: manage::DeliveryCmd::Announce { from, .. }, .. } if from == "-1h")
+        );
+        assert!(matches!(parses(&["doorman", "apply", "b.toml", "--dry-run"]), Command::Apply { dry_run: true, .. }));
+        // The new lock and driver verbs sit beside the devices' ones.
+        let c = parses(&["doorman", "lock", "decommission", "-p", "P", "Lobby"]);
+        assert!(matches!(c, Command::Lock(manage::LockArgs { command: manage::LockCmd::Decommission { .. } })));
+        let c = parses(&["doorman", "lock", "run", "--bundle", "a.json"]);
+        assert!(matches!(c, Command::Lock(manage::LockArgs { command: manage::LockCmd::Device(_) })));
+        let c = parses(&[
+            "doorman",
+            "lock",
+            "provision",
+            "--token",
+            "t",
+            "--property",
+            "P",
+            "--door",
+            "Lobby",
+            "--out",
+            "b.json",
+        ]);
+        assert!(matches!(c, Command::Lock(manage::LockArgs { command: manage::LockCmd::Device(_) })));
+        let c = parses(&["doorman", "driver", "suspend", "Dee"]);
+        assert!(matches!(c, Command::Driver(manage::DriverArgs { command: manage::DriverCmd::Suspend { .. } })));
+        let c = parses(&["doorman", "driver", "keygen", "--out", "k"]);
+        assert!(matches!(c, Command::Driver(manage::DriverArgs { command: manage::DriverCmd::Handheld(_) })));
+        assert!(Cli::try_parse_from(["doorman", "door", "add", "-p", "P", "X", "--kind", "window"]).is_err());
     }
 }

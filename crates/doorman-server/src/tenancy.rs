@@ -197,8 +197,11 @@ impl Service {
     /// `GET /v1/carrier/properties`: the properties that enabled the
     /// calling carrier, with their units' labels.
     pub async fn carrier_properties(&self, p: &Principal) -> ServiceResult<Vec<EnabledProperty>> {
-        let Principal::Carrier { carrier_id } = p else {
-            return Err(ServiceError::Forbidden("only carriers list the properties that enabled them"));
+        // A driver reads its carrier's directory: it names the building it is at.
+        let (Principal::Carrier { carrier_id } | Principal::Driver { carrier_id, .. }) = p else {
+            return Err(ServiceError::Forbidden(
+                "only carriers and their drivers list the properties that enabled them",
+            ));
         };
         let mut out = Vec::new();
         for e in self.store.carrier_enablements(*carrier_id).await? {

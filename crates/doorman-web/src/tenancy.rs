@@ -91,8 +91,8 @@ async fn move_out_resident(
     Ok(Json(s.move_out_resident(&p, unit, resident).await?))
 }
 
-/// The properties that enabled the calling carrier, with their units'
-/// labels, hours and allowed drop spots.
+/// The properties that enabled the calling carrier (or the calling driver's
+/// carrier), with their units' labels, hours and allowed drop spots.
 #[utoipa::path(get, path = "/v1/carrier/properties", tag = "carrier",
     responses((status = 200, body = Vec<EnabledProperty>)))]
 async fn carrier_properties(State(s): S, Caller(p): Caller) -> ApiResult<Json<Vec<EnabledProperty>>> {

@@ -419,9 +419,8 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
         Call::post("/v1/deliveries", &x.delivery),
         Call::post(format!("/v1/deliveries/{d}/eta"), &x.eta),
         Call::post(format!("/v1/deliveries/{d}/cancel"), &serde_json::json!({})),
-        Call::get("/v1/carrier/properties"),
     ];
-    let carrier_or_driver_routes = vec![Call::get("/v1/deliveries")];
+    let carrier_or_driver_routes = vec![Call::get("/v1/deliveries"), Call::get("/v1/carrier/properties")];
     let driver_routes = vec![
         Call::post("/v1/access-requests", &x.access),
         Call::post(format!("/v1/deliveries/{d}/complete"), &x.complete),

@@ -16,6 +16,7 @@ mod access;
 mod audit;
 mod authz;
 mod bad_input;
+mod cli_roles;
 mod concurrency;
 mod dashboard;
 mod domain;
@@ -68,6 +69,11 @@ macro_rules! scenarios {
 }
 
 scenarios!(
+    // the role commands and `doorman apply`, through the real binary
+    cli_roles::cli_a_building_from_nothing_to_a_granted_delivery,
+    cli_roles::cli_names_that_are_missing_or_ambiguous_fail_clearly,
+    cli_roles::cli_apply_removes_and_the_edit_verbs_work_by_name,
+    cli_roles::cli_each_role_s_other_verbs,
     // the web dashboard: in headless Chromium, and its sessions under attack
     dashboard::dashboard_in_a_real_browser,
     dashboard::dashboard_from_nothing_on_a_phone,
