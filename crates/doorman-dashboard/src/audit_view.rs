@@ -4,10 +4,12 @@
 //! from the service's key ring) and the entry's bytes must hash, through its
 //! inclusion proof, to that checkpoint's root.
 
-use doorman_api::AuditEntriesQuery;
-use doorman_audit::{open_checkpoint, EntryProof, VerifierKey};
-use doorman_domain::{serde_b64, Event, Principal};
-use doorman_server::{Service, ServiceResult};
+use std::collections::BTreeMap;
+
+use doorman_api::{AuditConsistencyQuery, AuditEntriesQuery, LockDeviceKey};
+use doorman_audit::{checkpoint_size, open_checkpoint, Bundle, EntryProof, VerifierKey};
+use doorman_domain::{serde_b64, Event, LockId, Principal};
+use doorman_server::{Service, ServiceError, ServiceResult};
 
 /// At most this many entries are read for one page (newest kept).
 const MAX_ENTRIES: usize = 2000;
@@ -69,4 +71,36 @@ pub(crate) async fn checked_entries(service: &Service, p: &Principal, after: Opt
         })
         .collect();
     Ok(CheckedLog { size, checkpoint_signed, entries })
+}
+
+/// What `doorman audit export` writes for `p`: every entry `p` may see with
+/// its inclusion proof, the checkpoint they lead to, the lock keys and,
+/// given a checkpoint kept from before, the consistency proof from it. The
+/// audit page checks it in the browser and offers it for download.
+pub(crate) async fn bundle_of(service: &Service, p: &Principal, since: Option<String>) -> ServiceResult<Bundle> {
+    let first = service.audit_entries(p, AuditEntriesQuery::default()).await?;
+    let size = first.size;
+    let mut entries = first.entries;
+    let mut locks: BTreeMap<LockId, LockDeviceKey> = first.locks.into_iter().map(|l| (l.lock_id, l)).collect();
+    let mut next = first.next_after;
+    while let Some(after) = next {
+        let page =
+            service.audit_entries(p, AuditEntriesQuery { after: Some(after), size: Some(size), limit: None }).await?;
+        entries.extend(page.entries);
+        locks.extend(page.locks.into_iter().map(|l| (l.lock_id, l)));
+        next = page.next_after;
+    }
+    let consistency = match &since {
+        Some(old) => {
+            let old = checkpoint_size(old).map_err(|e| ServiceError::Invalid(format!("since: {e}")))?;
+            if old > size {
+                // The browser reports the rollback itself; no proof can exist.
+                None
+            } else {
+                Some(service.audit_consistency(p, AuditConsistencyQuery { old, size: Some(size) }).await?)
+            }
+        }
+        None => None,
+    };
+    Ok(Bundle::new(first.checkpoint, entries, locks.into_values().collect(), since, consistency))
 }

@@ -21,7 +21,10 @@
 //!   change nothing;
 //! - the audit view shows an entry as verified only after checking the
 //!   checkpoint's signature with the log's key and the entry's inclusion
-//!   proof (doorman-tlog), on the server, for every entry shown.
+//!   proof (doorman-tlog), on the server, for every entry shown; apart from
+//!   that, its script (assets/audit.js) checks the principal's bundle
+//!   (`/app/audit/bundle`, what `doorman audit export` writes) in the
+//!   browser with WebCrypto and reports its own finding.
 
 mod audit_view;
 mod carrier;
@@ -130,6 +133,7 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/carrier/drivers", post(carrier::add_driver))
         .route("/app/carrier/drivers/{driver_id}/status", post(carrier::driver_status))
         .route("/app/audit", get(pages::audit_page))
+        .route("/app/audit/bundle", get(pages::audit_bundle))
         .route("/app/live", get(live::stream))
         .route(
             "/app/assets/app.css",
@@ -138,6 +142,10 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route(
             "/app/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
+        )
+        .route(
+            "/app/assets/audit.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/audit.js")) }),
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .with_state(state)

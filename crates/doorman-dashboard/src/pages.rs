@@ -3,8 +3,8 @@
 //! renders a template. Forms post, then redirect (303) back to their page.
 
 use askama::Template;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use doorman_api::CreateBlock;
@@ -13,7 +13,7 @@ use doorman_server::{ServiceError, ServiceResult};
 use doorman_web::error::ApiError;
 use serde::Deserialize;
 
-use crate::audit_view::{checked_entries, CheckedLog};
+use crate::audit_view::{bundle_of, checked_entries, CheckedLog};
 use crate::session::Signed;
 use crate::text::{describe, local_time, tone};
 use crate::{home_of, see_other, DashState};
@@ -494,5 +494,40 @@ mod tests {
         let page = service_error(ServiceError::Clip(ClipRefusal::HashMismatch));
         let api = ApiError::from(ServiceError::Clip(ClipRefusal::HashMismatch));
         assert_eq!((page.status(), api.status), (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::UNPROCESSABLE_ENTITY));
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BundleQuery {
+    /// A checkpoint the browser kept from its last check: the bundle gets
+    /// the consistency proof from it.
+    #[serde(default)]
+    since: Option<String>,
+}
+
+/// `GET /app/audit/bundle`: the signed-in principal's audit bundle, the
+/// one `doorman audit export` writes, as a download. Errors are the API's
+/// JSON (the page's script reads them).
+pub(crate) async fn audit_bundle(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Query(query): Query<BundleQuery>,
+) -> Response {
+    let since = query.since.filter(|s| !s.trim().is_empty());
+    let bundle = match bundle_of(&dash.service, &signed.principal, since).await {
+        Ok(bundle) => bundle,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match bundle.to_json_pretty() {
+        Ok(json) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"doorman-audit-bundle.json\""),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            json,
+        )
+            .into_response(),
+        Err(e) => ApiError::from(ServiceError::Internal(e.to_string())).into_response(),
     }
 }

@@ -16,6 +16,7 @@ mod access;
 mod audit;
 mod authz;
 mod bad_input;
+mod browser_audit;
 mod cli_roles;
 mod concurrency;
 mod dashboard;
@@ -85,6 +86,7 @@ scenarios!(
     dashboard::dashboard_refuses_forged_and_sessionless_changes with crate::kit::relaxed_auth_config,
     dashboard::dashboard_live_stream_sends_only_the_principals_events,
     dashboard::dashboard_marks_only_proven_entries_verified,
+    browser_audit::audit_page_verifies_the_log_in_the_browser,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,
