@@ -114,6 +114,11 @@
     return sn === ZERO && equal(fr, firstRoot) && equal(sr, secondRoot);
   }
 
+  // The proof algorithms, for anyone's console and the tests that compare
+  // them with the Rust implementation's vectors.
+  window.doormanLogProofs = { b64: b64, leafHash: leafHash, inclusionHolds: inclusionHolds,
+                              consistencyHolds: consistencyHolds };
+
   // --- keys and signed notes (C2SP signed-note, tlog-checkpoint) ------------------
   // A vkey `name+hex key ID+base64(0x01 || Ed25519 public key)`, its key ID
   // recomputed: SHA-256(name || "\n" || 0x01 || key)[0..4].

@@ -172,6 +172,86 @@ pub async fn audit_page_verifies_the_log_in_the_browser(kit: &Kit) -> anyhow::Re
     browser.screenshot("forked-log").await?;
     // A failed check keeps the old checkpoint: the fork is reported again.
     check(&browser, &base, "failed").await?;
+
+    proofs_agree_with_rust(&browser).await?;
     browser.quit().await?;
+    Ok(())
+}
+
+/// The page's RFC 9162 algorithms against doorman-tlog's proofs: every
+/// inclusion proof and every consistency proof in trees of 1 to 33 entries
+/// holds, and each fails against a root with one bit changed, at another
+/// index, or with a hash missing.
+async fn proofs_agree_with_rust(browser: &Browser) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    use doorman_tlog::{prove_consistency, prove_inclusion, Hash, MemoryTree};
+    let b64 = |h: &Hash| base64::engine::general_purpose::STANDARD.encode(h.as_bytes());
+    let flipped = |h: &Hash| {
+        let mut bytes = *h.as_bytes();
+        bytes[7] ^= 0x10;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let mut tree = MemoryTree::new();
+    let mut entries = Vec::new();
+    let mut inclusion = Vec::new();
+    let mut consistency = Vec::new();
+    for n in 1..=33u64 {
+        let entry = format!("entry {n}").into_bytes();
+        tree.append(&entry)?;
+        entries.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&entry));
+        let root = tree.root_at(n)?;
+        for i in 0..n {
+            let path: Vec<String> = prove_inclusion(&tree, i, n)?.path.iter().map(b64).collect();
+            let entry = &entries[i as usize];
+            inclusion
+                .push(json!({"index": i, "size": n, "entry": entry, "path": path, "root": b64(&root), "ok": true}));
+            inclusion.push(
+                json!({"index": i, "size": n, "entry": entry, "path": path, "root": flipped(&root), "ok": false}),
+            );
+            if n > 1 {
+                let other = (i + 1) % n;
+                inclusion.push(
+                    json!({"index": other, "size": n, "entry": entry, "path": path, "root": b64(&root), "ok": false}),
+                );
+            }
+            if let Some((_, shorter)) = path.split_last() {
+                inclusion.push(
+                    json!({"index": i, "size": n, "entry": entry, "path": shorter, "root": b64(&root), "ok": false}),
+                );
+            }
+        }
+        for m in 1..=n {
+            let old = tree.root_at(m)?;
+            let path: Vec<String> = prove_consistency(&tree, m, n)?.path.iter().map(b64).collect();
+            consistency.push(
+                json!({"old": m, "new": n, "old_root": b64(&old), "new_root": b64(&root), "path": path, "ok": true}),
+            );
+            consistency.push(json!({"old": m, "new": n, "old_root": flipped(&old), "new_root": b64(&root), "path": path, "ok": false}));
+            consistency.push(json!({"old": m, "new": n, "old_root": b64(&old), "new_root": flipped(&root), "path": path, "ok": false}));
+            if let Some((_, shorter)) = path.split_last() {
+                consistency.push(json!({"old": m, "new": n, "old_root": b64(&old), "new_root": b64(&root), "path": shorter, "ok": false}));
+            }
+        }
+    }
+    let script = r#"
+        var P = window.doormanLogProofs, inclusion = arguments[0], consistency = arguments[1];
+        return (async function () {
+          var wrong = [];
+          for (var t of inclusion) {
+            var got = await P.inclusionHolds(BigInt(t.index), BigInt(t.size), await P.leafHash(P.b64(t.entry)),
+                                             t.path.map(P.b64), P.b64(t.root));
+            if (got !== t.ok) wrong.push(JSON.stringify(t));
+          }
+          for (var c of consistency) {
+            var got2 = await P.consistencyHolds(BigInt(c.old), BigInt(c.new), P.b64(c.old_root), P.b64(c.new_root),
+                                                c.path.map(P.b64));
+            if (got2 !== c.ok) wrong.push(JSON.stringify(c));
+          }
+          return { checked: inclusion.length + consistency.length, wrong: wrong.slice(0, 5) };
+        })();"#;
+    let total = inclusion.len() + consistency.len();
+    let result = browser.execute_with(script, json!([inclusion, consistency])).await?;
+    assert_eq!(result["checked"], json!(total), "{result}");
+    assert_eq!(result["wrong"], json!([]), "the page disagrees with doorman-tlog: {result}");
     Ok(())
 }
