@@ -355,7 +355,7 @@ fn http() -> anyhow::Result<reqwest::Client> {
 }
 
 /// Signs in with `token` through the form; returns the `name=value` cookie.
-async fn sign_in(kit: &Kit, token: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_in(kit: &Kit, token: &str) -> anyhow::Result<String> {
     let base = kit.running.url();
     let response =
         http()?.post(format!("{base}/app/sign-in")).header(ORIGIN, &base).form(&[("token", token)]).send().await?;
@@ -655,7 +655,12 @@ pub async fn dashboard_marks_only_proven_entries_verified(kit: &Kit) -> anyhow::
 }
 
 /// Posts a dashboard form as the session `cookie`, from the dashboard's origin.
-async fn post_form(kit: &Kit, cookie: &str, path: &str, form: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
+pub(crate) async fn post_form(
+    kit: &Kit,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> anyhow::Result<reqwest::Response> {
     let base = kit.running.url();
     Ok(http()?.post(format!("{base}{path}")).header(COOKIE, cookie).header(ORIGIN, &base).form(form).send().await?)
 }
