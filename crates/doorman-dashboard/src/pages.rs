@@ -8,7 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use doorman_api::CreateBlock;
-use doorman_domain::{Delivery, DeliveryId, DropSpotId, Event, Principal, UnitId, UnitPreferences};
+use std::collections::BTreeMap;
+
+use doorman_domain::{
+    Delivery, DeliveryId, DropSpotId, Event, EventKind, Principal, PropertyId, UnitId, UnitPreferences,
+};
 use doorman_server::{ServiceError, ServiceResult};
 use doorman_web::error::ApiError;
 use serde::Deserialize;
@@ -473,26 +477,75 @@ struct AuditPage {
     signed: bool,
     verified: usize,
     rows: Vec<AuditRow>,
+    /// The zone the times are in (the building's, else UTC).
+    time_zone: String,
+    /// Raw lock events shown (`?raw=1`), else how many were folded away.
+    raw: bool,
+    folded: usize,
 }
 
-pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) -> Response {
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    raw: Option<String>,
+}
+
+/// The time zone of each building the principal's entries belong to: the
+/// resident's building, a manager's buildings; none for the others.
+async fn time_zones(dash: &DashState, p: &Principal) -> ServiceResult<(String, BTreeMap<PropertyId, String>)> {
+    match p {
+        Principal::Resident { unit_id, .. } => {
+            let overview = dash.service.unit_overview(p, *unit_id).await?;
+            let zones = BTreeMap::from([(overview.unit.property_id, overview.time_zone.clone())]);
+            Ok((overview.time_zone, zones))
+        }
+        Principal::Manager { .. } => {
+            let zones: BTreeMap<PropertyId, String> =
+                dash.service.list_properties(p).await?.into_iter().map(|b| (b.id, b.time_zone)).collect();
+            let mut distinct: Vec<&String> = zones.values().collect();
+            distinct.dedup();
+            let shown = match distinct.as_slice() {
+                [one] => (*one).clone(),
+                _ => "each building's local time".to_string(),
+            };
+            Ok((shown, zones))
+        }
+        _ => Ok(("UTC".into(), BTreeMap::new())),
+    }
+}
+
+pub(crate) async fn audit_page(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Response {
     or_error(
         async {
             let p = &signed.principal;
+            let raw = query.raw.as_deref().is_some_and(|v| v == "1");
             let log = checked_entries(&dash.service, p, None).await?;
+            let (time_zone, zones) = time_zones(&dash, p).await?;
+            let is_raw = |e: &crate::audit_view::CheckedEntry| {
+                e.event.as_ref().is_some_and(|ev| matches!(ev.kind, EventKind::LockEvent { .. }))
+            };
+            let folded = if raw { 0 } else { log.entries.iter().filter(|e| is_raw(e)).count() };
             let rows: Vec<AuditRow> = log
                 .entries
                 .iter()
                 .rev()
+                .filter(|e| raw || !is_raw(e))
                 .take(500)
                 .map(|e| match &e.event {
-                    Some(ev) => AuditRow {
-                        index: e.index,
-                        when: local_time(ev.at, "UTC"),
-                        what: describe(&ev.kind, "UTC"),
-                        kind: ev.kind.name().into(),
-                        verified: e.verified,
-                    },
+                    Some(ev) => {
+                        let tz = ev.property_id.and_then(|id| zones.get(&id)).map_or("UTC", String::as_str);
+                        AuditRow {
+                            index: e.index,
+                            when: local_time(ev.at, tz),
+                            what: describe(&ev.kind, tz),
+                            kind: ev.kind.name().into(),
+                            verified: e.verified,
+                        }
+                    }
                     None => AuditRow {
                         index: e.index,
                         when: String::new(),
@@ -511,6 +564,9 @@ pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) ->
                     signed: log.checkpoint_signed,
                     verified,
                     rows,
+                    time_zone,
+                    raw,
+                    folded,
                 },
             ))
         }

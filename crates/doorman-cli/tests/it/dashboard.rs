@@ -1361,5 +1361,9 @@ pub async fn dashboard_resident_controls(kit: &Kit) -> anyhow::Result<()> {
     let r = post_form(kit, &lee, "/app/resident/preferences", &[("pickup_point_id", "nope")]).await?;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(b.jun.client.get_preferences(b.unit_2b.id).await?.pickup_point_id, Some(point.id));
+
+    // The audit page is in the building's time zone.
+    let (_, audit) = get_page(kit, &lee, "/app/audit").await?;
+    assert!(audit.contains("Times are America/New_York time."), "{audit}");
     Ok(())
 }

@@ -1034,6 +1034,27 @@ pub async fn fleet_resident_opens_a_shared_door_remotely(kit: &Kit) -> anyhow::R
         crate::dashboard::post_form(kit, &lee, "/app/resident/unlock", &[("lock_id", &LockId::random().to_string())])
             .await?;
     assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    // The manager's audit page folds the locks' raw events away unless asked for.
+    env.synced(kit, ENTRANCE).await?;
+    kit.running.service.sequence_now().await?;
+    let rosa = crate::dashboard::sign_in(kit, &env.rosa_token).await?;
+    let audit = |query: &'static str| {
+        let rosa = rosa.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{}/app/audit{query}", kit.running.url()))
+                .header(reqwest::header::COOKIE, rosa)
+                .send()
+                .await?
+                .text()
+                .await
+        }
+    };
+    let folded = audit("").await?;
+    assert!(folded.contains("id=\"show-raw\"") && !folded.contains("Lock reported event"), "{folded}");
+    assert!(folded.contains("Times are America/New_York time"), "{folded}");
+    let raw = audit("?raw=1").await?;
+    assert!(raw.contains("Lock reported event") && raw.contains("id=\"fold-raw\""), "{raw}");
     // Not for a driver, not for an unknown lock, not for another unit's resident.
     let refused = env.drivers[0].client.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await;
     crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");
