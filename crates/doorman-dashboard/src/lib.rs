@@ -34,6 +34,7 @@ mod form;
 mod live;
 mod manager;
 mod pages;
+mod resident;
 mod session;
 mod text;
 
@@ -41,7 +42,7 @@ use std::sync::Arc;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use doorman_domain::Principal;
 use doorman_server::Service;
@@ -102,6 +103,10 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/resident/block", post(pages::resident_block))
         .route("/app/resident/unblock", post(pages::resident_unblock))
         .route("/app/resident/preferences", get(pages::preferences_page).post(pages::preferences_save))
+        .route("/app/resident/unlock", post(resident::unlock))
+        .route("/app/resident/guests", get(resident::guests_page).post(resident::create_guest_pass))
+        .route("/app/resident/guests/{pass_id}/revoke", post(resident::revoke_guest_pass))
+        .route("/app/resident/returns", get(resident::returns_page).post(resident::schedule_return))
         .route("/app/manager", get(manager::manager_page))
         .route("/app/manager/properties", post(manager::create_property))
         .route("/app/manager/properties/{property_id}", get(manager::property_page))
@@ -147,6 +152,8 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
             "/app/assets/audit.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/audit.js")) }),
         )
+        // Every other path under /app/ is an HTML page too, not the API's JSON.
+        .route("/app/{*rest}", any(resident::not_found))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .with_state(state)
 }

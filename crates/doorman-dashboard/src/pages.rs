@@ -8,14 +8,19 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use doorman_api::CreateBlock;
-use doorman_domain::{Delivery, DeliveryId, DropSpotId, Event, Principal, UnitId, UnitPreferences};
+use std::collections::BTreeMap;
+
+use doorman_domain::{
+    Delivery, DeliveryId, DropSpotId, Event, EventKind, Principal, PropertyId, UnitId, UnitPreferences,
+};
 use doorman_server::{ServiceError, ServiceResult};
 use doorman_web::error::ApiError;
 use serde::Deserialize;
 
 use crate::audit_view::{bundle_of, checked_entries, CheckedLog};
+use crate::form::Fields;
 use crate::session::Signed;
-use crate::text::{describe, local_time, tone};
+use crate::text::{describe, local_time, parse_local, tone};
 use crate::{home_of, see_other, DashState};
 
 // --- rendering and errors ------------------------------------------------------
@@ -154,9 +159,18 @@ struct ResidentPage {
     blocked: bool,
     fragment: String,
     live_after: String,
+    /// The manager's notice to the building's residents, and from when
+    /// delivery access is live.
+    notice: Option<(String, String)>,
+    /// (lock id, door name) of the doors that open remotely.
+    doors: Vec<(String, String)>,
+    /// The door just asked to open, if any.
+    opening: Option<String>,
+    /// The building's time zone, named next to the block form's date.
+    time_zone: String,
 }
 
-fn resident_unit(p: &Principal) -> ServiceResult<UnitId> {
+pub(crate) fn resident_unit(p: &Principal) -> ServiceResult<UnitId> {
     match p {
         Principal::Resident { unit_id, .. } => Ok(*unit_id),
         _ => Err(ServiceError::Forbidden("this page is for residents")),
@@ -166,6 +180,8 @@ fn resident_unit(p: &Principal) -> ServiceResult<UnitId> {
 struct ResidentView {
     unit_label: String,
     property_name: String,
+    time_zone: String,
+    notice: Option<(String, String)>,
     blocked: bool,
     fragment: ResidentDeliveries,
     log: CheckedLog,
@@ -193,7 +209,10 @@ async fn resident_view(dash: &DashState, p: &Principal) -> ServiceResult<Residen
         .map(|(e, ev)| step(e.index, ev, e.verified, tz))
         .collect();
     let views = deliveries.iter().map(|d| delivery_view(d, Some(&log), tz)).collect();
+    let notice = overview.tenant_notice.as_ref().map(|n| (n.text.clone(), local_time(n.live_from, tz)));
     Ok(ResidentView {
+        notice,
+        time_zone: overview.time_zone.clone(),
         unit_label: overview.unit.label,
         property_name: overview.property_name,
         blocked: blocked.is_some(),
@@ -202,10 +221,27 @@ async fn resident_view(dash: &DashState, p: &Principal) -> ServiceResult<Residen
     })
 }
 
-pub(crate) async fn resident_page(State(dash): State<DashState>, signed: Signed) -> Response {
+#[derive(Debug, Deserialize)]
+pub(crate) struct ResidentQuery {
+    /// The lock just asked to open.
+    #[serde(default)]
+    opening: Option<String>,
+}
+
+pub(crate) async fn resident_page(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Query(query): Query<ResidentQuery>,
+) -> Response {
     or_error(
         async {
             let view = resident_view(&dash, &signed.principal).await?;
+            let unit = resident_unit(&signed.principal)?;
+            let choices = dash.service.resident_choices(&signed.principal, unit).await?;
+            let doors: Vec<(String, String)> =
+                choices.remote_doors.iter().map(|d| (d.lock_id.to_string(), d.door_name.clone())).collect();
+            let opening =
+                query.opening.and_then(|lock| doors.iter().find(|(id, _)| *id == lock).map(|(_, name)| name.clone()));
             let fragment = view.fragment.render().map_err(|e| ServiceError::Internal(e.to_string()))?;
             Ok(render(
                 StatusCode::OK,
@@ -216,6 +252,10 @@ pub(crate) async fn resident_page(State(dash): State<DashState>, signed: Signed)
                     blocked: view.blocked,
                     fragment,
                     live_after: view.log.last_index().map(|i| i.to_string()).unwrap_or_default(),
+                    notice: view.notice,
+                    doors,
+                    opening,
+                    time_zone: view.time_zone,
                 },
             ))
         }
@@ -232,6 +272,10 @@ pub(crate) async fn resident_fragment(State(dash): State<DashState>, signed: Sig
 pub(crate) struct BlockForm {
     #[serde(default)]
     reason: String,
+    /// `YYYY-MM-DD`: deliveries are allowed again from 00:00 that day, in
+    /// the building's time zone; empty: until unblocked.
+    #[serde(default)]
+    until: String,
 }
 
 pub(crate) async fn resident_block(
@@ -243,7 +287,14 @@ pub(crate) async fn resident_block(
         async {
             let unit = resident_unit(&signed.principal)?;
             let reason = Some(form.reason.trim().to_string()).filter(|r| !r.is_empty());
-            dash.service.block(&signed.principal, unit, CreateBlock { until: None, reason }).await?;
+            let until = match form.until.trim() {
+                "" => None,
+                date => {
+                    let tz = dash.service.unit_overview(&signed.principal, unit).await?.time_zone;
+                    Some(parse_local(date, "00:00", &tz).map_err(|e| ServiceError::invalid(format!("until {e}")))?)
+                }
+            };
+            dash.service.block(&signed.principal, unit, CreateBlock { until, reason }).await?;
             Ok(see_other("/app/resident"))
         }
         .await,
@@ -267,6 +318,14 @@ pub(crate) struct SpotOption {
     pub selected: bool,
 }
 
+/// A carrier or driver the resident may allow or block, by name.
+pub(crate) struct Party {
+    pub id: String,
+    pub name: String,
+    /// "any", "allow" or "block".
+    pub choice: &'static str,
+}
+
 #[derive(Template)]
 #[template(path = "preferences.html")]
 struct PreferencesPage {
@@ -274,8 +333,21 @@ struct PreferencesPage {
     spots: Vec<SpotOption>,
     allow_in_unit: bool,
     alternate_address: String,
-    pickup_point: String,
+    /// (id, "name, address", selected) from the directory.
+    pickup_points: Vec<(String, String, bool)>,
+    carriers: Vec<Party>,
+    drivers: Vec<Party>,
     saved: bool,
+}
+
+fn choice_of<T: PartialEq>(id: &T, allowed: &[T], blocked: &[T]) -> &'static str {
+    if blocked.contains(id) {
+        "block"
+    } else if allowed.contains(id) {
+        "allow"
+    } else {
+        "any"
+    }
 }
 
 async fn preferences_view(dash: &DashState, p: &Principal, saved: bool) -> ServiceResult<Response> {
@@ -293,6 +365,32 @@ async fn preferences_view(dash: &DashState, p: &Principal, saved: bool) -> Servi
             name: format!("{} ({})", s.name, s.kind.as_str().replace('_', " ")),
         })
         .collect();
+    let pickup_points = dash
+        .service
+        .list_pickup_points(p)
+        .await?
+        .into_iter()
+        .map(|pp| (pp.id.to_string(), format!("{}, {}", pp.name, pp.address), prefs.pickup_point_id == Some(pp.id)))
+        .collect();
+    let choices = dash.service.resident_choices(p, unit_id).await?;
+    let carriers = choices
+        .carriers
+        .iter()
+        .map(|(id, name)| Party {
+            id: id.to_string(),
+            name: name.clone(),
+            choice: choice_of(id, &prefs.allowed_carriers, &prefs.blocked_carriers),
+        })
+        .collect();
+    let drivers = choices
+        .drivers
+        .iter()
+        .map(|(id, name, carrier)| Party {
+            id: id.to_string(),
+            name: format!("{name} ({carrier})"),
+            choice: choice_of(id, &prefs.allowed_drivers, &prefs.blocked_drivers),
+        })
+        .collect();
     Ok(render(
         StatusCode::OK,
         &PreferencesPage {
@@ -300,7 +398,9 @@ async fn preferences_view(dash: &DashState, p: &Principal, saved: bool) -> Servi
             spots,
             allow_in_unit: prefs.allow_in_unit,
             alternate_address: prefs.alternate_address.unwrap_or_default(),
-            pickup_point: prefs.pickup_point.unwrap_or_default(),
+            pickup_points,
+            carriers,
+            drivers,
             saved,
         },
     ))
@@ -310,42 +410,46 @@ pub(crate) async fn preferences_page(State(dash): State<DashState>, signed: Sign
     or_error(preferences_view(&dash, &signed.principal, false).await)
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct PreferencesForm {
-    #[serde(default)]
-    preferred_drop_spot: String,
-    #[serde(default)]
-    allow_in_unit: Option<String>,
-    #[serde(default)]
-    alternate_address: String,
-    #[serde(default)]
-    pickup_point: String,
-}
-
 pub(crate) fn optional_text(v: &str) -> Option<String> {
     Some(v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The ids whose `{prefix}{id}` field says `choice`.
+fn chosen<T: std::str::FromStr>(fields: &Fields, prefix: &str, choice: &str) -> ServiceResult<Vec<T>> {
+    let mut out = Vec::new();
+    for (name, value) in &fields.0 {
+        if let Some(id) = name.strip_prefix(prefix) {
+            if value.trim() == choice {
+                out.push(id.parse().map_err(|_| ServiceError::invalid(format!("{name}: not one from the list")))?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) async fn preferences_save(
     State(dash): State<DashState>,
     signed: Signed,
-    Form(form): Form<PreferencesForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
+    let fields = Fields(fields);
     or_error(
         async {
             let unit = resident_unit(&signed.principal)?;
-            let preferred_drop_spot = match form.preferred_drop_spot.trim() {
-                "" => None,
-                id => Some(id.parse::<DropSpotId>().map_err(|_| ServiceError::invalid("unknown drop spot"))?),
-            };
-            // The form edits these; the rest (pickup point from the
-            // directory, allow and block lists) is kept as it is.
+            let preferred_drop_spot: Option<DropSpotId> = fields
+                .optional_id("preferred_drop_spot", "where parcels go")
+                .map_err(|_| ServiceError::invalid("unknown drop spot"))?;
+            // The free-text pickup point (set through the API) is kept as it is.
             let current = dash.service.get_preferences(&signed.principal, unit).await?;
             let prefs = UnitPreferences {
                 preferred_drop_spot,
-                allow_in_unit: form.allow_in_unit.is_some(),
-                alternate_address: optional_text(&form.alternate_address),
-                pickup_point: optional_text(&form.pickup_point),
+                allow_in_unit: fields.checked("allow_in_unit"),
+                alternate_address: optional_text(&fields.get("alternate_address")),
+                pickup_point_id: fields.optional_id("pickup_point_id", "pickup point")?,
+                allowed_carriers: chosen(&fields, "carrier-", "allow")?,
+                blocked_carriers: chosen(&fields, "carrier-", "block")?,
+                allowed_drivers: chosen(&fields, "driver-", "allow")?,
+                blocked_drivers: chosen(&fields, "driver-", "block")?,
                 ..current
             };
             dash.service.put_preferences(&signed.principal, unit, prefs).await?;
@@ -373,26 +477,75 @@ struct AuditPage {
     signed: bool,
     verified: usize,
     rows: Vec<AuditRow>,
+    /// The zone the times are in (the building's, else UTC).
+    time_zone: String,
+    /// Raw lock events shown (`?raw=1`), else how many were folded away.
+    raw: bool,
+    folded: usize,
 }
 
-pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) -> Response {
+#[derive(Debug, Deserialize)]
+pub(crate) struct AuditQuery {
+    #[serde(default)]
+    raw: Option<String>,
+}
+
+/// The time zone of each building the principal's entries belong to: the
+/// resident's building, a manager's buildings; none for the others.
+async fn time_zones(dash: &DashState, p: &Principal) -> ServiceResult<(String, BTreeMap<PropertyId, String>)> {
+    match p {
+        Principal::Resident { unit_id, .. } => {
+            let overview = dash.service.unit_overview(p, *unit_id).await?;
+            let zones = BTreeMap::from([(overview.unit.property_id, overview.time_zone.clone())]);
+            Ok((overview.time_zone, zones))
+        }
+        Principal::Manager { .. } => {
+            let zones: BTreeMap<PropertyId, String> =
+                dash.service.list_properties(p).await?.into_iter().map(|b| (b.id, b.time_zone)).collect();
+            let mut distinct: Vec<&String> = zones.values().collect();
+            distinct.dedup();
+            let shown = match distinct.as_slice() {
+                [one] => (*one).clone(),
+                _ => "each building's local time".to_string(),
+            };
+            Ok((shown, zones))
+        }
+        _ => Ok(("UTC".into(), BTreeMap::new())),
+    }
+}
+
+pub(crate) async fn audit_page(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Response {
     or_error(
         async {
             let p = &signed.principal;
+            let raw = query.raw.as_deref().is_some_and(|v| v == "1");
             let log = checked_entries(&dash.service, p, None).await?;
+            let (time_zone, zones) = time_zones(&dash, p).await?;
+            let is_raw = |e: &crate::audit_view::CheckedEntry| {
+                e.event.as_ref().is_some_and(|ev| matches!(ev.kind, EventKind::LockEvent { .. }))
+            };
+            let folded = if raw { 0 } else { log.entries.iter().filter(|e| is_raw(e)).count() };
             let rows: Vec<AuditRow> = log
                 .entries
                 .iter()
                 .rev()
+                .filter(|e| raw || !is_raw(e))
                 .take(500)
                 .map(|e| match &e.event {
-                    Some(ev) => AuditRow {
-                        index: e.index,
-                        when: local_time(ev.at, "UTC"),
-                        what: describe(&ev.kind, "UTC"),
-                        kind: ev.kind.name().into(),
-                        verified: e.verified,
-                    },
+                    Some(ev) => {
+                        let tz = ev.property_id.and_then(|id| zones.get(&id)).map_or("UTC", String::as_str);
+                        AuditRow {
+                            index: e.index,
+                            when: local_time(ev.at, tz),
+                            what: describe(&ev.kind, tz),
+                            kind: ev.kind.name().into(),
+                            verified: e.verified,
+                        }
+                    }
                     None => AuditRow {
                         index: e.index,
                         when: String::new(),
@@ -411,6 +564,9 @@ pub(crate) async fn audit_page(State(dash): State<DashState>, signed: Signed) ->
                     signed: log.checkpoint_signed,
                     verified,
                     rows,
+                    time_zone,
+                    raw,
+                    folded,
                 },
             ))
         }

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use doorman_domain::{
-    AccessRequestRecord, Block, CarrierEnablement, CarrierId, Delivery, DriverId, DropSpot, Principal, PropertyId,
-    Unit, UnitId,
+    AccessRequestRecord, Block, CarrierEnablement, CarrierId, Delivery, DriverId, DropSpot, LockId, Principal,
+    PropertyId, TenantNotice, Unit, UnitId,
 };
 
 use crate::{Service, ServiceResult};
@@ -24,6 +24,32 @@ pub struct UnitOverview {
     pub time_zone: String,
     /// The block in force now, if the residents stopped delivery access.
     pub active_block: Option<Block>,
+    /// What the manager told the building's residents before delivery
+    /// access went live.
+    pub tenant_notice: Option<TenantNotice>,
+}
+
+/// What a resident picks from, by name, in the dashboard's forms: the
+/// carriers enabled at their building, the drivers who came for their
+/// unit's parcels, and the doors they may open remotely. Ids already in the
+/// unit's allow or block lists are listed too, so that they can be removed.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ResidentChoices {
+    /// Sorted by name.
+    pub carriers: Vec<(CarrierId, String)>,
+    /// (driver, driver's name, carrier's name), sorted by name.
+    pub drivers: Vec<(DriverId, String, String)>,
+    /// The doors with a lock that can be asked to open over the fleet
+    /// channel: the unit's own door and the building's shared doors.
+    pub remote_doors: Vec<RemoteDoor>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteDoor {
+    pub lock_id: LockId,
+    pub door_name: String,
+    /// The unit's own door (else a shared door).
+    pub own: bool,
 }
 
 /// A carrier's enablement at a property, with the carrier's name.
@@ -122,7 +148,82 @@ impl Service {
         let property =
             self.store.get_property(unit.property_id).await?.ok_or(crate::ServiceError::NotFound("property"))?;
         let active_block = self.store.active_block(unit.id, self.now()).await?;
-        Ok(UnitOverview { unit, property_name: property.name, time_zone: property.time_zone, active_block })
+        Ok(UnitOverview {
+            unit,
+            property_name: property.name,
+            time_zone: property.time_zone,
+            active_block,
+            tenant_notice: property.tenant_notice,
+        })
+    }
+
+    /// [`ResidentChoices`] for a resident of `unit` (no one else: the
+    /// drivers' names are shown only to the residents they came to).
+    pub async fn resident_choices(&self, p: &Principal, unit: UnitId) -> ServiceResult<ResidentChoices> {
+        crate::resident::resident_of(p, unit)?;
+        let unit = self.visible_unit(p, unit).await?;
+        let prefs = self.store.get_preferences(unit.id).await?;
+        let mut names = Names::default();
+
+        let mut carrier_ids: Vec<CarrierId> = self
+            .store
+            .list_enablements(unit.property_id)
+            .await?
+            .into_iter()
+            .filter(|e| e.enabled)
+            .map(|e| e.carrier_id)
+            .collect();
+        carrier_ids.extend(prefs.allowed_carriers.iter().chain(&prefs.blocked_carriers).copied());
+        carrier_ids.sort();
+        carrier_ids.dedup();
+        let mut carriers = Vec::with_capacity(carrier_ids.len());
+        for id in carrier_ids {
+            let name = names.carrier(self, id).await?;
+            if !name.is_empty() {
+                carriers.push((id, name));
+            }
+        }
+        carriers.sort_by(|a, b| a.1.cmp(&b.1));
+
+        // The drivers who asked to enter for the unit's parcels or delivered them.
+        let filter = doorman_store::AccessRequestFilter { unit_id: Some(unit.id), ..Default::default() };
+        let since = self.history_since(p).await?;
+        let requests = crate::tenancy::since_move_in(self.store.list_access_requests(&filter).await?, since, |r| r.at);
+        let mut driver_ids: BTreeMap<DriverId, CarrierId> =
+            requests.into_iter().map(|r| (r.driver_id, r.carrier_id)).collect();
+        for id in prefs.allowed_drivers.iter().chain(&prefs.blocked_drivers) {
+            if !driver_ids.contains_key(id) {
+                if let Some(d) = self.store.get_driver(*id).await? {
+                    driver_ids.insert(d.id, d.carrier_id);
+                }
+            }
+        }
+        let mut drivers = Vec::with_capacity(driver_ids.len());
+        for (id, carrier) in driver_ids {
+            let name = names.driver(self, id).await?;
+            if !name.is_empty() {
+                drivers.push((id, name, names.carrier(self, carrier).await?));
+            }
+        }
+        drivers.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
+
+        let access_points = self.store.list_access_points(unit.property_id).await?;
+        let mut remote_doors = Vec::new();
+        for lock in self.store.list_locks(unit.property_id).await? {
+            let Some(ap) = access_points.iter().find(|a| a.id == lock.access_point_id) else { continue };
+            if !lock.is_active() || ap.unit_id.is_some_and(|u| u != unit.id) {
+                continue;
+            }
+            if self.store.lock_fleet(lock.id).await?.is_some() {
+                remote_doors.push(RemoteDoor {
+                    lock_id: lock.id,
+                    door_name: ap.name.clone(),
+                    own: ap.unit_id.is_some(),
+                });
+            }
+        }
+        remote_doors.sort_by(|a, b| (b.own, &a.door_name).cmp(&(a.own, &b.door_name)));
+        Ok(ResidentChoices { carriers, drivers, remote_doors })
     }
 
     /// The drop spots the unit's residents may name as preferred (the ones

@@ -355,7 +355,7 @@ fn http() -> anyhow::Result<reqwest::Client> {
 }
 
 /// Signs in with `token` through the form; returns the `name=value` cookie.
-async fn sign_in(kit: &Kit, token: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_in(kit: &Kit, token: &str) -> anyhow::Result<String> {
     let base = kit.running.url();
     let response =
         http()?.post(format!("{base}/app/sign-in")).header(ORIGIN, &base).form(&[("token", token)]).send().await?;
@@ -655,7 +655,12 @@ pub async fn dashboard_marks_only_proven_entries_verified(kit: &Kit) -> anyhow::
 }
 
 /// Posts a dashboard form as the session `cookie`, from the dashboard's origin.
-async fn post_form(kit: &Kit, cookie: &str, path: &str, form: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
+pub(crate) async fn post_form(
+    kit: &Kit,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> anyhow::Result<reqwest::Response> {
     let base = kit.running.url();
     Ok(http()?.post(format!("{base}{path}")).header(COOKIE, cookie).header(ORIGIN, &base).form(form).send().await?)
 }
@@ -1201,5 +1206,164 @@ pub async fn dashboard_carrier_announces_updates_and_cancels(kit: &Kit) -> anyho
     assert!(!page.contains(&format!("/app/carrier/deliveries/{}/cancel", d.id)));
     let r = post_form(kit, &cookie, &format!("/app/carrier/deliveries/{}/cancel", d.id), &[]).await?;
     assert_eq!(r.status(), StatusCode::CONFLICT);
+    Ok(())
+}
+
+/// `kit.now() + offset` as the building's (New York) local date and time.
+fn new_york(kit: &Kit, offset: i64) -> anyhow::Result<(String, String)> {
+    let tz = jiff::tz::TimeZone::get("America/New_York")?;
+    let at = jiff::Timestamp::from_second(kit.now() + offset)?.to_zoned(tz);
+    Ok((at.strftime("%Y-%m-%d").to_string(), at.strftime("%H:%M").to_string()))
+}
+
+async fn get_page(kit: &Kit, cookie: &str, path: &str) -> anyhow::Result<(StatusCode, String)> {
+    let r = http()?.get(format!("{}{path}", kit.running.url())).header(COOKIE, cookie).send().await?;
+    Ok((r.status(), r.text().await?))
+}
+
+pub async fn dashboard_resident_controls(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let lee = resident_session(kit, &b, b.unit_2b.id, "Lee Park").await?;
+
+    // Every /app/ path that is not a page is an HTML 404, signed in or not.
+    for cookie in [lee.as_str(), ""] {
+        let r = http()?
+            .get(format!("{}/app/resident/nothing-here", kit.running.url()))
+            .header(COOKIE, cookie)
+            .send()
+            .await?;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(r.headers()[reqwest::header::CONTENT_TYPE].to_str()?.starts_with("text/html"));
+        assert!(r.text().await?.contains("data-error-code=\"not_found\""));
+    }
+
+    // The home page shows the tenant notice, and blocking until a date (the
+    // building's midnight) stores that instant.
+    let (status, home) = get_page(kit, &lee, "/app/resident").await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(home.contains("id=\"tenant-notice\"") && home.contains("Couriers of enabled carriers"), "{home}");
+    let (tomorrow, _) = new_york(kit, 24 * HOUR)?;
+    let r = post_form(kit, &lee, "/app/resident/block", &[("reason", ""), ("until", &tomorrow)]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let block = kit.store().active_block(b.unit_2b.id, kit.now()).await?.expect("blocked");
+    let midnight = tomorrow
+        .parse::<jiff::civil::Date>()?
+        .to_zoned(jiff::tz::TimeZone::get("America/New_York")?)?
+        .timestamp()
+        .as_second();
+    assert_eq!(block.until, Some(midnight), "until 00:00 New York time on {tomorrow}");
+    let (_, home) = get_page(kit, &lee, "/app/resident/deliveries").await?;
+    assert!(home.contains("blocked until"), "{home}");
+    let r = post_form(kit, &lee, "/app/resident/block", &[("until", "not-a-date")]).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    post_form(kit, &lee, "/app/resident/unblock", &[]).await?;
+
+    // A guest pass: created from the form in local time, its codes shown
+    // once, listed, revoked.
+    let (day, from) = new_york(kit, 10 * 60)?;
+    let (_, until) = new_york(kit, 50 * 60)?;
+    let key = crate::lock::Handheld::generate().public_key_b64();
+    let form = [
+        ("name", "Ana the cleaner"),
+        ("date", &day),
+        ("from", &from),
+        ("until", &until),
+        ("handheld_public_key", &key),
+        ("max_uses", "2"),
+    ];
+    let r = post_form(kit, &lee, "/app/resident/guests", &form).await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await?;
+    assert!(html.contains("id=\"issued\"") && html.contains("Pass for Ana the cleaner"), "{html}");
+    assert!(html.contains("class=\"credential\""), "the credentials to share are shown: {html}");
+    let passes = b.jun.client.list_guest_passes(b.unit_2b.id).await?;
+    let pass = passes.iter().find(|g| g.name == "Ana the cleaner").expect("the pass is stored");
+    assert_eq!(pass.valid_until - pass.valid_from, 40 * 60);
+    let (_, list) = get_page(kit, &lee, "/app/resident/guests").await?;
+    assert!(
+        list.contains(&format!("data-pass=\"{}\"", pass.id)) && !list.contains("id=\"issued\""),
+        "shown once: {list}"
+    );
+    // Without a key for the doors that read phones: the API's message, what was typed kept.
+    let r = post_form(
+        kit,
+        &lee,
+        "/app/resident/guests",
+        &[("name", "Bo"), ("date", &day), ("from", &from), ("until", &until)],
+    )
+    .await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await?;
+    assert!(html.contains("id=\"guest-error\"") && html.contains("value=\"Bo\""), "{html}");
+    // Another unit's resident cannot revoke it; Lee can.
+    let kim = resident_session(kit, &b, b.unit_3c.id, "Kim Lo").await?;
+    let r = post_form(kit, &kim, &format!("/app/resident/guests/{}/revoke", pass.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = post_form(kit, &lee, &format!("/app/resident/guests/{}/revoke", pass.id), &[]).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, list) = get_page(kit, &lee, "/app/resident/guests").await?;
+    assert!(list.contains("data-state=\"revoked\""), "{list}");
+
+    // A return, carrier and spot picked by name from lists.
+    let (_, page) = get_page(kit, &lee, "/app/resident/returns").await?;
+    assert!(
+        page.contains(&format!("<option value=\"{}\"", b.parcelo_id)) && page.contains(">Parcelo</option>"),
+        "{page}"
+    );
+    let (day, from) = new_york(kit, HOUR)?;
+    let (_, until) = new_york(kit, 3 * HOUR)?;
+    let (carrier, spot) = (b.parcelo_id.to_string(), b.room_spot.id.to_string());
+    let form =
+        [("carrier_id", carrier.as_str()), ("drop_spot_id", &spot), ("date", &day), ("from", &from), ("until", &until)];
+    let r = post_form(kit, &lee, "/app/resident/returns", &form).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let deliveries = b.jun.client.unit_deliveries(b.unit_2b.id).await?;
+    assert!(deliveries.iter().any(|d| d.kind == DeliveryKind::Pickup && d.drop_spot_id == Some(b.room_spot.id)));
+    // A spot Parcelo may not use: refused, nothing scheduled.
+    let lobby = b.lobby_spot.id.to_string();
+    let form = [
+        ("carrier_id", carrier.as_str()),
+        ("drop_spot_id", &lobby),
+        ("date", &day),
+        ("from", &from),
+        ("until", &until),
+    ];
+    let r = post_form(kit, &lee, "/app/resident/returns", &form).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await?.contains("id=\"return-error\""));
+    assert_eq!(b.jun.client.unit_deliveries(b.unit_2b.id).await?.len(), deliveries.len());
+
+    // Preferences: the pickup point from the directory, carriers and drivers by name.
+    let point = b
+        .rosa
+        .create_pickup_point(&CreatePickupPoint {
+            name: "Corner Deli".into(),
+            address: "200 E 9th St".into(),
+            time_zone: "America/New_York".into(),
+            hours: crate::fixture::all_day(),
+        })
+        .await?;
+    b.parcel(kit, "PCL-8001", b.unit_2b.id).await?;
+    b.expect_granted(b.dana.client.request_access(&b.ask("PCL-8001")).await).await?;
+    let (_, page) = get_page(kit, &lee, "/app/resident/preferences").await?;
+    assert!(page.contains("Corner Deli, 200 E 9th St"), "{page}");
+    assert!(page.contains("data-name=\"Dana") && page.contains("data-name=\"Parcelo\""), "{page}");
+    assert!(!page.contains("id=\"pickup_point\""), "no free-text pickup point");
+    let (point_id, dana, parcelo) =
+        (point.id.to_string(), format!("driver-{}", b.dana.id), format!("carrier-{}", b.parcelo_id));
+    let form = [("pickup_point_id", point_id.as_str()), (dana.as_str(), "block"), (parcelo.as_str(), "allow")];
+    let r = post_form(kit, &lee, "/app/resident/preferences", &form).await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    let prefs = b.jun.client.get_preferences(b.unit_2b.id).await?;
+    assert_eq!(prefs.pickup_point_id, Some(point.id));
+    assert_eq!((prefs.blocked_drivers, prefs.allowed_carriers), (vec![b.dana.id], vec![b.parcelo_id]));
+    // An id not from the list is refused, nothing changed.
+    let r = post_form(kit, &lee, "/app/resident/preferences", &[("pickup_point_id", "nope")]).await?;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(b.jun.client.get_preferences(b.unit_2b.id).await?.pickup_point_id, Some(point.id));
+
+    // The audit page is in the building's time zone.
+    let (_, audit) = get_page(kit, &lee, "/app/audit").await?;
+    assert!(audit.contains("Times are America/New_York time."), "{audit}");
     Ok(())
 }

@@ -1006,6 +1006,55 @@ pub async fn fleet_resident_opens_a_shared_door_remotely(kit: &Kit) -> anyhow::R
             && matches!(e.actor, Some(doorman_domain::Principal::Resident { .. }))
     });
     assert!(unlocked.is_some_and(|e| e.unit_id == Some(env.unit_2b.id)), "the resident's remote unlock is logged");
+    // The same from the dashboard: the door is a button on the resident's page.
+    let invitation = env
+        .rosa
+        .invite_resident(env.unit_2b.id, &CreateInvitation { name: "Lee Park".into(), email: "lee@example.com".into() })
+        .await?;
+    let lee = crate::dashboard::sign_in(kit, &kit.anon.redeem_invitation(&invitation.code).await?.token).await?;
+    let home = reqwest::Client::new()
+        .get(format!("{}/app/resident", kit.running.url()))
+        .header(reqwest::header::COOKIE, &lee)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(home.contains(&format!("id=\"unlock-{lock}\"")), "the street door can be opened: {home}");
+    let counter = env.sim(ENTRANCE).health()?.event_counter;
+    let r = crate::dashboard::post_form(kit, &lee, "/app/resident/unlock", &[("lock_id", &lock.to_string())]).await?;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let to = r.headers()[reqwest::header::LOCATION].to_str()?.to_string();
+    assert_eq!(to, format!("/app/resident?opening={lock}"));
+    env.sim(ENTRANCE)
+        .wait_until(WAIT, |h| h.event_counter > counter && matches!(h.bolt, doorman_lock::BoltState::Released { .. }))
+        .await
+        .context("the lock did not open for the dashboard's remote unlock")?;
+    // Another lock id is refused with the API's code on an HTML page.
+    let r =
+        crate::dashboard::post_form(kit, &lee, "/app/resident/unlock", &[("lock_id", &LockId::random().to_string())])
+            .await?;
+    assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND);
+    // The manager's audit page folds the locks' raw events away unless asked for.
+    env.synced(kit, ENTRANCE).await?;
+    kit.running.service.sequence_now().await?;
+    let rosa = crate::dashboard::sign_in(kit, &env.rosa_token).await?;
+    let audit = |query: &'static str| {
+        let rosa = rosa.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{}/app/audit{query}", kit.running.url()))
+                .header(reqwest::header::COOKIE, rosa)
+                .send()
+                .await?
+                .text()
+                .await
+        }
+    };
+    let folded = audit("").await?;
+    assert!(folded.contains("id=\"show-raw\"") && !folded.contains("Lock reported event"), "{folded}");
+    assert!(folded.contains("Times are America/New_York time"), "{folded}");
+    let raw = audit("?raw=1").await?;
+    assert!(raw.contains("Lock reported event") && raw.contains("id=\"fold-raw\""), "{raw}");
     // Not for a driver, not for an unknown lock, not for another unit's resident.
     let refused = env.drivers[0].client.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await;
     crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");

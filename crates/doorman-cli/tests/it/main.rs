@@ -83,6 +83,7 @@ scenarios!(
     dashboard::dashboard_edits_and_removes_the_structure,
     dashboard::dashboard_changes_and_removals,
     dashboard::dashboard_carrier_announces_updates_and_cancels,
+    dashboard::dashboard_resident_controls,
     dashboard::dashboard_refuses_forged_and_sessionless_changes with crate::kit::relaxed_auth_config,
     dashboard::dashboard_live_stream_sends_only_the_principals_events,
     dashboard::dashboard_marks_only_proven_entries_verified,
