@@ -173,6 +173,16 @@ pub async fn audit_page_verifies_the_log_in_the_browser(kit: &Kit) -> anyhow::Re
     // A failed check keeps the old checkpoint: the fork is reported again.
     check(&browser, &base, "failed").await?;
 
+    // A kept checkpoint that is not one is refused with the API's error.
+    let answer = browser
+        .execute(
+            "return fetch('/app/audit/bundle?since=' + encodeURIComponent('not a note'))
+               .then(function (r) { return r.json().then(function (body) { return [r.status, body]; }); });",
+        )
+        .await?;
+    assert_eq!(answer[0], json!(422), "{answer}");
+    assert_eq!(answer[1]["error"]["code"], json!("invalid_request"), "{answer}");
+
     proofs_agree_with_rust(&browser).await?;
     browser.quit().await?;
     Ok(())
