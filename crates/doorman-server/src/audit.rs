@@ -72,6 +72,28 @@ pub struct Scope {
 }
 
 /// A new event at `at`, with fresh random salt.
+/// The log entries of a grant revoked at `at` by `actor` (a block, a
+/// cancelled delivery, a carrier dropped): one `GrantRevoked`, scoped to
+/// the grant's property, unit, carrier, driver and delivery. The store calls
+/// it for each grant it revokes, inside the revoking transaction.
+pub(crate) fn grant_revocation(
+    at: i64,
+    actor: Principal,
+) -> impl Fn(&doorman_domain::Grant) -> Result<Vec<Event>, String> + Send + Sync {
+    move |grant| {
+        let scope = Scope {
+            property: Some(grant.property_id),
+            unit: Some(grant.unit_id),
+            carrier: Some(grant.carrier_id),
+            driver: Some(grant.driver_id),
+            delivery: Some(grant.delivery_id),
+        };
+        new_event(EventKind::GrantRevoked { grant_id: grant.id }, at, scope, Some(actor))
+            .map(|e| vec![e])
+            .map_err(|e| e.to_string())
+    }
+}
+
 pub fn new_event(kind: EventKind, at: i64, scope: Scope, actor: Option<Principal>) -> ServiceResult<Event> {
     Ok(Event {
         v: EVENT_FORMAT_VERSION,

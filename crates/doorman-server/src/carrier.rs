@@ -208,19 +208,7 @@ impl Service {
         self.store.update_delivery(&d, expected, &[event]).await?;
         // Its outstanding credentials are revoked, and online locks told.
         let now = d.updated_at;
-        let actor = *p;
-        let revocation = move |grant: &doorman_domain::Grant| -> Result<Vec<doorman_domain::Event>, String> {
-            let scope = crate::audit::Scope {
-                property: Some(grant.property_id),
-                unit: Some(grant.unit_id),
-                carrier: Some(grant.carrier_id),
-                driver: Some(grant.driver_id),
-                delivery: Some(grant.delivery_id),
-            };
-            crate::audit::new_event(EventKind::GrantRevoked { grant_id: grant.id }, now, scope, Some(actor))
-                .map(|e| vec![e])
-                .map_err(|e| e.to_string())
-        };
+        let revocation = crate::audit::grant_revocation(now, *p);
         let revoked = self.store.revoke_live_grants_for_delivery(d.id, now, &revocation).await?;
         self.revoke_at_locks(&revoked).await;
         self.events_appended();

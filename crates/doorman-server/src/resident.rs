@@ -3,12 +3,11 @@
 
 use doorman_api::{BlockResult, CreateBlock, Created, RedeemInvitation, UnblockResult};
 use doorman_domain::{
-    AccessRequestRecord, Block, Delivery, Event, EventKind, Grant, Principal, Resident, ResidentId, TokenId, UnitId,
-    UnitPreferences,
+    AccessRequestRecord, Block, Delivery, EventKind, Principal, Resident, ResidentId, TokenId, UnitId, UnitPreferences,
 };
 use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
 
-use crate::audit::{new_event, Scope};
+use crate::audit::Scope;
 use crate::{auth, Service, ServiceError, ServiceResult};
 
 pub(crate) fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
@@ -94,19 +93,7 @@ impl Service {
         events.insert(0, blocked);
         self.store.insert_block(&block, &events).await?;
         self.events_appended();
-        let actor = *p;
-        let revocation = move |grant: &Grant| -> Result<Vec<Event>, String> {
-            let scope = Scope {
-                property: Some(grant.property_id),
-                unit: Some(grant.unit_id),
-                carrier: Some(grant.carrier_id),
-                driver: Some(grant.driver_id),
-                delivery: Some(grant.delivery_id),
-            };
-            let event = new_event(EventKind::GrantRevoked { grant_id: grant.id }, now, scope, Some(actor))
-                .map_err(|e| e.to_string())?;
-            Ok(vec![event])
-        };
+        let revocation = crate::audit::grant_revocation(now, *p);
         let revoked = self.store.revoke_live_grants_for_unit(unit, now, &revocation).await?;
         // Online locks refuse the revoked credentials from now on.
         self.revoke_at_locks(&revoked).await;

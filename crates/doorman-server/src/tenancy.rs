@@ -12,12 +12,11 @@
 
 use doorman_api::{CreateDelivery, EnabledProperty, Handover, UnitLabel};
 use doorman_domain::{
-    CarrierEnablement, CarrierId, Event, EventKind, Grant, Invitation, Principal, Property, PropertyId, Resident,
-    ResidentId, Unit, UnitId, UnixSeconds,
+    CarrierEnablement, CarrierId, Event, EventKind, Invitation, Principal, Property, PropertyId, Resident, ResidentId,
+    Unit, UnitId, UnixSeconds,
 };
 use doorman_store::{DeliveryFilter, StoreError};
 
-use crate::audit::{new_event, Scope};
 use crate::{text_field, Service, ServiceError, ServiceResult};
 
 /// What a resident may read of their unit: the items from their move-in on.
@@ -89,19 +88,7 @@ impl Service {
             );
             events.push(self.event(EventKind::ConfigurationChanged { what }, crate::carrier::delivery_scope(&d), p)?);
         }
-        let actor = *p;
-        let revocation = move |grant: &Grant| -> Result<Vec<Event>, String> {
-            let scope = Scope {
-                property: Some(grant.property_id),
-                unit: Some(grant.unit_id),
-                carrier: Some(grant.carrier_id),
-                driver: Some(grant.driver_id),
-                delivery: Some(grant.delivery_id),
-            };
-            let event = new_event(EventKind::GrantRevoked { grant_id: grant.id }, now, scope, Some(actor))
-                .map_err(|e| e.to_string())?;
-            Ok(vec![event])
-        };
+        let revocation = crate::audit::grant_revocation(now, *p);
         let revoked = self
             .store
             .withdraw_enablement(property, carrier, replacement, now, &events, &revocation)
