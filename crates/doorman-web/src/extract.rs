@@ -43,8 +43,38 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 #[derive(Debug, Clone, Copy)]
 pub struct Caller(pub Principal);
 
-pub fn client_ip(parts: &Parts) -> IpAddr {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+/// The client's address, for the authentication limiter: the peer's, or,
+/// when the peer is one of `trusted` (a reverse proxy), the nearest address
+/// in `X-Forwarded-For` that is not itself a trusted proxy. Entries are read
+/// from the right (the end the proxies append to), so a client cannot pick
+/// its address by sending the header itself; a peer that is not trusted is
+/// never believed.
+pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    forwarded_client(peer, parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()), trusted)
+}
+
+fn forwarded_client<'a>(peer: IpAddr, headers: impl Iterator<Item = &'a str>, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers.flat_map(|h| h.split(',')).map(str::trim).collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return ip,
+            // Garbage where a trusted proxy should have written an address:
+            // the last trusted hop is the nearest known client.
+            Err(_) => return client,
+        }
+    }
+    client
 }
 
 impl FromRequestParts<Arc<Service>> for Caller {
@@ -57,6 +87,32 @@ impl FromRequestParts<Arc<Service>> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
-        Ok(Caller(service.authenticate(token, client_ip(parts)).await?))
+        Ok(Caller(service.authenticate(token, client_ip(parts, &service.config().trusted_proxies)).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = [10, 0, 0, 2].into();
+        let stranger: IpAddr = [198, 51, 100, 7].into();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        let header = "1.2.3.4, 203.0.113.9, 10.0.0.3";
+        // Through two trusted hops: the address the first proxy saw.
+        assert_eq!(forwarded_client(proxy, [header].into_iter(), &trusted), IpAddr::from([203, 0, 113, 9]));
+        // The same header straight from the internet names nobody.
+        assert_eq!(forwarded_client(stranger, [header].into_iter(), &trusted), stranger);
+        assert_eq!(forwarded_client(proxy, [header].into_iter(), &[]), proxy);
+        // No header, or garbage: the proxy itself.
+        assert_eq!(forwarded_client(proxy, std::iter::empty(), &trusted), proxy);
+        assert_eq!(forwarded_client(proxy, ["nonsense"].into_iter(), &trusted), proxy);
+        // Several headers are one list.
+        assert_eq!(
+            forwarded_client(proxy, ["1.2.3.4", "2001:db8::1"].into_iter(), &trusted),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -21,6 +21,7 @@ mod concurrency;
 mod dashboard;
 mod domain;
 mod doors;
+mod findings;
 mod fixture;
 mod fleet;
 mod guests;
@@ -118,6 +119,8 @@ scenarios!(
     authz::wrong_role_on_every_endpoint_family,
     authz::missing_bad_and_malformed_tokens with crate::kit::relaxed_auth_config,
     authz::repeated_bad_tokens_are_rate_limited with crate::authz::low_auth_limit,
+    // issue 17's findings, attempted again
+    findings::a_bad_token_flood_never_locks_out_a_valid_token with crate::findings::low_limit_behind_a_proxy,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use

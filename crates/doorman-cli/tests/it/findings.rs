@@ -1,0 +1,118 @@
+//! The black-box findings of issue 17, each attempted again: what an
+//! attacker did then is done here, and the service must now hold.
+
+use doorman_api::*;
+use doorman_server::ServiceConfig;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+
+use crate::fixture::Building;
+use crate::kit::Kit;
+
+/// Three failures per minute, behind a reverse proxy on 127.0.0.1 (the
+/// test's own address), which names clients in `X-Forwarded-For`.
+pub fn low_limit_behind_a_proxy() -> ServiceConfig {
+    ServiceConfig {
+        auth_max_failures: 3,
+        auth_window_s: 60,
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap(), "::1/128".parse().unwrap()],
+        ..ServiceConfig::default()
+    }
+}
+
+/// A request as the proxy forwards it for `client`.
+async fn via_proxy(
+    kit: &Kit,
+    client: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<String>,
+) -> anyhow::Result<(StatusCode, Option<String>, String)> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let mut req = http.request(method, format!("{}{path}", kit.running.url())).header("x-forwarded-for", client);
+    if let Some(t) = token {
+        req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        req = req.header(CONTENT_TYPE, "application/json").body(b);
+    }
+    let res = req.send().await?;
+    let retry_after = res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(String::from);
+    Ok((res.status(), retry_after, res.text().await?))
+}
+
+fn code_of(text: &str) -> String {
+    serde_json::from_str::<ErrorBody>(text).map(|b| b.error.code).unwrap_or_else(|_| format!("not an error: {text}"))
+}
+
+/// Finding: 20 failed authentications from one address locked every user at
+/// that address out (behind a proxy: everyone), and a request without a
+/// token counted as a failure.
+pub async fn a_bad_token_flood_never_locks_out_a_valid_token(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let parcel = b.parcel(kit, "PCL-FLOOD-1", b.unit_2b.id).await?;
+    const ATTACKER: &str = "203.0.113.9";
+    // Requests with no token are no failures, however many.
+    for _ in 0..10 {
+        let (status, _, text) = via_proxy(kit, ATTACKER, Method::GET, "/v1/me", None, None).await?;
+        assert_eq!((status, code_of(&text).as_str()), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    }
+    // Bad tokens: three are answered 401, the rest 429 with Retry-After.
+    for i in 0..20 {
+        let guess = format!("dm_{i:0>43}");
+        let (status, retry_after, text) = via_proxy(kit, ATTACKER, Method::GET, "/v1/me", Some(&guess), None).await?;
+        if i < 3 {
+            assert_eq!((status, code_of(&text).as_str()), (StatusCode::UNAUTHORIZED, "unauthenticated"), "guess {i}");
+        } else {
+            assert_eq!((status, code_of(&text).as_str()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"), "guess {i}");
+            assert_eq!(retry_after.as_deref(), Some("60"));
+        }
+    }
+    // The driver at the door, behind the same address, is let in.
+    let ask = serde_json::to_string(&b.ask(&parcel.tracking_number))?;
+    let (status, _, text) =
+        via_proxy(kit, ATTACKER, Method::POST, "/v1/access-requests", Some(&b.dana.token), Some(ask)).await?;
+    assert!(status.is_success(), "the driver was refused: {status} {text}");
+    let granted: AccessGranted = serde_json::from_str(&text)?;
+    assert_eq!(granted.delivery_id, parcel.id);
+    // So is the manager, on the API and signing in to the dashboard.
+    let (status, _, _) = via_proxy(kit, ATTACKER, Method::GET, "/v1/me", Some(&b.rosa_token), None).await?;
+    assert_eq!(status, StatusCode::OK);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let base = kit.running.url();
+    let res = http
+        .post(format!("{base}/app/sign-in"))
+        .header(ORIGIN, &base)
+        .header("x-forwarded-for", ATTACKER)
+        .form(&[("token", b.rosa_token.as_str())])
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "the dashboard sign-in was refused");
+    // ...while the attacker's bad sign-in is refused as too many.
+    let res = http
+        .post(format!("{base}/app/sign-in"))
+        .header(ORIGIN, &base)
+        .header("x-forwarded-for", ATTACKER)
+        .form(&[("token", "dm_nope")])
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the proxy is not affected by the attacker.
+    let (status, _, _) = via_proxy(kit, "198.51.100.20", Method::GET, "/v1/me", Some("dm_typo"), None).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // One credential guessed from many addresses is slowed down too.
+    for i in 0..3 {
+        let (status, _, _) =
+            via_proxy(kit, &format!("198.51.100.{}", 30 + i), Method::GET, "/v1/me", Some("dm_same"), None).await?;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, retry_after, _) =
+        via_proxy(kit, "198.51.100.99", Method::GET, "/v1/me", Some("dm_same"), None).await?;
+    assert_eq!((status, retry_after.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("60")));
+    // The window ends.
+    kit.advance(60);
+    let (status, _, _) = via_proxy(kit, ATTACKER, Method::GET, "/v1/me", Some("dm_again"), None).await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    Ok(())
+}
