@@ -116,3 +116,55 @@ pub async fn a_bad_token_flood_never_locks_out_a_valid_token(kit: &Kit) -> anyho
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     Ok(())
 }
+
+/// Finding: integers above i64::MAX in paths and queries answered 500, one
+/// of them with no token. Every integer the API reads from a path, a query
+/// or a header is tried at i64::MAX + 1 and at u64::MAX, as every role.
+pub async fn integers_beyond_the_database_range_are_refused_not_500(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let lock = b.entrance_lock.id;
+    let http = reqwest::Client::new();
+    let base = kit.running.url();
+    let operator = kit.running.operator_token.clone().unwrap_or_default();
+    for big in ["9223372036854775808", "18446744073709551615", "18446744073709551616", "-1"] {
+        let mut requests: Vec<(Method, String, Option<&str>, Option<(&str, &str)>)> = vec![
+            (Method::PUT, format!("/v1/locks/{lock}/clips/{big}"), None, None),
+            (Method::PUT, format!("/v1/locks/{lock}/clips/{big}"), Some(operator.as_str()), None),
+        ];
+        for token in [b.rosa_token.as_str(), b.dana.token.as_str(), operator.as_str()] {
+            for path in [
+                format!("/v1/audit/entries?size={big}"),
+                format!("/v1/audit/entries?after={big}"),
+                format!("/v1/audit/entries?limit={big}"),
+                format!("/v1/audit/consistency?old={big}"),
+                format!("/v1/audit/consistency?old=1&size={big}"),
+                format!("/v1/events?after={big}"),
+                format!("/v1/events?limit={big}"),
+                format!("/v1/events/stream?after={big}"),
+            ] {
+                requests.push((Method::GET, path, Some(token), None));
+            }
+            requests.push((Method::GET, "/v1/events/stream".into(), Some(token), Some(("last-event-id", big))));
+        }
+        for (method, path, token, header) in requests {
+            let mut req = http.request(method.clone(), format!("{base}{path}"));
+            if let Some(t) = token {
+                req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+            }
+            if let Some((name, value)) = header {
+                req = req.header(name, value);
+            }
+            let res = req.body("x").send().await?;
+            let status = res.status();
+            let text = if status == StatusCode::OK { String::new() } else { res.text().await? };
+            assert!(
+                status.is_client_error() || status == StatusCode::OK,
+                "{method} {path} {header:?}: {status} {text}"
+            );
+            if status.is_client_error() {
+                assert!(!code_of(&text).starts_with("not an error"), "{method} {path}: {text}");
+            }
+        }
+    }
+    Ok(())
+}

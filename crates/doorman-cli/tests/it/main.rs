@@ -121,6 +121,7 @@ scenarios!(
     authz::repeated_bad_tokens_are_rate_limited with crate::authz::low_auth_limit,
     // issue 17's findings, attempted again
     findings::a_bad_token_flood_never_locks_out_a_valid_token with crate::findings::low_limit_behind_a_proxy,
+    findings::integers_beyond_the_database_range_are_refused_not_500,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use
