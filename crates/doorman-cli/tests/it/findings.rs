@@ -168,3 +168,45 @@ pub async fn integers_beyond_the_database_range_are_refused_not_500(kit: &Kit) -
     }
     Ok(())
 }
+
+/// Finding: the webhook filter refused `localhost` but accepted
+/// `localhost.`. Each spelling of a loopback or private host is tried on
+/// create and on update, and nothing is written.
+pub async fn webhooks_to_other_spellings_of_private_hosts_are_refused(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let hook = b
+        .rosa
+        .create_webhook(&CreateWebhook { url: "https://hooks.example.com./doorman".into(), events: vec![] })
+        .await?;
+    for url in [
+        "http://localhost./hook",
+        "http://LOCALHOST:8080/hook",
+        "http://%6c%6fcalhost/hook",
+        "http://admin.localhost./",
+        "http://127.1/",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://127.0.0.1./",
+        "http://127.0.0.1\\@hooks.example.com/",
+        "http://169.254.169.254./latest/meta-data",
+        "http://[::ffff:7f00:1]/",
+    ] {
+        let create = CreateWebhook { url: url.into(), events: vec![] };
+        crate::kit::expect_error(
+            b.rosa.create_webhook(&create).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        );
+        let update = UpdateWebhook { url: Some(url.into()), ..Default::default() };
+        crate::kit::expect_error(
+            b.rosa.update_webhook(hook.webhook.id, &update).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        );
+    }
+    let hooks = b.rosa.list_webhooks().await?;
+    assert_eq!(hooks.len(), 1, "nothing was written");
+    assert_eq!(hooks[0].url, "https://hooks.example.com./doorman");
+    Ok(())
+}
