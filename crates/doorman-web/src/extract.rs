@@ -4,16 +4,20 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use doorman_domain::Principal;
 use doorman_server::Service;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// `Json<T>` with rejections mapped to [`ApiError`].
+/// `Json<T>` with rejections mapped to [`ApiError`]; the body must be a
+/// JSON object (serde would otherwise read a struct from an array, so `[]`
+/// would pass for a body whose fields are all optional).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -21,9 +25,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
+            } else {
+                ApiError::new(e.status(), "invalid_request", e.body_text())
+            }
+        })?;
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes)?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "the body must be a JSON object",
+            ));
+        }
         Ok(ApiJson(v))
     }
+}
+
+/// `Content-Type: application/json` (or `application/<something>+json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// `Path<T>` with rejections mapped to [`ApiError`].

@@ -210,3 +210,52 @@ pub async fn webhooks_to_other_spellings_of_private_hosts_are_refused(kit: &Kit)
     assert_eq!(hooks[0].url, "https://hooks.example.com./doorman");
     Ok(())
 }
+
+/// Finding: a JSON array was accepted where an object is expected (`[]`
+/// created a block). Arrays are sent to every operation that takes a JSON
+/// body, as every role; none may succeed.
+pub async fn json_arrays_are_refused_where_an_object_is_expected(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let parcel = b.parcel(kit, "PCL-ARRAY-1", b.unit_2b.id).await?;
+    let (status, text) = b
+        .jun
+        .client
+        .send_raw(
+            Method::POST,
+            &format!("/v1/units/{}/block", b.unit_2b.id),
+            Some("[]".into()),
+            Some("application/json"),
+        )
+        .await?;
+    assert_eq!((status, code_of(&text).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"), "{text}");
+    assert_eq!(b.jun.client.unblock(b.unit_2b.id).await?.ended_blocks, 0, "no block was created");
+
+    let doc = kit.anon.openapi().await?;
+    let callers = [&kit.operator, &b.rosa, &b.parcelo, &b.dana.client, &b.jun.client];
+    let mut sent = 0;
+    for o in crate::openapi::operations(&doc)? {
+        let json_body = o.op.pointer("/requestBody/content/application~1json").is_some();
+        if !json_body {
+            continue;
+        }
+        let path = crate::openapi::fill(&o.path, |name| match name {
+            "property_id" => b.property.id.to_string(),
+            "unit_id" => b.unit_2b.id.to_string(),
+            "carrier_id" => b.parcelo_id.to_string(),
+            "driver_id" => b.dana.id.to_string(),
+            "delivery_id" => parcel.id.to_string(),
+            other => other.to_string(),
+        });
+        for caller in callers {
+            for body in ["[]", " [null, null]", "[\"x\", 1, true]"] {
+                let (status, text) =
+                    caller.send_raw(o.method.clone(), &path, Some(body.into()), Some("application/json")).await?;
+                sent += 1;
+                assert!(status.is_client_error(), "{} {path} took {body}: {status} {text}", o.method);
+            }
+        }
+    }
+    assert!(sent > 100, "only {sent} requests");
+    assert_eq!(b.jun.client.unblock(b.unit_2b.id).await?.ended_blocks, 0, "no block was created");
+    Ok(())
+}
