@@ -117,6 +117,9 @@ pub async fn a_bad_token_flood_never_locks_out_a_valid_token(kit: &Kit) -> anyho
     Ok(())
 }
 
+/// A request to try: method, path, token, one extra header.
+type Probe<'a> = (Method, String, Option<&'a str>, Option<(&'a str, &'a str)>);
+
 /// Finding: integers above i64::MAX in paths and queries answered 500, one
 /// of them with no token. Every integer the API reads from a path, a query
 /// or a header is tried at i64::MAX + 1 and at u64::MAX, as every role.
@@ -127,7 +130,7 @@ pub async fn integers_beyond_the_database_range_are_refused_not_500(kit: &Kit) -
     let base = kit.running.url();
     let operator = kit.running.operator_token.clone().unwrap_or_default();
     for big in ["9223372036854775808", "18446744073709551615", "18446744073709551616", "-1"] {
-        let mut requests: Vec<(Method, String, Option<&str>, Option<(&str, &str)>)> = vec![
+        let mut requests: Vec<Probe<'_>> = vec![
             (Method::PUT, format!("/v1/locks/{lock}/clips/{big}"), None, None),
             (Method::PUT, format!("/v1/locks/{lock}/clips/{big}"), Some(operator.as_str()), None),
         ];
