@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod bounded;
 mod clips;
 mod guests;
 mod notify;
@@ -480,10 +481,12 @@ pub struct AuditEntries {
 #[into_params(parameter_in = Query)]
 pub struct AuditEntriesQuery {
     /// Only entries with a larger index.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::opt_index")]
+    #[param(maximum = 9223372036854775807_f64)]
     pub after: Option<u64>,
     /// Prove against the checkpoint of this size (default: the latest).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::opt_index")]
+    #[param(maximum = 9223372036854775807_f64)]
     pub size: Option<u64>,
     /// At most this many entries (default and maximum 1000).
     #[serde(default)]
@@ -506,9 +509,12 @@ pub struct AuditConsistency {
 #[into_params(parameter_in = Query)]
 pub struct AuditConsistencyQuery {
     /// The size of the checkpoint the caller kept.
+    #[serde(deserialize_with = "crate::bounded::index")]
+    #[param(maximum = 9223372036854775807_f64)]
     pub old: u64,
     /// Prove to the checkpoint of this size (default: the latest).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::opt_index")]
+    #[param(maximum = 9223372036854775807_f64)]
     pub size: Option<u64>,
 }
 

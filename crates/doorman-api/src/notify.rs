@@ -62,7 +62,8 @@ pub struct EventPage {
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events with a larger id (log index).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::opt_index")]
+    #[param(maximum = 9223372036854775807_f64)]
     pub after: Option<u64>,
     /// At most this many (default and maximum 500).
     #[serde(default)]
@@ -75,7 +76,8 @@ pub struct EventsQuery {
 pub struct EventStreamQuery {
     /// Only events with a larger id. The `Last-Event-ID` header, when sent
     /// (a reconnecting EventSource sends it), takes precedence.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounded::opt_index")]
+    #[param(maximum = 9223372036854775807_f64)]
     pub after: Option<u64>,
     /// Skip the history: start after the newest event that exists now.
     #[serde(default)]

@@ -26,6 +26,8 @@ pub struct FileConfig {
     /// The longest a guest pass may last, in seconds.
     pub guest_max_duration_s: Option<i64>,
     pub auth_max_failures: Option<u32>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Option<Vec<String>>,
     pub log: Option<String>,
     /// The transparency log's origin (its checkpoints' first line, its key's name).
     pub log_origin: Option<String>,
@@ -133,6 +135,11 @@ pub struct WitnessEntry {
     pub key: String,
 }
 
+/// Splits a comma-separated list (`DOORMAN_TRUSTED_PROXIES`).
+pub fn parse_list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|item| !item.is_empty()).map(String::from).collect()
+}
+
 /// Parses `DOORMAN_WITNESSES`: `URL KEY` pairs separated by commas.
 pub fn parse_witnesses(text: &str) -> anyhow::Result<Vec<WitnessEntry>> {
     text.split(',')
@@ -214,7 +221,17 @@ impl Config {
             service.guest_max_duration_s = v;
         }
         if let Some(v) = flags.auth_max_failures.or(from_file.auth_max_failures) {
+            anyhow::ensure!(v >= 1, "auth_max_failures must be at least 1");
             service.auth_max_failures = v;
+        }
+        for proxy in flags.trusted_proxies.or(from_file.trusted_proxies).unwrap_or_default() {
+            let net = match proxy.parse::<std::net::IpAddr>() {
+                Ok(ip) => ipnet::IpNet::from(ip),
+                Err(_) => proxy.parse::<ipnet::IpNet>().map_err(|_| {
+                    anyhow::anyhow!("trusted_proxies: {proxy:?} is not an address or network (10.0.0.0/8)")
+                })?,
+            };
+            service.trusted_proxies.push(net);
         }
         if let Some(v) = flags.webhook_private_targets.or(from_file.webhook_private_targets) {
             service.webhook_private_targets = v;
@@ -328,9 +345,15 @@ vehicle_radius_m = 100.0
 #                                               env: DOORMAN_GUEST_MAX_DURATION_S
 guest_max_duration_s = 3600
 
-# Failed authentications per client address per minute before it is refused.
-#                                               env: DOORMAN_AUTH_MAX_FAILURES
+# Failed authentications per client address, and per token, per minute;
+# past them a bad token is answered 429 with Retry-After. A valid token is
+# never refused, whatever its address did.    env: DOORMAN_AUTH_MAX_FAILURES
 auth_max_failures = 20
+
+# Reverse proxies (addresses or networks) whose X-Forwarded-For header names
+# the client. Empty: the header is ignored and the peer's address counts.
+#                        env: DOORMAN_TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8"
+trusted_proxies = []
 
 # Whether webhook URLs may name loopback or private addresses (localhost,
 # 10.x, 192.168.x, ...). Off: a user cannot make the service call inside
@@ -411,7 +434,17 @@ mod tests {
         assert_eq!(from_file.database, defaults.database);
         assert_eq!(from_file.service.credential_lifetime_s, defaults.service.credential_lifetime_s);
         assert_eq!(from_file.service.policy, defaults.service.policy);
+        assert_eq!(from_file.service.trusted_proxies, defaults.service.trusted_proxies);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let flags = FileConfig { trusted_proxies: Some(parse_list("127.0.0.1, 10.0.0.0/8,")), ..Default::default() };
+        let proxies = Config::resolve(flags, None).unwrap().service.trusted_proxies;
+        assert_eq!(proxies, vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
+        let bad = FileConfig { trusted_proxies: Some(vec!["proxy.example".into()]), ..Default::default() };
+        assert!(Config::resolve(bad, None).unwrap_err().to_string().contains("trusted_proxies"));
     }
 
     #[test]

@@ -218,8 +218,13 @@ struct ServeArgs {
     /// The longest a guest pass may last, in s [default: 3600].
     #[arg(long, env = "DOORMAN_GUEST_MAX_DURATION_S")]
     guest_max_duration_s: Option<i64>,
+    /// Failed authentications per client address, and per token, per minute [default: 20].
     #[arg(long, env = "DOORMAN_AUTH_MAX_FAILURES")]
     auth_max_failures: Option<u32>,
+    /// Reverse proxies whose X-Forwarded-For names the client: addresses or
+    /// networks, comma-separated (e.g. "127.0.0.1,10.0.0.0/8") [default: none].
+    #[arg(long, env = "DOORMAN_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
     /// Log filter [default: info].
     #[arg(long, env = "DOORMAN_LOG")]
     log: Option<String>,
@@ -380,6 +385,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 vehicle_radius_m: a.vehicle_radius_m,
                 guest_max_duration_s: a.guest_max_duration_s,
                 auth_max_failures: a.auth_max_failures,
+                trusted_proxies: a.trusted_proxies.as_deref().map(doorman_cli::config::parse_list),
                 log: a.log,
                 log_origin: a.log_origin,
                 log_interval_ms: a.log_interval_ms,

@@ -7,10 +7,10 @@
 //! (`Service::end_web_session`). This module only carries the secret in the
 //! cookie.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -71,10 +71,6 @@ fn session_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
-fn client_ip(parts: &Parts) -> IpAddr {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-}
-
 /// The signed-in principal, from the session cookie. Pages without a valid
 /// session send the browser to the sign-in page; other methods get 401.
 #[derive(Clone)]
@@ -127,14 +123,15 @@ impl axum::extract::OptionalFromRequestParts<DashState> for Signed {
     }
 }
 
-/// The client's address, for the sign-in limiter.
+/// The client's address, for the sign-in limiter (from `X-Forwarded-For`
+/// only when the peer is a trusted proxy).
 pub(crate) struct ClientIp(IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<DashState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
+    async fn from_request_parts(parts: &mut Parts, dash: &DashState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(doorman_web::extract::client_ip(parts, &dash.service.config().trusted_proxies)))
     }
 }
 

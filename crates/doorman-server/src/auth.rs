@@ -84,44 +84,91 @@ impl Service {
     }
 }
 
-/// Counts authentication failures per client address in fixed windows and
-/// refuses a client that failed too often, before its token is even looked
-/// at. Time comes from the caller.
+/// Failures counted per key in fixed windows.
+#[derive(Debug)]
+struct FailureWindows<K> {
+    state: Mutex<HashMap<K, (UnixSeconds, u32)>>,
+}
+
+impl<K: std::hash::Hash + Eq> FailureWindows<K> {
+    fn new() -> Self {
+        Self { state: Mutex::new(HashMap::new()) }
+    }
+
+    /// Seconds until `key`'s window ends, if it has failed `max` times in it.
+    fn locked_for(&self, key: &K, max: u32, window_s: i64, now: UnixSeconds) -> Option<u64> {
+        let state = self.state.lock().ok()?;
+        match state.get(key) {
+            Some((start, n)) if *n >= max && now < start + window_s => Some((start + window_s - now).max(1) as u64),
+            _ => None,
+        }
+    }
+
+    fn record(&self, key: K, window_s: i64, now: UnixSeconds) {
+        let Ok(mut state) = self.state.lock() else { return };
+        if state.len() > 100_000 {
+            // Bounded memory under a spray of keys: forget windows that ended.
+            state.retain(|_, (start, _)| now < *start + window_s);
+        }
+        let entry = state.entry(key).or_insert((now, 0));
+        if now >= entry.0 + window_s {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+    }
+}
+
+/// Counts failed authentications per client address and per presented
+/// credential (its hash), in fixed windows. It only ever answers a request
+/// whose token is not valid: a valid token is looked up first and passes,
+/// whatever its address did, so an attacker sharing a driver's address (a
+/// carrier's NAT, a reverse proxy) cannot lock the driver out. Tokens carry
+/// 256 random bits, so guessing one is hopeless anyway; the limiter turns a
+/// flood of bad tokens into cheap 429s (a credential that failed too often
+/// is refused without a database read) and makes it visible. Time comes
+/// from the caller.
 #[derive(Debug)]
 pub struct AuthFailureLimiter {
     max_failures: u32,
     window_s: i64,
-    state: Mutex<HashMap<IpAddr, (UnixSeconds, u32)>>,
+    by_address: FailureWindows<IpAddr>,
+    by_credential: FailureWindows<[u8; 32]>,
 }
 
 impl AuthFailureLimiter {
     pub fn new(max_failures: u32, window_s: i64) -> Self {
-        Self { max_failures, window_s: window_s.max(1), state: Mutex::new(HashMap::new()) }
+        Self {
+            max_failures,
+            window_s: window_s.max(1),
+            by_address: FailureWindows::new(),
+            by_credential: FailureWindows::new(),
+        }
     }
 
-    /// Err while the client is locked out.
+    /// Err while this credential has failed too often (from any address).
+    pub fn check_credential(&self, credential: &[u8; 32], now: UnixSeconds) -> ServiceResult<()> {
+        match self.by_credential.locked_for(credential, self.max_failures, self.window_s, now) {
+            Some(retry_after_s) => Err(ServiceError::RateLimited { retry_after_s }),
+            None => Ok(()),
+        }
+    }
+
+    /// Err while the client address has failed too often (with any credential).
     pub fn check(&self, client: IpAddr, now: UnixSeconds) -> ServiceResult<()> {
-        let Ok(state) = self.state.lock() else { return Ok(()) };
-        match state.get(&client) {
-            Some((start, n)) if *n >= self.max_failures && now < start + self.window_s => {
-                Err(ServiceError::RateLimited { retry_after_s: (start + self.window_s - now).max(1) as u64 })
-            }
-            _ => Ok(()),
+        match self.by_address.locked_for(&client, self.max_failures, self.window_s, now) {
+            Some(retry_after_s) => Err(ServiceError::RateLimited { retry_after_s }),
+            None => Ok(()),
         }
     }
 
-    pub fn record_failure(&self, client: IpAddr, now: UnixSeconds) {
-        let Ok(mut state) = self.state.lock() else { return };
-        if state.len() > 100_000 {
-            // Bounded memory under a spray of addresses: forget windows that ended.
-            let window = self.window_s;
-            state.retain(|_, (start, _)| now < *start + window);
-        }
-        let entry = state.entry(client).or_insert((now, 0));
-        if now >= entry.0 + self.window_s {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
+    /// A failed authentication: refused with 429 (Err) when its address or
+    /// its credential is over the limit, counted otherwise.
+    pub fn fail(&self, client: IpAddr, credential: [u8; 32], now: UnixSeconds) -> ServiceResult<()> {
+        self.check(client, now)?;
+        self.check_credential(&credential, now)?;
+        self.by_address.record(client, self.window_s, now);
+        self.by_credential.record(credential, self.window_s, now);
+        Ok(())
     }
 }
 
@@ -139,16 +186,22 @@ mod tests {
     }
 
     #[test]
-    fn limiter_locks_out_after_max_failures_until_the_window_ends() {
+    fn limiter_counts_addresses_and_credentials_until_the_window_ends() {
         let l = AuthFailureLimiter::new(3, 60);
         let ip: IpAddr = [127, 0, 0, 9].into();
         let other: IpAddr = [127, 0, 0, 10].into();
-        for _ in 0..3 {
-            assert!(l.check(ip, 100).is_ok());
-            l.record_failure(ip, 100);
+        for i in 0..3u8 {
+            assert!(l.fail(ip, [i; 32], 100).is_ok());
         }
-        assert!(matches!(l.check(ip, 120), Err(ServiceError::RateLimited { retry_after_s: 40 })));
+        assert!(matches!(l.fail(ip, [9; 32], 120), Err(ServiceError::RateLimited { retry_after_s: 40 })));
         assert!(l.check(other, 120).is_ok());
         assert!(l.check(ip, 160).is_ok());
+        // One credential tried from many addresses.
+        for i in 0..3u8 {
+            assert!(l.fail([10, 0, 0, i].into(), [7; 32], 200).is_ok());
+        }
+        assert!(matches!(l.check_credential(&[7; 32], 230), Err(ServiceError::RateLimited { retry_after_s: 30 })));
+        assert!(l.fail([10, 0, 1, 1].into(), [7; 32], 230).is_err());
+        assert!(l.check_credential(&[8; 32], 230).is_ok());
     }
 }

@@ -52,9 +52,13 @@ pub struct ServiceConfig {
     pub credential_lifetime_s: i64,
     pub invitation_lifetime_s: i64,
     pub policy: PolicyRules,
-    /// Failed authentications allowed per client address and window.
+    /// Failed authentications allowed per client address, and per
+    /// credential, in each window.
     pub auth_max_failures: u32,
     pub auth_window_s: i64,
+    /// Peers trusted to name the client in `X-Forwarded-For` (reverse
+    /// proxies); anyone else's header is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The transparency log's origin: the first line of its checkpoints and
     /// its key's name (a schema-less URL, e.g. `doorman.example/log`).
     pub log_origin: String,
@@ -94,6 +98,7 @@ impl Default for ServiceConfig {
             policy: PolicyRules::default(),
             auth_max_failures: 20,
             auth_window_s: 60,
+            trusted_proxies: Vec::new(),
             log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
             witnesses: Vec::new(),
             lock_mqtt_url: "mqtt://127.0.0.1:1884".into(),
@@ -185,21 +190,24 @@ impl Service {
         Ok(self.store.bootstrap_operator(&record).await?.then_some(token))
     }
 
-    /// Resolves a bearer token to its principal, counting failures per
-    /// client address.
+    /// Resolves a bearer token to its principal. A valid token always
+    /// passes; a bad one counts as a failure of its client address and of
+    /// that credential, and is answered 429 once either failed too often
+    /// (see [`auth::AuthFailureLimiter`]). No token at all is no failure.
     pub async fn authenticate(&self, token: Option<&str>, client: IpAddr) -> ServiceResult<Principal> {
         let now = self.now();
-        self.limiter.check(client, now)?;
-        let principal = match token {
-            Some(t) if t.starts_with(auth::TOKEN_PREFIX) && t.len() < 200 => {
-                self.store.principal_for_token(&auth::hash_secret(t)).await?
+        let Some(token) = token else { return Err(ServiceError::Unauthenticated) };
+        let hash = auth::hash_secret(token);
+        if token.starts_with(auth::TOKEN_PREFIX)
+            && token.len() < 200
+            && self.limiter.check_credential(&hash, now).is_ok()
+        {
+            if let Some(principal) = self.store.principal_for_token(&hash).await? {
+                return Ok(principal);
             }
-            _ => None,
-        };
-        principal.ok_or_else(|| {
-            self.limiter.record_failure(client, now);
-            ServiceError::Unauthenticated
-        })
+        }
+        self.limiter.fail(client, hash, now)?;
+        Err(ServiceError::Unauthenticated)
     }
 
     pub async fn ready(&self) -> ServiceResult<()> {

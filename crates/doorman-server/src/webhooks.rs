@@ -115,17 +115,25 @@ pub fn verify_signature(secret: &str, header: &str, body: &[u8], now: i64, toler
 
 fn check_url(url: &str, private_allowed: bool) -> ServiceResult<String> {
     let url = url.trim();
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    let authority = rest.and_then(|r| r.split(['/', '?', '#']).next()).unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host_port.split(':').next().unwrap_or_default(),
-    };
-    if host.is_empty() || url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ServiceError::invalid("url must be an http:// or https:// URL of at most 2000 characters"));
+    let bad = || ServiceError::invalid("url must be an http:// or https:// URL of at most 2000 characters");
+    if url.len() > 2000 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
     }
-    if !private_allowed && is_private_host(host) {
+    // Parsed by the parser the HTTP client uses, so the host checked is the
+    // host called: percent-encoding, case, backslashes and the numeric
+    // spellings of IPv4 (2130706433, 0x7f.1, 0177.0.0.1) are resolved here
+    // exactly as they will be when the webhook is delivered.
+    let parsed = url::Url::parse(url).map_err(|_| bad())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad());
+    }
+    let private = match parsed.host() {
+        None => return Err(bad()),
+        Some(url::Host::Ipv4(ip)) => is_private_ip(ip.into()),
+        Some(url::Host::Ipv6(ip)) => is_private_ip(ip.into()),
+        Some(url::Host::Domain(name)) => is_private_name(name),
+    };
+    if !private_allowed && private {
         return Err(ServiceError::invalid(
             "url names a loopback or private address; the operator may allow it (DOORMAN_WEBHOOK_PRIVATE_TARGETS)",
         ));
@@ -133,20 +141,26 @@ fn check_url(url: &str, private_allowed: bool) -> ServiceResult<String> {
     Ok(url.to_string())
 }
 
-/// Loopback, private, link-local and other non-public hosts, as written in
-/// a URL (names that merely resolve to such addresses are not caught here).
-fn is_private_host(host: &str) -> bool {
-    use std::net::IpAddr;
-    let lower = host.to_ascii_lowercase();
-    if lower == "localhost"
+/// Names for this machine or a private network, as written in a URL (names
+/// that merely resolve to private addresses are not caught here). A trailing
+/// dot (the fully qualified spelling) names the same host.
+fn is_private_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let lower = lower.trim_end_matches('.');
+    lower.is_empty()
+        || lower == "localhost"
         || lower.ends_with(".localhost")
         || lower.ends_with(".local")
         || lower.ends_with(".internal")
-    {
-        return true;
-    }
-    match lower.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
+        || lower.ends_with(".home.arpa")
+        || lower.parse::<std::net::IpAddr>().is_ok_and(is_private_ip)
+}
+
+/// Loopback, private, link-local and other non-public addresses.
+fn is_private_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(ip) => {
             let [a, b, ..] = ip.octets();
             ip.is_loopback()
                 || ip.is_private()
@@ -157,19 +171,15 @@ fn is_private_host(host: &str) -> bool {
                 || (a == 100 && (64..128).contains(&b))
                 || a == 0
         }
-        Ok(IpAddr::V6(ip)) => {
+        IpAddr::V6(ip) => {
             let first = ip.segments().first().copied().unwrap_or_default();
             ip.is_loopback()
                 || ip.is_unspecified()
                 || ip.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| is_private_host(&v4.to_string()))
-        }
-        // Other spellings of numbers (decimal, octal) are not hosts to call.
-        Err(_) => {
-            lower.starts_with(|c: char| c.is_ascii_digit())
-                && lower.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == 'x')
+                || ip.to_ipv4_mapped().is_some_and(|v4| is_private_ip(v4.into()))
+                || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_private_ip(v4.into()))
         }
     }
 }
@@ -436,12 +446,34 @@ mod tests {
             "http://2130706433/",
             "http://0x7f000001/",
             "http://100.64.0.1/",
+            // Other spellings of the same hosts (issue 17).
+            "http://localhost./x",
+            "http://LOCALHOST/",
+            "http://LocalHost.:8080/",
+            "http://api.localhost./",
+            "http://%6c%6fcalhost/",
+            "http://127.1/",
+            "http://0177.0.0.1/",
+            "http://0x7f.0.0.1/",
+            "http://017700000001/",
+            "http://127.0.0.1./",
+            "http://127.0.0.1\\@hooks.example.com/",
+            "http://[::127.0.0.1]/",
+            "http://[0:0:0:0:0:ffff:7f00:1]/",
         ] {
             assert!(check_url(url, false).is_err(), "{url}");
             assert!(check_url(url, true).is_ok(), "{url}");
         }
-        for url in ["https://hooks.example.com/doorman", "http://93.184.216.34:8080/x", "https://[2001:db8::1]/"] {
+        for url in [
+            "https://hooks.example.com/doorman",
+            "https://hooks.example.com./doorman",
+            "http://93.184.216.34:8080/x",
+            "https://[2001:db8::1]/",
+        ] {
             assert!(check_url(url, false).is_ok(), "{url}");
+        }
+        for url in ["ftp://hooks.example.com/", "http://", "hooks.example.com", "file:///etc/passwd"] {
+            assert!(check_url(url, true).is_err(), "{url}");
         }
     }
 

@@ -15,7 +15,7 @@ use doorman_server::{Service, ServiceError};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, Caller};
 
 type S = State<Arc<Service>>;
@@ -42,7 +42,7 @@ pub fn routes() -> OpenApiRouter<Arc<Service>> {
 /// changes nothing. Refusals: `unknown_clip` (404), `clip_hash_mismatch`
 /// (422), `clip_too_large` (413), `clip_deleted` (410).
 #[utoipa::path(put, path = "/v1/locks/{lock_id}/clips/{counter}", tag = "clips", security(()),
-    params(("lock_id" = LockId, Path), ("counter" = u64, Path, description = "the lock event that announced the clip")),
+    params(("lock_id" = LockId, Path), ("counter" = u64, Path, maximum = 9223372036854775807_f64, description = "the lock event that announced the clip")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = ClipView), (status = 410, description = "deleted after retention", body = doorman_api::ErrorBody)))]
 async fn upload_clip(
@@ -51,6 +51,8 @@ async fn upload_clip(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<ClipView>> {
+    let counter = doorman_api::bounded::check(counter)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("bad path parameter: {e}")))?;
     let max = s.config().clip_max_bytes;
     let too_large = || ServiceError::Clip(ClipRefusal::TooLarge { max });
     let declared =

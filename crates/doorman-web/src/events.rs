@@ -63,7 +63,13 @@ async fn event_stream(
     let Query(q) = query?;
     let last_event_id = match headers.get("last-event-id") {
         None => None,
-        Some(v) => match v.to_str().ok().map(str::trim).and_then(|t| t.parse::<u64>().ok()) {
+        Some(v) => match v
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .and_then(|t| t.parse::<u64>().ok())
+            .and_then(|id| doorman_api::bounded::check(id).ok())
+        {
             Some(id) => Some(id),
             None => {
                 return Err(ApiError::new(

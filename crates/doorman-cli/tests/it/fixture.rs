@@ -38,6 +38,8 @@ pub fn pacific_st() -> CreateProperty {
 #[derive(Debug)]
 pub struct DriverHandle {
     pub client: Client,
+    /// The token `client` sends, for requests the typed client cannot make.
+    pub token: String,
     pub id: DriverId,
     pub handheld: Handheld,
 }
@@ -133,7 +135,7 @@ pub fn site(options: Options) -> SiteSpec {
 
 impl From<SeededDriver> for DriverHandle {
     fn from(d: SeededDriver) -> Self {
-        DriverHandle { client: d.client, id: d.id, handheld: d.handheld }
+        DriverHandle { client: d.client, token: d.token, id: d.id, handheld: d.handheld }
     }
 }
 

@@ -22,6 +22,7 @@ mod concurrency;
 mod dashboard;
 mod domain;
 mod doors;
+mod findings;
 mod fixture;
 mod fleet;
 mod guests;
@@ -121,6 +122,11 @@ scenarios!(
     authz::wrong_role_on_every_endpoint_family,
     authz::missing_bad_and_malformed_tokens with crate::kit::relaxed_auth_config,
     authz::repeated_bad_tokens_are_rate_limited with crate::authz::low_auth_limit,
+    // issue 17's findings, attempted again
+    findings::a_bad_token_flood_never_locks_out_a_valid_token with crate::findings::low_limit_behind_a_proxy,
+    findings::integers_beyond_the_database_range_are_refused_not_500,
+    findings::webhooks_to_other_spellings_of_private_hosts_are_refused,
+    findings::json_arrays_are_refused_where_an_object_is_expected with crate::kit::relaxed_auth_config,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use
