@@ -182,16 +182,8 @@ impl Service {
             keypad: req.keypad,
         };
         let lock = device.lock("a lock", property, req.access_point_id, self.now())?;
-        let what = format!(
-            "lock {} registered on access point {}: device key {}, {} {}, credentials {}, keypad {}",
-            lock.id,
-            lock.access_point_id,
-            URL_SAFE_NO_PAD.encode(&lock.device_public_key),
-            lock.model,
-            lock.firmware,
-            if lock.mobile_credential { "yes" } else { "no" },
-            if lock.keypad { "yes" } else { "no" }
-        );
+        let what =
+            format!("lock {} registered on access point {}: {}", lock.id, lock.access_point_id, device_text(&lock));
         let event = self.configuration_event(p, property, what)?;
         let (mqtt, hash) = new_lock_account(lock.id);
         self.store.insert_fleet_lock(&lock, &hash, &[event]).await?;
@@ -374,6 +366,19 @@ impl Service {
         let filter = AccessRequestFilter { property_id: Some(property), ..Default::default() };
         Ok(self.store.list_access_requests(&filter).await?)
     }
+}
+
+/// A lock's device as the log records it: "device key K, MODEL FIRMWARE,
+/// credentials yes, keypad no".
+pub(crate) fn device_text(lock: &Lock) -> String {
+    format!(
+        "device key {}, {} {}, credentials {}, keypad {}",
+        URL_SAFE_NO_PAD.encode(&lock.device_public_key),
+        lock.model,
+        lock.firmware,
+        if lock.mobile_credential { "yes" } else { "no" },
+        if lock.keypad { "yes" } else { "no" }
+    )
 }
 
 /// A new lock's MQTT account: the credentials, shown once, and the hash of

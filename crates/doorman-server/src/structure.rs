@@ -17,8 +17,6 @@
 
 use std::collections::HashMap;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use doorman_api::{LockProvisioned, ReplaceLock, UpdateAccessPoint, UpdateDropSpot, UpdateProperty, UpdateUnit};
 use doorman_domain::hours::validate_time_zone;
 use doorman_domain::{
@@ -208,17 +206,17 @@ impl Service {
         if after == before {
             return Ok(before);
         }
-        let what = format!(
-            "access point {ap} edited: {} \"{}\", {}, {} (was {} \"{}\", {}, {})",
-            after.kind.as_str(),
-            after.name,
-            after.parent_id.map(|id| format!("behind {id}")).unwrap_or_else(|| "on the street".into()),
-            after.unit_id.map(|id| format!("of unit {id}")).unwrap_or_else(|| "of no unit".into()),
-            before.kind.as_str(),
-            before.name,
-            before.parent_id.map(|id| format!("behind {id}")).unwrap_or_else(|| "on the street".into()),
-            before.unit_id.map(|id| format!("of unit {id}")).unwrap_or_else(|| "of no unit".into()),
-        );
+        // "KIND \"NAME\", behind PARENT|on the street, of unit U|of no unit"
+        let door_text = |a: &AccessPoint| {
+            format!(
+                "{} \"{}\", {}, {}",
+                a.kind.as_str(),
+                a.name,
+                a.parent_id.map(|id| format!("behind {id}")).unwrap_or_else(|| "on the street".into()),
+                a.unit_id.map(|id| format!("of unit {id}")).unwrap_or_else(|| "of no unit".into()),
+            )
+        };
+        let what = format!("access point {ap} edited: {} (was {})", door_text(&after), door_text(&before));
         let event = self.configuration_event(p, property, what)?;
         self.store.update_access_point(&after, &[event]).await.map_err(refused("access point"))?;
         self.events_appended();
@@ -351,14 +349,10 @@ impl Service {
         let end = self.chain_end(lock).await?;
         let what = format!(
             "lock {lock} replaced by lock {} on access point {}: the old lock's MQTT account is deleted and its \
-             event chain ends at event {end}; the new one has device key {}, {} {}, credentials {}, keypad {}",
+             event chain ends at event {end}; the new one has {}",
             new.id,
             new.access_point_id,
-            URL_SAFE_NO_PAD.encode(&new.device_public_key),
-            new.model,
-            new.firmware,
-            if new.mobile_credential { "yes" } else { "no" },
-            if new.keypad { "yes" } else { "no" }
+            crate::manager::device_text(&new)
         );
         let event = self.configuration_event(p, property, what)?;
         let (mqtt, hash) = new_lock_account(new.id);
