@@ -14,6 +14,10 @@ use crate::kit::{raw_json_error, Kit};
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/me"),
     ("GET", "/v1/keys"),
+    ("GET", "/v1/keys/update"),
+    ("GET", "/v1/keys/rotation"),
+    ("POST", "/v1/keys/rotate"),
+    ("POST", "/v1/keys/retire"),
     ("POST", "/v1/managers"),
     ("GET", "/v1/managers"),
     ("POST", "/v1/carriers"),
@@ -107,6 +111,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The only operations that take no token.
 pub const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/v1/keys"),
+    ("GET", "/v1/keys/update"),
     ("POST", "/v1/invitations/redeem"),
     // a lock's camera clip: authenticated by the hash the lock signed
     ("PUT", "/v1/locks/{lock_id}/clips/{counter}"),
