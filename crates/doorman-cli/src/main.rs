@@ -578,7 +578,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action: Some(KeysAction::Encrypt { key_file, key_encryption_key }), .. } => {
-            let kek = doorman_server::KeyEncryptionKey::parse(&key_encryption_key).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let kek =
+                doorman_server::KeyEncryptionKey::parse(&key_encryption_key).map_err(|e| anyhow::anyhow!("{e}"))?;
             let custody = doorman_server::KeyCustody::new(key_file.clone(), Some(kek));
             match custody.encrypt_in_place().map_err(|e| anyhow::anyhow!("{e}"))? {
                 true => println!("key file {} is sealed now; start the service with the same key", key_file.display()),

@@ -36,12 +36,12 @@ use doorman_domain::{
     serde_b64, CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, Viewer,
     EVENT_FORMAT_VERSION,
 };
+use doorman_protocol::PublicKey;
 use doorman_store::{AuditStore, EntryFilter, Integration, Integrator, StoredCheckpoint, StoredEntry};
 use doorman_tlog::{
     consistency_plan, encode_tile, frontier_nodes, inclusion_plan, parse_tile_path, AddCheckpointRequest, Checkpoint,
     Frontier, Hash, KeyKind, Note, NoteSignature, ProofPlan, TilePath, VerifierKey,
 };
-use doorman_protocol::PublicKey;
 
 use crate::keys::Signer;
 use crate::{auth, ServiceError, ServiceResult};
@@ -178,8 +178,9 @@ impl LogSigner {
     /// The key `signer` holds (Ed25519), named `origin`.
     pub fn with_signer(origin: &str, signer: std::sync::Arc<dyn Signer>) -> Self {
         let verifier = match signer.public_key() {
-            PublicKey::Ed25519(public) => VerifierKey::new(origin, KeyKind::Ed25519, public)
-                .map_err(|e| format!("log origin {origin:?}: {e}")),
+            PublicKey::Ed25519(public) => {
+                VerifierKey::new(origin, KeyKind::Ed25519, public).map_err(|e| format!("log origin {origin:?}: {e}"))
+            }
             PublicKey::P256(_) => Err("the log's key must be Ed25519".to_string()),
         };
         Self { origin: origin.to_string(), signer: verifier.map(|v| (signer, v)) }

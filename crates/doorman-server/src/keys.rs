@@ -370,8 +370,7 @@ impl KeyFile {
                 retired: retired.into_iter().map(|(_, kid)| kid).collect(),
             }),
         };
-        let log_seed =
-            self.log_seed.as_deref().ok_or_else(|| err("key file: no transparency log key (log_seed)"))?;
+        let log_seed = self.log_seed.as_deref().ok_or_else(|| err("key file: no transparency log key (log_seed)"))?;
         Ok(KeyRing {
             active,
             published,

@@ -133,7 +133,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
     match s.ready().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.backend().into() })).into_response(),
+        Ok(()) => {
+            (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.backend().into() })).into_response()
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (

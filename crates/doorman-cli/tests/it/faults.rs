@@ -169,7 +169,8 @@ async fn killed_during_lock_uploads(backend: Backend) -> anyhow::Result<()> {
             }
         }));
     }
-    let acked = |sims: &[Arc<SimLock>]| -> u64 { sims.iter().filter_map(|s| s.health().ok()).map(|h| h.acked_counter).sum() };
+    let acked =
+        |sims: &[Arc<SimLock>]| -> u64 { sims.iter().filter_map(|s| s.health().ok()).map(|h| h.acked_counter).sum() };
     eventually("the service acknowledged 80 events", || async { Ok(acked(&sims) >= 80) }).await?;
     served.kill()?;
     let at_kill: Vec<(u64, u64)> =
