@@ -358,8 +358,13 @@ async fn killed_during_webhook_deliveries(backend: Backend) -> anyhow::Result<()
         after = page.next_after;
     }
     assert!(expected.len() as u32 >= created_before + 20, "{} events for {created_before} units", expected.len());
-    eventually("every event reached the receiver", || async {
-        Ok(receiver.ids().into_iter().collect::<BTreeSet<_>>() == expected)
+    // Done when the receiver has every event and the service has recorded
+    // each delivery (the one caught by the kill once its lease ended).
+    eventually("every event reached the receiver and is recorded delivered", || async {
+        let deliveries = rosa.webhook_deliveries(hook.webhook.id, None).await?;
+        Ok(receiver.ids().into_iter().collect::<BTreeSet<_>>() == expected
+            && deliveries.len() == expected.len()
+            && deliveries.iter().all(|d| d.state == WebhookDeliveryState::Delivered))
     })
     .await?;
 
