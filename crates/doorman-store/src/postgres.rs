@@ -31,6 +31,10 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 /// of after [`ACQUIRE_TIMEOUT`], and the first call after the server is
 /// back connects (a connection is made in milliseconds on a live server).
 const ACQUIRE_TIMEOUT_WHILE_AWAY: Duration = Duration::from_millis(500);
+/// With room in the pool, a connection that is not made within this long
+/// means the server is away (a busy pool, with no room, is waited for up to
+/// [`ACQUIRE_TIMEOUT`]): the first requests of an outage answer in 2 s.
+const CONNECT_GRACE: Duration = Duration::from_secs(2);
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -38,6 +42,8 @@ pub struct PostgresStore {
     /// next connection acquired: while set, callers wait only
     /// [`ACQUIRE_TIMEOUT_WHILE_AWAY`] for one.
     away: std::sync::atomic::AtomicBool,
+    /// The pool's size limit.
+    max_connections: u32,
     /// `postgres://user@host:port/database`: where, never with the password.
     server: String,
     /// The schema the pool's `search_path` points at, when isolated.
@@ -101,7 +107,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(scrub(&format!("migrating PostgreSQL: {e}"), url)))?;
-        Ok(Self { pool, server, schema, away: std::sync::atomic::AtomicBool::new(false) })
+        Ok(Self { pool, server, schema, away: std::sync::atomic::AtomicBool::new(false), max_connections })
     }
 }
 
@@ -160,10 +166,19 @@ impl PostgresStore {
     async fn reachable<T>(&self, connect: impl Future<Output = Result<T, sqlx::Error>>) -> StoreResult<T> {
         use std::sync::atomic::Ordering;
         let away = self.away.load(Ordering::Relaxed);
-        let limit = if away { ACQUIRE_TIMEOUT_WHILE_AWAY } else { ACQUIRE_TIMEOUT };
-        let result = match tokio::time::timeout(limit, connect).await {
+        let unavailable = |limit: Duration| {
+            StoreError::Unavailable(format!("no connection to {} within {limit:?}", self.server))
+        };
+        let mut connect = std::pin::pin!(connect);
+        let first = if away { ACQUIRE_TIMEOUT_WHILE_AWAY } else { CONNECT_GRACE };
+        let result = match tokio::time::timeout(first, &mut connect).await {
             Ok(result) => result.map_err(db_error),
-            Err(_) => Err(StoreError::Unavailable(format!("no connection to {} within {limit:?}", self.server))),
+            Err(_) if away || self.pool.size() < self.max_connections => Err(unavailable(first)),
+            // Every connection is in use: wait for one to come back.
+            Err(_) => match tokio::time::timeout(ACQUIRE_TIMEOUT.saturating_sub(first), connect).await {
+                Ok(result) => result.map_err(db_error),
+                Err(_) => Err(unavailable(ACQUIRE_TIMEOUT)),
+            },
         };
         match &result {
             Ok(_) if away => {
