@@ -166,9 +166,8 @@ impl PostgresStore {
     async fn reachable<T>(&self, connect: impl Future<Output = Result<T, sqlx::Error>>) -> StoreResult<T> {
         use std::sync::atomic::Ordering;
         let away = self.away.load(Ordering::Relaxed);
-        let unavailable = |limit: Duration| {
-            StoreError::Unavailable(format!("no connection to {} within {limit:?}", self.server))
-        };
+        let unavailable =
+            |limit: Duration| StoreError::Unavailable(format!("no connection to {} within {limit:?}", self.server));
         let mut connect = std::pin::pin!(connect);
         let first = if away { ACQUIRE_TIMEOUT_WHILE_AWAY } else { CONNECT_GRACE };
         let result = match tokio::time::timeout(first, &mut connect).await {
