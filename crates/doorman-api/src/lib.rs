@@ -531,3 +531,29 @@ pub struct KeySet {
     pub issuer: String,
     pub keys: Vec<TrustAnchor>,
 }
+
+/// Where a rotation of the issuer key stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyRotationView {
+    /// The key that signs credentials now (base64url kid).
+    pub active_kid: String,
+    /// A key announced to the locks that does not sign yet.
+    pub pending_kid: Option<String>,
+    /// When the pending key signs at the latest, even if some lock has not
+    /// said it holds it.
+    pub activate_by: Option<i64>,
+    /// The latest key update (0: the keys never rotated).
+    pub key_update_sequence: u64,
+    /// Every key locks should trust now.
+    pub published: Vec<String>,
+    /// While a key is pending: the locks in service that have not said they hold it.
+    pub locks_behind: Vec<LockId>,
+}
+
+/// The latest signed key update, for a handheld to carry to a lock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyUpdateView {
+    pub sequence: u64,
+    /// base64url COSE_Sign1 (`doorman/key-update/v1`).
+    pub update: String,
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use doorman_domain::Clock;
-use doorman_server::{KeyFile, Service, ServiceConfig};
+use doorman_server::{KeyCustody, KeyFile, Service, ServiceConfig};
 use doorman_store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -139,11 +139,10 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     }
     let store = doorman_store::open(&config.database).await.context("opening the database")?;
-    let keys = KeyFile::load_or_create(&config.key_file, clock.now())
-        .and_then(|f| f.ring())
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("loading the key file")?;
+    let custody = KeyCustody::new(config.key_file.clone(), config.key_encryption.clone());
+    let keys = custody.load_or_create(clock.now()).and_then(|f| f.ring()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let service = Arc::new(Service::new(store, clock, keys, config.service.clone()));
+    service.attach_key_custody(custody);
     let clips = doorman_server::clips::open_clip_store(&config.clip_store)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("opening the clip store")?;
@@ -239,6 +238,10 @@ async fn doors_and_clips(service: Arc<Service>, interval: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "camera clips past their retention deleted"),
             Err(e) => tracing::warn!(error = %e, "deleting expired clips failed; retrying"),
+        }
+        // A rotation moves on (and other processes' steps are read in).
+        if let Err(e) = service.advance_key_rotation().await {
+            tracing::warn!(error = %e, "moving the key rotation on failed; retrying");
         }
     }
 }

@@ -200,7 +200,7 @@ fn bare_signing_route(service: Arc<Service>, target: SigningTarget) -> axum::Rou
                 let now = service.now();
                 let sequence = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let cred = issuing::credential(
-                    service.keys(),
+                    &service.keys(),
                     &service.config().issuer,
                     &issuing::CredentialParams {
                         lock_id: *lock,

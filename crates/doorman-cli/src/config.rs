@@ -15,6 +15,14 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub key_file: Option<PathBuf>,
+    /// The key that seals the key file at rest (base64, 32 bytes). From the
+    /// environment (`DOORMAN_KEY_ENCRYPTION_KEY`) or a flag only, never
+    /// from this file.
+    #[serde(skip)]
+    pub key_encryption_key: Option<String>,
+    /// After `keys rotate`, the longest the old issuer key keeps signing
+    /// while some lock has not said it holds the new one.
+    pub key_activation_max_wait_s: Option<i64>,
     pub issuer: Option<String>,
     pub credential_lifetime_s: Option<i64>,
     pub max_distance_m: Option<f64>,
@@ -37,6 +45,8 @@ pub struct FileConfig {
     pub witnesses: Option<Vec<WitnessEntry>>,
     /// Whether webhooks may target loopback and private addresses (default false).
     pub webhook_private_targets: Option<bool>,
+    /// Seconds a webhook delivery being sent is kept from other dispatchers.
+    pub webhook_lease_s: Option<i64>,
     /// Run the lock fleet's MQTT channel at all (default true).
     pub mqtt: Option<bool>,
     /// Where the embedded broker listens (when no external broker is set).
@@ -161,6 +171,8 @@ pub struct Config {
     pub database: String,
     pub data_dir: PathBuf,
     pub key_file: PathBuf,
+    /// Seals the key file at rest, when set.
+    pub key_encryption: Option<doorman_server::KeyEncryptionKey>,
     pub service: doorman_server::ServiceConfig,
     pub log: String,
     /// The sequencer's period.
@@ -191,7 +203,21 @@ impl Config {
         let database = pick(flags.database, from_file.database)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("doorman.db").display()));
         let key_file = flags.key_file.or(from_file.key_file).unwrap_or_else(|| data_dir.join("keys.json"));
+        let key_encryption = flags
+            .key_encryption_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+            .map(doorman_server::KeyEncryptionKey::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut service = doorman_server::ServiceConfig::default();
+        if let Some(v) = flags.key_activation_max_wait_s.or(from_file.key_activation_max_wait_s) {
+            anyhow::ensure!(
+                (0..=365 * 86_400).contains(&v),
+                "key_activation_max_wait_s must be between 0 and 31536000 seconds"
+            );
+            service.key_activation_max_wait_s = v;
+        }
         if let Some(v) = pick(flags.issuer, from_file.issuer) {
             service.issuer = v;
         }
@@ -235,6 +261,10 @@ impl Config {
         }
         if let Some(v) = flags.webhook_private_targets.or(from_file.webhook_private_targets) {
             service.webhook_private_targets = v;
+        }
+        if let Some(v) = flags.webhook_lease_s.or(from_file.webhook_lease_s) {
+            anyhow::ensure!((1..=3600).contains(&v), "webhook_lease_s must be between 1 and 3600 seconds");
+            service.webhook_lease_s = v;
         }
         if let Some(origin) = pick(flags.log_origin, from_file.log_origin) {
             doorman_tlog::check_key_name(&origin)
@@ -286,6 +316,7 @@ impl Config {
             database,
             data_dir,
             key_file,
+            key_encryption,
             service,
             log: pick(flags.log, from_file.log).unwrap_or_else(|| "info,rumqttd=warn".into()),
             log_interval: std::time::Duration::from_millis(log_interval_ms),
@@ -316,6 +347,16 @@ data_dir = "doorman-data"
 # database on purpose: a database dump opens no door. Several processes
 # sharing one PostgreSQL must share this file.  env: DOORMAN_KEY_FILE
 # key_file = "doorman-data/keys.json"
+#
+# The key file can be sealed at rest (XChaCha20-Poly1305) with a key from
+# the environment only: DOORMAN_KEY_ENCRYPTION_KEY = 32 random bytes in
+# base64 (`doorman keys new-encryption-key` prints one). A plain key file
+# still loads; `doorman keys encrypt` seals it in place.
+#
+# After `doorman keys rotate` announced a new issuer key to the locks, the
+# old key keeps signing until every lock in service holds the new one, or
+# for at most this long (a week).       env: DOORMAN_KEY_ACTIVATION_MAX_WAIT_S
+key_activation_max_wait_s = 604800
 
 # The credentials' issuer name (`iss`).        env: DOORMAN_ISSUER
 issuer = "doorman"
@@ -359,6 +400,12 @@ trusted_proxies = []
 # 10.x, 192.168.x, ...). Off: a user cannot make the service call inside
 # your network.                                 env: DOORMAN_WEBHOOK_PRIVATE_TARGETS
 webhook_private_targets = false
+
+# A webhook delivery being sent is kept from other dispatchers this many
+# seconds; if the process dies between the POST and its record, it is sent
+# again after this (delivery is at least once: dedupe on the event id).
+# Keep it above the receiver timeout.           env: DOORMAN_WEBHOOK_LEASE_S
+webhook_lease_s = 120
 
 # A door the service learnt opened this many seconds ago, with no close
 # heard since, is logged as left ajar (once; also if the lock raises its

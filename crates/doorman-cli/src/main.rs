@@ -138,16 +138,39 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysAction {
-    /// Make a new issuer key the active one (in the key file; restart the
-    /// service to sign with it) and record the rotation in the audit log.
+    /// Rotate the issuer key of the running service (the operator's token):
+    /// a new key is announced to every lock in a signed key update and signs
+    /// once every lock in service holds it. With --offline, for a stopped
+    /// service: the new key is made active in the key file at once and the
+    /// locks learn nothing of it.
     Rotate {
+        /// Change the key file directly (the service is stopped).
+        #[arg(long, requires_all = ["key_file", "database"])]
+        offline: bool,
+        /// The service's key file (--offline).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// The service's database, SQLite path or URL, or postgres:// URL (--offline).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Retire the issuer keys that no longer sign: locks stop trusting them
+    /// with the next key update (the running service, the operator's token).
+    Retire,
+    /// Where the rotation stands: the key signing, a key waiting, the locks behind.
+    Status,
+    /// Seal the key file at rest with DOORMAN_KEY_ENCRYPTION_KEY, in place
+    /// (a new file renamed over the old one). The service then needs the same key.
+    Encrypt {
         /// The service's key file.
         #[arg(long, env = "DOORMAN_KEY_FILE")]
         key_file: PathBuf,
-        /// The service's database (SQLite path or URL, or postgres:// URL).
-        #[arg(long, env = "DOORMAN_DATABASE")]
-        database: String,
+        /// 32 bytes in base64 (`doorman keys new-encryption-key`).
+        #[arg(long, env = "DOORMAN_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+        key_encryption_key: String,
     },
+    /// Print a fresh key-encryption key (32 random bytes, base64) for DOORMAN_KEY_ENCRYPTION_KEY.
+    NewEncryptionKey,
 }
 
 #[derive(Subcommand)]
@@ -200,6 +223,12 @@ struct ServeArgs {
     /// The issuer keys and door-code master secret [default: DATA_DIR/keys.json].
     #[arg(long, env = "DOORMAN_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Seals the key file at rest: 32 bytes in base64 [default: the file is plain].
+    #[arg(long, env = "DOORMAN_KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    key_encryption_key: Option<String>,
+    /// After `keys rotate`, the longest the old issuer key keeps signing while a lock lacks the new one, in s [default: 604800].
+    #[arg(long, env = "DOORMAN_KEY_ACTIVATION_MAX_WAIT_S")]
+    key_activation_max_wait_s: Option<i64>,
     #[arg(long, env = "DOORMAN_ISSUER")]
     issuer: Option<String>,
     /// Credential lifetime in seconds [default: 300].
@@ -245,6 +274,9 @@ struct ServeArgs {
     /// Let webhooks target loopback and private addresses [default: false].
     #[arg(long, env = "DOORMAN_WEBHOOK_PRIVATE_TARGETS")]
     webhook_private_targets: Option<bool>,
+    /// Seconds a webhook delivery being sent is kept from other dispatchers [default: 120].
+    #[arg(long, env = "DOORMAN_WEBHOOK_LEASE_S")]
+    webhook_lease_s: Option<i64>,
     /// Run the lock fleet's MQTT channel [default: true].
     #[arg(long, env = "DOORMAN_MQTT")]
     mqtt: Option<bool>,
@@ -377,6 +409,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 database: a.database,
                 data_dir: a.data_dir,
                 key_file: a.key_file,
+                key_encryption_key: a.key_encryption_key,
+                key_activation_max_wait_s: a.key_activation_max_wait_s,
                 issuer: a.issuer,
                 credential_lifetime_s: a.credential_lifetime_s,
                 max_distance_m: a.max_distance_m,
@@ -397,6 +431,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 mqtt_public_url: a.mqtt_public_url,
                 mqtt_mosquitto_dir: a.mqtt_mosquitto_dir,
                 webhook_private_targets: a.webhook_private_targets,
+                webhook_lease_s: a.webhook_lease_s,
                 door_ajar_after_s: a.door_ajar_after_s,
                 clip_store: a.clip_store,
                 clip_retention_days: a.clip_retention_days,
@@ -502,7 +537,64 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logs("info");
             doorman_cli::witness_cmd::run(args).await
         }
-        Command::Keys { action: Some(KeysAction::Rotate { key_file, database }), .. } => {
+        Command::Keys { action: Some(KeysAction::Rotate { offline: false, .. }), remote } => {
+            let view = remote.client()?.rotate_keys().await?;
+            println!(
+                "issuer key {} announced to the locks (key update {}); {} signs until every lock in service \
+                 holds it, at the latest at {}",
+                view.pending_kid.as_deref().unwrap_or("?"),
+                view.key_update_sequence,
+                view.active_kid,
+                view.activate_by.map(|t| t.to_string()).unwrap_or_default()
+            );
+            println!("locks that have not said they hold it yet: {}", view.locks_behind.len());
+            Ok(())
+        }
+        Command::Keys { action: Some(KeysAction::Retire), remote } => {
+            let view = remote.client()?.retire_keys().await?;
+            println!(
+                "keys retired in key update {}; locks trust only {}",
+                view.key_update_sequence,
+                view.published.join(", ")
+            );
+            Ok(())
+        }
+        Command::Keys { action: Some(KeysAction::Status), remote } => {
+            let view = remote.client()?.key_rotation().await?;
+            if remote.json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+                return Ok(());
+            }
+            println!("signing: {}", view.active_kid);
+            println!("published: {}", view.published.join(", "));
+            println!("key update: {}", view.key_update_sequence);
+            if let Some(kid) = &view.pending_kid {
+                println!(
+                    "waiting to sign: {kid} (at the latest at {}); locks behind: {}",
+                    view.activate_by.unwrap_or_default(),
+                    view.locks_behind.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok(())
+        }
+        Command::Keys { action: Some(KeysAction::Encrypt { key_file, key_encryption_key }), .. } => {
+            let kek =
+                doorman_server::KeyEncryptionKey::parse(&key_encryption_key).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let custody = doorman_server::KeyCustody::new(key_file.clone(), Some(kek));
+            match custody.encrypt_in_place().map_err(|e| anyhow::anyhow!("{e}"))? {
+                true => println!("key file {} is sealed now; start the service with the same key", key_file.display()),
+                false => println!("key file {} was already sealed with this key", key_file.display()),
+            }
+            Ok(())
+        }
+        Command::Keys { action: Some(KeysAction::NewEncryptionKey), .. } => {
+            println!("{}", doorman_server::KeyEncryptionKey::generate_text().map_err(|e| anyhow::anyhow!("{e}"))?);
+            Ok(())
+        }
+        Command::Keys { action: Some(KeysAction::Rotate { offline: true, key_file, database }), .. } => {
+            let (Some(key_file), Some(database)) = (key_file, database) else {
+                anyhow::bail!("keys rotate --offline needs --key-file and --database");
+            };
             let store = doorman_store::open(&database).await.context("opening the database")?;
             let now = doorman_domain::Clock::now(&SystemClock);
             let (kid, index) = doorman_server::audit::rotate_issuer_key(store.as_ref(), &key_file, now)

@@ -151,6 +151,22 @@ impl Client {
     pub async fn keys(&self) -> ClientResult<KeySet> {
         self.get("/v1/keys").await
     }
+    /// The latest signed key update (public).
+    pub async fn key_update(&self) -> ClientResult<KeyUpdateView> {
+        self.get("/v1/keys/update").await
+    }
+    /// The operator's: where the issuer key's rotation stands.
+    pub async fn key_rotation(&self) -> ClientResult<KeyRotationView> {
+        self.get("/v1/keys/rotation").await
+    }
+    /// The operator's: announces a new issuer key to the locks.
+    pub async fn rotate_keys(&self) -> ClientResult<KeyRotationView> {
+        self.call::<(), _>(Method::POST, "/v1/keys/rotate", None).await
+    }
+    /// The operator's: retires the issuer keys that no longer sign.
+    pub async fn retire_keys(&self) -> ClientResult<KeyRotationView> {
+        self.call::<(), _>(Method::POST, "/v1/keys/retire", None).await
+    }
     pub async fn health(&self) -> ClientResult<Health> {
         self.get("/readyz").await
     }

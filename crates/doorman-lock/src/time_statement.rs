@@ -16,7 +16,7 @@
 
 use doorman_protocol::{
     delivery_hash, issue_credential, Credential, CredentialClaims, CredentialId, DeliveryHash, EncodeError,
-    HandheldKey, IssuerSigningKey, LockId, Nonce,
+    HandheldKey, IssuerSigner, LockId, Nonce,
 };
 use rand_core::CryptoRngCore;
 
@@ -33,7 +33,7 @@ pub fn time_statement_marker() -> DeliveryHash {
 
 /// Service side: the statement "it is `now`" for `lock_id`, answering `nonce`.
 pub fn issue_time_statement(
-    key: &IssuerSigningKey,
+    key: &(impl IssuerSigner + ?Sized),
     lock_id: LockId,
     nonce: Nonce,
     now: u64,

@@ -11,7 +11,7 @@
 //! type can never verify as another.
 
 use crate::cbor::{Malformed, Reader, Writer};
-use crate::keys::{Algorithm, CoseSigner, KeyId, PublicKey};
+use crate::keys::{Algorithm, CoseSigner, IssuerSigner, KeyId, PublicKey};
 use crate::EncodeError;
 
 /// CBOR tag of a COSE_Sign1 message.
@@ -110,15 +110,38 @@ pub(crate) fn encode_sign1(
     aad: &[u8],
     payload: &[u8],
 ) -> Result<usize, EncodeError> {
+    encode_sign1_by(out, signer.algorithm(), kid, aad, payload, |tbs| Ok(signer.sign64(tbs)))
+}
+
+/// [`encode_sign1`] for an issuer signer, whose signing may fail.
+pub(crate) fn encode_issuer_sign1(
+    out: &mut [u8],
+    signer: &(impl IssuerSigner + ?Sized),
+    aad: &[u8],
+    payload: &[u8],
+) -> Result<usize, EncodeError> {
+    encode_sign1_by(out, signer.algorithm(), Some(signer.key_id()), aad, payload, |tbs| {
+        signer.try_sign64(tbs).map_err(|_| EncodeError::SignerFailed)
+    })
+}
+
+fn encode_sign1_by(
+    out: &mut [u8],
+    alg: Algorithm,
+    kid: Option<KeyId>,
+    aad: &[u8],
+    payload: &[u8],
+    sign: impl FnOnce(&[u8]) -> Result<[u8; 64], EncodeError>,
+) -> Result<usize, EncodeError> {
     let mut protected_buf = [0u8; 16];
     let protected_len = {
         let mut w = Writer::new(&mut protected_buf);
         match kid {
             Some(kid) => {
-                w.map(2)?.u64(1)?.i64(signer.algorithm().cose_id())?.u64(4)?.bytes(&kid.0)?;
+                w.map(2)?.u64(1)?.i64(alg.cose_id())?.u64(4)?.bytes(&kid.0)?;
             }
             None => {
-                w.map(1)?.u64(1)?.i64(signer.algorithm().cose_id())?;
+                w.map(1)?.u64(1)?.i64(alg.cose_id())?;
             }
         }
         w.len()
@@ -126,7 +149,7 @@ pub(crate) fn encode_sign1(
     let protected = protected_buf.get(..protected_len).ok_or(EncodeError::BufferTooSmall)?;
     let signature = {
         let tbs = sig_structure(out, protected, aad, payload)?;
-        signer.sign64(tbs)
+        sign(tbs)?
     };
     let mut w = Writer::new(out);
     w.tag(TAG_COSE_SIGN1)?.array(4)?.bytes(protected)?.map(0)?.bytes(payload)?.bytes(&signature)?;

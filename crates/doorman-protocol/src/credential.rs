@@ -18,9 +18,9 @@
 //! 5 bytes and the credential must stay within 260 bytes.
 
 use crate::cbor::{FixedBytes, Malformed, Reader, Writer};
-use crate::cose::{decode_sign1, encode_sign1};
+use crate::cose::{decode_sign1, encode_issuer_sign1};
 use crate::ids::{CredentialId, DeliveryHash, LockId, Nonce, AUDIENCE_LEN};
-use crate::keys::{Algorithm, HandheldPublicKey, IssuerSigningKey, KeyId};
+use crate::keys::{Algorithm, HandheldPublicKey, IssuerSigner, KeyId};
 use crate::EncodeError;
 
 /// CWT `iss`.
@@ -240,18 +240,21 @@ pub(crate) fn decode_claims(payload: &[u8]) -> Result<CredentialClaims<'_>, Malf
 /// Signs `claims` with `key` into `out` (kid in the protected header, empty
 /// `external_aad`, so any COSE/CWT library can verify it); returns the length.
 pub fn issue_credential_into(
-    key: &IssuerSigningKey,
+    key: &(impl IssuerSigner + ?Sized),
     claims: &CredentialClaims<'_>,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
     let mut payload = [0u8; MAX_CREDENTIAL_LEN];
     let n = encode_claims(claims, &mut payload)?;
     let payload = payload.get(..n).ok_or(EncodeError::BufferTooSmall)?;
-    encode_sign1(out, key, Some(key.key_id()), &[], payload)
+    encode_issuer_sign1(out, key, &[], payload)
 }
 
 /// Signs `claims` with `key`.
-pub fn issue_credential(key: &IssuerSigningKey, claims: &CredentialClaims<'_>) -> Result<Credential, EncodeError> {
+pub fn issue_credential(
+    key: &(impl IssuerSigner + ?Sized),
+    claims: &CredentialClaims<'_>,
+) -> Result<Credential, EncodeError> {
     Credential::fill_with(|buf| issue_credential_into(key, claims, buf))
 }
 

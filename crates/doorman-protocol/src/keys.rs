@@ -353,6 +353,36 @@ impl IssuerSigningKey {
     }
 }
 
+/// A signer that failed (a hardware module that did not answer, a key service
+/// that refused): nothing was signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignError;
+
+/// Whatever signs as an issuer key: an [`IssuerSigningKey`] held in memory, or
+/// something that keeps the private key elsewhere (an HSM, a cloud KMS) and
+/// only hands back signatures. Everything the service signs for locks
+/// (credentials, revocation bundles, key updates, time statements) takes one.
+pub trait IssuerSigner {
+    /// The key id put in the protected header.
+    fn key_id(&self) -> KeyId;
+    /// EdDSA or ES256.
+    fn algorithm(&self) -> Algorithm;
+    /// The 64-byte signature of `msg` (Ed25519, or ES256 as `r || s`).
+    fn try_sign64(&self, msg: &[u8]) -> Result<[u8; 64], SignError>;
+}
+
+impl IssuerSigner for IssuerSigningKey {
+    fn key_id(&self) -> KeyId {
+        self.kid
+    }
+    fn algorithm(&self) -> Algorithm {
+        IssuerSigningKey::algorithm(self)
+    }
+    fn try_sign64(&self, msg: &[u8]) -> Result<[u8; 64], SignError> {
+        Ok(CoseSigner::sign64(self, msg))
+    }
+}
+
 impl CoseSigner for IssuerSigningKey {
     fn algorithm(&self) -> Algorithm {
         IssuerSigningKey::algorithm(self)

@@ -137,8 +137,8 @@ pub use events::{
 };
 pub use ids::{delivery_hash, CredentialId, DeliveryHash, LockId, Nonce};
 pub use keys::{
-    Algorithm, HandheldKey, HandheldPublicKey, IssuerSigningKey, KeyError, KeyId, KeyUsage, LockDeviceKey,
-    LockDevicePublicKey, PublicKey, TrustedKey,
+    Algorithm, HandheldKey, HandheldPublicKey, IssuerSigner, IssuerSigningKey, KeyError, KeyId, KeyUsage,
+    LockDeviceKey, LockDevicePublicKey, PublicKey, SignError, TrustedKey,
 };
 pub use replay::{ReplayWindow, REPLAY_WINDOW};
 pub use revocation::{
@@ -157,6 +157,8 @@ pub enum EncodeError {
     InvalidInput,
     /// More entries than a lock can hold.
     TooManyEntries,
+    /// The issuer's signer failed (an HSM or key service did not sign).
+    SignerFailed,
 }
 
 impl core::fmt::Display for EncodeError {
@@ -165,6 +167,7 @@ impl core::fmt::Display for EncodeError {
             EncodeError::BufferTooSmall => "output buffer too small",
             EncodeError::InvalidInput => "input breaks a protocol rule",
             EncodeError::TooManyEntries => "more entries than a lock can hold",
+            EncodeError::SignerFailed => "the issuer's signer failed",
         })
     }
 }

@@ -15,9 +15,9 @@
 //! needed, the service bumps the epoch instead.
 
 use crate::cbor::{FixedBytes, Malformed, Reader, Writer};
-use crate::cose::{decode_sign1, encode_sign1, SIG_STRUCTURE_OVERHEAD};
+use crate::cose::{decode_sign1, encode_issuer_sign1, SIG_STRUCTURE_OVERHEAD};
 use crate::ids::{CredentialId, LockId};
-use crate::keys::{IssuerSigningKey, KeyUsage};
+use crate::keys::{IssuerSigner, KeyUsage};
 use crate::trust::{AuthError, TrustStore};
 use crate::EncodeError;
 
@@ -197,7 +197,7 @@ pub(crate) fn apply_bundle(
 
 /// Signs a revocation bundle for one lock.
 pub fn issue_revocation_bundle(
-    key: &IssuerSigningKey,
+    key: &(impl IssuerSigner + ?Sized),
     lock_id: &LockId,
     sequence: u64,
     epoch: u64,
@@ -216,5 +216,5 @@ pub fn issue_revocation_bundle(
         w.len()
     };
     let payload = payload.get(..n).ok_or(EncodeError::BufferTooSmall)?;
-    RevocationBundle::fill_with(|out| encode_sign1(out, key, Some(key.key_id()), REVOCATION_AAD, payload))
+    RevocationBundle::fill_with(|out| encode_issuer_sign1(out, key, REVOCATION_AAD, payload))
 }

@@ -15,8 +15,8 @@
 //! latest one alone.
 
 use crate::cbor::{FixedBytes, Malformed, Reader, Writer};
-use crate::cose::{encode_sign1, verify_sign1, Sign1, SIG_STRUCTURE_OVERHEAD};
-use crate::keys::{Algorithm, IssuerSigningKey, KeyId, KeyUsage, PublicKey, TrustedKey};
+use crate::cose::{encode_issuer_sign1, verify_sign1, Sign1, SIG_STRUCTURE_OVERHEAD};
+use crate::keys::{Algorithm, IssuerSigner, KeyId, KeyUsage, PublicKey, TrustedKey};
 use crate::EncodeError;
 
 /// How many key ids a lock remembers, active and retired together.
@@ -293,7 +293,11 @@ fn decode_op(r: &mut Reader<'_>) -> Result<KeyUpdateOp, Malformed> {
 }
 
 /// Signs a key update with `key` (which the locks must trust with usage KEY_UPDATE).
-pub fn issue_key_update(key: &IssuerSigningKey, sequence: u64, ops: &[KeyUpdateOp]) -> Result<KeyUpdate, EncodeError> {
+pub fn issue_key_update(
+    key: &(impl IssuerSigner + ?Sized),
+    sequence: u64,
+    ops: &[KeyUpdateOp],
+) -> Result<KeyUpdate, EncodeError> {
     if ops.len() > MAX_KEY_UPDATE_OPS {
         return Err(EncodeError::TooManyEntries);
     }
@@ -319,5 +323,5 @@ pub fn issue_key_update(key: &IssuerSigningKey, sequence: u64, ops: &[KeyUpdateO
         w.len()
     };
     let payload = payload.get(..n).ok_or(EncodeError::BufferTooSmall)?;
-    KeyUpdate::fill_with(|out| encode_sign1(out, key, Some(key.key_id()), KEY_UPDATE_AAD, payload))
+    KeyUpdate::fill_with(|out| encode_issuer_sign1(out, key, KEY_UPDATE_AAD, payload))
 }

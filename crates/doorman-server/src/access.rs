@@ -170,6 +170,7 @@ impl Service {
         self.events_appended();
 
         let delivery_hash = issuing::delivery_hash(&delivery.hash_salt, delivery.id);
+        let keys = self.keys();
         let mut doors = Vec::with_capacity(steps.len());
         for ((access_point_id, lock_id, cti, name, lock_public_key), door) in steps.into_iter().zip(&granted.doors) {
             let sequence =
@@ -185,10 +186,10 @@ impl Service {
                         issued_at: now,
                         expires_at,
                     };
-                    let cred = issuing::sign_credential(&self.keys, &self.config.issuer, &params, handheld)?;
+                    let cred = issuing::sign_credential(&keys, &self.config.issuer, &params, handheld)?;
                     (Some(doorman_domain::serde_b64::encode(&cred)), None)
                 }
-                None => (None, Some(issuing::door_code(&self.keys.door_code_master, lock_id, now, sequence)?)),
+                None => (None, Some(issuing::door_code(&keys.door_code_master, lock_id, now, sequence)?)),
             };
             doors.push(DoorAccess {
                 access_point_id,

@@ -36,12 +36,14 @@ use doorman_domain::{
     serde_b64, CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, Viewer,
     EVENT_FORMAT_VERSION,
 };
+use doorman_protocol::PublicKey;
 use doorman_store::{AuditStore, EntryFilter, Integration, Integrator, StoredCheckpoint, StoredEntry};
 use doorman_tlog::{
     consistency_plan, encode_tile, frontier_nodes, inclusion_plan, parse_tile_path, AddCheckpointRequest, Checkpoint,
-    Frontier, Hash, Note, NoteSignature, NoteSigner, ProofPlan, TilePath, VerifierKey,
+    Frontier, Hash, KeyKind, Note, NoteSignature, ProofPlan, TilePath, VerifierKey,
 };
 
+use crate::keys::Signer;
 use crate::{auth, ServiceError, ServiceResult};
 
 /// The log's origin unless configured: the first line of its checkpoints
@@ -153,10 +155,11 @@ pub trait WitnessTransport: Send + Sync {
     async fn add_checkpoint(&self, url: &str, body: Vec<u8>) -> Result<WitnessReply, String>;
 }
 
-/// The log's signing key under its origin.
+/// The log's signing key under its origin: whatever [`Signer`] holds it
+/// (the key file's, or an HSM's), and the verifier key it answers to.
 pub struct LogSigner {
     origin: String,
-    signer: Result<NoteSigner, String>,
+    signer: Result<(std::sync::Arc<dyn Signer>, VerifierKey), String>,
 }
 
 impl std::fmt::Debug for LogSigner {
@@ -169,27 +172,53 @@ impl LogSigner {
     /// The key with this seed, named `origin`. An origin that is not a valid
     /// key name (spaces, `+`) makes every signing fail with that reason.
     pub fn new(origin: &str, seed: [u8; 32]) -> Self {
-        let signer = NoteSigner::from_seed(origin, seed).map_err(|e| format!("log origin {origin:?}: {e}"));
-        Self { origin: origin.to_string(), signer }
+        Self::with_signer(origin, std::sync::Arc::new(crate::keys::FileSigner::ed25519(&seed)))
+    }
+
+    /// The key `signer` holds (Ed25519), named `origin`.
+    pub fn with_signer(origin: &str, signer: std::sync::Arc<dyn Signer>) -> Self {
+        let verifier = match signer.public_key() {
+            PublicKey::Ed25519(public) => {
+                VerifierKey::new(origin, KeyKind::Ed25519, public).map_err(|e| format!("log origin {origin:?}: {e}"))
+            }
+            PublicKey::P256(_) => Err("the log's key must be Ed25519".to_string()),
+        };
+        Self { origin: origin.to_string(), signer: verifier.map(|v| (signer, v)) }
     }
 
     pub fn origin(&self) -> &str {
         &self.origin
     }
 
-    fn signer(&self) -> ServiceResult<&NoteSigner> {
+    fn signer(&self) -> ServiceResult<&(std::sync::Arc<dyn Signer>, VerifierKey)> {
         self.signer.as_ref().map_err(|e| ServiceError::Internal(e.clone()))
     }
 
     /// The log's verifier key, as verifiers and witnesses take it.
     pub fn verifier_key(&self) -> ServiceResult<VerifierKey> {
-        Ok(self.signer()?.verifier_key())
+        Ok(self.signer()?.1.clone())
     }
+}
+
+/// Signs `checkpoint` as a note by the log's key.
+fn sign_checkpoint(
+    (signer, verifier): &(std::sync::Arc<dyn Signer>, VerifierKey),
+    checkpoint: &Checkpoint,
+) -> Result<Note, String> {
+    let mut note = checkpoint.to_note();
+    let signature = signer.sign(note.text().as_bytes()).map_err(|_| "the log's signer failed".to_string())?;
+    note.add_signature(NoteSignature {
+        name: verifier.name().to_string(),
+        key_id: verifier.key_id(),
+        signature: signature.to_vec(),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(note)
 }
 
 /// Grows the tree inside the store's sequencing transaction.
 struct Sequencer<'a> {
-    signer: &'a NoteSigner,
+    signer: &'a (std::sync::Arc<dyn Signer>, VerifierKey),
     origin: &'a str,
     now: i64,
 }
@@ -210,9 +239,8 @@ impl Integrator for Sequencer<'_> {
             }
         }
         let root = tree.root();
-        let note = Checkpoint::new(self.origin, tree.size(), root)
-            .and_then(|checkpoint| checkpoint.sign(self.signer))
-            .map_err(|e| e.to_string())?;
+        let checkpoint = Checkpoint::new(self.origin, tree.size(), root).map_err(|e| e.to_string())?;
+        let note = sign_checkpoint(self.signer, &checkpoint)?;
         Ok(Integration {
             hashes: written.iter().map(|stored| (stored.stored_index(), stored.hash.0)).collect(),
             root: root.0,

@@ -32,10 +32,17 @@ pub enum ServiceError {
     /// A clip upload or read refused (its own code and status).
     #[error(transparent)]
     Clip(#[from] crate::clips::ClipRefusal),
+    /// The database cannot be reached now; nothing was done and the same
+    /// call may succeed in a few seconds. The cause is logged, not sent.
+    #[error("the service's database is unavailable; retry in {RETRY_AFTER_UNAVAILABLE_S} s")]
+    Unavailable(String),
     /// Anything else; the cause is logged, the client sees only `internal`.
     #[error("internal error")]
     Internal(String),
 }
+
+/// What a client is told to wait (`Retry-After`) when the database is away.
+pub const RETRY_AFTER_UNAVAILABLE_S: u64 = 2;
 
 impl ServiceError {
     /// The stable machine-readable code.
@@ -50,6 +57,7 @@ impl ServiceError {
             ServiceError::IllegalTransition(_) => "illegal_transition",
             ServiceError::Clip(r) => r.code(),
             ServiceError::Refused { reason, .. } => reason.as_str(),
+            ServiceError::Unavailable(_) => "unavailable",
             ServiceError::Internal(_) => "internal",
         }
     }
@@ -66,6 +74,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(m) => ServiceError::Conflict(m),
             StoreError::Stale(m) => ServiceError::Conflict(format!("changed meanwhile: {m}")),
             StoreError::Backend(m) => ServiceError::Internal(m),
+            StoreError::Unavailable(m) => ServiceError::Unavailable(m),
         }
     }
 }

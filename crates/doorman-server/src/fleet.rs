@@ -182,7 +182,7 @@ impl Service {
         Ok(())
     }
 
-    fn sign_revocation_bundle(
+    pub(crate) fn sign_revocation_bundle(
         &self,
         lock: LockId,
         sequence: u64,
@@ -203,7 +203,7 @@ impl Service {
         if entries.len() < live.len() {
             tracing::warn!(%lock, live = live.len(), "more revoked credentials than a bundle holds");
         }
-        doorman_protocol::issue_revocation_bundle(&self.keys.active.signer, &lock_wire_id(lock), sequence, 0, &entries)
+        doorman_protocol::issue_revocation_bundle(&self.keys().active, &lock_wire_id(lock), sequence, 0, &entries)
             .map(|b| b.to_vec())
             .map_err(|e| ServiceError::Internal(format!("cannot sign a revocation bundle: {e:?}")))
     }
@@ -369,7 +369,7 @@ impl Service {
             max_uses: 1,
             challenge_nonce: Some(opened.challenge().nonce),
         };
-        let credential = doorman_protocol::issue_credential(&self.keys.active.signer, &claims)
+        let credential = doorman_protocol::issue_credential(&self.keys().active, &claims)
             .map_err(|e| ServiceError::Internal(format!("cannot sign a remote credential: {e:?}")))?;
         let presentation = self
             .remote
@@ -536,6 +536,7 @@ impl Service {
         if let Err(e) = result {
             tracing::warn!(%lock, error = %e, "health report not kept");
         }
+        self.catch_up_lock(lock, health).await;
     }
 
     /// A signed time statement for a lock of the fleet.
@@ -546,7 +547,7 @@ impl Service {
             _ => return None,
         }
         let now = u64::try_from(self.now()).ok()?;
-        doorman_lock::issue_time_statement(&self.keys.active.signer, wire, nonce, now, &mut OsRng)
+        doorman_lock::issue_time_statement(&self.keys().active, wire, nonce, now, &mut OsRng)
             .map(|s| s.to_vec())
             .map_err(|e| tracing::error!(%lock, error = ?e, "cannot sign a time statement"))
             .ok()

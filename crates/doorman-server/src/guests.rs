@@ -226,7 +226,7 @@ impl Service {
                 }
                 (None, _, Some((slot_start, accepted_from, accepted_until))) => {
                     let code =
-                        issuing::door_code(&self.keys.door_code_master, door.lock_id, slot_start, door.sequence)?;
+                        issuing::door_code(&self.keys().door_code_master, door.lock_id, slot_start, door.sequence)?;
                     out.door_code = Some(code);
                     out.door_code_valid_from = Some(accepted_from);
                     out.door_code_valid_until = Some(accepted_until);
@@ -269,7 +269,7 @@ impl Service {
             max_uses,
             challenge_nonce: None,
         };
-        doorman_protocol::issue_credential(&self.keys.active.signer, &claims)
+        doorman_protocol::issue_credential(&self.keys().active, &claims)
             .map(|c| c.as_bytes().to_vec())
             .map_err(|e| ServiceError::Internal(format!("cannot encode a guest credential: {e:?}")))
     }

@@ -118,7 +118,7 @@ pub fn sign_credential(
         max_uses: 1,
         challenge_nonce: None,
     };
-    issue_credential(&keys.active.signer, &claims)
+    issue_credential(&keys.active, &claims)
         .map(|c| c.as_bytes().to_vec())
         .map_err(|e| ServiceError::Internal(format!("cannot encode a credential: {e:?}")))
 }

@@ -26,6 +26,7 @@ mod manager;
 mod operator;
 mod resident;
 mod returns;
+mod rotation;
 mod structure;
 mod tenancy;
 pub mod tokens;
@@ -41,8 +42,8 @@ use doorman_domain::policy::PolicyRules;
 use doorman_domain::{Clock, Principal, Property, PropertyId, UnitId};
 use doorman_store::Store;
 
-pub use error::{ServiceError, ServiceResult};
-pub use keys::{KeyFile, KeyRing};
+pub use error::{ServiceError, ServiceResult, RETRY_AFTER_UNAVAILABLE_S};
+pub use keys::{KeyCustody, KeyEncryptionKey, KeyFile, KeyFileError, KeyRing, Signer};
 
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -77,6 +78,10 @@ pub struct ServiceConfig {
     /// Whether webhook URLs may name loopback, private or link-local
     /// addresses (off by default: no calls into the service's network).
     pub webhook_private_targets: bool,
+    /// How long a webhook delivery being sent is kept from other
+    /// dispatchers: a process killed mid-send leaves it leased this long,
+    /// then it is sent again (at least once: receivers dedupe on the event id).
+    pub webhook_lease_s: i64,
     /// A door the service learnt opened this long ago, with no close since,
     /// is logged as left ajar (once per opening, also if the lock says so).
     pub door_ajar_after_s: i64,
@@ -87,6 +92,10 @@ pub struct ServiceConfig {
     /// The longest a guest pass may last (a lock refuses credentials living
     /// longer than its own maximum, one hour by default).
     pub guest_max_duration_s: i64,
+    /// After `keys rotate` announced a new issuer key, the longest the
+    /// service keeps signing with the old one while some lock in service
+    /// has not said it holds the new one.
+    pub key_activation_max_wait_s: i64,
 }
 
 impl Default for ServiceConfig {
@@ -106,10 +115,12 @@ impl Default for ServiceConfig {
             feed_recheck_ms: 1000,
             webhook_retry_s: webhooks::DEFAULT_RETRY_S.to_vec(),
             webhook_private_targets: false,
+            webhook_lease_s: webhooks::DEFAULT_LEASE_S,
             door_ajar_after_s: 120,
             clip_retention_days: 30,
             clip_max_bytes: clips::DEFAULT_CLIP_MAX_BYTES,
             guest_max_duration_s: 3600,
+            key_activation_max_wait_s: rotation::DEFAULT_KEY_ACTIVATION_MAX_WAIT_S,
         }
     }
 }
@@ -117,7 +128,12 @@ impl Default for ServiceConfig {
 pub struct Service {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    keys: KeyRing,
+    /// Swapped whole when a rotation moves on (`rotation.rs`).
+    keys: std::sync::RwLock<Arc<KeyRing>>,
+    /// Where the key file is, once attached: rotations write it.
+    custody: std::sync::OnceLock<keys::KeyCustody>,
+    /// One rotation step at a time in this process.
+    rotating: tokio::sync::Mutex<()>,
     config: ServiceConfig,
     limiter: auth::AuthFailureLimiter,
     /// The transparency log's key and what the witnesses last cosigned.
@@ -146,11 +162,13 @@ impl std::fmt::Debug for Service {
 impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keys: KeyRing, config: ServiceConfig) -> Self {
         let limiter = auth::AuthFailureLimiter::new(config.auth_max_failures, config.auth_window_s);
-        let log_signer = audit::LogSigner::new(&config.log_origin, keys.log_seed);
+        let log_signer = audit::LogSigner::with_signer(&config.log_origin, keys.log.clone());
         Self {
             store,
             clock,
-            keys,
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            custody: std::sync::OnceLock::new(),
+            rotating: tokio::sync::Mutex::new(()),
             config,
             limiter,
             log_signer,
@@ -179,8 +197,9 @@ impl Service {
         &self.config
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// The keys signing now (a rotation swaps them whole).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// On the very first start, creates the operator token and returns it

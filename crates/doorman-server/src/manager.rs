@@ -203,7 +203,7 @@ impl Service {
             tracing::error!(error = %e, "the Mosquitto files could not be refreshed; the new lock cannot connect yet");
         }
         let door_code_secret = match lock.keypad {
-            true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys.door_code_master, lock.id)?)),
+            true => Some(URL_SAFE_NO_PAD.encode(issuing::door_code_secret(&self.keys().door_code_master, lock.id)?)),
             false => None,
         };
         let mqtt = doorman_api::MqttAccount {
@@ -213,7 +213,7 @@ impl Service {
         };
         Ok(LockProvisioned {
             lock,
-            trust_anchors: issuing::trust_anchors(&self.keys),
+            trust_anchors: issuing::trust_anchors(&self.keys()),
             door_code_secret,
             mqtt: Some(mqtt),
         })

@@ -38,8 +38,9 @@ pub const SIGNATURE_HEADER: &str = "Doorman-Signature";
 const FAN_OUT_BATCH: u32 = 500;
 /// Deliveries one dispatch attempts.
 const SEND_BATCH: u32 = 100;
-/// How long a taken delivery is kept from other dispatchers.
-const LEASE_S: i64 = 120;
+/// How long a taken delivery is kept from other dispatchers (and, after a
+/// crash between the POST and its record, how long until it is sent again).
+pub const DEFAULT_LEASE_S: i64 = 120;
 /// The default wait before each retry, in seconds.
 pub const DEFAULT_RETRY_S: [i64; 8] = [30, 120, 600, 1800, 3600, 7200, 14_400, 28_800];
 /// Most webhooks per principal.
@@ -305,7 +306,7 @@ impl Service {
         let now = self.now();
         for due in self.store.due_webhook_deliveries(now, SEND_BATCH).await? {
             let d = &due.delivery;
-            if !self.store.claim_webhook_delivery(d.id, d.next_attempt_at, now + LEASE_S).await? {
+            if !self.store.claim_webhook_delivery(d.id, d.next_attempt_at, now + self.config.webhook_lease_s).await? {
                 continue; // another dispatcher took it
             }
             let at = self.now();

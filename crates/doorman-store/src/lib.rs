@@ -213,4 +213,9 @@ pub enum StoreError {
     /// The database failed; the text never includes credentials.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached now (the server is down, restarting,
+    /// or out of connections): nothing was done, and the same call may
+    /// succeed later. The text never includes credentials.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }

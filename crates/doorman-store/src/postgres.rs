@@ -4,6 +4,7 @@
 //! database (see the crate documentation), never a lock in this process.
 
 use std::fmt;
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -25,9 +26,24 @@ const TEST_SCHEMA_MAX_AGE_S: i64 = 2 * 3600;
 /// How long a caller waits for a pooled connection (or for the server to
 /// come up) before the operation fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// While the server is known to be away, how long a caller waits for a
+/// connection before being told so: a request answers 503 at once instead
+/// of after [`ACQUIRE_TIMEOUT`], and the first call after the server is
+/// back connects (a connection is made in milliseconds on a live server).
+const ACQUIRE_TIMEOUT_WHILE_AWAY: Duration = Duration::from_millis(500);
+/// With room in the pool, a connection that is not made within this long
+/// means the server is away (a busy pool, with no room, is waited for up to
+/// [`ACQUIRE_TIMEOUT`]): the first requests of an outage answer in 2 s.
+const CONNECT_GRACE: Duration = Duration::from_secs(2);
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Set when a connection could not be made or was lost, cleared by the
+    /// next connection acquired: while set, callers wait only
+    /// [`ACQUIRE_TIMEOUT_WHILE_AWAY`] for one.
+    away: std::sync::atomic::AtomicBool,
+    /// The pool's size limit.
+    max_connections: u32,
     /// `postgres://user@host:port/database`: where, never with the password.
     server: String,
     /// The schema the pool's `search_path` points at, when isolated.
@@ -91,7 +107,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(scrub(&format!("migrating PostgreSQL: {e}"), url)))?;
-        Ok(Self { pool, server, schema })
+        Ok(Self { pool, server, schema, away: std::sync::atomic::AtomicBool::new(false), max_connections })
     }
 }
 
@@ -143,6 +159,41 @@ async fn sweep_old_test_schemas(admin: &mut PgConnection, now: i64) -> StoreResu
     Ok(())
 }
 
+impl PostgresStore {
+    /// Runs `connect` (taking a pooled connection), bounded by how long a
+    /// caller should wait given what is known of the server, and keeps
+    /// that knowledge up to date.
+    async fn reachable<T>(&self, connect: impl Future<Output = Result<T, sqlx::Error>>) -> StoreResult<T> {
+        use std::sync::atomic::Ordering;
+        let away = self.away.load(Ordering::Relaxed);
+        let unavailable =
+            |limit: Duration| StoreError::Unavailable(format!("no connection to {} within {limit:?}", self.server));
+        let mut connect = std::pin::pin!(connect);
+        let first = if away { ACQUIRE_TIMEOUT_WHILE_AWAY } else { CONNECT_GRACE };
+        let result = match tokio::time::timeout(first, &mut connect).await {
+            Ok(result) => result.map_err(db_error),
+            Err(_) if away || self.pool.size() < self.max_connections => Err(unavailable(first)),
+            // Every connection is in use: wait for one to come back.
+            Err(_) => match tokio::time::timeout(ACQUIRE_TIMEOUT.saturating_sub(first), connect).await {
+                Ok(result) => result.map_err(db_error),
+                Err(_) => Err(unavailable(ACQUIRE_TIMEOUT)),
+            },
+        };
+        match &result {
+            Ok(_) if away => {
+                tracing::info!(server = %self.server, "PostgreSQL is reachable again");
+                self.away.store(false, Ordering::Relaxed);
+            }
+            Err(StoreError::Unavailable(why)) if !away => {
+                tracing::warn!(server = %self.server, %why, "PostgreSQL is unreachable");
+                self.away.store(true, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
 impl Backend for PostgresStore {
     type Db = Postgres;
     const NAME: &'static str = "postgres";
@@ -152,8 +203,12 @@ impl Backend for PostgresStore {
     }
 
     async fn begin_write(&self) -> StoreResult<WriteTx<Postgres>> {
-        let tx: Transaction<'static, Postgres> = self.pool.begin().await.map_err(db_error)?;
+        let tx: Transaction<'static, Postgres> = self.reachable(self.pool.begin()).await?;
         Ok(WriteTx::new(tx, None))
+    }
+
+    async fn read(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
+        self.reachable(self.pool.acquire()).await
     }
 
     /// No direct path: sqlx's PostgreSQL driver runs on the calling task.

@@ -34,11 +34,26 @@ pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
             ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation | ErrorKind::CheckViolation => {
                 StoreError::Conflict(db.message().to_string())
             }
+            _ if db.code().is_some_and(|code| server_unavailable(&code)) => StoreError::Unavailable(error.to_string()),
             _ => StoreError::Backend(error.to_string()),
         },
         sqlx::Error::RowNotFound => StoreError::NotFound,
+        // The connection could not be made or was lost: the server is away,
+        // not the request wrong.
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
         _ => StoreError::Backend(error.to_string()),
     }
+}
+
+/// SQLSTATEs that say the server, not the statement, is the problem:
+/// class 08 (connection exception), 57P01-57P03 (shutting down, crashed,
+/// starting up) and 53300 (too many connections).
+fn server_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// A write transaction, holding the backend's turn to write (SQLite with

@@ -43,6 +43,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
             ClipRefusal::Deleted => StatusCode::GONE,
             ClipRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         },
+        ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -55,6 +56,10 @@ impl From<ServiceError> for ApiError {
         let mut out = ApiError::new(status, e.code(), e.to_string());
         match e {
             ServiceError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ServiceError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                out.retry_after_s = Some(doorman_server::RETRY_AFTER_UNAVAILABLE_S);
+            }
             ServiceError::Refused { request_id, .. } => out.request_id = Some(request_id),
             ServiceError::RateLimited { retry_after_s } => out.retry_after_s = Some(retry_after_s),
             _ => {}

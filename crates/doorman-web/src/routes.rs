@@ -29,6 +29,10 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
     OpenApiRouter::new()
         .routes(routes!(whoami))
         .routes(routes!(keys))
+        .routes(routes!(key_update))
+        .routes(routes!(key_rotation))
+        .routes(routes!(rotate_keys))
+        .routes(routes!(retire_keys))
         .routes(routes!(create_manager, list_managers))
         .routes(routes!(create_carrier, list_carriers))
         .routes(routes!(create_property, list_properties))
@@ -93,10 +97,44 @@ async fn whoami(Caller(p): Caller) -> Out<WhoAmI> {
 /// The issuer's public keys: the trust anchors locks hold. Public.
 #[utoipa::path(get, path = "/v1/keys", tag = "account", security(()), responses((status = 200, body = KeySet)))]
 async fn keys(State(s): S) -> Out<KeySet> {
-    Ok(Json(KeySet { issuer: s.config().issuer.clone(), keys: doorman_server::issuing::trust_anchors(s.keys()) }))
+    Ok(Json(KeySet { issuer: s.config().issuer.clone(), keys: doorman_server::issuing::trust_anchors(&s.keys()) }))
+}
+
+/// The latest signed key update (the keys locks should trust, and those
+/// they must stop trusting), for a handheld to carry to a lock without
+/// network. Public; 404 while the keys never rotated.
+#[utoipa::path(get, path = "/v1/keys/update", tag = "account", security(()),
+    responses((status = 200, body = KeyUpdateView)))]
+async fn key_update(State(s): S) -> Out<KeyUpdateView> {
+    Ok(Json(s.latest_key_update()?))
 }
 
 // --- operator -------------------------------------------------------------------
+
+/// Where the issuer key's rotation stands: the key signing, a key waiting
+/// for the locks, and which locks have not said they hold it.
+#[utoipa::path(get, path = "/v1/keys/rotation", tag = "operator",
+    responses((status = 200, body = KeyRotationView)))]
+async fn key_rotation(State(s): S, Caller(p): Caller) -> Out<KeyRotationView> {
+    Ok(Json(s.key_rotation(&p).await?))
+}
+
+/// Rotate the issuer key without a restart: a new key is announced to every
+/// lock in a signed key update and signs once every lock in service holds
+/// it (or at `key_activation_max_wait_s`). 409 while a rotation is under way.
+#[utoipa::path(post, path = "/v1/keys/rotate", tag = "operator",
+    responses((status = 200, body = KeyRotationView)))]
+async fn rotate_keys(State(s): S, Caller(p): Caller) -> Out<KeyRotationView> {
+    Ok(Json(s.rotate_issuer_key(&p).await?))
+}
+
+/// Retire every issuer key that no longer signs: locks stop trusting them
+/// with the next key update. 409 while a new key does not sign yet.
+#[utoipa::path(post, path = "/v1/keys/retire", tag = "operator",
+    responses((status = 200, body = KeyRotationView)))]
+async fn retire_keys(State(s): S, Caller(p): Caller) -> Out<KeyRotationView> {
+    Ok(Json(s.retire_issuer_keys(&p).await?))
+}
 
 /// Create a building manager and their first API token (shown once).
 #[utoipa::path(post, path = "/v1/managers", tag = "operator", request_body = CreateNamed,

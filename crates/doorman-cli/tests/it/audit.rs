@@ -27,7 +27,7 @@ use crate::kit::{expect_error, Backend, Kit, HOUR};
 /// The log's verifier key, as the operator would publish it.
 pub fn log_key(kit: &Kit) -> VerifierKey {
     let ring = kit.keys.ring().unwrap();
-    LogSigner::new(kit.running.service.log_origin(), ring.log_seed).verifier_key().unwrap()
+    LogSigner::with_signer(kit.running.service.log_origin(), ring.log).verifier_key().unwrap()
 }
 
 /// What the background sequencer does, now.
@@ -558,7 +558,7 @@ async fn witness_cosigns(backend: Backend) -> anyhow::Result<()> {
     use doorman_cli::witness_cmd::{self, HttpWitnesses, WitnessArgs};
     let dir = crate::kit::TempDir::new("doorman-witness")?;
     let keys = KeyFile::generate(crate::kit::WEDNESDAY_2PM).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let log_vkey = LogSigner::new("doorman.example/log", keys.ring().map_err(|e| anyhow::anyhow!("{e}"))?.log_seed)
+    let log_vkey = LogSigner::with_signer("doorman.example/log", keys.ring().map_err(|e| anyhow::anyhow!("{e}"))?.log)
         .verifier_key()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let args = WitnessArgs {

@@ -399,7 +399,13 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
     let before = snapshot(kit, &b).await?;
     let (d, u) = (parcel.id, b.unit_2b.id);
 
-    let operator_routes = vec![Call::post("/v1/managers", &x.named), Call::post("/v1/carriers", &x.named)];
+    let operator_routes = vec![
+        Call::post("/v1/managers", &x.named),
+        Call::post("/v1/carriers", &x.named),
+        Call::get("/v1/keys/rotation"),
+        Call::post("/v1/keys/rotate", &serde_json::json!({})),
+        Call::post("/v1/keys/retire", &serde_json::json!({})),
+    ];
     // The directories: a manager picks a carrier to enable, a manager to hand over to.
     let operator_or_manager_routes = vec![Call::get("/v1/managers"), Call::get("/v1/carriers?name=parc")];
     let mut manager_routes = manager_calls(&b, &x);

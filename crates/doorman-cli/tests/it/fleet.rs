@@ -397,6 +397,11 @@ impl FleetEnv {
         Ok(events)
     }
 
+    /// Where the service keeps the private Mosquitto's files (Mosquitto only).
+    pub fn mosquitto_dir(&self) -> Option<&std::path::Path> {
+        self._files.as_ref().map(|d| d.path())
+    }
+
     pub async fn health(&self, i: usize) -> anyhow::Result<LockHealthView> {
         let id = self.lock_id(i);
         self.rosa.lock_health(self.property.id).await?.into_iter().find(|h| h.lock_id == id).context("no health row")
@@ -441,7 +446,7 @@ pub struct MosquittoProcess {
 }
 
 impl MosquittoProcess {
-    async fn start(dir: &std::path::Path, port: u16) -> anyhow::Result<Self> {
+    pub async fn start(dir: &std::path::Path, port: u16) -> anyhow::Result<Self> {
         let bin = std::env::var("DOORMAN_TEST_MOSQUITTO").map(PathBuf::from).ok().or_else(|| {
             ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
                 .iter()

@@ -22,6 +22,7 @@ mod concurrency;
 mod dashboard;
 mod domain;
 mod doors;
+mod faults;
 mod findings;
 mod fixture;
 mod fleet;
@@ -167,6 +168,9 @@ scenarios!(
     fleet::fleet_killed_lock_process_loses_nothing,
     fleet::fleet_provisioned_bundle_runs_as_a_lock_process,
     fleet::fleet_resident_opens_a_shared_door_remotely,
+    // faults survived, keys rotated while deliveries go on
+    faults::fleet_faults_mosquitto_restarted_locks_resync_and_revocations_arrive,
+    faults::fleet_key_rotation_keeps_deliveries_going_and_retires_the_old_key,
     // notifications: the event feed, its live stream, webhooks
     notify::every_notification_of_a_delivery_in_order_to_the_right_principals,
     notify::resuming_with_last_event_id_loses_and_repeats_nothing,

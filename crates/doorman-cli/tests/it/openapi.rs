@@ -14,6 +14,10 @@ use crate::kit::{raw_json_error, Kit};
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/me"),
     ("GET", "/v1/keys"),
+    ("GET", "/v1/keys/update"),
+    ("GET", "/v1/keys/rotation"),
+    ("POST", "/v1/keys/rotate"),
+    ("POST", "/v1/keys/retire"),
     ("POST", "/v1/managers"),
     ("GET", "/v1/managers"),
     ("POST", "/v1/carriers"),
@@ -107,6 +111,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The only operations that take no token.
 pub const PUBLIC: &[(&str, &str)] = &[
     ("GET", "/v1/keys"),
+    ("GET", "/v1/keys/update"),
     ("POST", "/v1/invitations/redeem"),
     // a lock's camera clip: authenticated by the hash the lock signed
     ("PUT", "/v1/locks/{lock_id}/clips/{counter}"),
@@ -211,7 +216,9 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
         let takes_no_body = o.path.ends_with("/cancel")
             || o.path.ends_with("/resend")
             || o.path.ends_with("/decommission")
-            || o.path.ends_with("/move-out");
+            || o.path.ends_with("/move-out")
+            || o.path.ends_with("/keys/rotate")
+            || o.path.ends_with("/keys/retire");
         assert_eq!(o.has_body, writes && !takes_no_body, "{name}: request body");
 
         let responses = o.op.get("responses").and_then(Value::as_object).context("responses")?;
