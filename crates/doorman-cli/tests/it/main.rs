@@ -28,6 +28,7 @@ mod fleet;
 mod guests;
 mod kit;
 mod lock;
+mod naming;
 mod notify;
 mod openapi;
 mod refusals;
@@ -89,6 +90,8 @@ scenarios!(
     dashboard::dashboard_live_stream_sends_only_the_principals_events,
     dashboard::dashboard_marks_only_proven_entries_verified,
     browser_audit::audit_page_verifies_the_log_in_the_browser,
+    // names in timelines: who and where, for whom the API would show them
+    naming::names_say_who_and_where_only_to_whom_the_api_would,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,
