@@ -94,14 +94,14 @@ fn events(cursor: Cursor) -> impl Stream<Item = Result<SseEvent, Infallible>> {
                 })
                 .collect();
             // One lookup of the names for the whole batch.
-            let names = match c.dash.service.names_for(&c.principal, events.iter().filter_map(|(_, e)| e.as_ref())).await
-            {
-                Ok(names) => names,
-                Err(e) => {
-                    tracing::warn!(error = %e, "live stream: naming the entries failed; ending the stream");
-                    return None;
-                }
-            };
+            let names =
+                match c.dash.service.names_for(&c.principal, events.iter().filter_map(|(_, e)| e.as_ref())).await {
+                    Ok(names) => names,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: naming the entries failed; ending the stream");
+                        return None;
+                    }
+                };
             for (index, event) in events {
                 c.after = Some(index);
                 let text = match &event {

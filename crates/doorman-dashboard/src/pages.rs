@@ -393,9 +393,7 @@ pub(crate) async fn resident_fragment(
     Query(query): Query<RawQuery>,
 ) -> Response {
     or_error(
-        resident_view(&dash, &signed.principal, query.raw())
-            .await
-            .map(|view| render(StatusCode::OK, &view.fragment)),
+        resident_view(&dash, &signed.principal, query.raw()).await.map(|view| render(StatusCode::OK, &view.fragment)),
     )
 }
 

@@ -454,7 +454,7 @@ pub fn sentence(e: &Event, n: &EventNames, time_zone: &str) -> String {
         EventKind::Unblocked => "Deliveries allowed again".into(),
         EventKind::Diverted { to, .. } => format!("Diverted to {to}"),
         EventKind::ReturnScheduled { tracking_number, .. } => match &n.drop_spot {
-            Some(s) => format!("Return {tracking_number} scheduled: collected from {s}"),
+            Some(s) => format!("Return {tracking_number} scheduled: to be collected from {s}"),
             None => format!("Return {tracking_number} scheduled"),
         },
         EventKind::ReturnCollected { .. } => match (&n.drop_spot, &n.driver, &n.carrier) {
