@@ -93,6 +93,10 @@ fn events(cursor: Cursor) -> impl Stream<Item = Result<SseEvent, Infallible>> {
                     (entry.index, event)
                 })
                 .collect();
+            if events.is_empty() {
+                c.after = c.after.max(looked_at);
+                continue;
+            }
             // One lookup of the names for the whole batch.
             let names =
                 match c.dash.service.names_for(&c.principal, events.iter().filter_map(|(_, e)| e.as_ref())).await {
