@@ -137,6 +137,7 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/carrier/deliveries/{delivery_id}/cancel", post(carrier::cancel))
         .route("/app/carrier/drivers", post(carrier::add_driver))
         .route("/app/carrier/drivers/{driver_id}/status", post(carrier::driver_status))
+        .route("/app/clips/{clip_id}", get(pages::clip_file))
         .route("/app/audit", get(pages::audit_page))
         .route("/app/audit/bundle", get(pages::audit_bundle))
         .route("/app/live", get(live::stream))

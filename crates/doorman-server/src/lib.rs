@@ -23,6 +23,7 @@ mod guests;
 pub mod issuing;
 pub mod keys;
 mod manager;
+pub mod naming;
 mod operator;
 mod resident;
 mod returns;

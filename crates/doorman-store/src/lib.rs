@@ -12,7 +12,8 @@
 //! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
 //! points), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
-//! carriers withdrawn, handovers). Each aggregate's module holds its trait
+//! carriers withdrawn, handovers), and [`NamingStore`] (the records behind
+//! a page of log events' ids, in bulk). Each aggregate's module holds its trait
 //! and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
@@ -63,6 +64,7 @@ mod delivery;
 pub mod doors;
 mod exec;
 pub mod fleet;
+mod naming;
 pub mod notify;
 pub mod postgres;
 mod property;
@@ -85,6 +87,7 @@ pub use delivery::{
 };
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
+pub use naming::{NameQuery, NameRows, NamingStore};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;
@@ -105,6 +108,7 @@ pub trait Store:
     + NotifyStore
     + StructureStore
     + TenancyStore
+    + NamingStore
     + Send
     + Sync
     + 'static
