@@ -10,7 +10,8 @@
 //! (deliveries, grants, access requests), [`FleetStore`] (lock accounts,
 //! lock events, revocations, doors, clips), [`AuditStore`] (the
 //! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
-//! points), [`StructureStore`] (changing and removing what a manager
+//! points), [`MailStore`] (people's notification choices, the mail outbox,
+//! email sign-in links), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
 //! carriers withdrawn, handovers). Each aggregate's module holds its trait
 //! and its one
@@ -63,6 +64,7 @@ mod delivery;
 pub mod doors;
 mod exec;
 pub mod fleet;
+pub mod mail;
 pub mod notify;
 pub mod postgres;
 mod property;
@@ -85,6 +87,7 @@ pub use delivery::{
 };
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
+pub use mail::{LinkRedemption, MailAttempt, MailMessage, MailState, MailStore, SignInLink, EMAIL_SIGN_IN_TOKEN_LABEL};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;
@@ -103,6 +106,7 @@ pub trait Store:
     + FleetStore
     + AuditStore
     + NotifyStore
+    + MailStore
     + StructureStore
     + TenancyStore
     + Send

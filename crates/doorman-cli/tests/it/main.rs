@@ -28,6 +28,7 @@ mod fleet;
 mod guests;
 mod kit;
 mod lock;
+mod mail;
 mod notify;
 mod openapi;
 mod refusals;
