@@ -466,7 +466,7 @@ impl Service {
                 if kind == NotificationKind::GuestEntered && !self.a_guest_of(unit, &event).await? {
                     continue;
                 }
-                if !people.contains_key(&unit) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = people.entry(unit) {
                     let living: Vec<Resident> = self
                         .store
                         .list_residents(unit)
@@ -474,7 +474,7 @@ impl Service {
                         .into_iter()
                         .filter(|r| r.moved_out_at.is_none())
                         .collect();
-                    people.insert(unit, living);
+                    slot.insert(living);
                 }
                 let residents = people.get(&unit).cloned().unwrap_or_default();
                 for resident in residents {
@@ -482,9 +482,8 @@ impl Service {
                     if event.at < resident.created_at {
                         continue;
                     }
-                    if !chosen.contains_key(&resident.id) {
-                        let kinds = kinds_of(&self.store.notification_choices(resident.id).await?);
-                        chosen.insert(resident.id, kinds);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = chosen.entry(resident.id) {
+                        slot.insert(kinds_of(&self.store.notification_choices(resident.id).await?));
                     }
                     if !chosen.get(&resident.id).is_some_and(|kinds| kinds.contains(&kind)) {
                         continue;
