@@ -15,9 +15,9 @@ use doorman_domain::{
 };
 use doorman_server::{ServiceError, ServiceResult};
 
-use crate::audit_view::{checked_entries, CheckedLog};
+use crate::audit_view::CheckedLog;
 use crate::form::{Fields, Typed};
-use crate::pages::{delivery_view, or_error, render, service_error, Chrome, DeliveryView};
+use crate::pages::{delivery_view, named_log, or_error, render, service_error, Chrome, DeliveryView};
 use crate::session::Signed;
 use crate::text::{local_input, parse_local};
 use crate::{see_other, DashState};
@@ -27,6 +27,8 @@ pub(crate) struct ParcelView {
     pub view: DeliveryView,
     pub building: String,
     pub unit: String,
+    /// The building's time zone, which the parcel's times are in.
+    pub time_zone: String,
     /// The carrier may still update its ETA or cancel it.
     pub open: bool,
     /// The ETA form's starting value, `YYYY-MM-DDTHH:MM` local time.
@@ -90,20 +92,21 @@ fn is_open(state: DeliveryState) -> bool {
 
 async fn carrier_deliveries(dash: &DashState, p: &Principal) -> ServiceResult<(CarrierDeliveries, CheckedLog)> {
     let deliveries = dash.service.list_local_deliveries(p).await?;
-    let log = checked_entries(&dash.service, p, None).await?;
+    let named = named_log(&dash.service, p).await?;
     let now = dash.service.now();
     let parcels = deliveries
         .iter()
         .take(100)
         .map(|d| ParcelView {
-            view: delivery_view(&d.delivery, Some(&log), &d.time_zone),
+            view: delivery_view(&d.delivery, Some(&named), &d.time_zone, false),
             building: d.property_name.clone(),
             unit: d.unit_label.clone(),
+            time_zone: d.time_zone.clone(),
             open: is_open(d.delivery.state),
             eta_input: local_input(d.delivery.eta.unwrap_or(now + 1800), &d.time_zone),
         })
         .collect();
-    Ok((CarrierDeliveries { parcels, manage: matches!(p, Principal::Carrier { .. }) }, log))
+    Ok((CarrierDeliveries { parcels, manage: matches!(p, Principal::Carrier { .. }) }, named.log))
 }
 
 /// The buildings that enabled the carrier, with their units.

@@ -1,7 +1,6 @@
 //! What email brings people to: the sign-in link (asked for on the sign-in
 //! page, opened from the email), the one-click unsubscribe link, the
-//! notification settings form of the preferences page, and a camera clip
-//! linked from a "delivered" email.
+//! notification settings form of the preferences page.
 //!
 //! - Asking for a link answers the same page whatever the address (the
 //!   lookup and the sending happen after the answer, in a task of their
@@ -10,6 +9,8 @@
 //! - Opening a link: GET shows a button (mail scanners fetch links; a GET
 //!   changes nothing), POST spends the link and opens a session; a second
 //!   use gets a page saying so. The link page sends no `Referer`.
+//! - (The clip a "delivered" email links to is served by the pages'
+//!   `/app/clips/{id}`, under the API's rule.)
 //! - Unsubscribe: GET shows a button, POST turns that one kind off. The POST
 //!   is the only dashboard route that skips the same-origin check
 //!   (csrf.rs): mail clients send it (RFC 8058) from no origin, and all a
@@ -19,9 +20,9 @@
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
-use doorman_domain::{ClipId, NotificationKind, NotificationSettings, Principal};
+use doorman_domain::{NotificationKind, NotificationSettings, Principal};
 use doorman_server::email_link::{LinkSignIn, SIGN_IN_LINK_LIFETIME_S};
 use doorman_server::ServiceError;
 use serde::Deserialize;
@@ -189,26 +190,6 @@ pub(crate) async fn save_notifications(
     let settings = NotificationSettings { email: fields.get("email"), kinds };
     match dash.service.set_notification_settings(&signed.principal, settings).await {
         Ok(_) => see_other("/app/resident/preferences#notifications"),
-        Err(e) => service_error(e),
-    }
-}
-
-/// A camera clip's bytes for whoever may see it (the link in a "delivered"
-/// email): the API's rule, through the session.
-pub(crate) async fn clip(State(dash): State<DashState>, signed: Signed, Path(id): Path<String>) -> Response {
-    let Ok(id) = id.parse::<ClipId>() else {
-        return service_error(ServiceError::NotFound("clip"));
-    };
-    match dash.service.clip(&signed.principal, id).await {
-        Ok((view, bytes)) => {
-            let mut response = (StatusCode::OK, bytes).into_response();
-            let h = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&view.content_type) {
-                h.insert(header::CONTENT_TYPE, v);
-            }
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-            response
-        }
         Err(e) => service_error(e),
     }
 }

@@ -18,7 +18,9 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use doorman_api::AuditEntriesQuery;
-use doorman_domain::{serde_b64, Event, Principal};
+use std::collections::BTreeMap;
+
+use doorman_domain::{serde_b64, Event, Principal, PropertyId};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 
@@ -40,6 +42,8 @@ pub(crate) struct LiveQuery {
 struct Cursor {
     dash: DashState,
     principal: Principal,
+    /// The time zone of each building whose entries the principal reads.
+    zones: BTreeMap<PropertyId, String>,
     /// The last index sent (or given by the client).
     after: Option<u64>,
     pending: std::collections::VecDeque<SseEvent>,
@@ -56,7 +60,12 @@ pub(crate) async fn stream(
     let after = resume.or_else(|| query.after.as_deref().and_then(|a| a.trim().parse::<u64>().ok()));
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let cursor = Cursor { dash, principal: signed.principal, after, pending: Default::default(), ticker };
+    // Times in each line are the building's, as on the pages.
+    let zones = match crate::pages::time_zones(&dash.service, &signed.principal).await {
+        Ok((_, zones)) => zones,
+        Err(e) => return crate::pages::service_error(e),
+    };
+    let cursor = Cursor { dash, principal: signed.principal, zones, after, pending: Default::default(), ticker };
     Sse::new(events(cursor)).keep_alive(KeepAlive::default()).into_response()
 }
 
@@ -76,14 +85,37 @@ fn events(cursor: Cursor) -> impl Stream<Item = Result<SseEvent, Infallible>> {
                 }
             };
             let looked_at = page.next_after.or(page.size.checked_sub(1));
-            for entry in page.entries {
-                c.after = Some(entry.index);
-                let event = serde_b64::decode(&entry.entry).ok().and_then(|b| Event::from_bytes(&b).ok());
+            let events: Vec<(u64, Option<Event>)> = page
+                .entries
+                .iter()
+                .map(|entry| {
+                    let event = serde_b64::decode(&entry.entry).ok().and_then(|b| Event::from_bytes(&b).ok());
+                    (entry.index, event)
+                })
+                .collect();
+            if events.is_empty() {
+                c.after = c.after.max(looked_at);
+                continue;
+            }
+            // One lookup of the names for the whole batch.
+            let names =
+                match c.dash.service.names_for(&c.principal, events.iter().filter_map(|(_, e)| e.as_ref())).await {
+                    Ok(names) => names,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live stream: naming the entries failed; ending the stream");
+                        return None;
+                    }
+                };
+            for (index, event) in events {
+                c.after = Some(index);
                 let text = match &event {
-                    Some(ev) => describe(&ev.kind, "UTC"),
+                    Some(ev) => {
+                        let tz = ev.property_id.and_then(|p| c.zones.get(&p)).map_or("UTC", String::as_str);
+                        describe(ev, &names.of(ev), tz)
+                    }
                     None => "a new log entry".to_string(),
                 };
-                c.pending.push_back(SseEvent::default().id(entry.index.to_string()).data(text));
+                c.pending.push_back(SseEvent::default().id(index.to_string()).data(text));
             }
             // Entries the principal may not see were looked at too: skip them.
             c.after = c.after.max(looked_at);

@@ -11,9 +11,10 @@ use doorman_api::CreateBlock;
 use std::collections::BTreeMap;
 
 use doorman_domain::{
-    Delivery, DeliveryId, DropSpotId, Event, EventKind, Principal, PropertyId, UnitId, UnitPreferences,
+    ClipId, Delivery, DeliveryId, DropSpotId, Event, EventKind, Principal, PropertyId, UnitId, UnitPreferences,
 };
-use doorman_server::{ServiceError, ServiceResult};
+use doorman_server::naming::{is_raw_lock_event, Names};
+use doorman_server::{Service, ServiceError, ServiceResult};
 use doorman_web::error::ApiError;
 use serde::Deserialize;
 
@@ -93,6 +94,15 @@ pub(crate) async fn home(signed: Option<Signed>) -> Response {
 
 // --- timelines -----------------------------------------------------------------
 
+/// A camera clip the viewer may watch, served by `/app/clips/{clip_id}`.
+pub(crate) struct ClipLink {
+    pub url: String,
+    /// `video`, `image` or `file`: how the page shows it.
+    pub shown_as: &'static str,
+    /// What it is, for the player's label and the link.
+    pub label: String,
+}
+
 /// One step of a timeline.
 pub(crate) struct Step {
     pub index: u64,
@@ -100,11 +110,91 @@ pub(crate) struct Step {
     pub text: String,
     /// ok, refused, door, info: for the dot's colour and for tests.
     pub tone: &'static str,
+    /// The event's type name (`door_opened`, ...).
+    pub kind: &'static str,
     pub verified: bool,
+    /// On a clip's own step, when the viewer may watch it.
+    pub clip: Option<ClipLink>,
 }
 
-pub(crate) fn step(index: u64, event: &Event, verified: bool, tz: &str) -> Step {
-    Step { index, when: local_time(event.at, tz), text: describe(&event.kind, tz), tone: tone(&event.kind), verified }
+pub(crate) fn step(index: u64, event: &Event, names: &Names, verified: bool, tz: &str) -> Step {
+    let n = names.of(event);
+    let clip = match (&event.kind, &n.clip) {
+        (EventKind::ClipReady { .. }, Some(c)) if c.viewable => {
+            let kind = c.content_type.as_deref().unwrap_or_default();
+            Some(ClipLink {
+                url: format!("/app/clips/{}", c.clip_id),
+                shown_as: if kind.starts_with("video/") {
+                    "video"
+                } else if kind.starts_with("image/") {
+                    "image"
+                } else {
+                    "file"
+                },
+                label: n.door.as_ref().map_or_else(
+                    || "Camera clip of the entry".to_string(),
+                    |d| format!("Camera clip of the entry at the {}", d.door),
+                ),
+            })
+        }
+        _ => None,
+    };
+    Step {
+        index,
+        when: local_time(event.at, tz),
+        text: describe(event, &n, tz),
+        tone: tone(&event.kind),
+        kind: event.kind.name(),
+        verified,
+        clip,
+    }
+}
+
+/// The log entries a principal may see, checked, with the names behind
+/// them (looked up once for the whole page).
+pub(crate) struct NamedLog {
+    pub log: CheckedLog,
+    pub names: Names,
+}
+
+pub(crate) async fn named_log(service: &Service, p: &Principal) -> ServiceResult<NamedLog> {
+    let log = checked_entries(service, p, None).await?;
+    let names = service.names_for(p, log.entries.iter().filter_map(|e| e.event.as_ref())).await?;
+    Ok(NamedLog { log, names })
+}
+
+impl NamedLog {
+    /// The steps of the events `keep` selects, oldest first, and how many
+    /// raw lock events were folded away (none when `raw`).
+    pub(crate) fn steps(&self, keep: impl Fn(&Event) -> bool, raw: bool, tz: &str) -> (Vec<Step>, usize) {
+        let mut folded = 0;
+        let mut steps = Vec::new();
+        for (entry, event) in self.log.entries.iter().filter_map(|e| e.event.as_ref().map(|ev| (e, ev))) {
+            if !keep(event) {
+                continue;
+            }
+            if !raw && is_raw_lock_event(event) {
+                folded += 1;
+                continue;
+            }
+            steps.push(step(entry.index, event, &self.names, entry.verified, tz));
+        }
+        (steps, folded)
+    }
+}
+
+/// `?raw=1` asks for the locks' raw events; every timeline folds them
+/// away otherwise (their door events say the same in words).
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawQuery {
+    #[serde(default)]
+    raw: Option<String>,
+}
+
+impl RawQuery {
+    pub(crate) fn raw(&self) -> bool {
+        self.raw.as_deref().is_some_and(|v| v == "1")
+    }
 }
 
 pub(crate) struct DeliveryView {
@@ -115,19 +205,12 @@ pub(crate) struct DeliveryView {
     pub window: String,
     pub eta: Option<String>,
     pub steps: Vec<Step>,
+    /// Raw lock events of this delivery folded away.
+    pub folded: usize,
 }
 
-pub(crate) fn delivery_view(d: &Delivery, log: Option<&CheckedLog>, tz: &str) -> DeliveryView {
-    let steps = log
-        .map(|log| {
-            log.entries
-                .iter()
-                .filter_map(|e| e.event.as_ref().map(|ev| (e, ev)))
-                .filter(|(_, ev)| ev.delivery_id == Some(d.id))
-                .map(|(e, ev)| step(e.index, ev, e.verified, tz))
-                .collect()
-        })
-        .unwrap_or_default();
+pub(crate) fn delivery_view(d: &Delivery, log: Option<&NamedLog>, tz: &str, raw: bool) -> DeliveryView {
+    let (steps, folded) = log.map(|log| log.steps(|ev| ev.delivery_id == Some(d.id), raw, tz)).unwrap_or_default();
     DeliveryView {
         id: d.id.to_string(),
         tracking: d.tracking_number.clone(),
@@ -136,7 +219,41 @@ pub(crate) fn delivery_view(d: &Delivery, log: Option<&CheckedLog>, tz: &str) ->
         window: format!("{} – {}", local_time(d.window_start, tz), local_time(d.window_end, tz)),
         eta: d.eta.map(|eta| local_time(eta, tz)),
         steps,
+        folded,
     }
+}
+
+/// `GET /app/clips/{clip_id}`: a camera clip's bytes, for those entitled
+/// (`Service::clip` decides and checks the bytes against the logged hash).
+/// Shown inline only as a video or an image; anything else downloads.
+pub(crate) async fn clip_file(
+    State(dash): State<DashState>,
+    signed: Signed,
+    axum::extract::Path(clip_id): axum::extract::Path<String>,
+) -> Response {
+    or_error(
+        async {
+            let id: ClipId = clip_id.parse().map_err(|_| ServiceError::NotFound("clip"))?;
+            let (view, bytes) = dash.service.clip(&signed.principal, id).await?;
+            let playable = view.content_type.starts_with("video/") || view.content_type.starts_with("image/");
+            let (content_type, disposition) = if playable {
+                (view.content_type.clone(), "inline".to_string())
+            } else {
+                ("application/octet-stream".to_string(), format!("attachment; filename=\"clip-{id}\""))
+            };
+            Ok((
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (header::CONTENT_DISPOSITION, disposition),
+                    (header::CACHE_CONTROL, "private, no-store".to_string()),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        .await,
+    )
 }
 
 // --- resident ------------------------------------------------------------------
@@ -148,6 +265,9 @@ struct ResidentDeliveries {
     deliveries: Vec<DeliveryView>,
     /// The unit's other events (blocks, shared doors), newest first.
     activity: Vec<Step>,
+    /// Raw lock events shown (`?raw=1`), else how many were folded away.
+    raw: bool,
+    folded: usize,
 }
 
 #[derive(Template)]
@@ -158,6 +278,8 @@ struct ResidentPage {
     property_name: String,
     blocked: bool,
     fragment: String,
+    /// Where the live part is fetched again (with `?raw=1` when asked for).
+    fragment_url: &'static str,
     live_after: String,
     /// The manager's notice to the building's residents, and from when
     /// delivery access is live.
@@ -166,7 +288,8 @@ struct ResidentPage {
     doors: Vec<(String, String)>,
     /// The door just asked to open, if any.
     opening: Option<String>,
-    /// The building's time zone, named next to the block form's date.
+    /// The building's time zone: every time on the page is in it, and it
+    /// is named once.
     time_zone: String,
 }
 
@@ -187,28 +310,24 @@ struct ResidentView {
     log: CheckedLog,
 }
 
-async fn resident_view(dash: &DashState, p: &Principal) -> ServiceResult<ResidentView> {
+async fn resident_view(dash: &DashState, p: &Principal, raw: bool) -> ServiceResult<ResidentView> {
     let unit_id = resident_unit(p)?;
     let overview = dash.service.unit_overview(p, unit_id).await?;
     let tz = overview.time_zone.as_str();
     let deliveries = dash.service.unit_deliveries(p, unit_id).await?;
-    let log = checked_entries(&dash.service, p, None).await?;
+    let named = named_log(&dash.service, p).await?;
     let blocked = overview.active_block.as_ref().map(|b| match (b.until, &b.reason) {
         (Some(u), _) => format!("Deliveries are blocked until {}.", local_time(u, tz)),
         (None, Some(r)) => format!("Deliveries are blocked ({r})."),
         (None, None) => "Deliveries are blocked until you allow them again.".to_string(),
     });
     let delivery_ids: Vec<DeliveryId> = deliveries.iter().map(|d| d.id).collect();
-    let activity = log
-        .entries
-        .iter()
-        .rev()
-        .filter_map(|e| e.event.as_ref().map(|ev| (e, ev)))
-        .filter(|(_, ev)| ev.delivery_id.is_none_or(|d| !delivery_ids.contains(&d)))
-        .take(30)
-        .map(|(e, ev)| step(e.index, ev, e.verified, tz))
-        .collect();
-    let views = deliveries.iter().map(|d| delivery_view(d, Some(&log), tz)).collect();
+    let (mut activity, folded_elsewhere) =
+        named.steps(|ev| ev.delivery_id.is_none_or(|d| !delivery_ids.contains(&d)), raw, tz);
+    activity.reverse();
+    activity.truncate(30);
+    let views: Vec<DeliveryView> = deliveries.iter().map(|d| delivery_view(d, Some(&named), tz, raw)).collect();
+    let folded = folded_elsewhere + views.iter().map(|v| v.folded).sum::<usize>();
     let notice = overview.tenant_notice.as_ref().map(|n| (n.text.clone(), local_time(n.live_from, tz)));
     Ok(ResidentView {
         notice,
@@ -216,8 +335,8 @@ async fn resident_view(dash: &DashState, p: &Principal) -> ServiceResult<Residen
         unit_label: overview.unit.label,
         property_name: overview.property_name,
         blocked: blocked.is_some(),
-        fragment: ResidentDeliveries { blocked, deliveries: views, activity },
-        log,
+        fragment: ResidentDeliveries { blocked, deliveries: views, activity, raw, folded },
+        log: named.log,
     })
 }
 
@@ -226,6 +345,8 @@ pub(crate) struct ResidentQuery {
     /// The lock just asked to open.
     #[serde(default)]
     opening: Option<String>,
+    #[serde(default)]
+    raw: Option<String>,
 }
 
 pub(crate) async fn resident_page(
@@ -235,7 +356,8 @@ pub(crate) async fn resident_page(
 ) -> Response {
     or_error(
         async {
-            let view = resident_view(&dash, &signed.principal).await?;
+            let raw = RawQuery { raw: query.raw }.raw();
+            let view = resident_view(&dash, &signed.principal, raw).await?;
             let unit = resident_unit(&signed.principal)?;
             let choices = dash.service.resident_choices(&signed.principal, unit).await?;
             let doors: Vec<(String, String)> =
@@ -251,6 +373,7 @@ pub(crate) async fn resident_page(
                     property_name: view.property_name,
                     blocked: view.blocked,
                     fragment,
+                    fragment_url: if raw { "/app/resident/deliveries?raw=1" } else { "/app/resident/deliveries" },
                     live_after: view.log.last_index().map(|i| i.to_string()).unwrap_or_default(),
                     notice: view.notice,
                     doors,
@@ -264,8 +387,14 @@ pub(crate) async fn resident_page(
 }
 
 /// The live part of the resident page, fetched again on every new event.
-pub(crate) async fn resident_fragment(State(dash): State<DashState>, signed: Signed) -> Response {
-    or_error(resident_view(&dash, &signed.principal).await.map(|view| render(StatusCode::OK, &view.fragment)))
+pub(crate) async fn resident_fragment(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Query(query): Query<RawQuery>,
+) -> Response {
+    or_error(
+        resident_view(&dash, &signed.principal, query.raw()).await.map(|view| render(StatusCode::OK, &view.fragment)),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -487,27 +616,28 @@ struct AuditPage {
     folded: usize,
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct AuditQuery {
-    #[serde(default)]
-    raw: Option<String>,
-}
-
 /// The time zone of each building the principal's entries belong to: the
-/// resident's building, a manager's buildings; none for the others.
-async fn time_zones(dash: &DashState, p: &Principal) -> ServiceResult<(String, BTreeMap<PropertyId, String>)> {
+/// resident's building, a manager's buildings; none for the others. The
+/// first is what the page names (one zone, or "each building's local
+/// time" for a manager of buildings in several).
+pub(crate) async fn time_zones(
+    service: &Service,
+    p: &Principal,
+) -> ServiceResult<(String, BTreeMap<PropertyId, String>)> {
     match p {
         Principal::Resident { unit_id, .. } => {
-            let overview = dash.service.unit_overview(p, *unit_id).await?;
+            let overview = service.unit_overview(p, *unit_id).await?;
             let zones = BTreeMap::from([(overview.unit.property_id, overview.time_zone.clone())]);
             Ok((overview.time_zone, zones))
         }
         Principal::Manager { .. } => {
             let zones: BTreeMap<PropertyId, String> =
-                dash.service.list_properties(p).await?.into_iter().map(|b| (b.id, b.time_zone)).collect();
+                service.list_properties(p).await?.into_iter().map(|b| (b.id, b.time_zone)).collect();
             let mut distinct: Vec<&String> = zones.values().collect();
+            distinct.sort();
             distinct.dedup();
             let shown = match distinct.as_slice() {
+                [] => "UTC".to_string(),
                 [one] => (*one).clone(),
                 _ => "each building's local time".to_string(),
             };
@@ -520,17 +650,17 @@ async fn time_zones(dash: &DashState, p: &Principal) -> ServiceResult<(String, B
 pub(crate) async fn audit_page(
     State(dash): State<DashState>,
     signed: Signed,
-    Query(query): Query<AuditQuery>,
+    Query(query): Query<RawQuery>,
 ) -> Response {
     or_error(
         async {
             let p = &signed.principal;
-            let raw = query.raw.as_deref().is_some_and(|v| v == "1");
-            let log = checked_entries(&dash.service, p, None).await?;
-            let (time_zone, zones) = time_zones(&dash, p).await?;
-            let is_raw = |e: &crate::audit_view::CheckedEntry| {
-                e.event.as_ref().is_some_and(|ev| matches!(ev.kind, EventKind::LockEvent { .. }))
-            };
+            let raw = query.raw();
+            let NamedLog { log, names } = named_log(&dash.service, p).await?;
+            let (time_zone, zones) = time_zones(&dash.service, p).await?;
+            // A manager of several buildings reads which one each entry is at.
+            let several = zones.len() > 1;
+            let is_raw = |e: &crate::audit_view::CheckedEntry| e.event.as_ref().is_some_and(is_raw_lock_event);
             let folded = if raw { 0 } else { log.entries.iter().filter(|e| is_raw(e)).count() };
             let rows: Vec<AuditRow> = log
                 .entries
@@ -541,10 +671,15 @@ pub(crate) async fn audit_page(
                 .map(|e| match &e.event {
                     Some(ev) => {
                         let tz = ev.property_id.and_then(|id| zones.get(&id)).map_or("UTC", String::as_str);
+                        let n = names.of(ev);
+                        let mut what = describe(ev, &n, tz);
+                        if let Some(building) = n.building.as_ref().filter(|_| several) {
+                            what = format!("{what} · {building}");
+                        }
                         AuditRow {
                             index: e.index,
                             when: local_time(ev.at, tz),
-                            what: describe(&ev.kind, tz),
+                            what,
                             kind: ev.kind.name().into(),
                             verified: e.verified,
                         }

@@ -1,14 +1,12 @@
-//! Words for what the pages show: events in plain language, times in the
-//! property's local time.
+//! Words for what the pages show: events in plain language (named by
+//! `doorman_server::naming`), times in the property's local time.
 
-use doorman_domain::{EventKind, UnixSeconds};
+use doorman_domain::{Event, EventKind, UnixSeconds};
+use doorman_server::naming::EventNames;
 
-/// `Wed 11 Mar 14:05` in `time_zone` (UTC if the zone is unknown).
-pub(crate) fn local_time(at: UnixSeconds, time_zone: &str) -> String {
-    let Ok(ts) = jiff::Timestamp::from_second(at) else { return at.to_string() };
-    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
-    ts.to_zoned(tz).strftime("%a %d %b %H:%M").to_string()
-}
+/// `Wed 11 Mar 14:05` in `time_zone`: the one way the server's read
+/// models, messages and these pages write a time.
+pub(crate) use doorman_server::naming::local_time;
 
 /// `2026-03-11T14:05` in `time_zone`: a `datetime-local` input's value.
 pub(crate) fn local_input(at: UnixSeconds, time_zone: &str) -> String {
@@ -43,51 +41,10 @@ pub(crate) fn tone(kind: &EventKind) -> &'static str {
     }
 }
 
-/// One line saying what happened.
-pub(crate) fn describe(kind: &EventKind, time_zone: &str) -> String {
-    match kind {
-        EventKind::EtaUpdated { eta } => format!("On its way: expected {}", local_time(*eta, time_zone)),
-        EventKind::AccessRequested { .. } => "The driver is at the door and asked to enter".into(),
-        EventKind::AccessGranted { locks, expires_at, .. } => format!(
-            "Access granted through {} door{}, valid until {}",
-            locks.len(),
-            if locks.len() == 1 { "" } else { "s" },
-            local_time(*expires_at, time_zone)
-        ),
-        EventKind::AccessRefused { reason, .. } => format!("Access refused: {}", reason.explain()),
-        EventKind::GrantRevoked { .. } => "Access revoked before use".into(),
-        EventKind::DoorUnlocked { .. } => "Door unlocked".into(),
-        EventKind::DoorOpened { .. } => "Door opened".into(),
-        EventKind::DoorClosed { .. } => "Door closed".into(),
-        EventKind::DoorAjar { .. } => "Door left ajar".into(),
-        EventKind::Relocked { .. } => "Door locked again".into(),
-        EventKind::LockEvent { counter, .. } => format!("Lock reported event #{counter}"),
-        EventKind::Delivered { photo_ref, .. } => match photo_ref {
-            Some(_) => "Delivered (with a photo)".into(),
-            None => "Delivered".into(),
-        },
-        EventKind::ClipReady { clip_id, .. } => format!("Door camera clip ready ({clip_id})"),
-        EventKind::ClipDeleted { .. } => "Door camera clip deleted".into(),
-        EventKind::Blocked { until: Some(u) } => format!("Deliveries blocked until {}", local_time(*u, time_zone)),
-        EventKind::Blocked { until: None } => "Deliveries blocked".into(),
-        EventKind::Unblocked => "Deliveries allowed again".into(),
-        EventKind::Diverted { to, .. } => format!("Diverted to {to}"),
-        EventKind::ReturnScheduled { tracking_number, .. } => format!("Return {tracking_number} scheduled"),
-        EventKind::ReturnCollected { .. } => "Return collected".into(),
-        EventKind::TenantNoticeGiven { live_from, .. } => {
-            format!("Delivery access notice: live from {}", local_time(*live_from, time_zone))
-        }
-        EventKind::DeliveryCancelled => "Delivery cancelled".into(),
-        EventKind::ConfigurationChanged { what } => format!("Configuration changed: {what}"),
-        EventKind::KeyRotated { kid } => format!("Signing key rotated ({kid})"),
-        EventKind::VehicleRegistered { .. } => "Vehicle registered: its trunk can receive parcels".into(),
-        EventKind::GuestPassCreated { name, valid_from, valid_until, .. } => format!(
-            "Guest pass for {name}: from {} until {}",
-            local_time(*valid_from, time_zone),
-            local_time(*valid_until, time_zone)
-        ),
-        EventKind::GuestPassRevoked { .. } => "Guest pass revoked".into(),
-    }
+/// One line saying what happened, with the names the reader may see
+/// (the naming read model's sentence, shared with messages to people).
+pub(crate) fn describe(event: &Event, names: &EventNames, time_zone: &str) -> String {
+    doorman_server::naming::sentence(event, names, time_zone)
 }
 
 #[cfg(test)]
@@ -103,7 +60,6 @@ mod tests {
         assert_eq!(local_time(1_773_252_000, "Nowhere/Else"), "Wed 11 Mar 18:00");
         let refused =
             EventKind::AccessRefused { request_id: AccessRequestId::random(), reason: RefusalReason::ResidentBlocked };
-        assert_eq!(describe(&refused, "UTC"), "Access refused: the resident has blocked delivery access");
         assert_eq!(tone(&refused), "refused");
     }
 }

@@ -25,6 +25,7 @@ pub mod issuing;
 pub mod keys;
 pub mod mail;
 mod manager;
+pub mod naming;
 mod operator;
 mod resident;
 mod returns;

@@ -27,8 +27,9 @@
 //!   the first time mail is on, and entries older than [`MAIL_MAX_AGE_S`]
 //!   when the fan-out reads them are skipped.
 //!
-//! Names (carrier, driver, door, drop spot) are looked up here through the
-//! store's ordinary reads ([`Names`]).
+//! Names (carrier, driver, door, drop spot, clip) come from the naming read
+//! model (`naming.rs`), asked as the person the message is for, so a
+//! message names only what the API would show them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ use doorman_domain::{
     UnixSeconds,
 };
 use doorman_store::{EntryFilter, MailAttempt, MailMessage, MailState, StoreError};
+
+use crate::naming::EventNames;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -194,15 +197,16 @@ pub(crate) fn read_unsubscribe_token(master: &[u8; 32], token: &str) -> Option<(
 
 // --- names ---------------------------------------------------------------------
 
-/// Names of what events refer to, read through the store and kept for one
-/// fan-out batch.
+/// What the naming read model does not say, read through the store and kept
+/// for one fan-out batch: a building's time zone and a parcel's tracking
+/// number.
 #[derive(Default)]
-pub(crate) struct Names {
+pub(crate) struct Lookups {
     properties: HashMap<PropertyId, (String, String)>,
-    names: HashMap<uuid::Uuid, String>,
+    parcels: HashMap<uuid::Uuid, String>,
 }
 
-impl Names {
+impl Lookups {
     /// (name, time zone) of a property.
     async fn property(&mut self, s: &Service, id: Option<PropertyId>) -> ServiceResult<(String, String)> {
         let Some(id) = id else { return Ok(("your building".into(), "UTC".into())) };
@@ -217,56 +221,17 @@ impl Names {
         Ok(found)
     }
 
-    async fn cached<F, Fut>(&mut self, id: uuid::Uuid, fallback: &str, read: F) -> ServiceResult<String>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<String>, StoreError>>,
-    {
-        if let Some(name) = self.names.get(&id) {
-            return Ok(name.clone());
-        }
-        let name = read().await?.unwrap_or_else(|| fallback.to_string());
-        self.names.insert(id, name.clone());
-        Ok(name)
-    }
-
-    async fn carrier(&mut self, s: &Service, e: &Event) -> ServiceResult<String> {
-        let Some(id) = e.carrier_id else { return Ok("the carrier".into()) };
-        self.cached(id.as_uuid(), "the carrier", || async { Ok(s.store.get_carrier(id).await?.map(|c| c.name)) }).await
-    }
-
-    async fn driver(&mut self, s: &Service, e: &Event) -> ServiceResult<String> {
-        let Some(id) = e.driver_id else { return Ok("the driver".into()) };
-        self.cached(id.as_uuid(), "the driver", || async { Ok(s.store.get_driver(id).await?.map(|d| d.name)) }).await
-    }
-
     async fn parcel(&mut self, s: &Service, e: &Event) -> ServiceResult<String> {
         let Some(id) = e.delivery_id else { return Ok("your parcel".into()) };
-        self.cached(id.as_uuid(), "your parcel", || async {
-            Ok(s.store.get_delivery(id).await?.map(|d| format!("parcel {}", d.tracking_number)))
-        })
-        .await
-    }
-
-    async fn door(&mut self, s: &Service, id: doorman_domain::AccessPointId) -> ServiceResult<String> {
-        self.cached(id.as_uuid(), "a door", || async { Ok(s.store.get_access_point(id).await?.map(|a| a.name)) }).await
-    }
-
-    async fn lock_door(&mut self, s: &Service, id: doorman_domain::LockId) -> ServiceResult<String> {
-        self.cached(id.as_uuid(), "a door", || async {
-            let Some(lock) = s.store.get_lock(id).await? else { return Ok(None) };
-            Ok(s.store.get_access_point(lock.access_point_id).await?.map(|a| a.name))
-        })
-        .await
-    }
-
-    async fn drop_spot(&mut self, s: &Service, id: doorman_domain::DropSpotId) -> ServiceResult<String> {
-        self.cached(id.as_uuid(), "the drop spot", || async { Ok(s.store.get_drop_spot(id).await?.map(|d| d.name)) })
-            .await
-    }
-
-    async fn unit(&mut self, s: &Service, id: UnitId) -> ServiceResult<String> {
-        self.cached(id.as_uuid(), "your unit", || async { Ok(s.store.get_unit(id).await?.map(|u| u.label)) }).await
+        if let Some(found) = self.parcels.get(&id.as_uuid()) {
+            return Ok(found.clone());
+        }
+        let found = match s.store.get_delivery(id).await? {
+            Some(d) => format!("parcel {}", d.tracking_number),
+            None => "your parcel".into(),
+        };
+        self.parcels.insert(id.as_uuid(), found.clone());
+        Ok(found)
     }
 }
 
@@ -446,7 +411,7 @@ impl Service {
         let rows = self.store.log_entries(&everything, from..head, FAN_OUT_BATCH).await?;
         let Some(to) = rows.last().map(|row| row.index + 1) else { return Ok(None) };
         let now = self.now();
-        let mut names = Names::default();
+        let mut lookups = Lookups::default();
         let mut people: HashMap<UnitId, Vec<Resident>> = HashMap::new();
         let mut chosen: HashMap<ResidentId, Vec<NotificationKind>> = HashMap::new();
         let mut messages = Vec::new();
@@ -488,11 +453,13 @@ impl Service {
                     if !chosen.get(&resident.id).is_some_and(|kinds| kinds.contains(&kind)) {
                         continue;
                     }
-                    let rendered = self.render(&mut names, &event, kind, unit, mailer).await?;
+                    let reader = Principal::Resident { resident_id: resident.id, unit_id: resident.unit_id };
+                    let named = self.names_for(&reader, [&event]).await?.of(&event);
+                    let rendered = self.render(&mut lookups, &named, &event, kind, mailer).await?;
                     let token = unsubscribe_token(&self.keys.door_code_master, resident.id, kind);
                     let unsubscribe_url = format!("{}/app/unsubscribe/{token}", mailer.link_base);
-                    let (building, _) = names.property(self, event.property_id).await?;
-                    let label = names.unit(self, unit).await?;
+                    let (building, _) = lookups.property(self, event.property_id).await?;
+                    let label = named.unit.clone().unwrap_or_else(|| "your unit".into());
                     let body = format!(
                         "Hello {},\n\n{}\n\n-- \nYou get this email because you chose \"{}\" notifications for {} at \
                          {}.\nStop these emails (one click): {}\nChoose what reaches you: {}/app/resident/preferences\n",
@@ -557,20 +524,23 @@ impl Service {
     }
 
     /// What a notification says: who, which door, where, when (in the
-    /// building's time zone).
+    /// building's time zone), from the names the reader may know.
     async fn render(
         &self,
-        names: &mut Names,
+        lookups: &mut Lookups,
+        n: &EventNames,
         e: &Event,
         kind: NotificationKind,
-        unit: UnitId,
         mailer: &Mailer,
     ) -> ServiceResult<Rendered> {
-        let (building, tz) = names.property(self, e.property_id).await?;
+        let (building, tz) = lookups.property(self, e.property_id).await?;
+        let building = n.building.clone().unwrap_or(building);
         let when = local_time(e.at, &tz);
-        let carrier = names.carrier(self, e).await?;
-        let driver = names.driver(self, e).await?;
-        let parcel = names.parcel(self, e).await?;
+        let carrier = n.carrier.clone().unwrap_or_else(|| "the carrier".into());
+        let driver = n.driver.clone().unwrap_or_else(|| "the driver".into());
+        let parcel = lookups.parcel(self, e).await?;
+        let door = n.door.as_ref().map_or_else(|| "door".to_string(), |d| d.door.clone());
+        let spot = n.drop_spot.clone().unwrap_or_else(|| "the drop spot".into());
         let rendered = match (&e.kind, kind) {
             (EventKind::EtaUpdated { eta }, _) => Rendered {
                 subject: format!("{carrier}: your {parcel} arrives around {}", local_time(*eta, &tz)),
@@ -585,12 +555,8 @@ impl Service {
                     "{driver}, a driver of {carrier}, is at {building} with your {parcel} and asked to enter ({when})."
                 ),
             },
-            (EventKind::AccessGranted { locks, drop_spot_id, .. }, _) => {
-                let mut doors = Vec::new();
-                for lock in locks {
-                    doors.push(names.lock_door(self, *lock).await?);
-                }
-                let spot = names.drop_spot(self, *drop_spot_id).await?;
+            (EventKind::AccessGranted { .. }, _) => {
+                let doors: Vec<&str> = n.doors.iter().map(|d| d.door.as_str()).collect();
                 Rendered {
                     subject: format!("{driver} of {carrier} was let in at {building}"),
                     body: format!(
@@ -607,58 +573,38 @@ impl Service {
                     reason.explain()
                 ),
             },
-            (EventKind::DoorOpened { access_point_id, .. }, NotificationKind::GuestEntered) => {
-                let door = names.door(self, *access_point_id).await?;
-                Rendered {
-                    subject: format!("Your guest came in: {door} at {building}"),
-                    body: format!("The {door} at {building} opened for a guest of yours ({when})."),
-                }
-            }
-            (EventKind::DoorOpened { access_point_id, .. }, _) => {
-                let door = names.door(self, *access_point_id).await?;
-                Rendered {
-                    subject: format!("{door} opened for {driver} of {carrier}"),
-                    body: format!(
-                        "The {door} at {building} opened for {driver} of {carrier}, delivering your {parcel} ({when})."
-                    ),
-                }
-            }
-            (EventKind::Delivered { drop_spot_id, .. }, _) => {
-                let spot = names.drop_spot(self, *drop_spot_id).await?;
-                let clip = self.clip_link(e, unit, mailer).await?;
+            (EventKind::DoorOpened { .. }, NotificationKind::GuestEntered) => Rendered {
+                subject: format!("Your guest came in: {door} at {building}"),
+                body: format!("The {door} at {building} opened for a guest of yours ({when})."),
+            },
+            (EventKind::DoorOpened { .. }, _) => Rendered {
+                subject: format!("{door} opened for {driver} of {carrier}"),
+                body: format!(
+                    "The {door} at {building} opened for {driver} of {carrier}, delivering your {parcel} ({when})."
+                ),
+            },
+            (EventKind::Delivered { .. }, _) => {
+                let clip = n.clip.as_ref().filter(|c| c.viewable).map(|c| {
+                    format!("\nThe door camera's clip of the entry: {}/app/clips/{}", mailer.link_base, c.clip_id)
+                });
                 Rendered {
                     subject: format!("Delivered: your {parcel} is at {spot}"),
                     body: format!(
                         "{driver} of {carrier} left your {parcel} at {spot}, {building} ({when}).{}",
-                        clip.map(|url| format!("\nThe door camera's clip of the entry: {url}")).unwrap_or_default()
+                        clip.unwrap_or_default()
                     ),
                 }
             }
-            (EventKind::DoorAjar { access_point_id, .. }, _) => {
-                let door = names.door(self, *access_point_id).await?;
-                Rendered {
-                    subject: format!("{door} at {building} was left ajar"),
-                    body: format!("The {door} at {building} has been open since before {when} and was not closed."),
-                }
-            }
+            (EventKind::DoorAjar { .. }, _) => Rendered {
+                subject: format!("{door} at {building} was left ajar"),
+                body: format!("The {door} at {building} has been open since before {when} and was not closed."),
+            },
             (other, _) => Rendered {
                 subject: format!("doorman: {} at {building}", other.name().replace('_', " ")),
                 body: format!("{} at {building} ({when}).", other.name().replace('_', " ")),
             },
         };
         Ok(rendered)
-    }
-
-    /// The dashboard link to the camera clip of a delivery's entry, if one
-    /// is stored.
-    async fn clip_link(&self, e: &Event, unit: UnitId, mailer: &Mailer) -> ServiceResult<Option<String>> {
-        let (Some(delivery), Some(property)) = (e.delivery_id, e.property_id) else { return Ok(None) };
-        let filter = doorman_store::ClipFilter { property, unit: Some(unit) };
-        let clips = self.store.list_clips(filter, 200).await?;
-        Ok(clips
-            .iter()
-            .find(|c| c.clip.entry.delivery_id == Some(delivery) && c.stored_at.is_some() && c.deleted_at.is_none())
-            .map(|c| format!("{}/app/clips/{}", mailer.link_base, c.clip.id)))
     }
 }
 

@@ -13,7 +13,8 @@
 //! points), [`MailStore`] (people's notification choices, the mail outbox,
 //! email sign-in links), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
-//! carriers withdrawn, handovers). Each aggregate's module holds its trait
+//! carriers withdrawn, handovers), and [`NamingStore`] (the records behind
+//! a page of log events' ids, in bulk). Each aggregate's module holds its trait
 //! and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
@@ -65,6 +66,7 @@ pub mod doors;
 mod exec;
 pub mod fleet;
 pub mod mail;
+mod naming;
 pub mod notify;
 pub mod postgres;
 mod property;
@@ -88,6 +90,7 @@ pub use delivery::{
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
 pub use mail::{LinkRedemption, MailAttempt, MailMessage, MailState, MailStore, SignInLink, EMAIL_SIGN_IN_TOKEN_LABEL};
+pub use naming::{NameQuery, NameRows, NamingStore};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;
@@ -109,6 +112,7 @@ pub trait Store:
     + MailStore
     + StructureStore
     + TenancyStore
+    + NamingStore
     + Send
     + Sync
     + 'static

@@ -169,6 +169,7 @@ conformance!(
     mail_outbox_moves_with_its_cursor_once_per_event_person_and_kind,
     mail_attempts_lease_and_finish,
     sign_in_links_are_limited_and_spent_once_into_a_session,
+    names_are_found_in_bulk_removed_ones_too,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -3281,4 +3282,73 @@ async fn sign_in_links_are_limited_and_spent_once_into_a_session(store: Arc<dyn 
     assert_eq!(gone, LinkRedemption::Invalid);
     // A later window allows links again (and the spent and expired ones go).
     assert!(store.insert_sign_in_link(&link(T0 + 2000), T0 + 1100, 3).await.unwrap(), "a new window");
+}
+
+// --- naming ----------------------------------------------------------------------
+
+async fn names_are_found_in_bulk_removed_ones_too(store: Arc<dyn Store>) {
+    use doorman_domain::ClipId;
+    use doorman_store::{DoorEntry, LockEventWrites, NameQuery, NewClip};
+    let w = world(store.as_ref()).await;
+    // A clip of the world's delivery, announced by a fleet lock.
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    let clip = NewClip {
+        id: ClipId::random(),
+        lock_id: lock.id,
+        counter: 1,
+        sha256: [9; 32],
+        recorded_at: T0,
+        property_id: w.property.id,
+        access_point_id: lock.access_point_id,
+        entry: DoorEntry {
+            delivery_id: Some(w.delivery.id),
+            carrier_id: Some(w.carrier.id),
+            driver_id: Some(w.driver.id),
+            unit_id: Some(w.unit.id),
+            grant_id: None,
+        },
+    };
+    let writes = LockEventWrites { door: None, clip: Some(clip.clone()) };
+    store.append_lock_event_with(&fleet_event(lock.id, 1, 1), 0, &writes, &[]).await.unwrap();
+    // A removed door and unit keep their names for the history that names them.
+    store.remove_unit(w.other_unit.id, T0 + 1, &[]).await.unwrap();
+    let spare = door(w.property.id, AccessPointKind::Lobby, "Side door", None);
+    store.insert_access_point(&spare, &[]).await.unwrap();
+    store.remove_access_point(spare.id, T0 + 2, &[]).await.unwrap();
+
+    let nothing = store.names(&NameQuery::default()).await.unwrap();
+    assert_eq!(nothing, doorman_store::NameRows::default());
+
+    let mut q = NameQuery::default();
+    q.carriers.extend([w.carrier.id, CarrierId::random()]);
+    q.drivers.insert(w.driver.id);
+    q.units.extend([w.unit.id, w.other_unit.id]);
+    q.access_points.insert(spare.id);
+    q.locks.extend([w.lobby_lock.id, LockId::random()]);
+    q.drop_spots.insert(w.spot.id);
+    q.delivery_clips.insert(w.delivery.id);
+    q.clips.insert(clip.id);
+    let rows = store.names(&q).await.unwrap();
+    assert_eq!(rows.carriers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["Hudson Parcel"]);
+    assert_eq!(
+        rows.drivers.iter().map(|d| (d.name.as_str(), d.carrier_id)).collect::<Vec<_>>(),
+        [("Ada", w.carrier.id)]
+    );
+    let mut labels: Vec<&str> = rows.units.iter().map(|u| u.label.as_str()).collect();
+    labels.sort();
+    assert_eq!(labels, ["1A", "2B"], "a removed unit is still named");
+    assert_eq!(rows.locks.iter().map(|l| l.id).collect::<Vec<_>>(), [w.lobby_lock.id], "an unknown lock is missing");
+    let mut doors: Vec<&str> = rows.access_points.iter().map(|a| a.name.as_str()).collect();
+    doors.sort();
+    assert_eq!(doors, ["Lobby door", "Side door"], "a lock's door and a removed door");
+    assert_eq!(rows.drop_spots.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Package room shelf"]);
+    assert_eq!(rows.properties.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["12 Orchard St"]);
+    assert_eq!(rows.clips.len(), 1, "found by id and by delivery, listed once");
+    assert_eq!((rows.clips[0].clip.clone(), rows.clips[0].stored_at), (clip, None));
+
+    // More ids than one statement binds.
+    let mut many = NameQuery::default();
+    many.carriers.extend((0..1200).map(|_| CarrierId::random()));
+    many.carriers.insert(w.carrier.id);
+    assert_eq!(store.names(&many).await.unwrap().carriers.len(), 1);
 }

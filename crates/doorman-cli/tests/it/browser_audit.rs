@@ -39,7 +39,7 @@ async fn execute(kit: &Kit, sql: &str, bytes: Option<(&[u8], i64)>) -> anyhow::R
     })
 }
 
-async fn set_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
+pub(crate) async fn set_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
     let n = execute(kit, "UPDATE log_entries SET entry = $1 WHERE idx = $2", Some((entry, idx as i64))).await?;
     anyhow::ensure!(n == 1, "no entry {idx}");
     Ok(())
@@ -47,7 +47,7 @@ async fn set_entry(kit: &Kit, idx: u64, entry: &[u8]) -> anyhow::Result<()> {
 
 /// Opens the audit page and waits for the browser's verdict; returns it and
 /// the findings' text.
-async fn check(browser: &Browser, base: &str, expect: &str) -> anyhow::Result<String> {
+pub(crate) async fn check(browser: &Browser, base: &str, expect: &str) -> anyhow::Result<String> {
     browser.goto(&format!("{base}/app/audit")).await?;
     if let Err(e) = browser.find(&format!("#browser-check[data-result={expect}]")).await {
         let shown = browser.text_of("#browser-check").await.unwrap_or_default();

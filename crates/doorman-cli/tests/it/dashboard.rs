@@ -60,7 +60,7 @@ pub async fn dashboard_in_a_real_browser(kit: &Kit) -> anyhow::Result<()> {
     service.sequence_now().await?;
     browser.find(&format!("{card}[data-state=delivered]")).await?.show().await?;
     let timeline = browser.text_of(&card).await?;
-    for expected in ["On its way", "asked to enter", "Access granted", "Delivered", "✓ verified"] {
+    for expected in ["On its way", "Dana (Parcelo) is at the door", "Access granted", "Left at", "✓ verified"] {
         assert!(timeline.contains(expected), "the timeline lacks {expected:?}: {timeline}");
     }
     assert_eq!(browser.execute("return window.__sameDocument === true;").await?, json!(true), "the page reloaded");

@@ -64,7 +64,7 @@ async fn stream_door_events(
 
 /// Who else is around: a neighbour in 3C, another building's manager,
 /// another carrier.
-struct Outsiders {
+pub(crate) struct Outsiders {
     kim: Client,
     kim_unit: UnitId,
     otto: Client,
@@ -74,14 +74,14 @@ struct Outsiders {
 /// The fleet site with the outsiders in it: Kim in 3C, Otto (a manager of
 /// no property here) and Quickship (a carrier not enabled here); and with
 /// `building` changed as a story needs.
-fn with_outsiders(building: impl FnOnce(PropertySpec) -> PropertySpec) -> SiteSpec {
+pub(crate) fn with_outsiders(building: impl FnOnce(PropertySpec) -> PropertySpec) -> SiteSpec {
     let building = building(fleet::building()).units(["3C"]).resident("Kim Lee", "kim@example.org", "3C");
     fleet::site(building).manager(ManagerSpec::new("Otto Weber")).carrier(CarrierSpec::new("Quickship"))
 }
 
 /// The fleet building with the outsiders ([`with_outsiders`]), its locks
 /// running, and the outsiders' clients.
-async fn start_with_outsiders(
+pub(crate) async fn start_with_outsiders(
     kit: &Kit,
     building: impl FnOnce(PropertySpec) -> PropertySpec,
 ) -> anyhow::Result<Option<(FleetEnv, Outsiders)>> {
@@ -241,7 +241,7 @@ async fn logged_hash(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result
 }
 
 /// Keeps the service's clips in a fresh folder (removed with the value).
-fn clips_in_a_folder(kit: &Kit) -> anyhow::Result<TempDir> {
+pub(crate) fn clips_in_a_folder(kit: &Kit) -> anyhow::Result<TempDir> {
     let folder = TempDir::new("doorman-clips")?;
     let store = doorman_server::clips::open_clip_store(&folder.path().display().to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -17,6 +17,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod browser_audit;
+mod browser_resident;
 mod cli_roles;
 mod concurrency;
 mod dashboard;
@@ -29,6 +30,7 @@ mod guests;
 mod kit;
 mod lock;
 mod mail;
+mod naming;
 mod notify;
 mod openapi;
 mod refusals;
@@ -90,6 +92,11 @@ scenarios!(
     dashboard::dashboard_live_stream_sends_only_the_principals_events,
     dashboard::dashboard_marks_only_proven_entries_verified,
     browser_audit::audit_page_verifies_the_log_in_the_browser,
+    // a new resident's walk through the dashboard, phone and desktop
+    browser_resident::browser_resident_walkthrough_on_a_phone,
+    browser_resident::browser_resident_walkthrough_on_a_desktop,
+    // names in timelines: who and where, for whom the API would show them
+    naming::names_say_who_and_where_only_to_whom_the_api_would,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,
