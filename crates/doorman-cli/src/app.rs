@@ -41,6 +41,26 @@ pub struct Running {
     pub fleet: Option<FleetRunning>,
     /// The background webhook dispatcher, if any (with the sequencer).
     webhook_task: Option<JoinHandle<()>>,
+    /// The background mail dispatcher, once email is on ([`start_mail`]).
+    mail_task: Option<JoinHandle<()>>,
+}
+
+/// How often `doorman serve` fans out and sends mail.
+const MAIL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Turns email on for a running service: the SMTP transport is attached
+/// (links in mail start with `public_url`, else the address it listens on)
+/// and the mail dispatcher runs in the background until the service stops.
+pub fn start_mail(
+    running: &mut Running,
+    smtp: &crate::mail_cmd::SmtpSettings,
+    public_url: Option<&str>,
+) -> anyhow::Result<()> {
+    let transport = crate::mail_cmd::SmtpMail::new(smtp)?;
+    let link_base = public_url.map(str::to_string).unwrap_or_else(|| running.url());
+    running.service.attach_mailer(Arc::new(transport), &link_base);
+    running.mail_task = Some(tokio::spawn(crate::mail_cmd::dispatcher(running.service.clone(), MAIL_INTERVAL)));
+    Ok(())
 }
 
 /// The lock fleet's channel: the embedded broker (if any) and the service's
@@ -114,6 +134,9 @@ impl Running {
         drop(self.fleet.take());
         let served = self.join.await.context("server task")?.context("server");
         if let Some(task) = self.webhook_task.take() {
+            task.abort();
+        }
+        if let Some(task) = self.mail_task.take() {
             task.abort();
         }
         if let Some(task) = self.log_task.take() {
@@ -221,7 +244,17 @@ pub async fn start_serving(
     let join = tokio::spawn(doorman_web::serve_router(listener, router, async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None, webhook_task })
+    Ok(Running {
+        addr,
+        service,
+        operator_token,
+        stop: Some(tx),
+        join,
+        log_task,
+        fleet: None,
+        webhook_task,
+        mail_task: None,
+    })
 }
 
 /// Every `interval`, beside the webhooks: logs the doors left open past

@@ -71,6 +71,17 @@ pub struct FileConfig {
     pub clip_retention_days: Option<i64>,
     /// Largest clip upload, in bytes.
     pub clip_max_bytes: Option<usize>,
+    /// The SMTP server email goes through (none: no email is sent).
+    pub smtp_host: Option<String>,
+    /// Its port (default: 25, 587 or 465 by `smtp_tls`).
+    pub smtp_port: Option<u16>,
+    /// `none`, `starttls` (default) or `tls`.
+    pub smtp_tls: Option<String>,
+    /// The account to authenticate as, if the server wants one.
+    pub smtp_user: Option<String>,
+    pub smtp_password: Option<String>,
+    /// The From of every message.
+    pub mail_from: Option<String>,
 }
 
 /// Where the lock fleet's MQTT channel runs.
@@ -183,6 +194,42 @@ pub struct Config {
     pub fleet: FleetSettings,
     /// Where camera clips are kept (see `doorman_server::clips::open_clip_store`).
     pub clip_store: String,
+    /// The SMTP server for email; None: no email.
+    pub smtp: Option<crate::mail_cmd::SmtpSettings>,
+}
+
+/// The SMTP settings, if a server is named; an error naming what is wrong
+/// or missing otherwise.
+fn smtp_settings(flags: &FileConfig, file: &FileConfig) -> anyhow::Result<Option<crate::mail_cmd::SmtpSettings>> {
+    use crate::mail_cmd::{SmtpSettings, SmtpTls};
+    let pick = |a: &Option<String>, b: &Option<String>| a.clone().or(b.clone()).filter(|v| !v.trim().is_empty());
+    let tls = pick(&flags.smtp_tls, &file.smtp_tls);
+    let port = flags.smtp_port.or(file.smtp_port);
+    let user = pick(&flags.smtp_user, &file.smtp_user);
+    let password = pick(&flags.smtp_password, &file.smtp_password);
+    let from = pick(&flags.mail_from, &file.mail_from);
+    let Some(host) = pick(&flags.smtp_host, &file.smtp_host) else {
+        anyhow::ensure!(
+            tls.is_none() && port.is_none() && user.is_none() && password.is_none() && from.is_none(),
+            "smtp_host is missing: the other smtp_* and mail_from settings need it"
+        );
+        return Ok(None);
+    };
+    let tls = tls.as_deref().map(SmtpTls::parse).transpose()?.unwrap_or(SmtpTls::StartTls);
+    anyhow::ensure!(port != Some(0), "smtp_port must be between 1 and 65535");
+    anyhow::ensure!(password.is_none() || user.is_some(), "smtp_password needs smtp_user");
+    let from = from.context("mail_from is missing: the address email is sent from, e.g. doors@example.org")?;
+    let settings = SmtpSettings {
+        host: host.trim().to_string(),
+        port: port.unwrap_or(tls.default_port()),
+        tls,
+        user,
+        password,
+        from,
+    };
+    // The sender's address and the TLS setup are checked now, not at the first email.
+    crate::mail_cmd::SmtpMail::new(&settings)?;
+    Ok(Some(settings))
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -198,6 +245,7 @@ impl Config {
             None => FileConfig::default(),
         };
         let fleet = FleetSettings::resolve(&flags, &from_file)?;
+        let smtp = smtp_settings(&flags, &from_file)?;
         let pick = |a: Option<String>, b: Option<String>| a.or(b);
         let data_dir = flags.data_dir.or(from_file.data_dir).unwrap_or_else(|| PathBuf::from("doorman-data"));
         let database = pick(flags.database, from_file.database)
@@ -322,6 +370,7 @@ impl Config {
             log_interval: std::time::Duration::from_millis(log_interval_ms),
             fleet,
             clip_store,
+            smtp,
         })
     }
 }
@@ -457,6 +506,24 @@ log_interval_ms = 250
 # url = "http://127.0.0.1:7380"
 # key = "doorman.example/witness+1234abcd+BA..."
 
+# Email (notifications each resident chooses, and sign-in links) goes
+# through this SMTP server. Unset: no email is sent; everything else works.
+#                                               env: DOORMAN_SMTP_HOST
+# smtp_host = "smtp.example.org"
+# none (a relay on this machine), starttls (upgrade required) or tls (from
+# the first byte).                              env: DOORMAN_SMTP_TLS
+# smtp_tls = "starttls"
+# Default: 25 (none), 587 (starttls), 465 (tls). env: DOORMAN_SMTP_PORT
+# smtp_port = 587
+# If the server wants a login.                 env: DOORMAN_SMTP_USER
+# smtp_user = "doorman"
+#                                               env: DOORMAN_SMTP_PASSWORD
+# smtp_password = "..."
+# The From of every message (required with smtp_host).
+#                                               env: DOORMAN_MAIL_FROM
+# mail_from = "doorman <doors@example.org>"
+# Links in email start with public_url (below); set it when smtp_host is set.
+
 # The address users open the web dashboard (/app/) at, scheme and host only.
 # Only this origin may change anything through the dashboard; https makes
 # its session cookie Secure. Unset: the host each request was sent to.
@@ -492,6 +559,34 @@ mod tests {
         assert_eq!(proxies, vec!["127.0.0.1/32".parse().unwrap(), "10.0.0.0/8".parse().unwrap()]);
         let bad = FileConfig { trusted_proxies: Some(vec!["proxy.example".into()]), ..Default::default() };
         assert!(Config::resolve(bad, None).unwrap_err().to_string().contains("trusted_proxies"));
+    }
+
+    #[test]
+    fn the_smtp_settings_are_checked() {
+        use crate::mail_cmd::SmtpTls;
+        assert!(Config::resolve(FileConfig::default(), None).unwrap().smtp.is_none(), "no SMTP by default");
+        let ok = FileConfig {
+            smtp_host: Some("smtp.example.org".into()),
+            smtp_user: Some("doorman".into()),
+            smtp_password: Some("hunter2".into()),
+            mail_from: Some("doorman <doors@example.org>".into()),
+            ..Default::default()
+        };
+        let smtp = Config::resolve(ok.clone(), None).unwrap().smtp.unwrap();
+        assert_eq!((smtp.tls, smtp.port), (SmtpTls::StartTls, 587));
+        let plain = FileConfig { smtp_tls: Some("none".into()), ..ok.clone() };
+        assert_eq!(Config::resolve(plain, None).unwrap().smtp.unwrap().port, 25);
+        for (bad, named) in [
+            (FileConfig { mail_from: None, ..ok.clone() }, "mail_from"),
+            (FileConfig { mail_from: Some("not an address".into()), ..ok.clone() }, "mail_from"),
+            (FileConfig { smtp_tls: Some("ssl".into()), ..ok.clone() }, "smtp_tls"),
+            (FileConfig { smtp_user: None, ..ok.clone() }, "smtp_password"),
+            (FileConfig { smtp_host: None, ..ok.clone() }, "smtp_host"),
+        ] {
+            let err = format!("{:#}", Config::resolve(bad, None).unwrap_err());
+            assert!(err.contains(named), "{err}");
+            assert!(!err.contains("hunter2"), "the password leaked: {err}");
+        }
     }
 
     #[test]

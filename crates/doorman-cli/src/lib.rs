@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod lock_cmd;
 pub mod lock_health;
+pub mod mail_cmd;
 pub mod manage;
 pub mod token_cmd;
 pub mod webhook_cmd;

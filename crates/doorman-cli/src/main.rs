@@ -304,6 +304,23 @@ struct ServeArgs {
     /// Largest camera clip upload in bytes [default: 64 MiB].
     #[arg(long, env = "DOORMAN_CLIP_MAX_BYTES")]
     clip_max_bytes: Option<usize>,
+    /// The SMTP server email goes through [default: none, no email].
+    #[arg(long, env = "DOORMAN_SMTP_HOST")]
+    smtp_host: Option<String>,
+    /// Its port [default: 25, 587 or 465 by --smtp-tls].
+    #[arg(long, env = "DOORMAN_SMTP_PORT")]
+    smtp_port: Option<u16>,
+    /// none, starttls or tls [default: starttls].
+    #[arg(long, env = "DOORMAN_SMTP_TLS")]
+    smtp_tls: Option<String>,
+    /// The SMTP account, if the server wants a login.
+    #[arg(long, env = "DOORMAN_SMTP_USER")]
+    smtp_user: Option<String>,
+    #[arg(long, env = "DOORMAN_SMTP_PASSWORD", hide_env_values = true)]
+    smtp_password: Option<String>,
+    /// The From of every email, e.g. "doorman <doors@example.org>".
+    #[arg(long, env = "DOORMAN_MAIL_FROM")]
+    mail_from: Option<String>,
 }
 
 impl ServeArgs {
@@ -436,6 +453,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 clip_store: a.clip_store,
                 clip_retention_days: a.clip_retention_days,
                 clip_max_bytes: a.clip_max_bytes,
+                smtp_host: a.smtp_host,
+                smtp_port: a.smtp_port,
+                smtp_tls: a.smtp_tls,
+                smtp_user: a.smtp_user,
+                smtp_password: a.smtp_password,
+                mail_from: a.mail_from,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);
@@ -443,6 +466,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut running =
                 app::start_serving(service, config.listen, Some(config.log_interval), config.dashboard.clone()).await?;
             running.fleet = app::start_fleet(&running.service, &config.fleet).await?;
+            match &config.smtp {
+                Some(smtp) => {
+                    app::start_mail(&mut running, smtp, config.dashboard.public_url.as_deref())?;
+                    println!("email: through {}:{} ({:?}), from {}", smtp.host, smtp.port, smtp.tls, smtp.from);
+                }
+                None => println!("email: off (no DOORMAN_SMTP_HOST)"),
+            }
             match &running.fleet {
                 Some(fleet) => {
                     println!("lock fleet: MQTT at {} (locks are given {})", fleet.broker_url, fleet.lock_url)

@@ -270,6 +270,16 @@ impl Client {
     pub async fn put_preferences(&self, unit: UnitId, prefs: &UnitPreferences) -> ClientResult<UnitPreferences> {
         self.put(&format!("/v1/units/{unit}/preferences"), prefs).await
     }
+    /// The caller's (a resident's) email address and the kinds emailed to them.
+    pub async fn notification_settings(&self) -> ClientResult<NotificationSettings> {
+        self.get("/v1/me/notifications").await
+    }
+    pub async fn set_notification_settings(
+        &self,
+        settings: &NotificationSettings,
+    ) -> ClientResult<NotificationSettings> {
+        self.put("/v1/me/notifications", settings).await
+    }
     pub async fn block(&self, unit: UnitId, req: &CreateBlock) -> ClientResult<BlockResult> {
         self.post(&format!("/v1/units/{unit}/block"), req).await
     }

@@ -15,6 +15,11 @@ pub(crate) async fn same_origin_only(State(dash): State<DashState>, request: Req
     if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(request).await;
     }
+    // RFC 8058 one-click unsubscribe: mail clients POST from no origin. It
+    // can only turn off the one notification its unguessable token names.
+    if one_click_unsubscribe(request.uri().path()) {
+        return next.run(request).await;
+    }
     match check(request.headers(), dash.config.public_url.as_deref()) {
         Ok(()) => next.run(request).await,
         Err(why) => {
@@ -22,6 +27,11 @@ pub(crate) async fn same_origin_only(State(dash): State<DashState>, request: Req
             crate::pages::error_page(StatusCode::FORBIDDEN, "cross_site_request", why).into_response()
         }
     }
+}
+
+/// An unsubscribe link's path: the prefix, then one segment (the token).
+fn one_click_unsubscribe(path: &str) -> bool {
+    path.strip_prefix(crate::email_link::UNSUBSCRIBE_PREFIX).is_some_and(|t| !t.is_empty() && !t.contains('/'))
 }
 
 /// Ok if the request's origin is this site's.
@@ -101,6 +111,14 @@ mod tests {
             None
         )
         .is_err());
+    }
+
+    #[test]
+    fn only_unsubscribe_links_skip_the_check() {
+        assert!(one_click_unsubscribe("/app/unsubscribe/abc"));
+        for path in ["/app/unsubscribe/", "/app/unsubscribe/a/b", "/app/resident/block", "/app/unsubscribe"] {
+            assert!(!one_click_unsubscribe(path), "{path}");
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod audit_view;
 mod carrier;
 mod changes;
 mod csrf;
+mod email_link;
 mod form;
 mod live;
 mod manager;
@@ -98,6 +99,10 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/app/redeem", post(session::redeem))
         .route("/app/sign-out", post(session::sign_out))
+        .route("/app/sign-in/email", post(email_link::ask))
+        .route("/app/sign-in/link/{secret}", get(email_link::open).post(email_link::redeem))
+        .route("/app/unsubscribe/{token}", get(email_link::unsubscribe_page).post(email_link::unsubscribe))
+        .route("/app/resident/notifications", post(email_link::save_notifications))
         .route("/app/resident", get(pages::resident_page))
         .route("/app/resident/deliveries", get(pages::resident_fragment))
         .route("/app/resident/block", post(pages::resident_block))

@@ -467,6 +467,8 @@ struct PreferencesPage {
     carriers: Vec<Party>,
     drivers: Vec<Party>,
     saved: bool,
+    /// The resident's email notifications (their own form).
+    notifications: crate::email_link::NotificationForm,
 }
 
 fn choice_of<T: PartialEq>(id: &T, allowed: &[T], blocked: &[T]) -> &'static str {
@@ -531,6 +533,7 @@ async fn preferences_view(dash: &DashState, p: &Principal, saved: bool) -> Servi
             carriers,
             drivers,
             saved,
+            notifications: crate::email_link::notification_form(dash, p).await?,
         },
     ))
 }

@@ -42,7 +42,7 @@ fn cookie_name(dash: &Dash) -> &'static str {
 }
 
 /// The `Set-Cookie` value for a new session, or (None) for ending it.
-fn set_cookie(dash: &Dash, session: Option<&str>) -> Option<HeaderValue> {
+pub(crate) fn set_cookie(dash: &Dash, session: Option<&str>) -> Option<HeaderValue> {
     let secure = if dash.config.secure_cookies() { "; Secure" } else { "" };
     let (value, age) = match session {
         Some(id) => (id, SESSION_LIFETIME_S),

@@ -16,12 +16,14 @@ pub mod clips;
 mod divert;
 pub use divert::HOLD_AT_CARRIER;
 mod doors;
+pub mod email_link;
 mod error;
 pub mod feed;
 pub mod fleet;
 mod guests;
 pub mod issuing;
 pub mod keys;
+pub mod mail;
 mod manager;
 pub mod naming;
 mod operator;
@@ -152,6 +154,8 @@ pub struct Service {
     sequenced: std::sync::atomic::AtomicU64,
     /// Where camera clips are kept, once attached.
     clips: std::sync::OnceLock<Arc<dyn object_store::ObjectStore>>,
+    /// The SMTP channel, once attached: no mail without it.
+    mailer: std::sync::OnceLock<mail::Mailer>,
 }
 
 impl std::fmt::Debug for Service {
@@ -180,6 +184,7 @@ impl Service {
             feed: feed::FeedSignal::default(),
             sequenced: std::sync::atomic::AtomicU64::new(0),
             clips: std::sync::OnceLock::new(),
+            mailer: std::sync::OnceLock::new(),
         }
     }
 

@@ -10,7 +10,8 @@
 //! (deliveries, grants, access requests), [`FleetStore`] (lock accounts,
 //! lock events, revocations, doors, clips), [`AuditStore`] (the
 //! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
-//! points), [`StructureStore`] (changing and removing what a manager
+//! points), [`MailStore`] (people's notification choices, the mail outbox,
+//! email sign-in links), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
 //! carriers withdrawn, handovers), and [`NamingStore`] (the records behind
 //! a page of log events' ids, in bulk). Each aggregate's module holds its trait
@@ -64,6 +65,7 @@ mod delivery;
 pub mod doors;
 mod exec;
 pub mod fleet;
+pub mod mail;
 mod naming;
 pub mod notify;
 pub mod postgres;
@@ -87,6 +89,7 @@ pub use delivery::{
 };
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
+pub use mail::{LinkRedemption, MailAttempt, MailMessage, MailState, MailStore, SignInLink, EMAIL_SIGN_IN_TOKEN_LABEL};
 pub use naming::{NameQuery, NameRows, NamingStore};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
@@ -106,6 +109,7 @@ pub trait Store:
     + FleetStore
     + AuditStore
     + NotifyStore
+    + MailStore
     + StructureStore
     + TenancyStore
     + NamingStore

@@ -165,6 +165,10 @@ conformance!(
     moving_out_ends_the_residents_tokens_and_sessions_only,
     withdrawing_an_enablement_revokes_that_carriers_live_grants_there,
     a_property_is_handed_over_only_to_an_existing_manager,
+    notification_choices_and_the_address_are_set_together,
+    mail_outbox_moves_with_its_cursor_once_per_event_person_and_kind,
+    mail_attempts_lease_and_finish,
+    sign_in_links_are_limited_and_spent_once_into_a_session,
     names_are_found_in_bulk_removed_ones_too,
 );
 
@@ -3116,6 +3120,168 @@ async fn a_property_is_handed_over_only_to_an_existing_manager(store: Arc<dyn St
     assert_eq!(store.list_properties(next.id).await.unwrap(), vec![expected]);
     assert_eq!(store.list_properties(w.manager.id).await.unwrap(), vec![]);
     assert_eq!(logged(&store).await.len(), before + 1);
+}
+
+// --- email (migration 0016) ---------------------------------------------------
+
+fn mail_row(
+    resident: ResidentId,
+    event_id: u64,
+    kind: doorman_domain::NotificationKind,
+    at: i64,
+) -> doorman_store::MailMessage {
+    doorman_store::MailMessage {
+        id: uuid::Uuid::new_v4(),
+        event_id,
+        resident_id: resident,
+        kind,
+        to_address: "resident@example.org".into(),
+        subject: format!("event {event_id}"),
+        body: "Hello".into(),
+        unsubscribe_url: "https://doors.example/app/unsubscribe/x".into(),
+        state: doorman_store::MailState::Pending,
+        attempts: 0,
+        next_attempt_at: at,
+        last_error: None,
+        sent_at: None,
+        created_at: at,
+    }
+}
+
+async fn notification_choices_and_the_address_are_set_together(store: Arc<dyn Store>) {
+    use doorman_domain::NotificationKind as K;
+    let w = world(&*store).await;
+    let resident = w.residents(&*store, &w.unit).await;
+    assert!(store.notification_choices(resident.id).await.unwrap().is_empty(), "no choice yet");
+    let choices = [(K::Eta, true), (K::Delivered, false)];
+    store.set_notification_settings(resident.id, Some("new@example.org"), &choices, T0).await.unwrap();
+    let mut stored = store.notification_choices(resident.id).await.unwrap();
+    stored.sort();
+    assert_eq!(stored, vec![(K::Eta, true), (K::Delivered, false)]);
+    assert_eq!(store.get_resident(resident.id).await.unwrap().unwrap().email, "new@example.org");
+    // Without an address only the choices change; a choice is replaced.
+    store.set_notification_settings(resident.id, None, &[(K::Eta, false)], T0 + 1).await.unwrap();
+    assert!(store.notification_choices(resident.id).await.unwrap().contains(&(K::Eta, false)));
+    assert_eq!(store.get_resident(resident.id).await.unwrap().unwrap().email, "new@example.org");
+    // Nobody: nothing written.
+    assert_not_found(
+        store.set_notification_settings(ResidentId::random(), Some("x@example.org"), &choices, T0).await,
+        "no such person",
+    );
+    // The address finds the person, whatever its case; not once they moved out.
+    let found = store.residents_with_email("NEW@example.ORG").await.unwrap();
+    assert_eq!(found.iter().map(|r| r.id).collect::<Vec<_>>(), vec![resident.id]);
+    store.move_out_resident(resident.id, T0 + 2, &[]).await.unwrap();
+    assert!(store.residents_with_email("new@example.org").await.unwrap().is_empty());
+}
+
+async fn mail_outbox_moves_with_its_cursor_once_per_event_person_and_kind(store: Arc<dyn Store>) {
+    use doorman_domain::NotificationKind as K;
+    let w = world(&*store).await;
+    let r = w.residents(&*store, &w.unit).await;
+    assert_eq!(store.mail_cursor().await.unwrap(), None, "no mail before it starts");
+    store.start_mail_cursor(3).await.unwrap();
+    store.start_mail_cursor(9).await.unwrap();
+    assert_eq!(store.mail_cursor().await.unwrap(), Some(3), "started once");
+    assert!(!store.enqueue_mail(0, 5, &[mail_row(r.id, 1, K::Eta, T0)]).await.unwrap(), "another cursor");
+    assert!(store
+        .enqueue_mail(3, 5, &[mail_row(r.id, 3, K::Eta, T0), mail_row(r.id, 4, K::Access, T0)])
+        .await
+        .unwrap());
+    assert_eq!(store.mail_cursor().await.unwrap(), Some(5));
+    // A second sender that read from 3 too writes nothing.
+    assert!(!store.enqueue_mail(3, 5, &[mail_row(r.id, 3, K::Delivered, T0)]).await.unwrap());
+    // One event, one person, one kind: kept once; another kind of the same event is another message.
+    assert!(store
+        .enqueue_mail(5, 6, &[mail_row(r.id, 4, K::Access, T0), mail_row(r.id, 4, K::DoorAjar, T0)])
+        .await
+        .unwrap());
+    let all = store.list_mail(r.id, 100).await.unwrap();
+    let mut keys: Vec<(u64, K)> = all.iter().map(|m| (m.event_id, m.kind)).collect();
+    keys.sort();
+    assert_eq!(keys, vec![(3, K::Eta), (4, K::Access), (4, K::DoorAjar)]);
+    // A failed write moves nothing.
+    let nobody = mail_row(ResidentId::random(), 6, K::Eta, T0);
+    assert!(store.enqueue_mail(6, 7, &[mail_row(r.id, 6, K::Eta, T0), nobody]).await.is_err());
+    assert_eq!(store.mail_cursor().await.unwrap(), Some(6));
+    assert_eq!(store.list_mail(r.id, 100).await.unwrap().len(), 3);
+}
+
+async fn mail_attempts_lease_and_finish(store: Arc<dyn Store>) {
+    use doorman_domain::NotificationKind as K;
+    use doorman_store::{MailAttempt, MailState};
+    let w = world(&*store).await;
+    let r = w.residents(&*store, &w.unit).await;
+    store.start_mail_cursor(0).await.unwrap();
+    let (first, later) = (mail_row(r.id, 1, K::Eta, T0), mail_row(r.id, 2, K::Delivered, T0 + 100));
+    store.enqueue_mail(0, 3, &[later.clone(), first.clone()]).await.unwrap();
+    let due = store.due_mail(T0 + 100, 10).await.unwrap();
+    assert_eq!(due.iter().map(|m| m.event_id).collect::<Vec<_>>(), vec![1, 2], "oldest event first");
+    assert_eq!(due[0], first);
+    assert!(store.claim_mail(first.id, T0, T0 + 90).await.unwrap());
+    assert!(!store.claim_mail(first.id, T0, T0 + 90).await.unwrap(), "taken once");
+    assert!(store.due_mail(T0 + 1, 10).await.unwrap().is_empty(), "leased");
+    let failed = MailAttempt {
+        at: T0 + 1,
+        error: Some("421 try later".into()),
+        state: MailState::Pending,
+        next_attempt_at: T0 + 61,
+    };
+    store.finish_mail_attempt(first.id, &failed).await.unwrap();
+    let sent = MailAttempt { at: T0 + 62, error: None, state: MailState::Sent, next_attempt_at: T0 + 62 };
+    assert!(store.claim_mail(first.id, T0 + 61, T0 + 151).await.unwrap());
+    store.finish_mail_attempt(first.id, &sent).await.unwrap();
+    let stored = store.list_mail(r.id, 10).await.unwrap().into_iter().find(|m| m.id == first.id).unwrap();
+    assert_eq!((stored.state, stored.attempts, stored.sent_at), (MailState::Sent, 2, Some(T0 + 62)));
+    assert!(store.due_mail(T0 + 10_000, 10).await.unwrap().iter().all(|m| m.id != first.id), "sent is never due");
+    assert!(!store.claim_mail(first.id, T0 + 62, T0 + 200).await.unwrap(), "a sent message is not taken");
+    assert_not_found(store.finish_mail_attempt(uuid::Uuid::new_v4(), &sent).await, "no such message");
+}
+
+async fn sign_in_links_are_limited_and_spent_once_into_a_session(store: Arc<dyn Store>) {
+    use doorman_store::{LinkRedemption, SignInLink};
+    let w = world(&*store).await;
+    let r = w.residents(&*store, &w.unit).await;
+    let link = |at: i64| SignInLink { hash: random_hash(), resident_id: r.id, created_at: at, expires_at: at + 900 };
+    let links: Vec<SignInLink> = (0..3).map(|i| link(T0 + i)).collect();
+    for l in &links {
+        assert!(store.insert_sign_in_link(l, T0 - 900, 3).await.unwrap());
+    }
+    assert!(!store.insert_sign_in_link(&link(T0 + 5), T0 - 900, 3).await.unwrap(), "three per window");
+    assert_not_found(
+        store.insert_sign_in_link(&SignInLink { resident_id: ResidentId::random(), ..link(T0) }, T0, 3).await,
+        "nobody",
+    );
+
+    let session = |token_hash: [u8; 32], at: i64| WebSessionRecord {
+        hash: random_hash(),
+        token_hash,
+        created_at: at,
+        expires_at: at + 3600,
+    };
+    let first = session(random_hash(), T0 + 10);
+    let got = store.redeem_sign_in_link(&links[0].hash, T0 + 10, TokenId::random(), &first).await.unwrap();
+    let principal = Principal::Resident { resident_id: r.id, unit_id: r.unit_id };
+    assert_eq!(got, LinkRedemption::SignedIn(principal));
+    assert_eq!(store.principal_for_web_session(&first.hash, T0 + 11).await.unwrap(), Some(principal));
+    // Twice: refused, and nothing more is stored.
+    let second = session(random_hash(), T0 + 12);
+    let again = store.redeem_sign_in_link(&links[0].hash, T0 + 12, TokenId::random(), &second).await.unwrap();
+    assert_eq!(again, LinkRedemption::AlreadyUsed);
+    assert_eq!(store.principal_for_web_session(&second.hash, T0 + 13).await.unwrap(), None);
+    // Expired, or unknown: invalid.
+    let late = store.redeem_sign_in_link(&links[1].hash, T0 + 901, TokenId::random(), &second).await.unwrap();
+    assert_eq!(late, LinkRedemption::Invalid);
+    let unknown = store.redeem_sign_in_link(&random_hash(), T0, TokenId::random(), &second).await.unwrap();
+    assert_eq!(unknown, LinkRedemption::Invalid);
+    // Moving out ends the session (its token goes with the person's others)
+    // and makes the person's remaining links worthless.
+    store.move_out_resident(r.id, T0 + 20, &[]).await.unwrap();
+    assert_eq!(store.principal_for_web_session(&first.hash, T0 + 21).await.unwrap(), None);
+    let gone = store.redeem_sign_in_link(&links[2].hash, T0 + 22, TokenId::random(), &second).await.unwrap();
+    assert_eq!(gone, LinkRedemption::Invalid);
+    // A later window allows links again (and the spent and expired ones go).
+    assert!(store.insert_sign_in_link(&link(T0 + 2000), T0 + 1100, 3).await.unwrap(), "a new window");
 }
 
 // --- naming ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ pub mod error;
 mod events;
 pub mod extract;
 mod guests;
+mod notifications;
 mod routes;
 mod structure;
 mod tenancy;

@@ -76,6 +76,7 @@ pub fn api_routes() -> OpenApiRouter<Arc<Service>> {
         .merge(crate::tokens::routes())
         .merge(crate::structure::routes())
         .merge(crate::tenancy::routes())
+        .merge(crate::notifications::routes())
 }
 
 /// `GET /log/tile/{path}`: the path holds slashes, so axum routes it as a

@@ -435,6 +435,9 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
         Call::put(format!("/v1/units/{u}/preferences"), &x.preferences),
         Call::post(format!("/v1/units/{u}/block"), &x.block),
         Call::delete(format!("/v1/units/{u}/block")),
+        // Email notifications are a person's own: residents only.
+        Call::get("/v1/me/notifications"),
+        Call::put("/v1/me/notifications", &serde_json::json!({ "email": "x@example.org", "kinds": [] })),
     ];
     let resident_or_manager_routes = vec![
         Call::get(format!("/v1/units/{u}/preferences")),

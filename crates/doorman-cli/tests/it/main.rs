@@ -30,6 +30,7 @@ mod fleet;
 mod guests;
 mod kit;
 mod lock;
+mod mail;
 mod naming;
 mod notify;
 mod openapi;

@@ -13,6 +13,8 @@ use crate::kit::{raw_json_error, Kit};
 /// Every operation of the API, as the router registers it.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/me"),
+    ("GET", "/v1/me/notifications"),
+    ("PUT", "/v1/me/notifications"),
     ("GET", "/v1/keys"),
     ("GET", "/v1/keys/update"),
     ("GET", "/v1/keys/rotation"),
