@@ -5,7 +5,10 @@
 //! Before it serves, the service brings its transparency log up to date
 //! (every entry committed before this start is in a signed checkpoint), and
 //! while it serves a background task does so again every `log_interval`
-//! and sends each new checkpoint to the configured witnesses.
+//! and sends each new checkpoint to the configured witnesses. Of several
+//! processes on one PostgreSQL, only the one holding the sequencer seat
+//! does either; the others ask for the seat on the same period and take it
+//! over within one period of its holder's death.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use doorman_domain::Clock;
 use doorman_server::{KeyFile, Service, ServiceConfig};
-use doorman_store::Store;
+use doorman_store::{SequencerSeat, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -37,6 +40,10 @@ pub struct Running {
     join: JoinHandle<std::io::Result<()>>,
     /// The background sequencer, if any.
     log_task: Option<JoinHandle<()>>,
+    /// This process's seat in the choice of the log's sequencer.
+    seat: Arc<tokio::sync::Mutex<SequencerSeat>>,
+    /// Wakes this process's feed when other processes append.
+    relay_task: JoinHandle<()>,
     /// The lock fleet's MQTT channel, once started ([`start_fleet`]).
     pub fleet: Option<FleetRunning>,
     /// The background webhook dispatcher, if any (with the sequencer).
@@ -116,10 +123,15 @@ impl Running {
         if let Some(task) = self.webhook_task.take() {
             task.abort();
         }
+        self.relay_task.abort();
         if let Some(task) = self.log_task.take() {
             task.abort();
-            if let Err(e) = self.service.sequence_now().await {
-                tracing::warn!(error = %e, "the last checkpoint could not be signed");
+            // The sequencer signs a last checkpoint; the others leave it to
+            // the process that takes the seat over.
+            if self.seat.lock().await.is_held() {
+                if let Err(e) = self.service.sequence_now().await {
+                    tracing::warn!(error = %e, "the last checkpoint could not be signed");
+                }
             }
         }
         served
@@ -201,12 +213,21 @@ pub async fn start_serving(
     let addr = listener.local_addr()?;
     let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
     // Resume the log before answering anyone: entries committed before a
-    // crash get their checkpoint now.
-    let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
-    if let Some(latest) = latest {
-        tracing::info!(size = latest.size, "audit log checkpoint");
+    // crash get their checkpoint now (by this process if it is the
+    // sequencer; otherwise the sequencer does it).
+    let mut seat = service.sequencer_seat();
+    if seat.hold().await {
+        let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
+        if let Some(latest) = latest {
+            tracing::info!(size = latest.size, "audit log checkpoint");
+        }
     }
-    let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), interval)));
+    let seat = Arc::new(tokio::sync::Mutex::new(seat));
+    let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), seat.clone(), interval)));
+    let relay_task = {
+        let service = service.clone();
+        tokio::spawn(async move { service.relay_log_growth().await })
+    };
     let webhook_task = log_interval.map(|_| {
         let service = service.clone();
         tokio::spawn(async move {
@@ -222,7 +243,18 @@ pub async fn start_serving(
     let join = tokio::spawn(doorman_web::serve_router(listener, router, async move {
         let _ = rx.await;
     }));
-    Ok(Running { addr, service, operator_token, stop: Some(tx), join, log_task, fleet: None, webhook_task })
+    Ok(Running {
+        addr,
+        service,
+        operator_token,
+        stop: Some(tx),
+        join,
+        log_task,
+        seat,
+        relay_task,
+        fleet: None,
+        webhook_task,
+    })
 }
 
 /// Every `interval`, beside the webhooks: logs the doors left open past
@@ -243,10 +275,11 @@ async fn doors_and_clips(service: Arc<Service>, interval: Duration) {
     }
 }
 
-/// The background sequencer: integrates new entries and signs their
-/// checkpoint every `interval`, and asks the witnesses to cosign each new
-/// checkpoint (again every [`WITNESS_RETRY`] while one has not).
-async fn sequencer(service: Arc<Service>, interval: Duration) {
+/// The background sequencer: every `interval`, if this process holds the
+/// sequencer seat (or takes it now), integrates new entries and signs their
+/// checkpoint, and asks the witnesses to cosign each new checkpoint (again
+/// every [`WITNESS_RETRY`] while one has not).
+async fn sequencer(service: Arc<Service>, seat: Arc<tokio::sync::Mutex<SequencerSeat>>, interval: Duration) {
     let witnesses = match crate::witness_cmd::HttpWitnesses::new() {
         Ok(w) => Some(w),
         Err(e) => {
@@ -261,6 +294,22 @@ async fn sequencer(service: Arc<Service>, interval: Duration) {
     loop {
         ticker.tick().await;
         ticks += 1;
+        {
+            let mut seat = seat.lock().await;
+            let was_held = seat.is_held();
+            let held = seat.hold().await;
+            if held != was_held {
+                let pid = std::process::id();
+                if held {
+                    tracing::info!(pid, "this process sequences the audit log now");
+                } else {
+                    tracing::warn!(pid, "this process no longer sequences the audit log");
+                }
+            }
+            if !held {
+                continue;
+            }
+        }
         let latest = match service.sequence_now().await {
             Ok(latest) => latest,
             Err(e) => {

@@ -12,7 +12,10 @@
 //! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
 //! points), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
-//! carriers withdrawn, handovers). Each aggregate's module holds its trait
+//! carriers withdrawn, handovers) and [`ClusterStore`] (what several
+//! processes on one database share: the log's sequencer seat, wake-ups on
+//! log growth, remote unlocks in flight, broker service accounts). Each
+//! aggregate's module holds its trait
 //! and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
@@ -59,6 +62,7 @@ use async_trait::async_trait;
 mod accounts;
 pub mod audit;
 pub mod baseline;
+pub mod cluster;
 mod delivery;
 pub mod doors;
 mod exec;
@@ -80,6 +84,7 @@ pub use audit::{
     AuditStore, EntryFilter, Integration, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint,
     StoredCosignature, StoredEntry,
 };
+pub use cluster::{ClusterStore, PendingRemoteUnlock, SequencerSeat};
 pub use delivery::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, DeliveryStore, RevocationEvents,
 };
@@ -105,6 +110,7 @@ pub trait Store:
     + NotifyStore
     + StructureStore
     + TenancyStore
+    + ClusterStore
     + Send
     + Sync
     + 'static

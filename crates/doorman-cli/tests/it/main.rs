@@ -31,6 +31,7 @@ mod lock;
 mod notify;
 mod openapi;
 mod refusals;
+mod scale;
 mod structure;
 mod tenancy;
 mod testkit;
