@@ -62,6 +62,10 @@ pub struct FleetRunning {
     pub broker: Option<EmbeddedBroker>,
 }
 
+/// The shared subscription the service processes on one external broker
+/// join.
+pub const SHARED_GROUP: &str = "doorman";
+
 /// Starts the fleet channel the settings name and attaches it to the
 /// service: the embedded broker (lock accounts from the store) or a session
 /// with an external broker (and, for Mosquitto, its files kept up to date).
@@ -102,7 +106,10 @@ pub async fn start_fleet(service: &Arc<Service>, settings: &FleetSettings) -> an
     let mut session = SessionOptions::new(endpoint, credentials);
     session.backoff_min = Duration::from_millis(50);
     session.backoff_max = Duration::from_secs(5);
-    let bridge = FleetBridge::start(session, scheme, Arc::new(FleetIntake(service.clone())));
+    // On an external broker, as one member of the shared subscription
+    // every process joins: each lock message is handled by one process.
+    let group = matches!(settings.broker, FleetBroker::External { .. }).then_some(SHARED_GROUP);
+    let bridge = FleetBridge::start_in(session, scheme, group, Arc::new(FleetIntake(service.clone())));
     service.attach_fleet(bridge.handle(), lock_url.clone());
     Ok(Some(FleetRunning { broker_url, lock_url, bridge, broker }))
 }

@@ -97,8 +97,14 @@ impl Service {
     }
 
     /// Keeps Mosquitto's files in `target` up to date (written now, and again
-    /// on every lock registration). Only the first call counts.
+    /// on every lock registration). Only the first call counts. The
+    /// process's own service account is stored first, so that the files any
+    /// process writes name every process's account (each has its own: a
+    /// Mosquitto session is tied to its username).
     pub async fn attach_mosquitto(&self, target: MosquittoTarget) -> ServiceResult<()> {
+        self.store
+            .upsert_service_account(&target.service_username, &target.service_password_hash.to_string(), self.now())
+            .await?;
         let _ = self.mosquitto.set(target);
         self.write_mosquitto_files().await
     }
@@ -111,6 +117,16 @@ impl Service {
         accounts
             .add_service(&target.service_username, target.service_password_hash.clone())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // The other processes' accounts.
+        for (username, hash) in self.store.service_accounts().await? {
+            if username == target.service_username {
+                continue;
+            }
+            match PasswordHash::parse(&hash) {
+                Ok(hash) => accounts.add_service(&username, hash).map_err(|e| ServiceError::Internal(e.to_string()))?,
+                Err(_) => tracing::error!(%username, "stored service account hash is unreadable; account left out"),
+            }
+        }
         for (lock, hash) in self.store.lock_mqtt_accounts().await? {
             match PasswordHash::parse(&hash) {
                 Ok(hash) => accounts.add_lock(lock_wire_id(lock), hash),

@@ -356,3 +356,83 @@ async fn scale_three_processes_grant_log_and_deliver_once_and_survive_the_sequen
     drop(served);
     Ok(())
 }
+
+/// Two service processes on one database and one Mosquitto (the kit's, and
+/// a second booted over the kit's database with a broker account of its
+/// own): both join the shared subscription, so each of the lock's messages
+/// reaches one of them, in turn. A resident asks either process to open the
+/// street door; the request waits in the database, and whichever process
+/// the lock's challenge reaches answers it: every unlock opens the door,
+/// once, and is logged once. The lock's events are stored once, as one
+/// chain.
+pub async fn fleet_remote_unlocks_are_answered_by_whichever_process_the_lock_reaches(
+    kit: &crate::kit::Kit,
+) -> anyhow::Result<()> {
+    use crate::fleet::{Broker, FleetEnv, ENTRANCE, WAIT};
+    use doorman_cli::config::{FleetBroker, FleetSettings};
+    let Some(env) = FleetEnv::start(kit, Broker::Mosquitto).await? else { return Ok(()) };
+    let mosquitto = env.mosquitto.as_ref().context("Mosquitto runs")?;
+    // The second process: its own store over the same database, its own
+    // broker account, the same Mosquitto files.
+    let store = doorman_store::open(&kit.database_url).await?;
+    let config = kit.running.service.config().clone();
+    let second = doorman_cli::app::service_with(store, kit.clock.clone(), &kit.keys, config)?;
+    let second_http = doorman_cli::app::start_with(second.clone(), "127.0.0.1:0".parse()?, None).await?;
+    let (endpoint, _) = doorman_fleet::MqttEndpoint::parse(&env.fleet.broker_url)?;
+    let account = doorman_fleet::MqttCredentials::generate(
+        format!("doorman-service-2-{}", uuid::Uuid::new_v4().simple()),
+        &mut rand_core::OsRng,
+    );
+    let url = format!("mqtt://{}:{}@127.0.0.1:{}", account.username, account.password.expose(), endpoint.port);
+    let settings = FleetSettings {
+        broker: FleetBroker::External { url },
+        public_url: None,
+        mosquitto_dir: env.mosquitto_dir().map(std::path::Path::to_path_buf),
+    };
+    let second_fleet = doorman_cli::app::start_fleet(&second, &settings).await?.context("a fleet channel")?;
+    // The files now name both processes' accounts.
+    let passwords = std::fs::read_to_string(env.mosquitto_dir().context("files")?.join("passwords"))?;
+    assert!(passwords.contains(&format!("{}:", account.username)), "the second account is in the files");
+    assert!(passwords.lines().filter(|l| l.starts_with("doorman-service-")).count() == 2, "{passwords}");
+    mosquitto.reload()?;
+    tokio::time::timeout(WAIT, second_fleet.bridge.handle().wait_ready()).await.context("second session")??;
+    tokio::time::timeout(WAIT, env.fleet.bridge.handle().wait_ready()).await.context("first session")??;
+
+    let jun_token = env.jun.token().context("Jun's token")?.to_string();
+    let residents = [env.jun.clone(), Client::new(second_http.url()).with_token(jun_token)];
+    let lock = env.lock_id(ENTRANCE);
+    // Asked of the first process twice, then of the second twice, ...: as
+    // Mosquitto hands a shared subscription's messages to its members in
+    // turn, the challenges alternate between the processes, so whichever
+    // takes the first one, some unlocks are answered by the process that
+    // was not asked (memory alone would lose them).
+    const UNLOCKS: usize = 6;
+    for i in 0..UNLOCKS {
+        let counter = env.sim(ENTRANCE).health()?.event_counter;
+        let asked = residents[(i / 2) % 2].remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await?;
+        assert_eq!(asked.lock_id, lock);
+        env.sim(ENTRANCE)
+            .wait_until(WAIT, |h| {
+                h.event_counter > counter && matches!(h.bolt, doorman_lock::BoltState::Released { .. })
+            })
+            .await
+            .with_context(|| format!("remote unlock {i} (asked of process {}) did not open the door", (i / 2) % 2))?;
+    }
+    // Each unlock logged once, by whichever process answered.
+    let all = doorman_store::EntryFilter { everything: true, ..Default::default() };
+    let logged = kit.store().log_entries(&all, 0..u64::MAX >> 2, 100_000).await?;
+    let unlocked = logged
+        .iter()
+        .filter_map(|e| doorman_domain::Event::from_bytes(&e.bytes).ok())
+        .filter(|e| {
+            matches!(e.kind, doorman_domain::EventKind::DoorUnlocked { lock_id, .. } if lock_id == lock)
+                && matches!(e.actor, Some(doorman_domain::Principal::Resident { .. }))
+        })
+        .count();
+    assert_eq!(unlocked, UNLOCKS);
+    // The lock's events, heard by two processes, stored once as one chain.
+    let head = env.synced(kit, ENTRANCE).await?;
+    env.check_chain(kit, ENTRANCE, head).await?;
+    drop(second_fleet);
+    second_http.stop().await
+}
