@@ -7,8 +7,8 @@
 //! while it serves a background task does so again every `log_interval`
 //! and sends each new checkpoint to the configured witnesses. Of several
 //! processes on one PostgreSQL, only the one holding the sequencer seat
-//! does either; the others ask for the seat on the same period and take it
-//! over within one period of its holder's death.
+//! does so in the background; the others ask for the seat on the same
+//! period and take it over within one period of its holder's death.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -220,16 +220,14 @@ pub async fn start_serving(
     let addr = listener.local_addr()?;
     let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
     // Resume the log before answering anyone: entries committed before a
-    // crash get their checkpoint now (by this process if it is the
-    // sequencer; otherwise the sequencer does it).
-    let mut seat = service.sequencer_seat();
-    if seat.hold().await {
-        let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
-        if let Some(latest) = latest {
-            tracing::info!(size = latest.size, "audit log checkpoint");
-        }
+    // crash get their checkpoint now. This one run does not wait for the
+    // sequencer seat (whose last holder's session may still be closing): a
+    // run beside the sequencer's only takes its turn at the tree's row lock.
+    let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
+    if let Some(latest) = latest {
+        tracing::info!(size = latest.size, "audit log checkpoint");
     }
-    let seat = Arc::new(tokio::sync::Mutex::new(seat));
+    let seat = Arc::new(tokio::sync::Mutex::new(service.sequencer_seat()));
     let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), seat.clone(), interval)));
     let relay_task = {
         let service = service.clone();

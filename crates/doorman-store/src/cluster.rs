@@ -54,11 +54,13 @@ pub struct SequencerSeat {
 enum SeatKind {
     /// SQLite: the process is the sequencer.
     Alone,
-    Postgres {
-        options: PgConnectOptions,
-        session: Option<PgConnection>,
-        held: bool,
-    },
+    Postgres(Box<PgSeat>),
+}
+
+struct PgSeat {
+    options: PgConnectOptions,
+    session: Option<PgConnection>,
+    held: bool,
 }
 
 impl std::fmt::Debug for SequencerSeat {
@@ -76,7 +78,7 @@ impl SequencerSeat {
     pub fn is_held(&self) -> bool {
         match &self.kind {
             SeatKind::Alone => true,
-            SeatKind::Postgres { held, .. } => *held,
+            SeatKind::Postgres(seat) => seat.held,
         }
     }
 
@@ -85,7 +87,8 @@ impl SequencerSeat {
     /// fails: a database that does not answer means "not the sequencer"
     /// (the cause is logged), and the next call tries again.
     pub async fn hold(&mut self) -> bool {
-        let SeatKind::Postgres { options, session, held } = &mut self.kind else { return true };
+        let SeatKind::Postgres(seat) = &mut self.kind else { return true };
+        let PgSeat { options, session, held } = seat.as_mut();
         match tokio::time::timeout(SEAT_CHECK_TIMEOUT, check_or_take(options, session, *held)).await {
             Ok(Ok(now_held)) => *held = now_held,
             Ok(Err(error)) => {
@@ -189,11 +192,11 @@ impl<B: Backend> ClusterStore for B {
     fn sequencer_seat(&self, holder: &str) -> SequencerSeat {
         match self.postgres() {
             Some(pg) => SequencerSeat {
-                kind: SeatKind::Postgres {
+                kind: SeatKind::Postgres(Box::new(PgSeat {
                     options: (*pg.pool.connect_options()).clone().application_name(holder),
                     session: None,
                     held: false,
-                },
+                })),
             },
             None => SequencerSeat::alone(),
         }
