@@ -5,7 +5,10 @@
 //! Before it serves, the service brings its transparency log up to date
 //! (every entry committed before this start is in a signed checkpoint), and
 //! while it serves a background task does so again every `log_interval`
-//! and sends each new checkpoint to the configured witnesses.
+//! and sends each new checkpoint to the configured witnesses. Of several
+//! processes on one PostgreSQL, only the one holding the sequencer seat
+//! does so in the background; the others ask for the seat on the same
+//! period and take it over within one period of its holder's death.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use doorman_domain::Clock;
 use doorman_server::{KeyCustody, KeyFile, Service, ServiceConfig};
-use doorman_store::Store;
+use doorman_store::{SequencerSeat, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -37,6 +40,10 @@ pub struct Running {
     join: JoinHandle<std::io::Result<()>>,
     /// The background sequencer, if any.
     log_task: Option<JoinHandle<()>>,
+    /// This process's seat in the choice of the log's sequencer.
+    seat: Arc<tokio::sync::Mutex<SequencerSeat>>,
+    /// Wakes this process's feed when other processes append.
+    relay_task: JoinHandle<()>,
     /// The lock fleet's MQTT channel, once started ([`start_fleet`]).
     pub fleet: Option<FleetRunning>,
     /// The background webhook dispatcher, if any (with the sequencer).
@@ -74,6 +81,10 @@ pub struct FleetRunning {
     pub bridge: FleetBridge,
     pub broker: Option<EmbeddedBroker>,
 }
+
+/// The shared subscription the service processes on one external broker
+/// join.
+pub const SHARED_GROUP: &str = "doorman";
 
 /// Starts the fleet channel the settings name and attaches it to the
 /// service: the embedded broker (lock accounts from the store) or a session
@@ -115,7 +126,10 @@ pub async fn start_fleet(service: &Arc<Service>, settings: &FleetSettings) -> an
     let mut session = SessionOptions::new(endpoint, credentials);
     session.backoff_min = Duration::from_millis(50);
     session.backoff_max = Duration::from_secs(5);
-    let bridge = FleetBridge::start(session, scheme, Arc::new(FleetIntake(service.clone())));
+    // On an external broker, as one member of the shared subscription
+    // every process joins: each lock message is handled by one process.
+    let group = matches!(settings.broker, FleetBroker::External { .. }).then_some(SHARED_GROUP);
+    let bridge = FleetBridge::start_in(session, scheme, group, Arc::new(FleetIntake(service.clone())));
     service.attach_fleet(bridge.handle(), lock_url.clone());
     Ok(Some(FleetRunning { broker_url, lock_url, bridge, broker }))
 }
@@ -139,10 +153,15 @@ impl Running {
         if let Some(task) = self.mail_task.take() {
             task.abort();
         }
+        self.relay_task.abort();
         if let Some(task) = self.log_task.take() {
             task.abort();
-            if let Err(e) = self.service.sequence_now().await {
-                tracing::warn!(error = %e, "the last checkpoint could not be signed");
+            // The sequencer signs a last checkpoint; the others leave it to
+            // the process that takes the seat over.
+            if self.seat.lock().await.is_held() {
+                if let Err(e) = self.service.sequence_now().await {
+                    tracing::warn!(error = %e, "the last checkpoint could not be signed");
+                }
             }
         }
         served
@@ -223,12 +242,19 @@ pub async fn start_serving(
     let addr = listener.local_addr()?;
     let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
     // Resume the log before answering anyone: entries committed before a
-    // crash get their checkpoint now.
+    // crash get their checkpoint now. This one run does not wait for the
+    // sequencer seat (whose last holder's session may still be closing): a
+    // run beside the sequencer's only takes its turn at the tree's row lock.
     let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
     if let Some(latest) = latest {
         tracing::info!(size = latest.size, "audit log checkpoint");
     }
-    let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), interval)));
+    let seat = Arc::new(tokio::sync::Mutex::new(service.sequencer_seat()));
+    let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), seat.clone(), interval)));
+    let relay_task = {
+        let service = service.clone();
+        tokio::spawn(async move { service.relay_log_growth().await })
+    };
     let webhook_task = log_interval.map(|_| {
         let service = service.clone();
         tokio::spawn(async move {
@@ -254,6 +280,8 @@ pub async fn start_serving(
         fleet: None,
         webhook_task,
         mail_task: None,
+        seat,
+        relay_task,
     })
 }
 
@@ -279,10 +307,11 @@ async fn doors_and_clips(service: Arc<Service>, interval: Duration) {
     }
 }
 
-/// The background sequencer: integrates new entries and signs their
-/// checkpoint every `interval`, and asks the witnesses to cosign each new
-/// checkpoint (again every [`WITNESS_RETRY`] while one has not).
-async fn sequencer(service: Arc<Service>, interval: Duration) {
+/// The background sequencer: every `interval`, if this process holds the
+/// sequencer seat (or takes it now), integrates new entries and signs their
+/// checkpoint, and asks the witnesses to cosign each new checkpoint (again
+/// every [`WITNESS_RETRY`] while one has not).
+async fn sequencer(service: Arc<Service>, seat: Arc<tokio::sync::Mutex<SequencerSeat>>, interval: Duration) {
     let witnesses = match crate::witness_cmd::HttpWitnesses::new() {
         Ok(w) => Some(w),
         Err(e) => {
@@ -297,6 +326,22 @@ async fn sequencer(service: Arc<Service>, interval: Duration) {
     loop {
         ticker.tick().await;
         ticks += 1;
+        {
+            let mut seat = seat.lock().await;
+            let was_held = seat.is_held();
+            let held = seat.hold().await;
+            if held != was_held {
+                let pid = std::process::id();
+                if held {
+                    tracing::info!(pid, "this process sequences the audit log now");
+                } else {
+                    tracing::warn!(pid, "this process no longer sequences the audit log");
+                }
+            }
+            if !held {
+                continue;
+            }
+        }
         let latest = match service.sequence_now().await {
             Ok(latest) => latest,
             Err(e) => {

@@ -65,6 +65,10 @@ pub struct FileConfig {
     /// Seconds a door may stay open, with no close heard, before the service
     /// logs it as left ajar.
     pub door_ajar_after_s: Option<i64>,
+    /// How often a waiting event stream re-reads the log without a wake-up,
+    /// in ms (a safety net: appends wake streams at once, also across
+    /// processes on PostgreSQL).
+    pub feed_recheck_ms: Option<u64>,
     /// Where camera clips are kept: a folder, or `s3://bucket/prefix`.
     pub clip_store: Option<String>,
     /// Days a clip is kept before it is deleted.
@@ -338,6 +342,10 @@ impl Config {
             anyhow::ensure!((1..=86_400).contains(&v), "door_ajar_after_s must be between 1 and 86400");
             service.door_ajar_after_s = v;
         }
+        if let Some(v) = flags.feed_recheck_ms.or(from_file.feed_recheck_ms) {
+            anyhow::ensure!((10..=3_600_000).contains(&v), "feed_recheck_ms must be between 10 and 3600000");
+            service.feed_recheck_ms = v;
+        }
         if let Some(v) = flags.clip_retention_days.or(from_file.clip_retention_days) {
             anyhow::ensure!((1..=3650).contains(&v), "clip_retention_days must be between 1 and 3650");
             service.clip_retention_days = v;
@@ -460,6 +468,12 @@ webhook_lease_s = 120
 # heard since, is logged as left ajar (once; also if the lock raises its
 # own alarm).                                   env: DOORMAN_DOOR_AJAR_AFTER_S
 door_ajar_after_s = 120
+
+# How often a waiting event stream (SSE, the dashboard's live updates)
+# re-reads the log without a wake-up, in ms: a safety net, since every
+# append wakes the streams at once (on PostgreSQL, in every process,
+# through LISTEN/NOTIFY).                        env: DOORMAN_FEED_RECHECK_MS
+feed_recheck_ms = 1000
 
 # Where camera clips are kept: a folder (default: DATA_DIR/clips), or an
 # S3-compatible bucket "s3://bucket/prefix" (a build with `--features s3`;

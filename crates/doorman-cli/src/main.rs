@@ -295,6 +295,9 @@ struct ServeArgs {
     /// Log a door left ajar after this many seconds open with no close [default: 120].
     #[arg(long, env = "DOORMAN_DOOR_AJAR_AFTER_S")]
     door_ajar_after_s: Option<i64>,
+    /// How often a waiting event stream re-reads the log without a wake-up, in ms [default: 1000].
+    #[arg(long, env = "DOORMAN_FEED_RECHECK_MS")]
+    feed_recheck_ms: Option<u64>,
     /// Where camera clips are kept: a folder or s3://bucket/prefix [default: DATA_DIR/clips].
     #[arg(long, env = "DOORMAN_CLIP_STORE")]
     clip_store: Option<String>,
@@ -450,6 +453,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 webhook_private_targets: a.webhook_private_targets,
                 webhook_lease_s: a.webhook_lease_s,
                 door_ajar_after_s: a.door_ajar_after_s,
+                feed_recheck_ms: a.feed_recheck_ms,
                 clip_store: a.clip_store,
                 clip_retention_days: a.clip_retention_days,
                 clip_max_bytes: a.clip_max_bytes,

@@ -41,7 +41,9 @@ impl WebhookTransport for HttpWebhooks {
     }
 }
 
-/// Fans out and sends webhooks every `interval` until aborted.
+/// Fans out and sends webhooks every `interval`, and as soon as the log
+/// grows (this process's appends or, on PostgreSQL, another's), until
+/// aborted.
 pub async fn dispatcher(service: Arc<Service>, interval: Duration) {
     let transport = match HttpWebhooks::new() {
         Ok(t) => t,
@@ -52,8 +54,17 @@ pub async fn dispatcher(service: Arc<Service>, interval: Duration) {
     };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut grown = service.feed_signal();
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            changed = grown.changed() => {
+                if changed.is_err() {
+                    ticker.tick().await;
+                }
+            }
+        }
+        grown.borrow_and_update();
         match service.dispatch_webhooks(&transport).await {
             Ok(report) if report != Default::default() => tracing::debug!(?report, "webhooks dispatched"),
             Ok(_) => {}

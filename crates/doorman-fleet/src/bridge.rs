@@ -83,8 +83,27 @@ pub struct FleetHandle {
 impl FleetBridge {
     /// Connects with a service account and starts handing messages to `service`.
     pub fn start(options: SessionOptions, scheme: TopicScheme, service: Arc<dyn FleetService>) -> Self {
+        Self::start_in(options, scheme, None, service)
+    }
+
+    /// [`FleetBridge::start`], as one of several service processes on one
+    /// broker when `group` is set: each lock's message then goes to one
+    /// member of the shared subscription `group` only
+    /// ([`TopicScheme::shared_service_subscriptions`]), so each is handled
+    /// once. Each member needs an account of its own when the broker ties
+    /// sessions to usernames (Mosquitto's `use_username_as_clientid`).
+    pub fn start_in(
+        options: SessionOptions,
+        scheme: TopicScheme,
+        group: Option<&str>,
+        service: Arc<dyn FleetService>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let session = Session::start(&options, scheme.service_subscriptions(), tx);
+        let subscriptions = match group {
+            Some(group) => scheme.shared_service_subscriptions(group),
+            None => scheme.service_subscriptions(),
+        };
+        let session = Session::start(&options, subscriptions, tx);
         let (ready_tx, ready) = watch::channel(false);
         let handle = FleetHandle { client: session.client().clone(), scheme, ready };
         let dispatcher = tokio::spawn(dispatch(rx, handle.clone(), service, ready_tx));

@@ -175,6 +175,15 @@ impl TopicScheme {
         UplinkKind::ALL.iter().map(|k| format!("{}/{}", self.lock_root("+"), k.as_str())).collect()
     }
 
+    /// What each of several service processes subscribes to, as members of
+    /// the shared subscription `group` (`$share/{group}/...`, MQTT 5 and
+    /// Mosquitto's 3.1.1): the broker hands each message of a lock to one
+    /// member only. The broker checks its ACL against the filter after the
+    /// group, so the service rules are the same.
+    pub fn shared_service_subscriptions(&self, group: &str) -> Vec<String> {
+        self.service_subscriptions().into_iter().map(|filter| format!("$share/{group}/{filter}")).collect()
+    }
+
     /// Which lock and which channel a topic is, if it is one of this scheme's.
     pub fn parse(&self, topic: &str) -> Option<(LockId, Channel)> {
         let rest = topic.strip_prefix(self.prefix.as_str())?.strip_prefix("/locks/")?;

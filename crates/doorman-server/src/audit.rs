@@ -13,8 +13,11 @@
 //!   right edge ([`Frontier`]), stores the new complete-subtree hashes and a
 //!   C2SP checkpoint signed with the log's Ed25519 key (a signed note whose
 //!   key name is the log's origin). Time comes from the caller. A restart
-//!   resumes from the stored tree size; several processes on one PostgreSQL
-//!   take turns (the store locks the tree's row).
+//!   resumes from the stored tree size. Of several processes on one
+//!   PostgreSQL, the one holding the sequencer seat
+//!   ([`Service::sequencer_seat`](crate::Service::sequencer_seat)) runs it;
+//!   should two ever run at once they take turns (the store locks the tree's
+//!   row), so the tree never forks.
 //! - **Reading**: the latest checkpoint with its cosignatures, C2SP
 //!   tlog-tiles hash tiles (public: hashes only), and inclusion and
 //!   consistency proofs assembled from stored hashes (one query per page of
@@ -466,9 +469,17 @@ impl crate::Service {
         self.event(EventKind::ConfigurationChanged { what }, scope, actor)
     }
 
+    /// This process's seat in the choice of the one log sequencer among the
+    /// processes on this database (`doorman_store::cluster`); the session
+    /// that holds it is named `doorman sequencer pid <process id>`.
+    pub fn sequencer_seat(&self) -> doorman_store::SequencerSeat {
+        self.store.sequencer_seat(&format!("doorman sequencer pid {}", std::process::id()))
+    }
+
     /// Integrates the committed entries and signs their checkpoint, now (the
-    /// background sequencer calls this on a short period). Returns the
-    /// latest checkpoint.
+    /// background sequencer calls this on a short period, in the process
+    /// that holds the [`Service::sequencer_seat`]). Returns the latest
+    /// checkpoint.
     pub async fn sequence_now(&self) -> ServiceResult<Option<StoredCheckpoint>> {
         let latest = self.audit_log().sequence_now().await?;
         // New entries, maybe from another process: wake the feed's waiters.

@@ -9,9 +9,12 @@
 //!   committed entries are always a prefix of the index space: a reader that
 //!   saw index `n` never later finds a smaller one appearing. Reading
 //!   "after `n`" therefore loses nothing and repeats nothing.
-//! - Wake-ups: the service bumps [`FeedSignal`] after each write it makes;
-//!   waiters also re-check on a period (`ServiceConfig::feed_recheck_ms`), which
-//!   covers entries written by other processes on the same PostgreSQL.
+//! - Wake-ups: the service bumps [`FeedSignal`] after each write it makes,
+//!   and [`Service::relay_log_growth`] bumps it when another process on the
+//!   same PostgreSQL committed entries (the store's LISTEN/NOTIFY, see
+//!   `doorman_store::cluster`); waiters also re-check on a period
+//!   (`ServiceConfig::feed_recheck_ms`), a safety net should a wake-up be
+//!   lost with a connection.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -29,7 +32,8 @@ pub const MAX_FEED_PAGE: u32 = 500;
 /// The largest index a read asks for (the store's indexes are i64).
 const END: u64 = i64::MAX as u64;
 
-/// Bumped after every write this process makes to the log.
+/// Bumped after every write this process makes to the log, and after every
+/// append another process commits (on PostgreSQL).
 #[derive(Debug)]
 pub struct FeedSignal(watch::Sender<u64>);
 
@@ -76,9 +80,20 @@ impl Service {
         Ok(self.store.log_state().await?.appended.checked_sub(1))
     }
 
-    /// A receiver that changes whenever this process appends to the log.
+    /// A receiver that changes whenever this process, or another on the
+    /// same database, appends to the log.
     pub fn feed_signal(&self) -> watch::Receiver<u64> {
         self.feed.subscribe()
+    }
+
+    /// Bumps the feed signal whenever another process on the same database
+    /// commits log entries, for as long as it runs (`doorman serve` spawns
+    /// it). Returns at once on SQLite, where only this process appends.
+    pub async fn relay_log_growth(&self) {
+        let Some(mut growth) = self.store.log_growth() else { return };
+        while growth.changed().await.is_ok() {
+            self.feed.bump();
+        }
     }
 
     /// Wakes the feed's waiters: to be called after a write with events
@@ -98,10 +113,10 @@ impl Service {
 pub const FOLLOW_PAGE: u32 = 200;
 
 /// A principal following the feed from a point: [`FeedCursor::next`] returns
-/// each event after it once, in order, waiting for new ones (woken by this
-/// process's appends, and re-reading every [`Service::feed_recheck`] for
-/// other processes'). What the SSE stream and the dashboard's live updates
-/// share.
+/// each event after it once, in order, waiting for new ones (woken by the
+/// appends of this process and of the others on the same database, and
+/// re-reading every [`Service::feed_recheck`] in case a wake-up was lost).
+/// What the SSE stream and the dashboard's live updates share.
 pub struct FeedCursor {
     service: Arc<Service>,
     principal: Principal,

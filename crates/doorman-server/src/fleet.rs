@@ -32,7 +32,7 @@ use doorman_fleet::{
     StaticAccounts, TopicScheme,
 };
 use doorman_protocol::{decode_event, ChainHead, CredentialId, LockDevicePublicKey, Nonce, RevokedEntry};
-use doorman_store::{LockGap, RevokedCredential, Store, StoreError, StoredLockEvent};
+use doorman_store::{LockGap, PendingRemoteUnlock, RevokedCredential, Store, StoreError, StoredLockEvent};
 use rand_core::OsRng;
 
 use crate::audit::{new_event, Scope};
@@ -42,30 +42,18 @@ use crate::{Service, ServiceError, ServiceResult};
 /// How long a lock has to answer a remote unlock with its challenge.
 pub const REMOTE_UNLOCK_WINDOW_S: i64 = 30;
 
-/// Remote unlocks in flight: kept in this process's memory only (a request
-/// lost to a restart simply does not happen; the resident asks again), and
-/// answered by the process that holds it.
+/// The service's side of remote unlocks: the requests in flight wait in the
+/// database (`ClusterStore`), so whichever process receives the lock's
+/// challenge answers it, once (taking the request deletes it).
 pub(crate) struct RemoteUnlocks {
-    /// The service's own handheld key: the remote credentials are bound to it.
+    /// This process's handheld key: the remote credentials it issues are
+    /// bound to it, and it presents them itself, so the key never leaves it.
     key: doorman_protocol::HandheldKey,
-    pending: std::sync::Mutex<std::collections::HashMap<(LockId, u64), PendingRemote>>,
-}
-
-#[derive(Clone, Copy)]
-struct PendingRemote {
-    expires_at: UnixSeconds,
-    resident: Principal,
-    unit: doorman_domain::UnitId,
-    property: PropertyId,
-    access_point: doorman_domain::AccessPointId,
 }
 
 impl RemoteUnlocks {
     pub(crate) fn new() -> Self {
-        Self {
-            key: doorman_protocol::HandheldKey::generate(&mut OsRng),
-            pending: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }
+        Self { key: doorman_protocol::HandheldKey::generate(&mut OsRng) }
     }
 }
 
@@ -109,8 +97,14 @@ impl Service {
     }
 
     /// Keeps Mosquitto's files in `target` up to date (written now, and again
-    /// on every lock registration). Only the first call counts.
+    /// on every lock registration). Only the first call counts. The
+    /// process's own service account is stored first, so that the files any
+    /// process writes name every process's account (each has its own: a
+    /// Mosquitto session is tied to its username).
     pub async fn attach_mosquitto(&self, target: MosquittoTarget) -> ServiceResult<()> {
+        self.store
+            .upsert_service_account(&target.service_username, &target.service_password_hash.to_string(), self.now())
+            .await?;
         let _ = self.mosquitto.set(target);
         self.write_mosquitto_files().await
     }
@@ -123,6 +117,16 @@ impl Service {
         accounts
             .add_service(&target.service_username, target.service_password_hash.clone())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // The other processes' accounts.
+        for (username, hash) in self.store.service_accounts().await? {
+            if username == target.service_username {
+                continue;
+            }
+            match PasswordHash::parse(&hash) {
+                Ok(hash) => accounts.add_service(&username, hash).map_err(|e| ServiceError::Internal(e.to_string()))?,
+                Err(_) => tracing::error!(%username, "stored service account hash is unreadable; account left out"),
+            }
+        }
         for (lock, hash) in self.store.lock_mqtt_accounts().await? {
             match PasswordHash::parse(&hash) {
                 Ok(hash) => accounts.add_lock(lock_wire_id(lock), hash),
@@ -313,13 +317,19 @@ impl Service {
             return Err(ServiceError::Conflict("the service runs without a fleet channel".into()));
         };
         let now = self.now();
-        let request_id = u64::from_le_bytes(crate::auth::random_bytes::<8>()?);
+        // 63 bits: the database keeps it as a signed 64-bit integer.
+        let request_id = u64::from_le_bytes(crate::auth::random_bytes::<8>()?) >> 1;
         let expires_at = now + REMOTE_UNLOCK_WINDOW_S;
-        let pending = PendingRemote { expires_at, resident: *p, unit, property, access_point: ap.id };
-        if let Ok(mut table) = self.remote.pending.lock() {
-            table.retain(|_, r| r.expires_at > now);
-            table.insert((lock.id, request_id), pending);
-        }
+        let pending = PendingRemoteUnlock {
+            lock_id: lock.id,
+            request_id,
+            resident: *p,
+            unit_id: unit,
+            property_id: property,
+            access_point_id: ap.id,
+            expires_at,
+        };
+        self.store.insert_remote_unlock(&pending, now).await?;
         fleet
             .request_remote_unlock(lock_wire_id(lock.id), request_id)
             .await
@@ -337,7 +347,8 @@ impl Service {
     ) -> ServiceResult<Option<Vec<u8>>> {
         let lock = domain_lock(wire);
         let now = self.now();
-        let pending = self.remote.pending.lock().ok().and_then(|mut t| t.remove(&(lock, request_id)));
+        // Whichever process the challenge reached: one of them takes it.
+        let pending = self.store.take_remote_unlock(lock, request_id).await?;
         let Some(pending) = pending.filter(|r| r.expires_at > now) else {
             tracing::info!(%lock, request_id, "remote unlock answer ignored: not asked for, or too late");
             return Ok(None);
@@ -376,9 +387,9 @@ impl Service {
             .key
             .present(&opened, credential.as_bytes())
             .map_err(|e| ServiceError::Internal(format!("cannot present a remote credential: {e:?}")))?;
-        let scope = Scope { property: Some(pending.property), unit: Some(pending.unit), ..Scope::default() };
+        let scope = Scope { property: Some(pending.property_id), unit: Some(pending.unit_id), ..Scope::default() };
         let event = new_event(
-            EventKind::DoorUnlocked { lock_id: lock, access_point_id: pending.access_point },
+            EventKind::DoorUnlocked { lock_id: lock, access_point_id: pending.access_point_id },
             now,
             scope,
             Some(pending.resident),

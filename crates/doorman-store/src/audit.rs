@@ -36,7 +36,7 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use doorman_domain::{CarrierId, DriverId, Event, PropertyId, UnitId};
 
-use crate::exec::{locking, to_i64, to_u64, Exec, Value};
+use crate::exec::{locking, to_i64, to_u64, Dialect, Exec, Value};
 use crate::records::columns;
 use crate::records::select;
 use crate::sqlx_exec::Backend;
@@ -267,7 +267,17 @@ pub(crate) async fn append_rows(ex: &mut impl Exec, rows: &[EntryRow]) -> StoreR
     }
     let count = to_i64(rows.len() as u64, "event count")?;
     // The counter after: the indexes taken are `after - count .. after`.
-    let take = "UPDATE log_counter SET next_index = next_index + $1 WHERE singleton = 1 RETURNING next_index";
+    // On PostgreSQL the same statement notifies the other processes
+    // (`crate::cluster`): delivered at commit, and only if it commits.
+    let take = match ex.dialect() {
+        Dialect::Sqlite => {
+            "UPDATE log_counter SET next_index = next_index + $1 WHERE singleton = 1 RETURNING next_index"
+        }
+        Dialect::Postgres => concat!(
+            "WITH bumped AS (UPDATE log_counter SET next_index = next_index + $1 WHERE singleton = 1 ",
+            "RETURNING next_index) SELECT next_index FROM bumped, pg_notify('doorman_log', current_schema())"
+        ),
+    };
     let after: i64 = ex
         .fetch_optional(take, &[count.into()])
         .await?

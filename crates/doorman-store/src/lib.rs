@@ -13,9 +13,11 @@
 //! points), [`MailStore`] (people's notification choices, the mail outbox,
 //! email sign-in links), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
-//! carriers withdrawn, handovers), and [`NamingStore`] (the records behind
-//! a page of log events' ids, in bulk). Each aggregate's module holds its trait
-//! and its one
+//! carriers withdrawn, handovers), [`NamingStore`] (the records behind
+//! a page of log events' ids, in bulk) and [`ClusterStore`] (what several
+//! processes on one database share: the log's sequencer seat, wake-ups on
+//! log growth, remote unlocks in flight, broker service accounts). Each
+//! aggregate's module holds its trait and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
 //! Each operation is written once, as statements run through a small
@@ -61,6 +63,7 @@ use async_trait::async_trait;
 mod accounts;
 pub mod audit;
 pub mod baseline;
+pub mod cluster;
 mod delivery;
 pub mod doors;
 mod exec;
@@ -84,6 +87,7 @@ pub use audit::{
     AuditStore, EntryFilter, Integration, Integrator, LogIndex, LogState, Sequenced, StoredCheckpoint,
     StoredCosignature, StoredEntry,
 };
+pub use cluster::{ClusterStore, PendingRemoteUnlock, SequencerSeat};
 pub use delivery::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, DeliveryStore, RevocationEvents,
 };
@@ -113,6 +117,7 @@ pub trait Store:
     + StructureStore
     + TenancyStore
     + NamingStore
+    + ClusterStore
     + Send
     + Sync
     + 'static

@@ -48,6 +48,10 @@ pub struct PostgresStore {
     server: String,
     /// The schema the pool's `search_path` points at, when isolated.
     schema: Option<String>,
+    /// The schema its tables are in (what `current_schema()` says).
+    current_schema: String,
+    /// Other processes' log appends, once listened for.
+    growth: std::sync::OnceLock<tokio::sync::watch::Sender<u64>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -107,7 +111,21 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(scrub(&format!("migrating PostgreSQL: {e}"), url)))?;
-        Ok(Self { pool, server, schema, away: std::sync::atomic::AtomicBool::new(false), max_connections })
+        let mut conn = pool.acquire().await.map_err(db_error)?;
+        let current_schema: String = conn
+            .fetch_optional("SELECT current_schema()::text", &[])
+            .await?
+            .ok_or_else(|| StoreError::Backend("PostgreSQL names no current schema".into()))?;
+        drop(conn);
+        Ok(Self {
+            pool,
+            server,
+            schema,
+            current_schema,
+            growth: std::sync::OnceLock::new(),
+            away: std::sync::atomic::AtomicBool::new(false),
+            max_connections,
+        })
     }
 }
 
@@ -214,5 +232,9 @@ impl Backend for PostgresStore {
     /// No direct path: sqlx's PostgreSQL driver runs on the calling task.
     fn direct(&self) -> Option<&Direct> {
         None
+    }
+
+    fn postgres(&self) -> Option<crate::cluster::PgCluster<'_>> {
+        Some(crate::cluster::PgCluster { pool: &self.pool, schema: &self.current_schema, growth: &self.growth })
     }
 }

@@ -108,6 +108,11 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// SQLite's direct access path, on a file database.
     fn direct(&self) -> Option<&Direct>;
 
+    /// What a PostgreSQL store shares between processes (None on SQLite).
+    fn postgres(&self) -> Option<crate::cluster::PgCluster<'_>> {
+        None
+    }
+
     /// A connection to read on.
     fn read(&self) -> impl Future<Output = StoreResult<PoolConnection<Self::Db>>> + Send {
         async { self.reads().acquire().await.map_err(db_error) }

@@ -170,6 +170,10 @@ conformance!(
     mail_attempts_lease_and_finish,
     sign_in_links_are_limited_and_spent_once_into_a_session,
     names_are_found_in_bulk_removed_ones_too,
+    one_sequencer_seat_is_held_at_a_time_and_passes_on,
+    log_growth_wakes_listeners_on_commit,
+    a_remote_unlock_in_flight_is_taken_once,
+    service_accounts_are_upserted,
 );
 
 // --- fixtures ----------------------------------------------------------------
@@ -3351,4 +3355,103 @@ async fn names_are_found_in_bulk_removed_ones_too(store: Arc<dyn Store>) {
     many.carriers.extend((0..1200).map(|_| CarrierId::random()));
     many.carriers.insert(w.carrier.id);
     assert_eq!(store.names(&many).await.unwrap().carriers.len(), 1);
+// --- several processes on one database (cluster) ----------------------------
+
+async fn one_sequencer_seat_is_held_at_a_time_and_passes_on(store: Arc<dyn Store>) {
+    // Two seats of one store stand for two processes: each has its own session.
+    let mut first = store.sequencer_seat("doorman test seat 1");
+    let mut second = store.sequencer_seat("doorman test seat 2");
+    assert!(first.hold().await, "a free seat is taken");
+    assert!(first.hold().await, "and kept");
+    if store.backend() == "sqlite" {
+        // One process (or the file's writer lock) is the sequencer.
+        assert!(second.hold().await);
+        return;
+    }
+    assert!(!second.hold().await, "one holder at a time");
+    assert!(first.is_held() && !second.is_held());
+    // The holder's session ends (its process died): the other takes over.
+    drop(first);
+    let mut taken = false;
+    for _ in 0..250 {
+        if second.hold().await {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(taken, "the seat passes on within 5 s of its holder's end");
+    let mut third = store.sequencer_seat("doorman test seat 3");
+    assert!(!third.hold().await);
+}
+
+async fn log_growth_wakes_listeners_on_commit(store: Arc<dyn Store>) {
+    let Some(mut growth) = store.log_growth() else {
+        assert_eq!(store.backend(), "sqlite", "only SQLite has no cross-process wake-up");
+        return;
+    };
+    let wait = std::time::Duration::from_secs(5);
+    // The listening session announces itself once it listens.
+    tokio::time::timeout(wait, growth.changed()).await.expect("the listener starts").unwrap();
+    growth.borrow_and_update();
+    // Another handle (another process's, as far as the database knows).
+    let mut other = store.log_growth().unwrap();
+    other.borrow_and_update();
+    store.append_events(&marker("wake up")).await.unwrap();
+    tokio::time::timeout(wait, growth.changed()).await.expect("an append wakes the listener").unwrap();
+    tokio::time::timeout(wait, other.changed()).await.expect("every listener").unwrap();
+    // A write that fails appends nothing and wakes nobody (once the
+    // world's own notifications have all arrived).
+    let w = world(store.as_ref()).await;
+    store.append_events(&marker("settled")).await.unwrap();
+    tokio::time::timeout(wait, growth.changed()).await.unwrap().unwrap();
+    growth.borrow_and_update();
+    let settle = std::time::Duration::from_millis(300);
+    while tokio::time::timeout(settle, growth.changed()).await.is_ok() {
+        growth.borrow_and_update();
+    }
+    let again = Lock { id: LockId::random(), ..w.entrance_lock.clone() };
+    assert_conflict(store.insert_fleet_lock(&again, "$7$x", &marker("never")).await, "two locks on one door");
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(500), growth.changed()).await;
+    assert!(quiet.is_err(), "a failed write notifies nobody");
+}
+
+async fn a_remote_unlock_in_flight_is_taken_once(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let pending = doorman_store::PendingRemoteUnlock {
+        lock_id: w.entrance_lock.id,
+        request_id: (1 << 62) + 7,
+        resident: Principal::Resident { resident_id: ResidentId::random(), unit_id: w.unit.id },
+        unit_id: w.unit.id,
+        property_id: w.property.id,
+        access_point_id: w.entrance.id,
+        expires_at: T0 + 30,
+    };
+    let stale = doorman_store::PendingRemoteUnlock { request_id: 1, expires_at: T0 - 1, ..pending.clone() };
+    store.insert_remote_unlock(&stale, T0 - 10).await.unwrap();
+    store.insert_remote_unlock(&pending, T0).await.unwrap();
+    assert_eq!(store.take_remote_unlock(stale.lock_id, 1).await.unwrap(), None, "expired ones are swept");
+    assert_conflict(store.insert_remote_unlock(&pending, T0).await, "one request id per lock");
+    // Many takers (processes the challenge reached): one gets it.
+    let takers = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.take_remote_unlock(pending.lock_id, pending.request_id).await.unwrap() })
+    });
+    let mut won = Vec::new();
+    for taker in takers {
+        won.extend(taker.await.unwrap());
+    }
+    assert_eq!(won, vec![pending.clone()]);
+    assert_eq!(store.take_remote_unlock(pending.lock_id, pending.request_id).await.unwrap(), None);
+}
+
+async fn service_accounts_are_upserted(store: Arc<dyn Store>) {
+    assert!(store.service_accounts().await.unwrap().is_empty());
+    store.upsert_service_account("doorman-b", "$7$b", T0).await.unwrap();
+    store.upsert_service_account("doorman-a", "$7$a", T0).await.unwrap();
+    store.upsert_service_account("doorman-b", "$7$b2", T0 + 1).await.unwrap();
+    assert_eq!(
+        store.service_accounts().await.unwrap(),
+        vec![("doorman-a".to_string(), "$7$a".to_string()), ("doorman-b".to_string(), "$7$b2".to_string())]
+    );
 }

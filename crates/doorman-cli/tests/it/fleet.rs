@@ -246,6 +246,11 @@ impl FleetEnv {
         Ok(())
     }
 
+    /// Where the service keeps Mosquitto's files (on Mosquitto).
+    pub fn mosquitto_dir(&self) -> Option<&std::path::Path> {
+        self._files.as_ref().map(TempDir::path)
+    }
+
     pub fn lock_id(&self, i: usize) -> LockId {
         self.bundles[i].lock().map(|l| LockId::from(uuid::Uuid::from_bytes(l.0))).unwrap()
     }

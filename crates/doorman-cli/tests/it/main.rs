@@ -35,6 +35,7 @@ mod naming;
 mod notify;
 mod openapi;
 mod refusals;
+mod scale;
 mod structure;
 mod tenancy;
 mod testkit;
@@ -216,4 +217,6 @@ scenarios!(
     tenancy::moved_out_resident_is_refused_and_the_next_reads_from_move_in,
     tenancy::handed_over_property_is_forbidden_to_the_old_manager,
     tenancy::carrier_directory_and_delivery_by_unit_label,
+    // several service processes on one database and one broker
+    scale::fleet_remote_unlocks_are_answered_by_whichever_process_the_lock_reaches,
 );
