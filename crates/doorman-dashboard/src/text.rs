@@ -87,6 +87,15 @@ pub(crate) fn describe(kind: &EventKind, time_zone: &str) -> String {
             local_time(*valid_until, time_zone)
         ),
         EventKind::GuestPassRevoked { .. } => "Guest pass revoked".into(),
+        EventKind::PasskeyAdded { name, .. } => format!("Passkey “{name}” added"),
+        EventKind::PasskeyRemoved { name, by_reinvitation: None, .. } => format!("Passkey “{name}” removed"),
+        EventKind::PasskeyRemoved { name, by_reinvitation: Some(_), .. } => {
+            format!("Passkey “{name}” removed by a re-invitation")
+        }
+        EventKind::ResidentReinvited { .. } => {
+            "Resident re-invited by the manager: their passkeys no longer sign in".into()
+        }
+        EventKind::ReinvitationRedeemed { .. } => "Re-invitation redeemed: signed in again".into(),
     }
 }
 

@@ -12,7 +12,8 @@
 //! transparency log), [`NotifyStore`] (webhooks, their outbox, pickup
 //! points), [`StructureStore`] (changing and removing what a manager
 //! made: units, doors, drop spots, locks) and [`TenancyStore`] (moving out,
-//! carriers withdrawn, handovers). Each aggregate's module holds its trait
+//! carriers withdrawn, handovers) and [`PasskeyStore`] (passkeys, their
+//! WebAuthn ceremonies, re-invitations). Each aggregate's module holds its trait
 //! and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
@@ -66,6 +67,7 @@ pub mod fleet;
 pub mod notify;
 pub mod postgres;
 mod property;
+mod passkeys;
 mod records;
 mod redact;
 mod resident;
@@ -86,6 +88,7 @@ pub use delivery::{
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
+pub use passkeys::{CeremonyRecord, PasskeyRecord, PasskeyRemovalEvents, PasskeyStore};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;
 pub use resident::ResidentStore;
@@ -105,6 +108,7 @@ pub trait Store:
     + NotifyStore
     + StructureStore
     + TenancyStore
+    + PasskeyStore
     + Send
     + Sync
     + 'static
