@@ -602,6 +602,7 @@ mod tests {
             ServiceError::Clip(ClipRefusal::TooLarge { max: 10 }),
             ServiceError::Clip(ClipRefusal::Deleted),
             ServiceError::Clip(ClipRefusal::StoreUnavailable),
+            ServiceError::PasskeyRefused("wrong origin".into()),
             ServiceError::Internal("the disk is on fire".into()),
         ]
     }
@@ -621,7 +622,8 @@ mod tests {
             ServiceError::Clip(ClipRefusal::TooLarge { .. }) => 10,
             ServiceError::Clip(ClipRefusal::Deleted) => 11,
             ServiceError::Clip(ClipRefusal::StoreUnavailable) => 12,
-            ServiceError::Internal(_) => 13,
+            ServiceError::PasskeyRefused(_) => 13,
+            ServiceError::Internal(_) => 14,
         }
     }
 
@@ -633,7 +635,7 @@ mod tests {
     #[tokio::test]
     async fn every_service_error_has_the_apis_status_and_code_on_its_page() {
         let kinds: Vec<usize> = one_of_each().iter().map(kind).collect();
-        assert_eq!(kinds, (0..14).collect::<Vec<_>>(), "every kind of error, once each");
+        assert_eq!(kinds, (0..15).collect::<Vec<_>>(), "every kind of error, once each");
         for (for_page, for_api) in one_of_each().into_iter().zip(one_of_each()) {
             let what = format!("{for_page:?}");
             let page = service_error(for_page);

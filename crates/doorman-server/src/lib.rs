@@ -24,6 +24,7 @@ pub mod issuing;
 pub mod keys;
 mod manager;
 mod operator;
+pub mod passkeys;
 mod resident;
 mod returns;
 mod structure;
@@ -135,6 +136,8 @@ pub struct Service {
     sequenced: std::sync::atomic::AtomicU64,
     /// Where camera clips are kept, once attached.
     clips: std::sync::OnceLock<Arc<dyn object_store::ObjectStore>>,
+    /// Who passkeys are for, once the listening address is known.
+    passkeys: std::sync::OnceLock<passkeys::RelyingParty>,
 }
 
 impl std::fmt::Debug for Service {
@@ -161,6 +164,7 @@ impl Service {
             feed: feed::FeedSignal::default(),
             sequenced: std::sync::atomic::AtomicU64::new(0),
             clips: std::sync::OnceLock::new(),
+            passkeys: std::sync::OnceLock::new(),
         }
     }
 

@@ -138,7 +138,17 @@ impl Record for PasskeyRecord {
         let (name, credential_id) = (c.string("name")?, c.blob("credential id")?);
         let (credential, sign_count) = (c.string("credential")?, c.i64("sign count")?);
         let (token_id, created_at, last_used_at) = (c.id("token id")?, c.i64("created_at")?, c.opt_i64()?);
-        Ok(PasskeyRecord { id, principal, name, credential_id, credential, sign_count, token_id, created_at, last_used_at })
+        Ok(PasskeyRecord {
+            id,
+            principal,
+            name,
+            credential_id,
+            credential,
+            sign_count,
+            token_id,
+            created_at,
+            last_used_at,
+        })
     }
 }
 
@@ -160,9 +170,10 @@ const LIST_PASSKEYS: &str = select!(passkey, " FROM passkeys WHERE principal = $
 /// Deletes the passkeys whose token is `token_id`, the sessions acting as
 /// that token and the token, inside the caller's write.
 async fn delete_token_and_passkey_in(ex: &mut impl Exec, token_id: TokenId) -> StoreResult<()> {
-    ex.execute("DELETE FROM web_sessions WHERE token_hash IN (SELECT hash FROM tokens WHERE id = $1)", &[
-        token_id.into()
-    ])
+    ex.execute(
+        "DELETE FROM web_sessions WHERE token_hash IN (SELECT hash FROM tokens WHERE id = $1)",
+        &[token_id.into()],
+    )
     .await?;
     ex.execute("DELETE FROM passkeys WHERE token_id = $1", &[token_id.into()]).await?;
     ex.execute("DELETE FROM tokens WHERE id = $1", &[token_id.into()]).await?;

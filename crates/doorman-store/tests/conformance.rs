@@ -3269,7 +3269,8 @@ async fn reinvitation_removes_the_passkeys_and_brings_back_the_same_resident(sto
     assert!(store.passkey_signed_in(phone.id, 0, "{}", 1, T0 + 6, &passkey_session, T0 + 3600).await.unwrap());
     let api = token(holder);
     store.insert_token(&api).await.unwrap();
-    let api_session = WebSessionRecord { hash: random_hash(), token_hash: api.hash, created_at: T0, expires_at: T0 + 3600 };
+    let api_session =
+        WebSessionRecord { hash: random_hash(), token_hash: api.hash, created_at: T0, expires_at: T0 + 3600 };
     store.insert_web_session(&api_session).await.unwrap();
     // A neighbour's passkey is not theirs.
     let neighbour = w.residents(store.as_ref(), &w.other_unit).await;
@@ -3290,11 +3291,7 @@ async fn reinvitation_removes_the_passkeys_and_brings_back_the_same_resident(sto
     };
     let (resident_id, invitation_id) = (resident.id, reinvitation.id);
     let events = move |removed: &[PasskeyRecord]| -> Result<Vec<Event>, String> {
-        let mut out = vec![log_event(
-            EventKind::ResidentReinvited { resident_id, invitation_id },
-            None,
-            None,
-        )];
+        let mut out = vec![log_event(EventKind::ResidentReinvited { resident_id, invitation_id }, None, None)];
         for p in removed {
             let kind = EventKind::PasskeyRemoved {
                 passkey_id: p.id,

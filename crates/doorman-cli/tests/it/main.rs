@@ -17,6 +17,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod browser_audit;
+mod browser_passkeys;
 mod cli_roles;
 mod concurrency;
 mod dashboard;
@@ -30,7 +31,9 @@ mod kit;
 mod lock;
 mod notify;
 mod openapi;
+mod passkeys;
 mod refusals;
+mod soft_passkey;
 mod structure;
 mod tenancy;
 mod testkit;
@@ -89,6 +92,10 @@ scenarios!(
     dashboard::dashboard_live_stream_sends_only_the_principals_events,
     dashboard::dashboard_marks_only_proven_entries_verified,
     browser_audit::audit_page_verifies_the_log_in_the_browser,
+    // passkeys: in Chromium's virtual authenticator, and attacked with a software one
+    browser_passkeys::browser_passkeys_register_sign_in_add_and_remove,
+    passkeys::passkeys_sign_in_and_refuse_replays_clones_and_strangers with crate::kit::relaxed_auth_config,
+    passkeys::reinvited_resident_comes_back_as_the_same_account,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,
