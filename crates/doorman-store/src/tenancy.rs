@@ -26,8 +26,8 @@ use crate::{StoreError, StoreResult};
 pub trait TenancyStore: Send + Sync {
     /// In one transaction: marks the resident moved out at `now`, deletes
     /// every API token whose principal is this resident, the dashboard
-    /// sessions acting as those tokens and the passkeys held through them,
-    /// and writes `events`. Returns the
+    /// sessions acting as those tokens, the passkeys held through them and
+    /// their unredeemed re-invitations, and writes `events`. Returns the
     /// resident as it now is; None (nothing written) if there is no such
     /// resident or they already moved out.
     async fn move_out_resident(
@@ -109,6 +109,9 @@ impl<B: Backend> TenancyStore for B {
                 tx.execute("DELETE FROM tokens WHERE id = $1", &[id.as_str().into()]).await?;
             }
         }
+        // A re-invitation for someone who left brings nobody back.
+        let sql = "DELETE FROM invitations WHERE resident_id = $1 AND redeemed_at IS NULL";
+        tx.execute(sql, &[resident.into()]).await?;
         append_in(&mut *tx, events).await?;
         tx.commit().await?;
         Ok(Some(moved))

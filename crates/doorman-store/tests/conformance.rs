@@ -3341,8 +3341,13 @@ async fn reinvitation_removes_the_passkeys_and_brings_back_the_same_resident(sto
     // someone who moved out is refused and writes nothing.
     let (laptop, laptop_token) = passkey(holder, "laptop", T0 + 30);
     store.insert_passkey(&laptop, &laptop_token, &[]).await.unwrap();
+    let pending_code = random_hash();
+    let pending = Invitation { id: InvitationId::random(), ..reinvitation.clone() };
+    store.reinvite_resident(&pending, &pending_code, &events).await.unwrap();
+    store.insert_passkey(&laptop, &laptop_token, &[]).await.unwrap();
     store.move_out_resident(resident.id, T0 + 40, &[]).await.unwrap().unwrap();
     assert!(store.list_passkeys(&holder).await.unwrap().is_empty());
+    assert_eq!(store.invitation_by_code(&pending_code).await.unwrap(), None, "an open re-invitation goes");
     let late_code = random_hash();
     let late = Invitation { id: InvitationId::random(), ..reinvitation.clone() };
     let before = logged(&store).await.len();
