@@ -32,7 +32,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use doorman_api::{InvitationCreated, PasskeyInfo};
 use doorman_domain::{EventKind, Invitation, InvitationId, PasskeyId, Principal, ResidentId, TokenId, UnitId};
-use doorman_store::{CeremonyRecord, PasskeyRecord, StoreError, TokenRecord};
+use doorman_store::{CeremonyRecord, PasskeyRecord, PasskeyUse, StoreError, TokenRecord};
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration, PublicKeyCredential,
     RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
@@ -380,10 +380,16 @@ impl Service {
         let session = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
         let now = self.now();
         let expires_at = now + WEB_SESSION_LIFETIME_S;
-        let opened = self
-            .store
-            .passkey_signed_in(stored.id, stored.sign_count, &updated, count, now, &hash_secret(&session), expires_at)
-            .await?;
+        let used = PasskeyUse {
+            passkey: stored.id,
+            expected_count: stored.sign_count,
+            credential: &updated,
+            sign_count: count,
+            at: now,
+            session_hash: hash_secret(&session),
+            session_expires_at: expires_at,
+        };
+        let opened = self.store.passkey_signed_in(&used).await?;
         if !opened {
             return Err(refused("this passkey was used or removed at the same moment: try again"));
         }

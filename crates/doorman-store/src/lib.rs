@@ -88,7 +88,7 @@ pub use delivery::{
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
 pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
-pub use passkeys::{CeremonyRecord, PasskeyRecord, PasskeyRemovalEvents, PasskeyStore};
+pub use passkeys::{CeremonyRecord, PasskeyRecord, PasskeyRemovalEvents, PasskeyStore, PasskeyUse};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;
 pub use resident::ResidentStore;

@@ -52,6 +52,22 @@ pub struct CeremonyRecord {
     pub expires_at: UnixSeconds,
 }
 
+/// A passkey sign-in that verified, to record: the credential as it now is
+/// and the session it opens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PasskeyUse<'a> {
+    pub passkey: PasskeyId,
+    /// The sign counter the verification started from.
+    pub expected_count: i64,
+    /// The updated verifier's record and its counter.
+    pub credential: &'a str,
+    pub sign_count: i64,
+    pub at: UnixSeconds,
+    /// SHA-256 of the new session's secret, and its end.
+    pub session_hash: [u8; 32],
+    pub session_expires_at: UnixSeconds,
+}
+
 /// What [`PasskeyStore::reinvite_resident`] logs, given the passkeys it
 /// removed (made inside the transaction, once they are known).
 pub type PasskeyRemovalEvents = dyn Fn(&[PasskeyRecord]) -> Result<Vec<Event>, String> + Send + Sync;
@@ -78,19 +94,10 @@ pub trait PasskeyStore: Send + Sync {
     /// In one transaction, if the passkey's stored counter is still
     /// `expected_count` (compare and set: of two sign-ins racing with one
     /// counter value, one wins): stores its updated `credential` and
-    /// `sign_count`, marks it used at `now`, and opens a dashboard session
-    /// (`session_hash`, until `expires_at`) acting as its token. False, and
-    /// nothing written, otherwise (the passkey changed or is gone).
-    async fn passkey_signed_in(
-        &self,
-        passkey: PasskeyId,
-        expected_count: i64,
-        credential: &str,
-        sign_count: i64,
-        now: UnixSeconds,
-        session_hash: &[u8; 32],
-        expires_at: UnixSeconds,
-    ) -> StoreResult<bool>;
+    /// `sign_count`, marks it used `at`, and opens a dashboard session
+    /// (`session_hash`, until `session_expires_at`) acting as its token.
+    /// False, and nothing written, otherwise (the passkey changed or is gone).
+    async fn passkey_signed_in(&self, used: &PasskeyUse<'_>) -> StoreResult<bool>;
     /// In one transaction: deletes the principal's passkey `id`, its token
     /// and the sessions acting as it, and writes `events`. Refused
     /// (Conflict, nothing written) when `keep_a_way_in` and the principal
@@ -233,16 +240,9 @@ impl<B: Backend> PasskeyStore for B {
         self.one(select!(passkey, " FROM passkeys WHERE credential_id = $1"), &[credential_id.into()]).await
     }
 
-    async fn passkey_signed_in(
-        &self,
-        passkey: PasskeyId,
-        expected_count: i64,
-        credential: &str,
-        sign_count: i64,
-        now: UnixSeconds,
-        session_hash: &[u8; 32],
-        expires_at: UnixSeconds,
-    ) -> StoreResult<bool> {
+    async fn passkey_signed_in(&self, used: &PasskeyUse<'_>) -> StoreResult<bool> {
+        let PasskeyUse { passkey, expected_count, credential, sign_count, at: now, .. } = *used;
+        let (session_hash, expires_at) = (&used.session_hash, used.session_expires_at);
         let mut tx = self.begin_write().await?;
         let sql = "UPDATE passkeys SET credential = $3, sign_count = $4, last_used_at = $5 \
                    WHERE id = $1 AND sign_count = $2";

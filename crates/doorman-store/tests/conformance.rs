@@ -27,7 +27,9 @@ use doorman_store::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord,
     WebSessionRecord,
 };
-use doorman_store::{CeremonyRecord, EntryFilter, Integration, Integrator, LogState, PasskeyRecord, StoredEntry};
+use doorman_store::{
+    CeremonyRecord, EntryFilter, Integration, Integrator, LogState, PasskeyRecord, PasskeyUse, StoredEntry,
+};
 
 const POSTGRES_URL_VAR: &str = "DOORMAN_TEST_POSTGRES_URL";
 
@@ -3147,6 +3149,18 @@ fn passkey(principal: Principal, name: &str, created_at: i64) -> (PasskeyRecord,
     (passkey, token)
 }
 
+fn used(
+    passkey: PasskeyId,
+    expected_count: i64,
+    credential: &str,
+    sign_count: i64,
+    at: i64,
+    session_hash: [u8; 32],
+    session_expires_at: i64,
+) -> PasskeyUse<'_> {
+    PasskeyUse { passkey, expected_count, credential, sign_count, at, session_hash, session_expires_at }
+}
+
 fn removed_names(events: &[Event]) -> Vec<String> {
     events
         .iter()
@@ -3176,14 +3190,17 @@ async fn passkeys_sign_in_once_per_counter_and_end_with_their_token(store: Arc<d
 
     // A sign-in: compare and set on the counter, then a session as its token.
     let session = random_hash();
-    let signed = store.passkey_signed_in(phone.id, 0, r#"{"counter":5}"#, 5, T0 + 10, &session, T0 + 3600).await;
+    let signed = store.passkey_signed_in(&used(phone.id, 0, r#"{"counter":5}"#, 5, T0 + 10, session, T0 + 3600)).await;
     assert!(signed.unwrap());
     assert_eq!(store.principal_for_web_session(&session, T0 + 11).await.unwrap(), Some(holder));
     let now = store.passkey_by_credential_id(&phone.credential_id).await.unwrap().unwrap();
     assert_eq!((now.sign_count, now.credential.as_str(), now.last_used_at), (5, r#"{"counter":5}"#, Some(T0 + 10)));
     // A second sign-in that read the old counter loses, and opens nothing.
     let late = random_hash();
-    assert!(!store.passkey_signed_in(phone.id, 0, r#"{"counter":5}"#, 5, T0 + 12, &late, T0 + 3600).await.unwrap());
+    assert!(!store
+        .passkey_signed_in(&used(phone.id, 0, r#"{"counter":5}"#, 5, T0 + 12, late, T0 + 3600))
+        .await
+        .unwrap());
     assert_eq!(store.principal_for_web_session(&late, T0 + 13).await.unwrap(), None);
 
     // Removed: its token and its sessions go with it, logged once.
@@ -3198,7 +3215,7 @@ async fn passkeys_sign_in_once_per_counter_and_end_with_their_token(store: Arc<d
     assert!(store.delete_passkey(&holder, phone.id, true, &marker("removed again")).await.unwrap().is_none());
     // A removed passkey signs nobody in.
     let after = random_hash();
-    assert!(!store.passkey_signed_in(phone.id, 5, "{}", 6, T0 + 30, &after, T0 + 3600).await.unwrap());
+    assert!(!store.passkey_signed_in(&used(phone.id, 5, "{}", 6, T0 + 30, after, T0 + 3600)).await.unwrap());
     assert_eq!(store.principal_for_web_session(&after, T0 + 31).await.unwrap(), None);
     let words: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
     assert_eq!(words, vec!["phone added".to_string(), "phone removed".to_string()]);
@@ -3266,7 +3283,7 @@ async fn reinvitation_removes_the_passkeys_and_brings_back_the_same_resident(sto
     let (phone, phone_token) = passkey(holder, "phone", T0 + 5);
     store.insert_passkey(&phone, &phone_token, &[]).await.unwrap();
     let passkey_session = random_hash();
-    assert!(store.passkey_signed_in(phone.id, 0, "{}", 1, T0 + 6, &passkey_session, T0 + 3600).await.unwrap());
+    assert!(store.passkey_signed_in(&used(phone.id, 0, "{}", 1, T0 + 6, passkey_session, T0 + 3600)).await.unwrap());
     let api = token(holder);
     store.insert_token(&api).await.unwrap();
     let api_session =
