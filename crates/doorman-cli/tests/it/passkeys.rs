@@ -25,10 +25,11 @@ pub struct Browsing {
     cookies: BTreeMap<String, String>,
 }
 
-/// An answer: status and JSON body (or Null).
+/// An answer: status, body, and the body as JSON (or Null).
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
+    pub text: String,
     pub json: Value,
 }
 
@@ -56,7 +57,7 @@ impl Browsing {
         }
         let status = response.status();
         let text = response.text().await?;
-        Ok(Answer { status, json: serde_json::from_str(&text).unwrap_or(Value::Null) })
+        Ok(Answer { status, json: serde_json::from_str(&text).unwrap_or(Value::Null), text })
     }
 
     pub async fn post_json(&mut self, path: &str, body: Value) -> anyhow::Result<Answer> {
@@ -351,6 +352,26 @@ pub async fn reinvited_resident_comes_back_as_the_same_account(kit: &Kit) -> any
     assert!(manager_sees
         .iter()
         .any(|k| matches!(k, EventKind::ResidentReinvited { resident_id, .. } if *resident_id == lee.item.id)));
+
+    // The dashboard's button on the manager's property page does the same,
+    // and only for the building's manager.
+    let form =
+        format!("/app/manager/properties/{}/units/{}/residents/{}/reinvite", b.property.id, b.unit_2b.id, lee.item.id);
+    let stranger = kit.operator.create_manager("Another Management").await?;
+    let mut stranger_tab = Browsing::new(kit)?;
+    stranger_tab.sign_in_with_token(&stranger.token).await?;
+    assert_eq!(stranger_tab.post_form(&form, &[]).await?.status, StatusCode::NOT_FOUND);
+    let mut rosa_tab = Browsing::new(kit)?;
+    rosa_tab.sign_in_with_token(&b.rosa_token).await?;
+    let page = rosa_tab.get(&format!("/app/manager/properties/{}", b.property.id)).await?;
+    assert!(page.text.contains(&format!("{}/reinvite", lee.item.id)), "the property page offers a re-invitation");
+    let page = rosa_tab.post_form(&form, &[]).await?;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.text);
+    assert!(page.text.contains("Resident re-invited") && page.text.contains("inv_"), "{}", page.text);
+    refused(
+        &Browsing::new(kit)?.sign_in_with(&mut new_phone).await?,
+        "a passkey removed by the dashboard's re-invitation",
+    );
 
     // Moved out: no re-invitation, and an open one no longer works.
     let pending = b.rosa.reinvite_resident(b.unit_2b.id, lee.item.id).await?;
