@@ -12,11 +12,13 @@ pub mod bounded;
 mod clips;
 mod guests;
 mod notify;
+mod passkeys;
 mod structure;
 mod tenancy;
 pub use clips::*;
 pub use guests::*;
 pub use notify::*;
+pub use passkeys::*;
 pub use structure::*;
 pub use tenancy::*;
 
@@ -24,9 +26,9 @@ pub use doorman_domain::{
     AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
     CarrierEnablement, CarrierId, ClipId, Delivery, DeliveryId, DeliveryKind, DeliveryState, Driver, DriverId,
     DriverStatus, DropSpot, DropSpotId, DropSpotKind, Event, EventKind, GeoPoint, Grant, GrantId, GrantedDoor,
-    Invitation, InvitationId, Lock, LockId, Manager, ManagerId, NotificationKind, NotificationSettings, Principal,
-    Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, Role, TenantNotice, Unit, UnitId,
-    UnitPreferences, VettingStatus, WeeklyHours,
+    Invitation, InvitationId, Lock, LockId, Manager, ManagerId, NotificationKind, NotificationSettings, PasskeyId,
+    Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, Role, TenantNotice, Unit,
+    UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
 
 /// Every error the API returns has this shape.

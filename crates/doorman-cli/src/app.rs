@@ -240,6 +240,12 @@ pub async fn start_serving(
 ) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
+    // Passkeys answer to the public URL, or to http://localhost:PORT.
+    let origin = doorman_server::passkeys::relying_party_origin(dashboard.public_url.as_deref(), addr.port());
+    match service.attach_passkeys(&origin) {
+        Ok(()) => tracing::info!(%origin, "passkeys on"),
+        Err(why) => tracing::warn!(%why, "passkeys off"),
+    }
     let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
     // Resume the log before answering anyone: entries committed before a
     // crash get their checkpoint now. This one run does not wait for the

@@ -541,7 +541,10 @@ log_interval_ms = 250
 # The address users open the web dashboard (/app/) at, scheme and host only.
 # Only this origin may change anything through the dashboard; https makes
 # its session cookie Secure. Unset: the host each request was sent to.
-#                                               env: DOORMAN_PUBLIC_URL
+# Passkeys (WebAuthn) are for this origin, its host being the relying party
+# id; unset, they work only at http://localhost:PORT (the listening port),
+# and a public URL naming an IP address turns them off (WebAuthn needs a
+# host name).                                   env: DOORMAN_PUBLIC_URL
 # public_url = "https://doors.example"
 "#;
 

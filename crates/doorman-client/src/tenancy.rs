@@ -3,8 +3,8 @@
 //! the carrier and manager lists filtered by name.
 
 use doorman_api::{
-    Carrier, CarrierId, EnabledProperty, ErrorBody, Handover, Invitation, Manager, ManagerId, Property, PropertyId,
-    Resident, ResidentId, UnitId,
+    Carrier, CarrierId, EnabledProperty, ErrorBody, Handover, Invitation, InvitationCreated, Manager, ManagerId,
+    Property, PropertyId, Resident, ResidentId, UnitId,
 };
 use reqwest::{Method, StatusCode};
 
@@ -66,6 +66,12 @@ impl Client {
 
     pub async fn move_out_resident(&self, unit: UnitId, resident: ResidentId) -> ClientResult<Resident> {
         self.post(&format!("/v1/units/{unit}/residents/{resident}/move-out"), &serde_json::json!({})).await
+    }
+
+    /// Re-invites a resident who lost every device: a new code for the same
+    /// resident; their passkeys stop working now.
+    pub async fn reinvite_resident(&self, unit: UnitId, resident: ResidentId) -> ClientResult<InvitationCreated> {
+        self.post(&format!("/v1/units/{unit}/residents/{resident}/reinvite"), &serde_json::json!({})).await
     }
 
     /// The properties that enabled the calling carrier, with their units' labels.

@@ -184,6 +184,37 @@ pub(crate) async fn move_out(
     .await
 }
 
+/// A resident who lost every device is re-invited: a new code for the same
+/// resident; their passkeys stop working now (the service logs it).
+pub(crate) async fn reinvite(
+    State(dash): State<DashState>,
+    signed: Signed,
+    Path((id, unit, resident)): Path<(String, String, String)>,
+) -> Response {
+    let form = format!("unit:{unit}");
+    property_form(dash, signed, id, Vec::new(), &form, |dash, p, id, _| async move {
+        let unit: UnitId = parse(&unit, "unit")?;
+        let Some(label) = dash.service.list_units(&p, id).await?.into_iter().find(|u| u.id == unit).map(|u| u.label)
+        else {
+            return Err(ServiceError::NotFound("unit"));
+        };
+        let resident: ResidentId = parse(&resident, "resident")?;
+        let created = dash.service.reinvite_resident(&p, unit, resident).await?;
+        Ok(crate::manager::invited_page(
+            &p,
+            id,
+            "Resident re-invited",
+            vec![crate::manager::InvitedRow {
+                name: created.invitation.name,
+                email: created.invitation.email,
+                unit: label,
+                code: created.code,
+            }],
+        ))
+    })
+    .await
+}
+
 /// A carrier dropped: its drivers' outstanding credentials here are revoked.
 pub(crate) async fn remove_enablement(
     State(dash): State<DashState>,

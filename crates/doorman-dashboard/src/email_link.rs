@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::form::Fields;
 use crate::pages::{render, service_error, Chrome};
-use crate::session::{set_cookie, Signed};
+use crate::session::{session_cookie_header, Signed};
 use crate::{home_of, see_other, DashState};
 
 /// Where the unsubscribe links point; csrf.rs lets POSTs under it through.
@@ -86,7 +86,7 @@ pub(crate) async fn redeem(State(dash): State<DashState>, Path(secret): Path<Str
     match dash.service.sign_in_with_link(&secret).await {
         Ok(LinkSignIn::SignedIn { session, principal }) => {
             let mut response = see_other(home_of(&principal));
-            if let Some(cookie) = set_cookie(&dash, Some(&session)) {
+            if let Some(cookie) = session_cookie_header(&dash, Some(&session)) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             response

@@ -12,9 +12,13 @@
 //!   out);
 //! - an error page has the status and code the API gives for the same
 //!   error (`doorman_web::error::status_of`, via `ApiError`);
-//! - sign-in exchanges an API token (or a resident invitation) for a session
-//!   whose random id lives only in an HttpOnly cookie; the database keeps
-//!   its SHA-256 and the session dies with its token, at expiry or sign-out;
+//! - sign-in exchanges an API token (or a resident invitation, or a passkey
+//!   assertion) for a session whose random id lives only in an HttpOnly
+//!   cookie; the database keeps its SHA-256 and the session dies with its
+//!   token (a passkey's own token: removing the passkey ends it), at expiry
+//!   or sign-out; a WebAuthn ceremony's id lives in another HttpOnly cookie
+//!   for five minutes and is good for one request (passkeys.rs); its
+//!   JavaScript is a separate asset (assets/passkeys.js), never inline;
 //! - every state-changing request (anything but GET/HEAD) must come from
 //!   this site's own origin (`Origin`, else `Referer`), or it is refused
 //!   with 403 before any handler runs; the cookie is `SameSite=Lax` and GETs
@@ -35,6 +39,7 @@ mod form;
 mod live;
 mod manager;
 mod pages;
+mod passkeys;
 mod resident;
 mod session;
 mod text;
@@ -103,6 +108,12 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route("/app/sign-in/link/{secret}", get(email_link::open).post(email_link::redeem))
         .route("/app/unsubscribe/{token}", get(email_link::unsubscribe_page).post(email_link::unsubscribe))
         .route("/app/resident/notifications", post(email_link::save_notifications))
+        .route("/app/passkeys/sign-in/options", post(passkeys::sign_in_options))
+        .route("/app/passkeys/sign-in", post(passkeys::sign_in))
+        .route("/app/passkeys/register/options", post(passkeys::register_options))
+        .route("/app/passkeys/register", post(passkeys::register))
+        .route("/app/account", get(passkeys::account_page))
+        .route("/app/account/passkeys/{passkey_id}/remove", post(passkeys::remove))
         .route("/app/resident", get(pages::resident_page))
         .route("/app/resident/deliveries", get(pages::resident_fragment))
         .route("/app/resident/block", post(pages::resident_block))
@@ -134,6 +145,10 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
             "/app/manager/properties/{property_id}/units/{unit_id}/residents/{resident_id}/move-out",
             post(changes::move_out),
         )
+        .route(
+            "/app/manager/properties/{property_id}/units/{unit_id}/residents/{resident_id}/reinvite",
+            post(changes::reinvite),
+        )
         .route("/app/manager/properties/{property_id}/carriers/{carrier_id}/remove", post(changes::remove_enablement))
         .route("/app/manager/properties/{property_id}/handover", post(changes::hand_over))
         .route("/app/carrier", get(carrier::carrier_page))
@@ -153,6 +168,10 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         .route(
             "/app/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/app.js")) }),
+        )
+        .route(
+            "/app/assets/passkeys.js",
+            get(|| async { asset("text/javascript; charset=utf-8", include_str!("../assets/passkeys.js")) }),
         )
         .route(
             "/app/assets/audit.js",

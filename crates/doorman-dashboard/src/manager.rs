@@ -882,6 +882,14 @@ struct InvitedPage {
     invited: Vec<InvitedRow>,
 }
 
+/// The codes just made, shown once (never cached).
+pub(crate) fn invited_page(p: &Principal, property: PropertyId, title: &str, invited: Vec<InvitedRow>) -> Response {
+    let page = InvitedPage { chrome: Chrome::of(p, title), property_id: property.to_string(), invited };
+    let mut response = render(StatusCode::CREATED, &page);
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response
+}
+
 /// `Name <address>` or a bare address (its name then the part before @).
 fn invitee(entry: &str) -> ServiceResult<(String, String)> {
     let (name, email) = match entry.split_once('<') {
@@ -939,10 +947,7 @@ pub(crate) async fn invite_residents(
                 code: created.code,
             });
         }
-        let page = InvitedPage { chrome: Chrome::of(&p, "Residents invited"), property_id: id.to_string(), invited };
-        let mut response = render(StatusCode::CREATED, &page);
-        response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-        Ok(response)
+        Ok(invited_page(&p, id, "Residents invited", invited))
     })
     .await
 }

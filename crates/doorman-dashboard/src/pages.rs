@@ -741,6 +741,7 @@ mod tests {
             ServiceError::Clip(ClipRefusal::Deleted),
             ServiceError::Clip(ClipRefusal::StoreUnavailable),
             ServiceError::Unavailable("the database is away".into()),
+            ServiceError::PasskeyRefused("wrong origin".into()),
             ServiceError::Internal("the disk is on fire".into()),
         ]
     }
@@ -761,7 +762,8 @@ mod tests {
             ServiceError::Clip(ClipRefusal::Deleted) => 11,
             ServiceError::Clip(ClipRefusal::StoreUnavailable) => 12,
             ServiceError::Unavailable(_) => 13,
-            ServiceError::Internal(_) => 14,
+            ServiceError::PasskeyRefused(_) => 14,
+            ServiceError::Internal(_) => 15,
         }
     }
 

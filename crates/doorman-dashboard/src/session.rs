@@ -4,8 +4,8 @@
 //! session (`Service::open_web_session`): a secret sent once in an HttpOnly
 //! cookie, of which the service stores only the hash. The session acts as
 //! that token until it expires, the token goes, or the user signs out
-//! (`Service::end_web_session`). This module only carries the secret in the
-//! cookie.
+//! (`Service::end_web_session`). A passkey sign-in (passkeys.rs) opens the
+//! same kind of session. This module only carries the secret in the cookie.
 
 use std::net::IpAddr;
 
@@ -42,7 +42,7 @@ fn cookie_name(dash: &Dash) -> &'static str {
 }
 
 /// The `Set-Cookie` value for a new session, or (None) for ending it.
-pub(crate) fn set_cookie(dash: &Dash, session: Option<&str>) -> Option<HeaderValue> {
+pub(crate) fn session_cookie_header(dash: &Dash, session: Option<&str>) -> Option<HeaderValue> {
     let secure = if dash.config.secure_cookies() { "; Secure" } else { "" };
     let (value, age) = match session {
         Some(id) => (id, SESSION_LIFETIME_S),
@@ -60,6 +60,12 @@ pub(crate) fn set_cookie(dash: &Dash, session: Option<&str>) -> Option<HeaderVal
 
 /// The session id the request carries, if it is well-formed.
 fn session_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    cookie_value(headers, name)
+}
+
+/// The value of cookie `name` if it is a well-formed secret (43 base64url
+/// characters: 32 random bytes).
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -125,7 +131,7 @@ impl axum::extract::OptionalFromRequestParts<DashState> for Signed {
 
 /// The client's address, for the sign-in limiter (from `X-Forwarded-For`
 /// only when the peer is a trusted proxy).
-pub(crate) struct ClientIp(IpAddr);
+pub(crate) struct ClientIp(pub(crate) IpAddr);
 
 impl FromRequestParts<DashState> for ClientIp {
     type Rejection = std::convert::Infallible;
@@ -159,7 +165,7 @@ async fn open_session(dash: &Dash, token: &str, principal: &Principal, then: Res
     };
     tracing::info!(principal = ?principal, "dashboard sign-in");
     let mut response = then;
-    if let Some(cookie) = set_cookie(dash, Some(&id)) {
+    if let Some(cookie) = session_cookie_header(dash, Some(&id)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
@@ -195,10 +201,13 @@ struct WelcomePage {
     chrome: Chrome,
     name: String,
     token: String,
+    /// Offer to create a passkey now.
+    passkeys_on: bool,
 }
 
-/// A resident joins with their invitation code: their account and API token
-/// are made, the token is shown once, and they are signed in.
+/// A resident joins with their invitation code (or comes back with a
+/// re-invitation's): their account and API token are made, the token is
+/// shown once, they are signed in and offered to create a passkey.
 pub(crate) async fn redeem(State(dash): State<DashState>, Form(form): Form<RedeemForm>) -> Response {
     match dash.service.redeem_invitation(RedeemInvitation { code: form.code }).await {
         Ok(created) => {
@@ -209,6 +218,7 @@ pub(crate) async fn redeem(State(dash): State<DashState>, Form(form): Form<Redee
                     chrome: Chrome::of(&principal, "Welcome"),
                     name: created.item.name,
                     token: created.token.clone(),
+                    passkeys_on: dash.service.passkey_origin().is_some(),
                 },
             );
             open_session(&dash, &created.token, &principal, page).await
@@ -232,7 +242,7 @@ pub(crate) async fn sign_out(State(dash): State<DashState>, signed: Option<Signe
         }
     }
     let mut response = see_other("/app/sign-in");
-    if let Some(cookie) = set_cookie(&dash, None) {
+    if let Some(cookie) = session_cookie_header(&dash, None) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response

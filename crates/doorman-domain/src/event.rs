@@ -15,8 +15,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId, LockId,
-    PickupPointId, Principal, PropertyId, RefusalReason, UnitId, UnixSeconds, VehicleId,
+    AccessPointId, AccessRequestId, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId,
+    InvitationId, LockId, PasskeyId, PickupPointId, Principal, PropertyId, RefusalReason, ResidentId, UnitId,
+    UnixSeconds, VehicleId,
 };
 
 /// What kind of thing happened, with what only that kind carries.
@@ -145,6 +146,32 @@ pub enum EventKind {
     GuestPassRevoked {
         guest_pass_id: GuestPassId,
     },
+    /// The actor registered a passkey (a WebAuthn credential) to sign in to
+    /// the dashboard with, under the name they gave it.
+    PasskeyAdded {
+        passkey_id: PasskeyId,
+        name: String,
+    },
+    /// A passkey was removed: by its holder, or by a re-invitation
+    /// (`by_reinvitation`), after which it signs nobody in.
+    PasskeyRemoved {
+        passkey_id: PasskeyId,
+        name: String,
+        by_reinvitation: Option<InvitationId>,
+    },
+    /// A manager re-invited a resident who lost their devices: redeeming
+    /// `invitation_id` brings back the same resident; their passkeys were
+    /// removed with it (one `PasskeyRemoved` each).
+    ResidentReinvited {
+        resident_id: ResidentId,
+        invitation_id: InvitationId,
+    },
+    /// The resident redeemed their re-invitation: a new API token and
+    /// session for the same account.
+    ReinvitationRedeemed {
+        resident_id: ResidentId,
+        invitation_id: InvitationId,
+    },
 }
 
 /// Every event type name, as [`EventKind::name`] gives them.
@@ -175,6 +202,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "vehicle_registered",
     "guest_pass_created",
     "guest_pass_revoked",
+    "passkey_added",
+    "passkey_removed",
+    "resident_reinvited",
+    "reinvitation_redeemed",
 ];
 
 impl EventKind {
@@ -207,6 +238,10 @@ impl EventKind {
             EventKind::VehicleRegistered { .. } => "vehicle_registered",
             EventKind::GuestPassCreated { .. } => "guest_pass_created",
             EventKind::GuestPassRevoked { .. } => "guest_pass_revoked",
+            EventKind::PasskeyAdded { .. } => "passkey_added",
+            EventKind::PasskeyRemoved { .. } => "passkey_removed",
+            EventKind::ResidentReinvited { .. } => "resident_reinvited",
+            EventKind::ReinvitationRedeemed { .. } => "reinvitation_redeemed",
         }
     }
 
@@ -304,7 +339,7 @@ impl Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ManagerId, ResidentId};
+    use crate::ManagerId;
 
     fn event(kind: EventKind, property: PropertyId, unit: Option<UnitId>, carrier: CarrierId) -> Event {
         Event {

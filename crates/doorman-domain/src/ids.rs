@@ -82,4 +82,5 @@ typed_id!(
     ClipId,
     VehicleId,
     GuestPassId,
+    PasskeyId,
 );

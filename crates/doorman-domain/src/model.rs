@@ -216,6 +216,10 @@ pub struct Invitation {
     pub created_at: UnixSeconds,
     pub expires_at: UnixSeconds,
     pub redeemed_at: Option<UnixSeconds>,
+    /// Set for a re-invitation: redeeming it brings back this resident (same
+    /// account, history and preferences) instead of making a new one.
+    #[serde(default)]
+    pub resident_id: Option<ResidentId>,
 }
 
 /// A household's wishes, shared by the residents of a unit.

@@ -9,6 +9,11 @@ pub enum ServiceError {
     /// No token, or a token the service does not know.
     #[error("missing or invalid API token")]
     Unauthenticated,
+    /// A passkey sign-in or registration that does not verify (unknown or
+    /// used ceremony, removed credential, bad signature, wrong origin, a
+    /// counter that went back).
+    #[error("passkey refused: {0}")]
+    PasskeyRefused(String),
     /// Too many failed authentications from this client.
     #[error("too many failed authentications; retry in {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
@@ -49,6 +54,7 @@ impl ServiceError {
     pub fn code(&self) -> &'static str {
         match self {
             ServiceError::Unauthenticated => "unauthenticated",
+            ServiceError::PasskeyRefused(_) => "passkey_refused",
             ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::Forbidden(_) => "forbidden",
             ServiceError::NotFound(_) => "not_found",

@@ -27,6 +27,7 @@ pub mod mail;
 mod manager;
 pub mod naming;
 mod operator;
+pub mod passkeys;
 mod resident;
 mod returns;
 mod rotation;
@@ -156,6 +157,8 @@ pub struct Service {
     clips: std::sync::OnceLock<Arc<dyn object_store::ObjectStore>>,
     /// The SMTP channel, once attached: no mail without it.
     mailer: std::sync::OnceLock<mail::Mailer>,
+    /// Who passkeys are for, once the listening address is known.
+    passkeys: std::sync::OnceLock<passkeys::RelyingParty>,
 }
 
 impl std::fmt::Debug for Service {
@@ -185,6 +188,7 @@ impl Service {
             sequenced: std::sync::atomic::AtomicU64::new(0),
             clips: std::sync::OnceLock::new(),
             mailer: std::sync::OnceLock::new(),
+            passkeys: std::sync::OnceLock::new(),
         }
     }
 

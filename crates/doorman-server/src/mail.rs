@@ -292,7 +292,7 @@ impl Service {
     /// The person (their first name) and kind an unsubscribe token names;
     /// NotFound for a token that is not one.
     pub async fn unsubscribe_target(&self, token: &str) -> ServiceResult<(String, NotificationKind)> {
-        let (resident, kind) = read_unsubscribe_token(&self.keys.door_code_master, token.trim())
+        let (resident, kind) = read_unsubscribe_token(&self.keys().door_code_master, token.trim())
             .ok_or(ServiceError::NotFound("unsubscribe link"))?;
         let person = self.store.get_resident(resident).await?.ok_or(ServiceError::NotFound("unsubscribe link"))?;
         Ok((person.name, kind))
@@ -301,7 +301,7 @@ impl Service {
     /// One-click unsubscribe: turns the token's kind off for its person
     /// (and nothing else, whoever sends it). Returns the kind.
     pub async fn unsubscribe(&self, token: &str) -> ServiceResult<NotificationKind> {
-        let (resident, kind) = read_unsubscribe_token(&self.keys.door_code_master, token.trim())
+        let (resident, kind) = read_unsubscribe_token(&self.keys().door_code_master, token.trim())
             .ok_or(ServiceError::NotFound("unsubscribe link"))?;
         self.store.set_notification_settings(resident, None, &[(kind, false)], self.now()).await.map_err(
             |e| match e {
@@ -456,7 +456,7 @@ impl Service {
                     let reader = Principal::Resident { resident_id: resident.id, unit_id: resident.unit_id };
                     let named = self.names_for(&reader, [&event]).await?.of(&event);
                     let rendered = self.render(&mut lookups, &named, &event, kind, mailer).await?;
-                    let token = unsubscribe_token(&self.keys.door_code_master, resident.id, kind);
+                    let token = unsubscribe_token(&self.keys().door_code_master, resident.id, kind);
                     let unsubscribe_url = format!("{}/app/unsubscribe/{token}", mailer.link_base);
                     let (building, _) = lookups.property(self, event.property_id).await?;
                     let label = named.unit.clone().unwrap_or_else(|| "your unit".into());

@@ -346,6 +346,7 @@ impl Service {
             created_at: now,
             expires_at: now + self.config.invitation_lifetime_s,
             redeemed_at: None,
+            resident_id: None,
         };
         self.store.insert_invitation(&invitation, &auth::hash_secret(&code)).await?;
         Ok(InvitationCreated { invitation, code })

@@ -481,6 +481,15 @@ pub fn sentence(e: &Event, n: &EventNames, time_zone: &str) -> String {
             Some(name) => format!("Guest pass for {name} revoked"),
             None => "Guest pass revoked".into(),
         },
+        EventKind::PasskeyAdded { name, .. } => format!("Passkey “{name}” added"),
+        EventKind::PasskeyRemoved { name, by_reinvitation: None, .. } => format!("Passkey “{name}” removed"),
+        EventKind::PasskeyRemoved { name, by_reinvitation: Some(_), .. } => {
+            format!("Passkey “{name}” removed by a re-invitation")
+        }
+        EventKind::ResidentReinvited { .. } => {
+            "Resident re-invited by the manager: their passkeys no longer sign in".into()
+        }
+        EventKind::ReinvitationRedeemed { .. } => "Re-invitation redeemed: signed in again".into(),
     }
 }
 

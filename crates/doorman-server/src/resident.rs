@@ -3,7 +3,8 @@
 
 use doorman_api::{BlockResult, CreateBlock, Created, RedeemInvitation, UnblockResult};
 use doorman_domain::{
-    AccessRequestRecord, Block, Delivery, EventKind, Principal, Resident, ResidentId, TokenId, UnitId, UnitPreferences,
+    AccessRequestRecord, Block, Delivery, EventKind, Invitation, Principal, Resident, ResidentId, TokenId, UnitId,
+    UnitPreferences,
 };
 use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
 
@@ -20,21 +21,38 @@ pub(crate) fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<Resident
 
 impl Service {
     /// Exchanges a one-time invitation code for a resident account and token.
+    /// A re-invitation's code brings back the resident it names (same
+    /// account, a new token), logged.
     pub async fn redeem_invitation(&self, req: RedeemInvitation) -> ServiceResult<Created<Resident>> {
         let code = req.code.trim();
         if code.is_empty() || code.len() > 200 {
             return Err(ServiceError::invalid("code must be the invitation code you were given"));
         }
         let (token, token_hash) = auth::fresh_token()?;
+        let code_hash = auth::hash_secret(code);
+        let unknown = || ServiceError::NotFound("invitation (unknown, expired or already used)");
+        if let Some(Invitation { id, unit_id, resident_id: Some(resident_id), .. }) =
+            self.store.invitation_by_code(&code_hash).await?
+        {
+            let property = self.store.get_unit(unit_id).await?.ok_or_else(unknown)?.property_id;
+            let scope = Scope { property: Some(property), unit: Some(unit_id), ..Scope::default() };
+            let principal = Principal::Resident { resident_id, unit_id };
+            let kind = EventKind::ReinvitationRedeemed { resident_id, invitation_id: id };
+            let event = self.event(kind, scope, &principal)?;
+            let resident = self
+                .store
+                .redeem_reinvitation(&code_hash, TokenId::random(), &token_hash, self.now(), &[event])
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound => unknown(),
+                    other => other.into(),
+                })?;
+            self.events_appended();
+            return Ok(Created { item: resident, token });
+        }
         let resident = self
             .store
-            .redeem_invitation(
-                &auth::hash_secret(code),
-                ResidentId::random(),
-                TokenId::random(),
-                &token_hash,
-                self.now(),
-            )
+            .redeem_invitation(&code_hash, ResidentId::random(), TokenId::random(), &token_hash, self.now())
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => ServiceError::NotFound("invitation (unknown, expired or already used)"),

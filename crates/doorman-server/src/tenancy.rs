@@ -131,7 +131,7 @@ impl Service {
     }
 
     /// The unit, if `p` manages its property; NotFound for another manager's.
-    async fn unit_under_manager(&self, p: &Principal, unit: UnitId) -> ServiceResult<Unit> {
+    pub(crate) async fn unit_under_manager(&self, p: &Principal, unit: UnitId) -> ServiceResult<Unit> {
         let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
         self.managed_property(p, u.property_id).await.map_err(|e| match e {
             ServiceError::NotFound(_) => ServiceError::NotFound("unit"),

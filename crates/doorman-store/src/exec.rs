@@ -21,7 +21,7 @@ use std::task::{Context, Poll, Waker};
 
 use doorman_domain::{
     AccessPointId, AccessRequestId, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId,
-    InvitationId, LockId, ManagerId, PickupPointId, PropertyId, ResidentId, TokenId, UnitId, VehicleId,
+    InvitationId, LockId, ManagerId, PasskeyId, PickupPointId, PropertyId, ResidentId, TokenId, UnitId, VehicleId,
     WebhookDeliveryId, WebhookId,
 };
 use serde::de::DeserializeOwned;
@@ -190,7 +190,7 @@ macro_rules! id_values {
 id_values! {
     ManagerId, CarrierId, PropertyId, UnitId, AccessPointId, LockId, DropSpotId, ResidentId, InvitationId, DriverId,
     DeliveryId, GrantId, AccessRequestId, TokenId, WebhookId, WebhookDeliveryId, PickupPointId, ClipId, VehicleId,
-    GuestPassId,
+    GuestPassId, PasskeyId,
 }
 
 /// The values of a statement, each converted to a [`Value`], in the order of

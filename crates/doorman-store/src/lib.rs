@@ -16,7 +16,8 @@
 //! carriers withdrawn, handovers), [`NamingStore`] (the records behind
 //! a page of log events' ids, in bulk) and [`ClusterStore`] (what several
 //! processes on one database share: the log's sequencer seat, wake-ups on
-//! log growth, remote unlocks in flight, broker service accounts). Each
+//! log growth, remote unlocks in flight, broker service accounts) and
+//! [`PasskeyStore`] (passkeys, their WebAuthn ceremonies, re-invitations). Each
 //! aggregate's module holds its trait and its one
 //! implementation, generic over the backend (`sqlx_exec::Backend`).
 //!
@@ -71,6 +72,7 @@ pub mod fleet;
 pub mod mail;
 mod naming;
 pub mod notify;
+mod passkeys;
 pub mod postgres;
 mod property;
 mod records;
@@ -96,6 +98,7 @@ pub use fleet::{FleetStore, LockChainHead, LockFleetRecord, LockGap, RevokedCred
 pub use mail::{LinkRedemption, MailAttempt, MailMessage, MailState, MailStore, SignInLink, EMAIL_SIGN_IN_TOKEN_LABEL};
 pub use naming::{NameQuery, NameRows, NamingStore};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
+pub use passkeys::{CeremonyRecord, PasskeyRecord, PasskeyRemovalEvents, PasskeyStore, PasskeyUse};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;
 pub use resident::ResidentStore;
@@ -118,6 +121,7 @@ pub trait Store:
     + TenancyStore
     + NamingStore
     + ClusterStore
+    + PasskeyStore
     + Send
     + Sync
     + 'static

@@ -51,10 +51,16 @@ macro_rules! columns {
         "property_id, carrier_id, enabled, hours, allowed_drop_spots, updated_at"
     };
     (invitation) => {
-        "id, unit_id, name, email, created_at, expires_at, redeemed_at"
+        "id, unit_id, name, email, created_at, expires_at, redeemed_at, resident_id"
     };
     (resident) => {
         "id, unit_id, name, email, created_at, moved_out_at"
+    };
+    (passkey) => {
+        "id, principal, name, credential_id, credential, sign_count, token_id, created_at, last_used_at"
+    };
+    (ceremony) => {
+        "hash, purpose, principal, state, created_at, expires_at"
     };
     (preferences) => {
         "preferred_drop_spot, allow_in_unit, alternate_address, pickup_point, pickup_point_id, access_lists"
@@ -265,7 +271,8 @@ impl Record for Invitation {
         let (id, unit_id) = (c.id("invitation id")?, c.id("unit id")?);
         let (name, email) = (c.string("name")?, c.string("email")?);
         let (created_at, expires_at, redeemed_at) = (c.i64("created_at")?, c.i64("expires_at")?, c.opt_i64()?);
-        Ok(Invitation { id, unit_id, name, email, created_at, expires_at, redeemed_at })
+        let resident_id = c.opt_id("resident id")?;
+        Ok(Invitation { id, unit_id, name, email, created_at, expires_at, redeemed_at, resident_id })
     }
 }
 

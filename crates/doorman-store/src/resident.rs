@@ -36,7 +36,8 @@ pub trait ResidentStore: Send + Sync {
     /// this code hash, marks it redeemed at `now`, creates the resident (id
     /// `resident_id`, unit, name and email from the invitation) and stores
     /// the resident's token (`token_id`, `token_hash`, principal Resident).
-    /// NotFound if no such invitation; a second redemption is NotFound.
+    /// NotFound if no such invitation; a second redemption is NotFound; so
+    /// is a re-invitation (see `PasskeyStore::redeem_reinvitation`).
     async fn redeem_invitation(
         &self,
         code_hash: &[u8; 32],
@@ -126,10 +127,11 @@ impl<B: Backend> ResidentStore for B {
         let sql = concat!(
             "INSERT INTO invitations (",
             columns!(invitation),
-            ", code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ", code_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
         let values = values! {
-            inv.id, inv.unit_id, &inv.name, &inv.email, inv.created_at, inv.expires_at, inv.redeemed_at, code_hash
+            inv.id, inv.unit_id, &inv.name, &inv.email, inv.created_at, inv.expires_at, inv.redeemed_at,
+            inv.resident_id, code_hash
         };
         self.write_one(sql, &values, &[]).await.map(drop)
     }
@@ -152,7 +154,7 @@ impl<B: Backend> ResidentStore for B {
         // racing this) finds no unredeemed row.
         let sql = concat!(
             "UPDATE invitations SET redeemed_at = $2 \
-             WHERE code_hash = $1 AND redeemed_at IS NULL AND expires_at > $2 RETURNING ",
+             WHERE code_hash = $1 AND redeemed_at IS NULL AND expires_at > $2 AND resident_id IS NULL RETURNING ",
             columns!(invitation)
         );
         let Some(invitation) = tx.fetch_optional::<Invitation>(sql, &[code_hash.into(), now.into()]).await? else {

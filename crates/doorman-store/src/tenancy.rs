@@ -25,8 +25,9 @@ use crate::{StoreError, StoreResult};
 #[async_trait]
 pub trait TenancyStore: Send + Sync {
     /// In one transaction: marks the resident moved out at `now`, deletes
-    /// every API token whose principal is this resident and the dashboard
-    /// sessions acting as those tokens, and writes `events`. Returns the
+    /// every API token whose principal is this resident, the dashboard
+    /// sessions acting as those tokens, the passkeys held through them and
+    /// their unredeemed re-invitations, and writes `events`. Returns the
     /// resident as it now is; None (nothing written) if there is no such
     /// resident or they already moved out.
     async fn move_out_resident(
@@ -103,9 +104,14 @@ impl<B: Backend> TenancyStore for B {
             if matches!(principal, Principal::Resident { resident_id, .. } if resident_id == resident) {
                 let sql = "DELETE FROM web_sessions WHERE token_hash IN (SELECT hash FROM tokens WHERE id = $1)";
                 tx.execute(sql, &[id.as_str().into()]).await?;
+                // A passkey is held through a token: it goes with it.
+                tx.execute("DELETE FROM passkeys WHERE token_id = $1", &[id.as_str().into()]).await?;
                 tx.execute("DELETE FROM tokens WHERE id = $1", &[id.as_str().into()]).await?;
             }
         }
+        // A re-invitation for someone who left brings nobody back.
+        let sql = "DELETE FROM invitations WHERE resident_id = $1 AND redeemed_at IS NULL";
+        tx.execute(sql, &[resident.into()]).await?;
         append_in(&mut *tx, events).await?;
         tx.commit().await?;
         Ok(Some(moved))

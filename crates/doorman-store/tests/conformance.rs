@@ -21,13 +21,15 @@ use doorman_domain::{
     Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, TenantNotice, TokenId, Unit,
     UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
-use doorman_domain::{Event, EventKind};
+use doorman_domain::{Event, EventKind, PasskeyId};
 use doorman_domain::{GuestDoor, GuestPass, GuestPassId, TrunkFacts, Vehicle, VehicleId, VehiclePosition};
 use doorman_store::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, Store, StoreError, TokenRecord,
     WebSessionRecord,
 };
-use doorman_store::{EntryFilter, Integration, Integrator, LogState, StoredEntry};
+use doorman_store::{
+    CeremonyRecord, EntryFilter, Integration, Integrator, LogState, PasskeyRecord, PasskeyUse, StoredEntry,
+};
 
 const POSTGRES_URL_VAR: &str = "DOORMAN_TEST_POSTGRES_URL";
 
@@ -103,6 +105,10 @@ macro_rules! conformance {
 
 conformance!(
     answers_ping,
+    passkeys_sign_in_once_per_counter_and_end_with_their_token,
+    the_last_way_in_is_kept_and_passkeys_are_their_holders_alone,
+    ceremonies_are_taken_once_and_expire,
+    reinvitation_removes_the_passkeys_and_brings_back_the_same_resident,
     tokens_round_trip_every_principal,
     deleted_token_ends_its_sessions_with_its_events_once,
     web_sessions_act_as_their_token_until_expiry_or_deletion,
@@ -419,6 +425,7 @@ impl World {
             created_at: T0,
             expires_at: T0 + 3600,
             redeemed_at: None,
+            resident_id: None,
         };
         store.insert_invitation(&invitation, &code).await.unwrap();
         store.redeem_invitation(&code, ResidentId::random(), TokenId::random(), &random_hash(), T0 + 1).await.unwrap()
@@ -636,6 +643,7 @@ async fn failed_multi_row_writes_leave_nothing(store: Arc<dyn Store>) {
         created_at: T0,
         expires_at: T0 + 3600,
         redeemed_at: None,
+        resident_id: None,
     };
     store.insert_invitation(&invitation, &code).await.unwrap();
     let resident_id = ResidentId::random();
@@ -798,6 +806,7 @@ async fn schema_refuses_bad_references(store: Arc<dyn Store>) {
         created_at: T0,
         expires_at: T0 + 1,
         redeemed_at: None,
+        resident_id: None,
     };
     assert_conflict(store.insert_invitation(&invitation, &random_hash()).await, "invitation to an unknown unit");
     let ghost = Grant { delivery_id: DeliveryId::random(), ..w.grant(&w.delivery, T0, T0 + 300) };
@@ -902,6 +911,7 @@ async fn invitation_redeems_once_and_not_after_expiry(store: Arc<dyn Store>) {
         created_at: T0,
         expires_at: T0 + 3600,
         redeemed_at: None,
+        resident_id: None,
     };
     store.insert_invitation(&invitation, &code).await.unwrap();
     assert_eq!(store.list_invitations(w.unit.id).await.unwrap(), vec![invitation.clone()]);
@@ -953,6 +963,7 @@ async fn invitation_redeems_once_and_not_after_expiry(store: Arc<dyn Store>) {
         created_at: T0,
         expires_at: T0 + 3600,
         redeemed_at: None,
+        resident_id: None,
     };
     store.insert_invitation(&late, &late_code).await.unwrap();
     assert_not_found(
@@ -977,6 +988,7 @@ async fn invitation_redeems_once_under_concurrency(store: Arc<dyn Store>) {
         created_at: T0,
         expires_at: T0 + 3600,
         redeemed_at: None,
+        resident_id: None,
     };
     store.insert_invitation(&invitation, &code).await.unwrap();
     let mut tasks = tokio::task::JoinSet::new();
@@ -2994,6 +3006,7 @@ async fn moving_out_ends_the_residents_tokens_and_sessions_only(store: Arc<dyn S
         created_at: T0,
         expires_at: T0 + 3600,
         redeemed_at: None,
+        resident_id: None,
     };
     store.insert_invitation(&invitation, &code).await.unwrap();
     let (resident_id, first_hash) = (ResidentId::random(), random_hash());
@@ -3355,6 +3368,8 @@ async fn names_are_found_in_bulk_removed_ones_too(store: Arc<dyn Store>) {
     many.carriers.extend((0..1200).map(|_| CarrierId::random()));
     many.carriers.insert(w.carrier.id);
     assert_eq!(store.names(&many).await.unwrap().carriers.len(), 1);
+}
+
 // --- several processes on one database (cluster) ----------------------------
 
 async fn one_sequencer_seat_is_held_at_a_time_and_passes_on(store: Arc<dyn Store>) {
@@ -3454,4 +3469,247 @@ async fn service_accounts_are_upserted(store: Arc<dyn Store>) {
         store.service_accounts().await.unwrap(),
         vec![("doorman-a".to_string(), "$7$a".to_string()), ("doorman-b".to_string(), "$7$b2".to_string())]
     );
+}
+
+// --- passkeys ----------------------------------------------------------------
+
+/// A passkey of `principal` and the token it is held through.
+fn passkey(principal: Principal, name: &str, created_at: i64) -> (PasskeyRecord, TokenRecord) {
+    let token = TokenRecord { label: format!("passkey {name}"), created_at, ..token(principal) };
+    let passkey = PasskeyRecord {
+        id: PasskeyId::random(),
+        principal,
+        name: name.into(),
+        credential_id: random_hash().to_vec(),
+        credential: r#"{"counter":0}"#.into(),
+        sign_count: 0,
+        token_id: token.id,
+        created_at,
+        last_used_at: None,
+    };
+    (passkey, token)
+}
+
+fn used(
+    passkey: PasskeyId,
+    expected_count: i64,
+    credential: &str,
+    sign_count: i64,
+    at: i64,
+    session_hash: [u8; 32],
+    session_expires_at: i64,
+) -> PasskeyUse<'_> {
+    PasskeyUse { passkey, expected_count, credential, sign_count, at, session_hash, session_expires_at }
+}
+
+fn removed_names(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::PasskeyRemoved { name, .. } => Some(name.clone()),
+            EventKind::ResidentReinvited { .. } => Some("reinvited".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn passkeys_sign_in_once_per_counter_and_end_with_their_token(store: Arc<dyn Store>) {
+    let holder = Principal::Manager { manager_id: ManagerId::random() };
+    let (phone, phone_token) = passkey(holder, "phone", T0);
+    store.insert_passkey(&phone, &phone_token, &marker("phone added")).await.unwrap();
+    assert_eq!(store.list_passkeys(&holder).await.unwrap(), vec![phone.clone()]);
+    assert_eq!(store.passkey_by_credential_id(&phone.credential_id).await.unwrap(), Some(phone.clone()));
+    assert_eq!(store.passkey_by_credential_id(&random_hash()).await.unwrap(), None);
+    // The same credential twice is refused, and its token is not left behind.
+    let (copy, copy_token) = passkey(holder, "copy", T0 + 1);
+    let copy = PasskeyRecord { credential_id: phone.credential_id.clone(), ..copy };
+    assert_conflict(store.insert_passkey(&copy, &copy_token, &marker("copy added")).await, "same credential");
+    assert_eq!(store.principal_for_token(&copy_token.hash).await.unwrap(), None);
+    // A token that is not the passkey's own is refused.
+    let (odd, _) = passkey(holder, "odd", T0 + 1);
+    assert_conflict(store.insert_passkey(&odd, &phone_token, &[]).await, "another passkey's token");
+
+    // A sign-in: compare and set on the counter, then a session as its token.
+    let session = random_hash();
+    let signed = store.passkey_signed_in(&used(phone.id, 0, r#"{"counter":5}"#, 5, T0 + 10, session, T0 + 3600)).await;
+    assert!(signed.unwrap());
+    assert_eq!(store.principal_for_web_session(&session, T0 + 11).await.unwrap(), Some(holder));
+    let now = store.passkey_by_credential_id(&phone.credential_id).await.unwrap().unwrap();
+    assert_eq!((now.sign_count, now.credential.as_str(), now.last_used_at), (5, r#"{"counter":5}"#, Some(T0 + 10)));
+    // A second sign-in that read the old counter loses, and opens nothing.
+    let late = random_hash();
+    assert!(!store
+        .passkey_signed_in(&used(phone.id, 0, r#"{"counter":5}"#, 5, T0 + 12, late, T0 + 3600))
+        .await
+        .unwrap());
+    assert_eq!(store.principal_for_web_session(&late, T0 + 13).await.unwrap(), None);
+
+    // Removed: its token and its sessions go with it, logged once.
+    let (laptop, laptop_token) = passkey(holder, "laptop", T0 + 20);
+    store.insert_passkey(&laptop, &laptop_token, &[]).await.unwrap();
+    let gone = store.delete_passkey(&holder, phone.id, true, &marker("phone removed")).await.unwrap();
+    assert_eq!(gone.map(|p| p.id), Some(phone.id));
+    assert_eq!(store.principal_for_web_session(&session, T0 + 21).await.unwrap(), None);
+    assert_eq!(store.principal_for_token(&phone_token.hash).await.unwrap(), None);
+    assert_eq!(store.passkey_by_credential_id(&phone.credential_id).await.unwrap(), None);
+    assert_eq!(store.list_passkeys(&holder).await.unwrap(), vec![laptop.clone()]);
+    assert!(store.delete_passkey(&holder, phone.id, true, &marker("removed again")).await.unwrap().is_none());
+    // A removed passkey signs nobody in.
+    let after = random_hash();
+    assert!(!store.passkey_signed_in(&used(phone.id, 5, "{}", 6, T0 + 30, after, T0 + 3600)).await.unwrap());
+    assert_eq!(store.principal_for_web_session(&after, T0 + 31).await.unwrap(), None);
+    let words: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(words, vec!["phone added".to_string(), "phone removed".to_string()]);
+}
+
+async fn the_last_way_in_is_kept_and_passkeys_are_their_holders_alone(store: Arc<dyn Store>) {
+    let holder = Principal::Carrier { carrier_id: CarrierId::random() };
+    let stranger = Principal::Carrier { carrier_id: CarrierId::random() };
+    let (only, only_token) = passkey(holder, "only", T0);
+    store.insert_passkey(&only, &only_token, &[]).await.unwrap();
+    // Someone else cannot remove it (nor tell that it exists).
+    assert!(store.delete_passkey(&stranger, only.id, false, &marker("stranger")).await.unwrap().is_none());
+    // Nothing else lets its holder in: refused, nothing written.
+    assert_conflict(store.delete_passkey(&holder, only.id, true, &marker("last")).await, "the last way in");
+    assert_eq!(store.list_passkeys(&holder).await.unwrap(), vec![only.clone()]);
+    // An API token of theirs is another way in.
+    let api = token(holder);
+    store.insert_token(&api).await.unwrap();
+    assert!(store.delete_passkey(&holder, only.id, true, &marker("with a token")).await.unwrap().is_some());
+    // Without the rule (a re-invitation's business), the last one goes too.
+    let (again, again_token) = passkey(stranger, "again", T0);
+    store.insert_passkey(&again, &again_token, &[]).await.unwrap();
+    assert!(store.delete_passkey(&stranger, again.id, false, &[]).await.unwrap().is_some());
+    let words: Vec<String> = logged(&store).await.iter().map(|e| what(e).to_string()).collect();
+    assert_eq!(words, vec!["with a token".to_string()]);
+}
+
+async fn ceremonies_are_taken_once_and_expire(store: Arc<dyn Store>) {
+    let ceremony = |created_at: i64| CeremonyRecord {
+        hash: random_hash(),
+        purpose: "sign_in".into(),
+        principal: None,
+        state: r#"{"challenge":"x"}"#.into(),
+        created_at,
+        expires_at: created_at + 300,
+    };
+    let registering = CeremonyRecord {
+        purpose: "register".into(),
+        principal: Some(Principal::Resident { resident_id: ResidentId::random(), unit_id: UnitId::random() }),
+        ..ceremony(T0)
+    };
+    let signing_in = ceremony(T0);
+    store.insert_ceremony(&registering, 10).await.unwrap();
+    store.insert_ceremony(&signing_in, 10).await.unwrap();
+    assert_eq!(store.take_ceremony(&registering.hash, T0 + 10).await.unwrap(), Some(registering.clone()));
+    assert_eq!(store.take_ceremony(&registering.hash, T0 + 11).await.unwrap(), None, "taken once");
+    assert_eq!(store.take_ceremony(&random_hash(), T0 + 11).await.unwrap(), None);
+    // Expired: not handed out, and gone.
+    assert_eq!(store.take_ceremony(&signing_in.hash, T0 + 300).await.unwrap(), None);
+    // Bounded: no more than `max_open` under way; expired ones make room.
+    let (a, b) = (ceremony(T0 + 400), ceremony(T0 + 401));
+    store.insert_ceremony(&a, 2).await.unwrap();
+    store.insert_ceremony(&b, 2).await.unwrap();
+    let refused = ceremony(T0 + 402);
+    assert_conflict(store.insert_ceremony(&refused, 2).await, "too many under way");
+    assert_eq!(store.take_ceremony(&refused.hash, T0 + 403).await.unwrap(), None);
+    store.insert_ceremony(&ceremony(T0 + 800), 2).await.unwrap();
+    assert_eq!(store.take_ceremony(&a.hash, T0 + 401).await.unwrap(), None, "forgotten once expired");
+}
+
+async fn reinvitation_removes_the_passkeys_and_brings_back_the_same_resident(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let resident = w.residents(store.as_ref(), &w.unit).await;
+    let holder = Principal::Resident { resident_id: resident.id, unit_id: w.unit.id };
+    let (phone, phone_token) = passkey(holder, "phone", T0 + 5);
+    store.insert_passkey(&phone, &phone_token, &[]).await.unwrap();
+    let passkey_session = random_hash();
+    assert!(store.passkey_signed_in(&used(phone.id, 0, "{}", 1, T0 + 6, passkey_session, T0 + 3600)).await.unwrap());
+    let api = token(holder);
+    store.insert_token(&api).await.unwrap();
+    let api_session =
+        WebSessionRecord { hash: random_hash(), token_hash: api.hash, created_at: T0, expires_at: T0 + 3600 };
+    store.insert_web_session(&api_session).await.unwrap();
+    // A neighbour's passkey is not theirs.
+    let neighbour = w.residents(store.as_ref(), &w.other_unit).await;
+    let neighbour_principal = Principal::Resident { resident_id: neighbour.id, unit_id: w.other_unit.id };
+    let (theirs, theirs_token) = passkey(neighbour_principal, "neighbour's", T0 + 5);
+    store.insert_passkey(&theirs, &theirs_token, &[]).await.unwrap();
+
+    let code = random_hash();
+    let reinvitation = Invitation {
+        id: InvitationId::random(),
+        unit_id: w.unit.id,
+        name: resident.name.clone(),
+        email: resident.email.clone(),
+        created_at: T0 + 10,
+        expires_at: T0 + 7200,
+        redeemed_at: None,
+        resident_id: Some(resident.id),
+    };
+    let (resident_id, invitation_id) = (resident.id, reinvitation.id);
+    let events = move |removed: &[PasskeyRecord]| -> Result<Vec<Event>, String> {
+        let mut out = vec![log_event(EventKind::ResidentReinvited { resident_id, invitation_id }, None, None)];
+        for p in removed {
+            let kind = EventKind::PasskeyRemoved {
+                passkey_id: p.id,
+                name: p.name.clone(),
+                by_reinvitation: Some(invitation_id),
+            };
+            out.push(log_event(kind, None, None));
+        }
+        Ok(out)
+    };
+    let removed = store.reinvite_resident(&reinvitation, &code, &events).await.unwrap();
+    assert_eq!(removed.iter().map(|p| p.id).collect::<Vec<_>>(), vec![phone.id]);
+    assert!(store.list_passkeys(&holder).await.unwrap().is_empty());
+    assert_eq!(store.principal_for_token(&phone_token.hash).await.unwrap(), None);
+    // Every session of theirs ends; their API token stays; the neighbour keeps theirs.
+    assert_eq!(store.principal_for_web_session(&passkey_session, T0 + 11).await.unwrap(), None);
+    assert_eq!(store.principal_for_web_session(&api_session.hash, T0 + 11).await.unwrap(), None);
+    assert_eq!(store.principal_for_token(&api.hash).await.unwrap(), Some(holder));
+    assert_eq!(store.list_passkeys(&neighbour_principal).await.unwrap(), vec![theirs.clone()]);
+    assert_eq!(removed_names(&logged(&store).await), vec!["reinvited".to_string(), "phone".to_string()]);
+    assert_eq!(store.invitation_by_code(&code).await.unwrap(), Some(reinvitation.clone()));
+
+    // Not a first invitation: it makes no new resident.
+    assert_not_found(
+        store.redeem_invitation(&code, ResidentId::random(), TokenId::random(), &random_hash(), T0 + 20).await,
+        "a re-invitation redeemed as a first one",
+    );
+    // A first invitation is not a re-invitation either.
+    let first_code = random_hash();
+    let first = Invitation { id: InvitationId::random(), resident_id: None, ..reinvitation.clone() };
+    store.insert_invitation(&first, &first_code).await.unwrap();
+    assert_not_found(
+        store.redeem_reinvitation(&first_code, TokenId::random(), &random_hash(), T0 + 20, &[]).await,
+        "a first invitation redeemed as a re-invitation",
+    );
+    let token_hash = random_hash();
+    let back = store.redeem_reinvitation(&code, TokenId::random(), &token_hash, T0 + 20, &marker("back")).await;
+    assert_eq!(back.unwrap(), resident, "the same resident, unchanged");
+    assert_eq!(store.principal_for_token(&token_hash).await.unwrap(), Some(holder));
+    assert_not_found(
+        store.redeem_reinvitation(&code, TokenId::random(), &random_hash(), T0 + 21, &marker("twice")).await,
+        "redeemed twice",
+    );
+    assert_eq!(store.list_residents(w.unit.id).await.unwrap(), vec![resident.clone()]);
+
+    // Moving out takes the passkeys with the tokens; a re-invitation for
+    // someone who moved out is refused and writes nothing.
+    let (laptop, laptop_token) = passkey(holder, "laptop", T0 + 30);
+    store.insert_passkey(&laptop, &laptop_token, &[]).await.unwrap();
+    let pending_code = random_hash();
+    let pending = Invitation { id: InvitationId::random(), ..reinvitation.clone() };
+    store.reinvite_resident(&pending, &pending_code, &events).await.unwrap();
+    store.insert_passkey(&laptop, &laptop_token, &[]).await.unwrap();
+    store.move_out_resident(resident.id, T0 + 40, &[]).await.unwrap().unwrap();
+    assert!(store.list_passkeys(&holder).await.unwrap().is_empty());
+    assert_eq!(store.invitation_by_code(&pending_code).await.unwrap(), None, "an open re-invitation goes");
+    let late_code = random_hash();
+    let late = Invitation { id: InvitationId::random(), ..reinvitation.clone() };
+    let before = logged(&store).await.len();
+    assert_not_found(store.reinvite_resident(&late, &late_code, &events).await, "moved out");
+    assert_eq!(store.invitation_by_code(&late_code).await.unwrap(), None);
+    assert_eq!(logged(&store).await.len(), before);
 }

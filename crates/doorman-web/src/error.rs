@@ -30,7 +30,7 @@ impl ApiError {
 /// program are told the same thing.
 pub fn status_of(e: &ServiceError) -> StatusCode {
     match e {
-        ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ServiceError::Unauthenticated | ServiceError::PasskeyRefused(_) => StatusCode::UNAUTHORIZED,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Forbidden(_) | ServiceError::Refused { .. } => StatusCode::FORBIDDEN,
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,

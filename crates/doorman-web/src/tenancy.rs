@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use doorman_api::{
-    CarrierId, EnabledProperty, Handover, Invitation, Property, PropertyId, Resident, ResidentId, UnitId,
+    CarrierId, EnabledProperty, Handover, Invitation, InvitationCreated, Property, PropertyId, Resident, ResidentId,
+    UnitId,
 };
 use doorman_server::Service;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,6 +27,7 @@ pub fn routes() -> OpenApiRouter<Arc<Service>> {
         .routes(routes!(list_unit_residents))
         .routes(routes!(list_unit_invitations))
         .routes(routes!(move_out_resident))
+        .routes(routes!(reinvite_resident))
         .routes(routes!(carrier_properties))
 }
 
@@ -89,6 +91,21 @@ async fn move_out_resident(
     ApiPath((unit, resident)): ApiPath<(UnitId, ResidentId)>,
 ) -> ApiResult<Json<Resident>> {
     Ok(Json(s.move_out_resident(&p, unit, resident).await?))
+}
+
+/// Re-invite a resident who lost every device: a new invitation code (shown
+/// once) whose redemption brings back the same resident, history and
+/// preferences kept, with a new API token. Their passkeys are removed and
+/// their dashboard sessions end now; their API tokens stay. Logged.
+#[utoipa::path(post, path = "/v1/units/{unit_id}/residents/{resident_id}/reinvite", tag = "manager",
+    params(("unit_id" = UnitId, Path), ("resident_id" = ResidentId, Path)),
+    responses((status = 201, body = InvitationCreated)))]
+async fn reinvite_resident(
+    State(s): S,
+    Caller(p): Caller,
+    ApiPath((unit, resident)): ApiPath<(UnitId, ResidentId)>,
+) -> ApiResult<(StatusCode, Json<InvitationCreated>)> {
+    Ok((StatusCode::CREATED, Json(s.reinvite_resident(&p, unit, resident).await?)))
 }
 
 /// The properties that enabled the calling carrier (or the calling driver's

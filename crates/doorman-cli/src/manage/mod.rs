@@ -837,6 +837,25 @@ pub enum ResidentCmd {
         /// Their name, email or id.
         resident: String,
     },
+    /// A resident lost every device: prints a new one-time code for the same
+    /// account (history and preferences kept); their passkeys stop working now.
+    Reinvite {
+        #[command(flatten)]
+        at: At,
+        #[arg(long)]
+        unit: String,
+        /// Their name, email or id.
+        resident: String,
+    },
+}
+
+/// A current resident of the unit, by email, name or id.
+async fn unit_resident(c: &Client, unit: UnitId, resident: &str) -> anyhow::Result<Resident> {
+    let list = c.list_unit_residents(unit).await?;
+    Ok(match list.iter().find(|x| x.email.eq_ignore_ascii_case(resident.trim())) {
+        Some(x) => x.clone(),
+        None => resolve::pick("resident", resident, list, |x| x.id.to_string(), |x| x.name.clone())?,
+    })
 }
 
 pub async fn resident(cmd: ResidentCmd, r: &Remote) -> anyhow::Result<()> {
@@ -900,14 +919,23 @@ pub async fn resident(cmd: ResidentCmd, r: &Remote) -> anyhow::Result<()> {
         ResidentCmd::MoveOut { at, unit, resident } => {
             let p = resolve::property(&c, &at.property).await?;
             let u = resolve::unit(&c, p.id, &unit).await?;
-            let list = c.list_unit_residents(u.id).await?;
-            let who = match list.iter().find(|x| x.email.eq_ignore_ascii_case(resident.trim())) {
-                Some(x) => x.clone(),
-                None => resolve::pick("resident", &resident, list, |x| x.id.to_string(), |x| x.name.clone())?,
-            };
+            let who = unit_resident(&c, u.id, &resident).await?;
             let gone = c.move_out_resident(u.id, who.id).await?;
             done(r.json, &gone, || {
                 format!("{} moved out of unit {}; their tokens and sessions are ended", gone.name, u.label)
+            })
+        }
+        ResidentCmd::Reinvite { at, unit, resident } => {
+            let p = resolve::property(&c, &at.property).await?;
+            let u = resolve::unit(&c, p.id, &unit).await?;
+            let who = unit_resident(&c, u.id, &resident).await?;
+            let inv = c.reinvite_resident(u.id, who.id).await?;
+            done(r.json, &inv, || {
+                format!(
+                    "{} <{}> re-invited to unit {}; their passkeys no longer sign in; \
+                     invitation code (give it to them): {}",
+                    inv.invitation.name, inv.invitation.email, u.label, inv.code
+                )
             })
         }
     }

@@ -417,6 +417,7 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
         Call::get(format!("/v1/units/{u}/residents")),
         Call::get(format!("/v1/units/{u}/invitations")),
         Call::post(format!("/v1/units/{u}/residents/{}/move-out", b.jun.id), &serde_json::json!({})),
+        Call::post(format!("/v1/units/{u}/residents/{}/reinvite", b.jun.id), &serde_json::json!({})),
     ]);
     let carrier_routes = vec![
         Call::post("/v1/drivers", &x.driver),

@@ -535,6 +535,14 @@ pub async fn cli_each_role_s_other_verbs(kit: &Kit) -> anyhow::Result<()> {
     let table = ok(kit, &rosa, &["resident", "list", "-p", "Oak Flats"]).await?;
     assert!(table.lines().any(|l| l.contains("Jun Park") && l.contains("resident")), "{table}");
     assert!(table.lines().any(|l| l.contains("Ada") && l.contains("invited")), "{table}");
+    // Jun lost every device: re-invited, the code brings back the same account.
+    let again: InvitationCreated =
+        json(kit, &rosa, &["resident", "reinvite", "-p", "Oak Flats", "--unit", "2", "Jun Park"]).await?;
+    assert_eq!(again.invitation.resident_id, Some(jun.item.id));
+    let back = kit.anon.redeem_invitation(&again.code).await?;
+    assert_eq!(back.item.id, jun.item.id);
+    let said = ok(kit, &rosa, &["resident", "reinvite", "-p", "Oak Flats", "--unit", "2", "jun@example.com"]).await?;
+    assert!(said.contains("re-invited") && said.contains("inv_"), "{said}");
     ok(kit, &rosa, &["resident", "move-out", "-p", "Oak Flats", "--unit", "2", "JUN@example.com"]).await?;
     assert!(kit.client(&jun.token).whoami().await.is_err(), "a moved-out resident's token ends");
     let table = ok(kit, &rosa, &["resident", "list", "-p", "Oak Flats", "--unit", "2"]).await?;

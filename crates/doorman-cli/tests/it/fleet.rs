@@ -402,11 +402,6 @@ impl FleetEnv {
         Ok(events)
     }
 
-    /// Where the service keeps the private Mosquitto's files (Mosquitto only).
-    pub fn mosquitto_dir(&self) -> Option<&std::path::Path> {
-        self._files.as_ref().map(|d| d.path())
-    }
-
     pub async fn health(&self, i: usize) -> anyhow::Result<LockHealthView> {
         let id = self.lock_id(i);
         self.rosa.lock_health(self.property.id).await?.into_iter().find(|h| h.lock_id == id).context("no health row")

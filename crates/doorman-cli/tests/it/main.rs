@@ -17,6 +17,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod browser_audit;
+mod browser_passkeys;
 mod browser_resident;
 mod cli_roles;
 mod concurrency;
@@ -34,8 +35,10 @@ mod mail;
 mod naming;
 mod notify;
 mod openapi;
+mod passkeys;
 mod refusals;
 mod scale;
+mod soft_passkey;
 mod structure;
 mod tenancy;
 mod testkit;
@@ -99,6 +102,10 @@ scenarios!(
     browser_resident::browser_resident_walkthrough_on_a_desktop,
     // names in timelines: who and where, for whom the API would show them
     naming::names_say_who_and_where_only_to_whom_the_api_would,
+    // passkeys: in Chromium's virtual authenticator, and attacked with a software one
+    browser_passkeys::browser_passkeys_register_sign_in_add_and_remove,
+    passkeys::passkeys_sign_in_and_refuse_replays_clones_and_strangers with crate::kit::relaxed_auth_config,
+    passkeys::reinvited_resident_comes_back_as_the_same_account,
     // every refusal reason, in the situation that causes it
     refusals::refusal_parcel_unknown,
     refusals::refusal_parcel_not_addressed_here,

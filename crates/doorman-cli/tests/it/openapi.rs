@@ -107,6 +107,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/units/{unit_id}/residents"),
     ("GET", "/v1/units/{unit_id}/invitations"),
     ("POST", "/v1/units/{unit_id}/residents/{resident_id}/move-out"),
+    ("POST", "/v1/units/{unit_id}/residents/{resident_id}/reinvite"),
     ("GET", "/v1/carrier/properties"),
 ];
 
@@ -220,7 +221,8 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
             || o.path.ends_with("/decommission")
             || o.path.ends_with("/move-out")
             || o.path.ends_with("/keys/rotate")
-            || o.path.ends_with("/keys/retire");
+            || o.path.ends_with("/keys/retire")
+            || o.path.ends_with("/reinvite");
         assert_eq!(o.has_body, writes && !takes_no_body, "{name}: request body");
 
         let responses = o.op.get("responses").and_then(Value::as_object).context("responses")?;

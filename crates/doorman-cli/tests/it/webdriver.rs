@@ -250,6 +250,39 @@ impl Browser {
         Ok(path)
     }
 
+    /// Adds a virtual authenticator (WebAuthn §11.3): a platform passkey
+    /// provider with user verification that always passes, as a phone's
+    /// screen lock would. Returns its id.
+    pub async fn add_virtual_authenticator(&self) -> anyhow::Result<String> {
+        let options = json!({
+            "protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+            "hasUserVerification": true, "isUserVerified": true, "automaticPresenceSimulation": true
+        });
+        let id = self.command(reqwest::Method::POST, "/webauthn/authenticator", options).await?;
+        id.as_str().map(str::to_string).ok_or_else(|| anyhow!("no authenticator id: {id}"))
+    }
+
+    /// Removes the virtual authenticator and the credentials it holds.
+    pub async fn remove_virtual_authenticator(&self, authenticator: &str) -> anyhow::Result<()> {
+        let path = format!("/webauthn/authenticator/{authenticator}");
+        self.command(reqwest::Method::DELETE, &path, Value::Null).await.map(|_| ())
+    }
+
+    /// The credentials the virtual authenticator holds (each with its
+    /// `credentialId`, `rpId`, `userHandle`, `privateKey`, `signCount`).
+    pub async fn virtual_credentials(&self, authenticator: &str) -> anyhow::Result<Vec<Value>> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credentials");
+        let list = self.command(reqwest::Method::GET, &path, Value::Null).await?;
+        Ok(list.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Puts a credential (as [`Browser::virtual_credentials`] lists them)
+    /// into the virtual authenticator: a key copied from another device.
+    pub async fn add_virtual_credential(&self, authenticator: &str, credential: &Value) -> anyhow::Result<()> {
+        let path = format!("/webauthn/authenticator/{authenticator}/credential");
+        self.command(reqwest::Method::POST, &path, credential.clone()).await.map(|_| ())
+    }
+
     pub async fn quit(self) -> anyhow::Result<()> {
         self.command(reqwest::Method::DELETE, "", Value::Null).await.map(|_| ())
     }
