@@ -64,7 +64,7 @@ async fn stream_door_events(
 
 /// Who else is around: a neighbour in 3C, another building's manager,
 /// another carrier.
-struct Outsiders {
+pub struct Outsiders {
     kim: Client,
     kim_unit: UnitId,
     otto: Client,
@@ -81,7 +81,7 @@ fn with_outsiders(building: impl FnOnce(PropertySpec) -> PropertySpec) -> SiteSp
 
 /// The fleet building with the outsiders ([`with_outsiders`]), its locks
 /// running, and the outsiders' clients.
-async fn start_with_outsiders(
+pub async fn start_with_outsiders(
     kit: &Kit,
     building: impl FnOnce(PropertySpec) -> PropertySpec,
 ) -> anyhow::Result<Option<(FleetEnv, Outsiders)>> {
@@ -241,7 +241,7 @@ async fn logged_hash(kit: &Kit, reader: &Client, clip: ClipId) -> anyhow::Result
 }
 
 /// Keeps the service's clips in a fresh folder (removed with the value).
-fn clips_in_a_folder(kit: &Kit) -> anyhow::Result<TempDir> {
+pub fn clips_in_a_folder(kit: &Kit) -> anyhow::Result<TempDir> {
     let folder = TempDir::new("doorman-clips")?;
     let store = doorman_server::clips::open_clip_store(&folder.path().display().to_string())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
