@@ -15,8 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId, LockId,
-    PickupPointId, Principal, PropertyId, RefusalReason, UnitId, UnixSeconds, VehicleId,
+    AccessPointId, AccessRequestId, Actor, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId,
+    LockId, PickupPointId, Principal, PropertyId, RefusalReason, UnitId, UnixSeconds, VehicleId,
 };
 
 /// What kind of thing happened, with what only that kind carries.
@@ -239,8 +239,9 @@ pub struct Event {
     pub carrier_id: Option<CarrierId>,
     pub driver_id: Option<DriverId>,
     pub delivery_id: Option<DeliveryId>,
-    /// Who caused it, when a principal did.
-    pub actor: Option<Principal>,
+    /// Who caused it, when a principal did (by role alone in an event that
+    /// carriers or drivers read and a resident or manager caused).
+    pub actor: Option<Actor>,
     /// 16 random bytes, base64url: keeps the public leaf hash unguessable.
     pub salt: String,
 }
