@@ -13,7 +13,7 @@ use crate::kit::Kit;
 use crate::webdriver::{browser_programs, Browser};
 
 /// Waits until the page is `path` (the passkey script navigates by itself).
-async fn arrives_at(browser: &Browser, path: &str) -> anyhow::Result<()> {
+pub(crate) async fn arrives_at(browser: &Browser, path: &str) -> anyhow::Result<()> {
     for _ in 0..300 {
         let now = browser.execute("return document.readyState === 'complete' ? location.pathname : '';").await?;
         if now == json!(path) {

@@ -1,5 +1,6 @@
 //! A new resident's walk through the dashboard in headless Chromium, at a
-//! 390 px phone and a 1280 px desktop: joining with an invitation, the
+//! 390 px phone and a 1280 px desktop: joining with an invitation and a
+//! passkey (WebDriver's virtual authenticator; signed out and back in with it), the
 //! tenant notice, a real delivery through two fleet locks whose timeline
 //! names the carrier, the driver, the doors and the drop spot, the entry's
 //! camera clip watched, a block until tomorrow, a guest pass whose
@@ -19,6 +20,7 @@ use doorman_store::EntryFilter;
 use serde_json::json;
 
 use crate::browser_audit::{check, set_entry};
+use crate::browser_passkeys::arrives_at;
 use crate::doors::clips_in_a_folder;
 use crate::fleet::{self, Broker, FleetEnv, ENTRANCE, ROOM, WAIT};
 use crate::kit::Kit;
@@ -105,9 +107,12 @@ async fn walkthrough(kit: &Kit, width: u32, height: u32) -> anyhow::Result<()> {
     let Some(env) = FleetEnv::start_with(kit, Broker::Embedded, &spec).await? else { return Ok(()) };
     let _clips = clips_in_a_folder(kit)?;
     let service = kit.running.service.clone();
-    let base = kit.running.url();
+    // WebAuthn wants a host name: the service is its own http://localhost:PORT.
+    let base = format!("http://localhost:{}", kit.running.addr.port());
     let tz = env.property.time_zone.clone();
     let mut browser = Browser::start_sized(&chromium, &chromedriver, &test, width, height).await?;
+    // Lee's phone: WebDriver's virtual authenticator, user verification on.
+    browser.add_virtual_authenticator().await?;
 
     // 1. Rosa invites Lee to 2B; Lee joins with the code in the browser.
     let invitation = env
@@ -121,10 +126,17 @@ async fn walkthrough(kit: &Kit, width: u32, height: u32) -> anyhow::Result<()> {
     let token = browser.text_of("#new-token").await?;
     assert!(token.starts_with("dm_"), "the welcome page shows the new token: {token:?}");
     looks_right(&mut browser, "welcome").await?;
-    // PASSKEYS: the passkeys branch registers Lee's first passkey here
-    // (WebDriver's virtual authenticator), signs out and back in with it;
-    // until then Lee stays signed in by the redemption.
-    browser.submit("a.button[href='/app/resident']").await?;
+    // Lee creates a passkey on the welcome page, signs out, and signs back
+    // in with it: nothing typed.
+    browser.execute("document.getElementById('passkey-name').value = 'Lee\\u2019s phone';").await?;
+    browser.find("#create-passkey").await?.click().await?;
+    arrives_at(&browser, "/app/account").await?;
+    looks_right(&mut browser, "passkey-created").await?;
+    browser.submit(".signout button").await?;
+    arrives_at(&browser, "/app/sign-in").await?;
+    browser.find("#passkey-sign-in").await?.click().await?;
+    arrives_at(&browser, "/app/resident").await?;
+    looks_right(&mut browser, "signed-in-with-the-passkey").await?;
 
     // 2. The home page shows the manager's tenant notice, and names the
     // building's time zone once.
