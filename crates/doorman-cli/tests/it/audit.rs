@@ -642,37 +642,10 @@ struct Served {
 
 impl Served {
     fn start(database: &str, data_dir: &std::path::Path) -> anyhow::Result<Served> {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("DOORMAN_LOG", "warn")
-            // No lock fleet here: its broker's default port would be shared.
-            .env("DOORMAN_MQTT", "false")
-            .env_remove("DOORMAN_CONFIG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .context("starting doorman serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut operator_token = None;
-        // The process prints the token (first start only), then the address
-        // once it accepts connections.
-        loop {
-            let line = lines.next().context("doorman serve exited before listening")??;
-            let line = line.trim();
-            if line.starts_with("dm_") {
-                operator_token = Some(line.to_string());
-            }
-            if let Some(rest) = line.strip_prefix("doorman listening on ") {
-                let url = rest.split_whitespace().next().context("an address")?.to_string();
-                // Keep draining stdout so the child never blocks on it.
-                std::thread::spawn(move || for _ in lines {});
-                return Ok(Served { child, url, operator_token });
-            }
-        }
+        // No lock fleet here: its broker's default port would be shared.
+        let crate::kit::ServeChild { child, url, operator_token } =
+            crate::kit::serve_child(database, data_dir, "127.0.0.1:0", &[("DOORMAN_MQTT", "false".into())])?;
+        Ok(Served { child, url, operator_token })
     }
 
     /// SIGKILL: no shutdown, no flush, nothing.

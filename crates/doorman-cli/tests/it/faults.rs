@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,35 +42,9 @@ struct ServeProcess {
 
 impl ServeProcess {
     fn start(database: &str, data_dir: &Path, env: &[(&str, String)]) -> anyhow::Result<ServeProcess> {
-        use std::io::BufRead;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("DOORMAN_LOG", "warn")
-            .env_remove("DOORMAN_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().context("starting doorman serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut operator_token = None;
-        loop {
-            let line = lines.next().context("doorman serve exited before listening")??;
-            let line = line.trim();
-            if line.starts_with("dm_") {
-                operator_token = Some(line.to_string());
-            }
-            if let Some(rest) = line.strip_prefix("doorman listening on ") {
-                let url = rest.split_whitespace().next().context("an address")?.to_string();
-                std::thread::spawn(move || for _ in lines {});
-                return Ok(ServeProcess { child, url, operator_token });
-            }
-        }
+        let crate::kit::ServeChild { child, url, operator_token } =
+            crate::kit::serve_child(database, data_dir, "127.0.0.1:0", env)?;
+        Ok(ServeProcess { child, url, operator_token })
     }
 
     /// SIGKILL: no shutdown, no flush, nothing.

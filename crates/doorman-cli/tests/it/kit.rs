@@ -333,3 +333,56 @@ pub async fn expect_all(client: &Client, calls: &[Call], status: StatusCode, cod
     assert!(wrong.is_empty(), "expected {status} {code}, but:\n{}", wrong.join("\n"));
     Ok(())
 }
+
+/// A `doorman serve` child process (the real binary), once it accepts
+/// connections.
+pub struct ServeChild {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT`, as the process printed it.
+    pub url: String,
+    /// The operator token, printed on the database's first start only.
+    pub operator_token: Option<String>,
+}
+
+/// Starts `doorman serve` on `database` and `data_dir`, listening on
+/// `listen`, with warnings-only logs, no configuration file and `env`
+/// added; returns once it printed its address, and keeps draining its
+/// stdout so that it never blocks on it.
+pub fn serve_child(
+    database: &str,
+    data_dir: &Path,
+    listen: &str,
+    env: &[(&str, String)],
+) -> anyhow::Result<ServeChild> {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"));
+    command
+        .args(["serve", "--listen", listen, "--database", database])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("DOORMAN_LOG", "warn")
+        .env_remove("DOORMAN_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().context("starting doorman serve")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut operator_token = None;
+    // The process prints the token (first start only), then the address
+    // once it accepts connections.
+    loop {
+        let line = lines.next().context("doorman serve exited before listening")??;
+        let line = line.trim();
+        if line.starts_with("dm_") {
+            operator_token = Some(line.to_string());
+        }
+        if let Some(rest) = line.strip_prefix("doorman listening on ") {
+            let url = rest.split_whitespace().next().context("an address")?.to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return Ok(ServeChild { child, url, operator_token });
+        }
+    }
+}

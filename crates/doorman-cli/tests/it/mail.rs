@@ -199,38 +199,17 @@ impl Drop for Served {
 
 impl Served {
     fn start(database: &str, data_dir: &Path, port: u16, smtp: u16) -> anyhow::Result<Served> {
-        use std::io::BufRead;
-        let url = format!("http://127.0.0.1:{port}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", database])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("DOORMAN_LOG", "warn")
-            .env("DOORMAN_MQTT", "false")
-            .env("DOORMAN_PUBLIC_URL", &url)
-            .env("DOORMAN_SMTP_HOST", "127.0.0.1")
-            .env("DOORMAN_SMTP_PORT", smtp.to_string())
-            .env("DOORMAN_SMTP_TLS", "none")
-            .env("DOORMAN_MAIL_FROM", "doorman <doors@example.org>")
-            .env_remove("DOORMAN_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting doorman serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut operator_token = None;
-        loop {
-            let line = lines.next().context("doorman serve exited before listening")??;
-            let line = line.trim();
-            if line.starts_with("dm_") {
-                operator_token = Some(line.to_string());
-            }
-            if line.starts_with("doorman listening on ") {
-                std::thread::spawn(move || for _ in lines {});
-                return Ok(Served { child, operator_token });
-            }
-        }
+        let env = [
+            ("DOORMAN_MQTT", "false".into()),
+            ("DOORMAN_PUBLIC_URL", format!("http://127.0.0.1:{port}")),
+            ("DOORMAN_SMTP_HOST", "127.0.0.1".into()),
+            ("DOORMAN_SMTP_PORT", smtp.to_string()),
+            ("DOORMAN_SMTP_TLS", "none".into()),
+            ("DOORMAN_MAIL_FROM", "doorman <doors@example.org>".into()),
+        ];
+        let crate::kit::ServeChild { child, operator_token, .. } =
+            crate::kit::serve_child(database, data_dir, &format!("127.0.0.1:{port}"), &env)?;
+        Ok(Served { child, operator_token })
     }
 
     /// SIGKILL: no shutdown, nothing flushed, the dispatcher cut wherever it is.

@@ -12,7 +12,6 @@
 //! sequencer taken over by another process within 5 s of a SIGKILL.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,35 +52,15 @@ impl Serve {
     /// accepts connections). `feed_recheck_ms` is one minute: a stream that
     /// catches up in less was woken by the database's notification.
     fn start(database: &str, key_file: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<Serve> {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("DOORMAN_KEY_FILE", key_file)
-            .env("DOORMAN_LOG", "warn")
-            .env("DOORMAN_MQTT", "false")
-            .env("DOORMAN_WEBHOOK_PRIVATE_TARGETS", "true")
-            .env("DOORMAN_FEED_RECHECK_MS", "60000")
-            .env_remove("DOORMAN_CONFIG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .context("starting doorman serve")?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let mut operator_token = None;
-        loop {
-            let line = lines.next().context("doorman serve exited before listening")??;
-            let line = line.trim();
-            if line.starts_with("dm_") {
-                operator_token = Some(line.to_string());
-            }
-            if let Some(rest) = line.strip_prefix("doorman listening on ") {
-                let url = rest.split_whitespace().next().context("an address")?.to_string();
-                std::thread::spawn(move || for _ in lines {});
-                return Ok(Serve { child, url, operator_token });
-            }
-        }
+        let env = [
+            ("DOORMAN_KEY_FILE", key_file.display().to_string()),
+            ("DOORMAN_MQTT", "false".into()),
+            ("DOORMAN_WEBHOOK_PRIVATE_TARGETS", "true".into()),
+            ("DOORMAN_FEED_RECHECK_MS", "60000".into()),
+        ];
+        let crate::kit::ServeChild { child, url, operator_token } =
+            crate::kit::serve_child(database, data_dir, "127.0.0.1:0", &env)?;
+        Ok(Serve { child, url, operator_token })
     }
 
     fn pid(&self) -> u32 {
