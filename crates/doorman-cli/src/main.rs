@@ -272,6 +272,12 @@ struct ServeArgs {
     /// Largest camera clip upload in bytes [default: 64 MiB].
     #[arg(long, env = "DOORMAN_CLIP_MAX_BYTES")]
     clip_max_bytes: Option<usize>,
+    /// A lock not heard from for this long counts as stale in /metrics, in s [default: 900].
+    #[arg(long, env = "DOORMAN_LOCK_STALE_AFTER_S")]
+    lock_stale_after_s: Option<i64>,
+    /// A token that reads /metrics and nothing else (besides the operator's).
+    #[arg(long, env = "DOORMAN_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -401,6 +407,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 clip_store: a.clip_store,
                 clip_retention_days: a.clip_retention_days,
                 clip_max_bytes: a.clip_max_bytes,
+                lock_stale_after_s: a.lock_stale_after_s,
+                metrics_token: a.metrics_token,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);

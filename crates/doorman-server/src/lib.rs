@@ -23,6 +23,7 @@ mod guests;
 pub mod issuing;
 pub mod keys;
 mod manager;
+pub mod metrics;
 mod operator;
 mod resident;
 mod returns;
@@ -87,6 +88,12 @@ pub struct ServiceConfig {
     /// The longest a guest pass may last (a lock refuses credentials living
     /// longer than its own maximum, one hour by default).
     pub guest_max_duration_s: i64,
+    /// A lock in service not heard from for this long counts as stale in
+    /// `/metrics`.
+    pub lock_stale_after_s: i64,
+    /// SHA-256 of the token a metrics scraper sends instead of the
+    /// operator's (`DOORMAN_METRICS_TOKEN`); None: the operator's only.
+    pub metrics_token_hash: Option<[u8; 32]>,
 }
 
 impl Default for ServiceConfig {
@@ -110,6 +117,8 @@ impl Default for ServiceConfig {
             clip_retention_days: 30,
             clip_max_bytes: clips::DEFAULT_CLIP_MAX_BYTES,
             guest_max_duration_s: 3600,
+            lock_stale_after_s: 900,
+            metrics_token_hash: None,
         }
     }
 }
@@ -135,6 +144,10 @@ pub struct Service {
     sequenced: std::sync::atomic::AtomicU64,
     /// Where camera clips are kept, once attached.
     clips: std::sync::OnceLock<Arc<dyn object_store::ObjectStore>>,
+    /// What `/metrics` counts.
+    metrics: metrics::Metrics,
+    /// The embedded broker's connection count, once attached.
+    connections: std::sync::OnceLock<metrics::ConnectionCount>,
 }
 
 impl std::fmt::Debug for Service {
@@ -161,6 +174,8 @@ impl Service {
             feed: feed::FeedSignal::default(),
             sequenced: std::sync::atomic::AtomicU64::new(0),
             clips: std::sync::OnceLock::new(),
+            metrics: metrics::Metrics::new(),
+            connections: std::sync::OnceLock::new(),
         }
     }
 

@@ -28,6 +28,7 @@ mod fleet;
 mod guests;
 mod kit;
 mod lock;
+mod metrics;
 mod notify;
 mod openapi;
 mod refusals;
@@ -127,6 +128,8 @@ scenarios!(
     findings::integers_beyond_the_database_range_are_refused_not_500,
     findings::webhooks_to_other_spellings_of_private_hosts_are_refused,
     findings::json_arrays_are_refused_where_an_object_is_expected with crate::kit::relaxed_auth_config,
+    // what an operator watches
+    metrics::metrics_count_what_happened_in_the_text_format with crate::metrics::with_metrics_token,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use
