@@ -11,6 +11,7 @@ pub mod demo;
 pub mod lock_cmd;
 pub mod lock_health;
 pub mod manage;
+pub mod simulate;
 pub mod token_cmd;
 pub mod webhook_cmd;
 pub mod witness_cmd;

@@ -84,7 +84,9 @@ pub use delivery::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, DeliveryStore, RevocationEvents,
 };
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
-pub use fleet::{FleetStore, LockChainHead, LockFleetCounts, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
+pub use fleet::{
+    FleetStore, LockChainHead, LockFleetCounts, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent,
+};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use postgres::PostgresStore;
 pub use property::PropertyStore;

@@ -32,6 +32,7 @@ mod metrics;
 mod notify;
 mod openapi;
 mod refusals;
+mod simulate;
 mod structure;
 mod tenancy;
 mod testkit;
