@@ -775,7 +775,7 @@ mod tests {
     #[tokio::test]
     async fn every_service_error_has_the_apis_status_and_code_on_its_page() {
         let kinds: Vec<usize> = one_of_each().iter().map(kind).collect();
-        assert_eq!(kinds, (0..15).collect::<Vec<_>>(), "every kind of error, once each");
+        assert_eq!(kinds, (0..16).collect::<Vec<_>>(), "every kind of error, once each");
         for (for_page, for_api) in one_of_each().into_iter().zip(one_of_each()) {
             let what = format!("{for_page:?}");
             let page = service_error(for_page);
