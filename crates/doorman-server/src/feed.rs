@@ -103,6 +103,21 @@ impl Service {
         self.feed.bump();
     }
 
+    /// Logs one event that goes with no other write (a door a remote unlock
+    /// opened, a step of a key rotation) and wakes the feed.
+    pub(crate) async fn log_alone(
+        &self,
+        kind: doorman_domain::EventKind,
+        at: doorman_domain::UnixSeconds,
+        scope: crate::audit::Scope,
+        actor: Option<Principal>,
+    ) -> ServiceResult<()> {
+        let event = crate::audit::new_event(kind, at, scope, actor)?;
+        self.store.append_events(&[event]).await?;
+        self.events_appended();
+        Ok(())
+    }
+
     /// How often a waiting stream re-reads even without a wake-up.
     pub fn feed_recheck(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.config.feed_recheck_ms.max(10))

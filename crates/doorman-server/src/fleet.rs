@@ -388,14 +388,8 @@ impl Service {
             .present(&opened, credential.as_bytes())
             .map_err(|e| ServiceError::Internal(format!("cannot present a remote credential: {e:?}")))?;
         let scope = Scope { property: Some(pending.property_id), unit: Some(pending.unit_id), ..Scope::default() };
-        let event = new_event(
-            EventKind::DoorUnlocked { lock_id: lock, access_point_id: pending.access_point_id },
-            now,
-            scope,
-            Some(pending.resident),
-        )?;
-        self.store.append_events(&[event]).await?;
-        self.events_appended();
+        let unlocked = EventKind::DoorUnlocked { lock_id: lock, access_point_id: pending.access_point_id };
+        self.log_alone(unlocked, now, scope, Some(pending.resident)).await?;
         Ok(Some(presentation.to_vec()))
     }
 

@@ -28,7 +28,7 @@ use doorman_api::{KeyRotationView, KeyUpdateView};
 use doorman_domain::{EventKind, LockId, Principal};
 use doorman_fleet::LockHealth;
 
-use crate::audit::{new_event, Scope};
+use crate::audit::Scope;
 use crate::issuing::lock_wire_id;
 use crate::keys::{KeyCustody, KeyFile, KeyRing};
 use crate::{Service, ServiceError, ServiceResult};
@@ -61,10 +61,7 @@ impl Service {
     }
 
     async fn log_key_step(&self, kind: EventKind, actor: Option<Principal>) -> ServiceResult<()> {
-        let event = new_event(kind, self.now(), Scope::default(), actor)?;
-        self.store.append_events(&[event]).await?;
-        self.events_appended();
-        Ok(())
+        self.log_alone(kind, self.now(), Scope::default(), actor).await
     }
 
     /// Step 1: announces a new issuer key to the locks.

@@ -217,7 +217,7 @@ pub(crate) fn multi_insert(table_and_columns: &str, rows: usize, per_row: usize)
 }
 
 /// `$from, $from+1, ..` for `count` values.
-fn placeholders(from: usize, count: usize) -> String {
+pub(crate) fn placeholders(from: usize, count: usize) -> String {
     (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 

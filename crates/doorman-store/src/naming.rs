@@ -74,8 +74,7 @@ where
     let values: Vec<Value<'static>> = ids.into_iter().map(Into::into).collect();
     let mut out = Vec::new();
     for chunk in values.chunks(IDS_PER_STATEMENT) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let sql = format!("{select}({})", placeholders.join(", "));
+        let sql = format!("{select}({})", crate::audit::placeholders(1, chunk.len()));
         out.extend(ex.fetch_all::<R>(&sql, chunk).await?);
     }
     Ok(out)
