@@ -252,7 +252,8 @@ impl Service {
         req: CompleteDelivery,
     ) -> ServiceResult<Delivery> {
         let Principal::Driver { driver_id, carrier_id } = *p else {
-            return Err(ServiceError::Forbidden("only drivers confirm a drop"));
+            let visible = self.get_delivery(p, id).await.is_ok();
+            return Err(Self::hidden_or_forbidden(visible, "delivery", "only drivers confirm a drop"));
         };
         let mut d = match self.store.get_delivery(id).await? {
             Some(d) if d.carrier_id == carrier_id => d,

@@ -65,7 +65,14 @@ impl Service {
     }
 
     pub async fn update_driver(&self, p: &Principal, id: DriverId, req: UpdateDriver) -> ServiceResult<Driver> {
-        let carrier_id = carrier_of(p)?;
+        let carrier_id = match p {
+            Principal::Carrier { carrier_id } => *carrier_id,
+            // A driver knows their own id; nobody else sees drivers.
+            _ => {
+                let own = matches!(p, Principal::Driver { driver_id, .. } if *driver_id == id);
+                return Err(Self::hidden_or_forbidden(own, "driver", "only the driver's carrier may change them"));
+            }
+        };
         let mut driver = match self.store.get_driver(id).await? {
             Some(d) if d.carrier_id == carrier_id => d,
             _ => return Err(ServiceError::NotFound("driver")),
@@ -179,7 +186,10 @@ impl Service {
     }
 
     async fn carriers_delivery(&self, p: &Principal, id: DeliveryId) -> ServiceResult<Delivery> {
-        let carrier_id = carrier_of(p)?;
+        let Principal::Carrier { carrier_id } = *p else {
+            let visible = self.get_delivery(p, id).await.is_ok();
+            return Err(Self::hidden_or_forbidden(visible, "delivery", "only the delivery's carrier may do this"));
+        };
         match self.store.get_delivery(id).await? {
             Some(d) if d.carrier_id == carrier_id => Ok(d),
             _ => Err(ServiceError::NotFound("delivery")),

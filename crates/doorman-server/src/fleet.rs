@@ -248,13 +248,22 @@ impl Service {
         lock: LockId,
         req: CarriedEvents,
     ) -> ServiceResult<CarriedEventsReceipt> {
+        // Whoever may not bring this lock's events is told it is not found,
+        // exactly as for a lock that does not exist.
+        if !matches!(p, Principal::Driver { .. } | Principal::Manager { .. }) {
+            return Err(ServiceError::NotFound("lock"));
+        }
         let registered = self.store.get_lock(lock).await?.ok_or(ServiceError::NotFound("lock"))?;
         match p {
-            Principal::Driver { .. } => {}
-            Principal::Manager { .. } => {
+            // A driver brings the events of locks where their carrier goes.
+            Principal::Driver { carrier_id, .. } => {
+                if self.store.get_enablement(registered.property_id, *carrier_id).await?.is_none() {
+                    return Err(ServiceError::NotFound("lock"));
+                }
+            }
+            _ => {
                 self.managed_property(p, registered.property_id).await.map_err(|_| ServiceError::NotFound("lock"))?;
             }
-            _ => return Err(ServiceError::Forbidden("only drivers and the lock's manager bring a lock's events")),
         }
         if !registered.is_active() {
             return Err(ServiceError::Conflict(format!(
@@ -292,12 +301,7 @@ impl Service {
         unit: doorman_domain::UnitId,
         req: RemoteUnlock,
     ) -> ServiceResult<RemoteUnlockRequested> {
-        let Principal::Resident { unit_id, .. } = p else {
-            return Err(ServiceError::Forbidden("only the unit's residents open its doors remotely"));
-        };
-        if *unit_id != unit {
-            return Err(ServiceError::NotFound("unit"));
-        }
+        self.unit_resident(p, unit).await?;
         let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
         let lock = match self.store.get_lock(req.lock_id).await? {
             Some(l) if l.property_id == property => l,

@@ -33,7 +33,6 @@ use doorman_protocol::{CredentialClaims, CredentialId};
 use doorman_store::RevokedCredential;
 
 use crate::audit::Scope;
-use crate::resident::resident_of;
 use crate::{auth, decode_b64, issuing, text_field, Service, ServiceError, ServiceResult};
 
 /// How far ahead a pass may start.
@@ -60,7 +59,7 @@ impl Service {
         unit_id: UnitId,
         req: CreateGuestPass,
     ) -> ServiceResult<GuestPassIssued> {
-        let resident = resident_of(p, unit_id)?;
+        let resident = self.unit_resident(p, unit_id).await?;
         let unit = self.store.get_unit(unit_id).await?.ok_or(ServiceError::NotFound("unit"))?;
         let access_points = self.store.list_access_points(unit.property_id).await?;
         let locks: Vec<_> =
@@ -283,7 +282,7 @@ impl Service {
     /// Ends the pass now: its credentials are revoked at every lock (pushed
     /// at once to online locks).
     pub async fn revoke_guest_pass(&self, p: &Principal, unit: UnitId, id: GuestPassId) -> ServiceResult<GuestPass> {
-        resident_of(p, unit)?;
+        self.unit_resident(p, unit).await?;
         let pass = match self.store.get_guest_pass(id).await? {
             Some(pass) if pass.unit_id == unit => pass,
             _ => return Err(ServiceError::NotFound("guest pass")),

@@ -43,7 +43,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use doorman_domain::policy::PolicyRules;
-use doorman_domain::{Clock, Principal, Property, PropertyId, UnitId};
+use doorman_domain::{Clock, Principal, Property, PropertyId, ResidentId, UnitId};
 use doorman_store::Store;
 
 pub use error::{ServiceError, ServiceResult, RETRY_AFTER_UNAVAILABLE_S};
@@ -243,10 +243,12 @@ impl Service {
         Ok(self.store.ping().await?)
     }
 
-    /// A property the principal manages; anyone else gets NotFound.
+    /// A property the principal manages; anyone else gets NotFound, whatever
+    /// their role, so that no answer confirms that an id exists (issue 17
+    /// finding 5: see [`Service::hidden_or_forbidden`]).
     async fn managed_property(&self, p: &Principal, id: PropertyId) -> ServiceResult<Property> {
         let Principal::Manager { manager_id } = p else {
-            return Err(ServiceError::Forbidden("only the property's manager may do this"));
+            return Err(ServiceError::NotFound("property"));
         };
         match self.store.get_property(id).await? {
             Some(prop) if prop.manager_id == *manager_id => Ok(prop),
@@ -254,18 +256,73 @@ impl Service {
         }
     }
 
+    /// Whether the manager `p` manages the unit's property (false for
+    /// anyone else and for a unit that does not exist).
+    async fn manages_unit(&self, p: &Principal, id: UnitId) -> ServiceResult<bool> {
+        if !matches!(p, Principal::Manager { .. }) {
+            return Ok(false);
+        }
+        let Some(unit) = self.store.get_unit(id).await? else { return Ok(false) };
+        Ok(self.managed_property(p, unit.property_id).await.is_ok())
+    }
+
+    /// The one rule for a call on an id the caller may not act on: 403 only
+    /// if the caller can already see the thing (a manager at their tenant's
+    /// preferences, a driver at their own record), otherwise 404, exactly as
+    /// for an id that does not exist. A role is never told apart from an
+    /// existence: checking "may this role do this at all?" after looking the
+    /// id up made 403 mean "it exists" (issue 17 finding 5).
+    fn hidden_or_forbidden(visible: bool, what: &'static str, why: &'static str) -> ServiceError {
+        if visible {
+            ServiceError::Forbidden(why)
+        } else {
+            ServiceError::NotFound(what)
+        }
+    }
+
     /// The unit, if the principal is one of its residents or manages its
-    /// property; NotFound otherwise.
+    /// property; NotFound otherwise, whatever the role.
     async fn visible_unit(&self, p: &Principal, id: UnitId) -> ServiceResult<doorman_domain::Unit> {
+        let visible = match p {
+            Principal::Resident { unit_id, .. } => *unit_id == id,
+            Principal::Manager { .. } => true,
+            _ => false,
+        };
+        if !visible {
+            return Err(ServiceError::NotFound("unit"));
+        }
         let unit = self.store.get_unit(id).await?.ok_or(ServiceError::NotFound("unit"))?;
+        if matches!(p, Principal::Manager { .. }) {
+            self.managed_property(p, unit.property_id).await.map_err(|_| ServiceError::NotFound("unit"))?;
+        }
+        Ok(unit)
+    }
+
+    /// The unit, for what only its property's manager does; its own
+    /// residents are forbidden, anyone else is told it is not found.
+    pub(crate) async fn unit_of_its_manager(&self, p: &Principal, id: UnitId) -> ServiceResult<doorman_domain::Unit> {
         match p {
-            Principal::Resident { unit_id, .. } if *unit_id == id => Ok(unit),
-            Principal::Manager { .. } => {
-                self.managed_property(p, unit.property_id).await.map_err(|_| ServiceError::NotFound("unit"))?;
-                Ok(unit)
+            Principal::Manager { .. } => {}
+            Principal::Resident { unit_id, .. } if *unit_id == id => {
+                return Err(ServiceError::Forbidden("only the unit's manager may do this"))
             }
-            Principal::Resident { .. } => Err(ServiceError::NotFound("unit")),
-            _ => Err(ServiceError::Forbidden("only the unit's residents and manager may do this")),
+            _ => return Err(ServiceError::NotFound("unit")),
+        }
+        let unit = self.store.get_unit(id).await?.ok_or(ServiceError::NotFound("unit"))?;
+        self.managed_property(p, unit.property_id).await.map_err(|_| ServiceError::NotFound("unit"))?;
+        Ok(unit)
+    }
+
+    /// The resident `p` of `unit`, for what only its residents do; its
+    /// manager is forbidden, anyone else is told the unit is not found.
+    pub(crate) async fn unit_resident(&self, p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
+        match p {
+            Principal::Resident { resident_id, unit_id } if *unit_id == unit => Ok(*resident_id),
+            _ => Err(Self::hidden_or_forbidden(
+                self.manages_unit(p, unit).await?,
+                "unit",
+                "only the unit's residents may do this",
+            )),
         }
     }
 }

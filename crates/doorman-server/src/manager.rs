@@ -327,11 +327,7 @@ impl Service {
         unit: UnitId,
         req: CreateInvitation,
     ) -> ServiceResult<InvitationCreated> {
-        let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
-        self.managed_property(p, u.property_id).await.map_err(|e| match e {
-            ServiceError::NotFound(_) => ServiceError::NotFound("unit"),
-            other => other,
-        })?;
+        self.unit_of_its_manager(p, unit).await?;
         let email = text_field("email", &req.email, 320)?;
         if !email.contains('@') {
             return Err(ServiceError::invalid("email must contain @"));

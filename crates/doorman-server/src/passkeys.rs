@@ -430,7 +430,7 @@ impl Service {
         unit: UnitId,
         resident: ResidentId,
     ) -> ServiceResult<InvitationCreated> {
-        let u = self.unit_under_manager(p, unit).await?;
+        let u = self.unit_of_its_manager(p, unit).await?;
         let r = match self.store.get_resident(resident).await? {
             Some(r) if r.unit_id == unit && r.moved_out_at.is_none() => r,
             _ => return Err(ServiceError::NotFound("resident")),

@@ -11,14 +11,6 @@ use doorman_store::{AccessRequestFilter, DeliveryFilter, StoreError};
 use crate::audit::Scope;
 use crate::{auth, Service, ServiceError, ServiceResult};
 
-pub(crate) fn resident_of(p: &Principal, unit: UnitId) -> ServiceResult<ResidentId> {
-    match p {
-        Principal::Resident { resident_id, unit_id } if *unit_id == unit => Ok(*resident_id),
-        Principal::Resident { .. } => Err(ServiceError::NotFound("unit")),
-        _ => Err(ServiceError::Forbidden("only the unit's residents may do this")),
-    }
-}
-
 impl Service {
     /// Exchanges a one-time invitation code for a resident account and token.
     /// A re-invitation's code brings back the resident it names (same
@@ -72,7 +64,7 @@ impl Service {
         unit: UnitId,
         prefs: UnitPreferences,
     ) -> ServiceResult<UnitPreferences> {
-        resident_of(p, unit)?;
+        self.unit_resident(p, unit).await?;
         let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
         if let Some(spot) = prefs.preferred_drop_spot {
             match self.store.get_drop_spot(spot).await? {
@@ -93,7 +85,7 @@ impl Service {
     /// Blocks delivery access to the unit now (until `until`, or until
     /// unblocked) and revokes every outstanding credential of its deliveries.
     pub async fn block(&self, p: &Principal, unit: UnitId, req: CreateBlock) -> ServiceResult<BlockResult> {
-        let resident = resident_of(p, unit)?;
+        let resident = self.unit_resident(p, unit).await?;
         let now = self.now();
         if req.until.is_some_and(|u| u <= now) {
             return Err(ServiceError::invalid("until must be in the future"));
@@ -124,7 +116,7 @@ impl Service {
     }
 
     pub async fn unblock(&self, p: &Principal, unit: UnitId) -> ServiceResult<UnblockResult> {
-        resident_of(p, unit)?;
+        self.unit_resident(p, unit).await?;
         let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
         let scope = Scope { property: Some(property), unit: Some(unit), ..Scope::default() };
         let unblocked = self.event(EventKind::Unblocked, scope, p)?;

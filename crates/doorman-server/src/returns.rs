@@ -9,7 +9,7 @@ use doorman_domain::{Delivery, DeliveryId, DeliveryKind, DeliveryState, EventKin
 use doorman_store::StoreError;
 
 use crate::audit::Scope;
-use crate::{auth, carrier, resident, Service, ServiceError, ServiceResult};
+use crate::{auth, carrier, Service, ServiceError, ServiceResult};
 
 /// The longest window a return may be collected in.
 const MAX_RETURN_WINDOW_S: i64 = 14 * 24 * 3600;
@@ -17,7 +17,7 @@ const MAX_RETURN_WINDOW_S: i64 = 14 * 24 * 3600;
 impl Service {
     /// Schedules a return from the unit (its residents only).
     pub async fn schedule_return(&self, p: &Principal, unit: UnitId, req: ScheduleReturn) -> ServiceResult<Delivery> {
-        resident::resident_of(p, unit)?;
+        self.unit_resident(p, unit).await?;
         let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
         let now = self.now();
         if req.window_start >= req.window_end || req.window_end <= now {

@@ -13,7 +13,7 @@
 use doorman_api::{CreateDelivery, EnabledProperty, Handover, UnitLabel};
 use doorman_domain::{
     CarrierEnablement, CarrierId, Event, EventKind, Invitation, Principal, Property, PropertyId, Resident, ResidentId,
-    Unit, UnitId, UnixSeconds,
+    UnitId, UnixSeconds,
 };
 use doorman_store::{DeliveryFilter, StoreError};
 
@@ -130,26 +130,16 @@ impl Service {
         Ok(handed)
     }
 
-    /// The unit, if `p` manages its property; NotFound for another manager's.
-    pub(crate) async fn unit_under_manager(&self, p: &Principal, unit: UnitId) -> ServiceResult<Unit> {
-        let u = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?;
-        self.managed_property(p, u.property_id).await.map_err(|e| match e {
-            ServiceError::NotFound(_) => ServiceError::NotFound("unit"),
-            other => other,
-        })?;
-        Ok(u)
-    }
-
     /// `GET /v1/units/{unit_id}/residents`: the unit's current residents.
     pub async fn list_unit_residents(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<Resident>> {
-        self.unit_under_manager(p, unit).await?;
+        self.unit_of_its_manager(p, unit).await?;
         let residents = self.store.list_residents(unit).await?;
         Ok(residents.into_iter().filter(|r| r.moved_out_at.is_none()).collect())
     }
 
     /// `GET /v1/units/{unit_id}/invitations`: every invitation to the unit.
     pub async fn list_unit_invitations(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<Invitation>> {
-        self.unit_under_manager(p, unit).await?;
+        self.unit_of_its_manager(p, unit).await?;
         Ok(self.store.list_invitations(unit).await?)
     }
 
@@ -161,7 +151,7 @@ impl Service {
         unit: UnitId,
         resident: ResidentId,
     ) -> ServiceResult<Resident> {
-        let u = self.unit_under_manager(p, unit).await?;
+        let u = self.unit_of_its_manager(p, unit).await?;
         let r = match self.store.get_resident(resident).await? {
             Some(r) if r.unit_id == unit => r,
             _ => return Err(ServiceError::NotFound("resident")),

@@ -22,7 +22,6 @@ use doorman_domain::{
 };
 
 use crate::audit::Scope;
-use crate::resident::resident_of;
 use crate::{text_field, Service, ServiceError, ServiceResult};
 
 impl Service {
@@ -34,7 +33,7 @@ impl Service {
         unit: UnitId,
         req: RegisterVehicle,
     ) -> ServiceResult<VehicleProvisioned> {
-        let owner = resident_of(p, unit)?;
+        let owner = self.unit_resident(p, unit).await?;
         let property = self.store.get_unit(unit).await?.ok_or(ServiceError::NotFound("unit"))?.property_id;
         let name = text_field("name", &req.name, 100)?;
         let plate = req.plate.as_deref().map(|plate| text_field("plate", plate, 20)).transpose()?;
@@ -90,7 +89,7 @@ impl Service {
 
     /// The unit's vehicles, for its residents.
     pub async fn list_vehicles(&self, p: &Principal, unit: UnitId) -> ServiceResult<Vec<Vehicle>> {
-        resident_of(p, unit)?;
+        self.unit_resident(p, unit).await?;
         Ok(self.store.list_vehicles(unit).await?)
     }
 

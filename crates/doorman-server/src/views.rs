@@ -160,7 +160,7 @@ impl Service {
     /// [`ResidentChoices`] for a resident of `unit` (no one else: the
     /// drivers' names are shown only to the residents they came to).
     pub async fn resident_choices(&self, p: &Principal, unit: UnitId) -> ServiceResult<ResidentChoices> {
-        crate::resident::resident_of(p, unit)?;
+        self.unit_resident(p, unit).await?;
         let unit = self.visible_unit(p, unit).await?;
         let prefs = self.store.get_preferences(unit.id).await?;
         let mut names = Names::default();

@@ -2,7 +2,10 @@
 //! (another manager's property, another carrier's parcel or driver, another
 //! unit), every role on every endpoint family that is not its own, and
 //! requests without a usable token. A resource of another tenant answers 404
-//! (its existence is not confirmed); a route of another role answers 403.
+//! (its existence is not confirmed); a route of another role answers 403
+//! when it names no id, and when it names one, 404 as for an unknown id
+//! unless the caller can already see that thing (a manager at a tenant's
+//! preferences): then 403.
 //! After each table, the data the calls aimed at is checked to be unchanged.
 
 use doorman_api::*;
@@ -313,11 +316,11 @@ pub async fn another_carriers_driver(kit: &Kit) -> anyhow::Result<()> {
     ];
     expect_all(&b.quickship, &calls, StatusCode::NOT_FOUND, "not_found").await?;
     assert_eq!(b.quickship.list_drivers().await?.iter().map(|d| d.id).collect::<Vec<_>>(), vec![b.sam.id]);
-    // A driver cannot manage their colleagues either (nor themselves).
-    let own = [
-        Call::patch(format!("/v1/drivers/{}", b.eli.id), &x.update_driver),
-        Call::patch(format!("/v1/drivers/{}", b.dana.id), &x.update_driver),
-    ];
+    // A driver cannot manage their colleagues either (who do not exist
+    // for them), nor themselves (whom they know).
+    let colleague = [Call::patch(format!("/v1/drivers/{}", b.eli.id), &x.update_driver)];
+    expect_all(&b.dana.client, &colleague, StatusCode::NOT_FOUND, "not_found").await?;
+    let own = [Call::patch(format!("/v1/drivers/{}", b.dana.id), &x.update_driver)];
     expect_all(&b.dana.client, &own, StatusCode::FORBIDDEN, "forbidden").await?;
     assert_eq!(snapshot(kit, &b).await?, before);
     b.parcel(kit, "PCL-1001", b.unit_2b.id).await?;
@@ -446,9 +449,40 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
         Call::get(format!("/v1/units/{u}/access-requests")),
     ];
 
+    // The routes with an id that the caller of another role can see (Rosa
+    // manages 2B and its parcel, Jun lives there, Parcelo carries it, Dana
+    // is herself): 403. Any other route with an id: 404, as for an unknown
+    // id, so that the answer never confirms an id.
+    let seen: Vec<(&str, Call)> = vec![
+        ("resident", Call::post(format!("/v1/units/{u}/invitations"), &x.invitation)),
+        ("resident", Call::get(format!("/v1/units/{u}/residents"))),
+        ("resident", Call::get(format!("/v1/units/{u}/invitations"))),
+        ("resident", Call::post(format!("/v1/units/{u}/residents/{}/move-out", b.jun.id), &serde_json::json!({}))),
+        ("driver", Call::patch(format!("/v1/drivers/{}", b.dana.id), &x.update_driver)),
+        ("manager", Call::post(format!("/v1/deliveries/{d}/eta"), &x.eta)),
+        ("manager", Call::post(format!("/v1/deliveries/{d}/cancel"), &serde_json::json!({}))),
+        ("manager", Call::post(format!("/v1/deliveries/{d}/complete"), &x.complete)),
+        ("resident", Call::post(format!("/v1/deliveries/{d}/eta"), &x.eta)),
+        ("resident", Call::post(format!("/v1/deliveries/{d}/cancel"), &serde_json::json!({}))),
+        ("resident", Call::post(format!("/v1/deliveries/{d}/complete"), &x.complete)),
+        ("carrier", Call::post(format!("/v1/deliveries/{d}/complete"), &x.complete)),
+        ("manager", Call::put(format!("/v1/units/{u}/preferences"), &x.preferences)),
+        ("manager", Call::post(format!("/v1/units/{u}/block"), &x.block)),
+        ("manager", Call::delete(format!("/v1/units/{u}/block"))),
+    ];
+    let names_an_id = |call: &Call| call.path.split(['/', '?']).any(|s| uuid::Uuid::parse_str(s).is_ok());
+    let expected = |role: &str, call: &Call| {
+        let sees = seen.iter().any(|(r, c)| *r == role && c.method == call.method && c.path == call.path);
+        if !names_an_id(call) || sees {
+            (StatusCode::FORBIDDEN, "forbidden")
+        } else {
+            (StatusCode::NOT_FOUND, "not_found")
+        }
+    };
+
     let operator = &kit.operator;
     let (manager, carrier, driver, resident) = (&b.rosa, &b.parcelo, &b.dana.client, &b.jun.client);
-    // (family, its routes, the roles that must get 403 on them)
+    // (family, its routes, the roles that are refused them)
     type Row<'a> = (&'a str, &'a Vec<Call>, Vec<(&'a str, &'a Client)>);
     let table: Vec<Row> = vec![
         (
@@ -492,15 +526,25 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
             vec![("operator", operator), ("carrier", carrier), ("driver", driver)],
         ),
     ];
-    let mut tried = 0;
+    let (mut tried, mut forbidden, mut wrong, mut seen_tried) = (0, 0, Vec::new(), 0);
     for (family, routes, callers) in &table {
         for (role, client) in callers {
-            let result = expect_all(client, routes, StatusCode::FORBIDDEN, "forbidden").await;
-            assert!(result.is_ok(), "{role} on {family} routes: {result:?}");
-            tried += routes.len();
+            for call in routes.iter() {
+                let (status, code) = expected(role, call);
+                let (got, body) = call.error(client).await?;
+                if (got, body.error.code.as_str()) != (status, code) {
+                    wrong.push(format!("{role} on {family}: {call}: {got} {} (expected {status})", body.error.code));
+                }
+                tried += 1;
+                forbidden += usize::from(status == StatusCode::FORBIDDEN);
+                seen_tried +=
+                    usize::from(seen.iter().any(|(r, c)| r == role && c.path == call.path && c.method == call.method));
+            }
         }
     }
-    assert!(tried > 100, "{tried} calls");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert!(tried > 100 && forbidden > 40 && tried - forbidden > 40, "{tried} calls, {forbidden} forbidden");
+    assert_eq!(seen_tried, seen.len(), "every exception is in the table");
     // A delivery is visible only to those concerned: the operator is not.
     expect_error(operator.get_delivery(d).await, StatusCode::NOT_FOUND, "not_found");
 

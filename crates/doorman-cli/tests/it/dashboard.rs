@@ -450,10 +450,11 @@ pub async fn dashboard_refuses_forged_and_sessionless_changes(kit: &Kit) -> anyh
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(not_blocked().await?, "unblocked");
 
-    // A resident's session opens no manager page; another manager's neither.
+    // A resident's session opens no manager page (not even told the
+    // building's id exists); another manager's neither.
     let r =
         client.get(format!("{base}/app/manager/properties/{}", b.property.id)).header(COOKIE, &cookie).send().await?;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let otto = sign_in(kit, &otto_token(kit).await?).await?;
     let r = client.get(format!("{base}/app/manager/properties/{}", b.property.id)).header(COOKIE, &otto).send().await?;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
@@ -871,13 +872,14 @@ pub async fn dashboard_forms_keep_what_was_typed_and_cross_no_tenant(kit: &Kit) 
     assert_eq!(b.rosa.list_units(b.property.id).await?.len(), units_before);
     assert_eq!(b.rosa.list_locks(b.property.id).await?.len(), 6, "four seeded, two registered by Rosa above");
 
-    // A carrier or a resident on a manager's form: forbidden.
+    // A carrier or a resident on a manager's form: the property is not
+    // found for them, as for another manager.
     let alpha = kit.operator.create_carrier("Alpha Freight").await?;
     let alpha_cookie = sign_in(kit, &alpha.token).await?;
     let lee = resident_session(kit, &b, b.unit_2b.id, "Lee").await?;
     for cookie in [&alpha_cookie, &lee] {
         let r = post_form(kit, cookie, &format!("{property}/units"), &[("labels", "X2")]).await?;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let building = [
             ("name", "X"),
             ("address", "X"),
@@ -965,7 +967,7 @@ pub async fn dashboard_edits_and_removes_the_structure(kit: &Kit) -> anyhow::Res
     };
 
     // Every change form of Rosa's building: Otto's session finds nothing,
-    // a resident's may not; nothing changes.
+    // nor does a resident's; nothing changes.
     let room_lock = lock_of(b.package_room.id).await?[0].id;
     let targets = [
         (format!("{property}/units/{}", b.unit_3c.id), vec![("label", "X")]),
@@ -981,7 +983,7 @@ pub async fn dashboard_edits_and_removes_the_structure(kit: &Kit) -> anyhow::Res
         let r = post_form(kit, &otto, path, form).await?;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "another manager: {path}");
         let r = post_form(kit, &lee, path, form).await?;
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "a resident: {path}");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "a resident: {path}");
     }
     // A unit of another building, through Rosa's building: not found.
     let r = post_form(kit, &rosa, &format!("{property}/units/{}", b.brownstone_unit.id), &[("label", "X")]).await?;

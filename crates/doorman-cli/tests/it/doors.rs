@@ -334,8 +334,8 @@ pub async fn clips_are_kept_shown_to_the_right_people_and_deleted(kit: &Kit) -> 
     expect_error(others.kim.unit_clips(env.unit_2b.id).await, StatusCode::NOT_FOUND, "not_found");
     expect_error(others.otto.unit_clips(env.unit_2b.id).await, StatusCode::NOT_FOUND, "not_found");
     expect_error(others.otto.property_clips(env.property.id).await, StatusCode::NOT_FOUND, "not_found");
-    expect_error(env.parcelo.property_clips(env.property.id).await, StatusCode::FORBIDDEN, "forbidden");
-    expect_error(env.jun.property_clips(env.property.id).await, StatusCode::FORBIDDEN, "forbidden");
+    expect_error(env.parcelo.property_clips(env.property.id).await, StatusCode::NOT_FOUND, "not_found");
+    expect_error(env.jun.property_clips(env.property.id).await, StatusCode::NOT_FOUND, "not_found");
 
     // Retention: not yet at 29 days; at 31 the object is gone, reads say so,
     // the deletion is in the log.

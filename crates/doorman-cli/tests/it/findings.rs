@@ -6,7 +6,7 @@ use doorman_server::ServiceConfig;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 
-use crate::fixture::Building;
+use crate::fixture::{Building, AT_THE_DOOR};
 use crate::kit::Kit;
 
 /// Three failures per minute, behind a reverse proxy on 127.0.0.1 (the
@@ -260,5 +260,225 @@ pub async fn json_arrays_are_refused_where_an_object_is_expected(kit: &Kit) -> a
     }
     assert!(sent > 100, "only {sent} requests");
     assert_eq!(b.jun.client.unblock(b.unit_2b.id).await?.ended_blocks, 0, "no block was created");
+    Ok(())
+}
+
+/// A webhook receiver that is never reached: enough for the service to
+/// record a delivery attempt (and so a delivery id) for the oracle test.
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl doorman_server::webhooks::WebhookTransport for Unreachable {
+    async fn post(&self, _request: doorman_server::webhooks::WebhookRequest) -> Result<u16, String> {
+        Err("no network in this test".into())
+    }
+}
+
+/// Real ids of one tenant's things, by the name of the path parameter
+/// that carries them.
+struct Ids(Vec<(&'static str, String)>);
+
+impl Ids {
+    fn get(&self, name: &str) -> String {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()).unwrap_or_else(|| format!("<{name}?>"))
+    }
+
+    /// The same names, each with an id nobody has.
+    fn random(&self) -> Ids {
+        Ids(self
+            .0
+            .iter()
+            .map(|(n, _)| (*n, if *n == "counter" { "1".into() } else { uuid::Uuid::new_v4().to_string() }))
+            .collect())
+    }
+
+    /// These ids, with some replaced (the caller's own).
+    fn with(&self, own: &[(&'static str, String)]) -> Ids {
+        Ids(self
+            .0
+            .iter()
+            .map(|(n, v)| (*n, own.iter().find(|(o, _)| o == n).map_or(v.clone(), |(_, v)| v.clone())))
+            .collect())
+    }
+}
+
+/// A valid body for each operation that takes one, so that nothing but the
+/// ids in the path can decide the answer.
+fn valid_body(b: &Building, now: i64, otto: ManagerId, method: &Method, path: &str) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let key = || crate::lock::Handheld::generate().public_key_b64();
+    let device = || crate::fleet::new_device().1;
+    let pass =
+        json!({ "name": "Ana", "valid_from": now + 600, "valid_until": now + 3600, "handheld_public_key": key() });
+    let v = match (method.as_str(), path) {
+        ("PATCH", "/v1/properties/{property_id}") => json!({ "name": "Renamed" }),
+        ("PUT", "/v1/properties/{property_id}/tenant-notice") => json!({ "text": "Changed", "live_from": now }),
+        ("POST", "/v1/properties/{property_id}/units") => json!({ "label": "9Z" }),
+        ("POST", "/v1/properties/{property_id}/access-points") => {
+            json!({ "kind": "garage", "name": "garage", "parent_id": null, "unit_id": null })
+        }
+        ("POST", "/v1/properties/{property_id}/locks") => json!({
+            "access_point_id": b.entrance.id, "device_public_key": device(), "model": "x", "firmware": "1",
+            "mobile_credential": true, "keypad": false
+        }),
+        ("POST", "/v1/properties/{property_id}/locks/{lock_id}/replace") => json!({
+            "device_public_key": device(), "model": "x", "firmware": "1", "mobile_credential": true, "keypad": false
+        }),
+        ("POST", "/v1/properties/{property_id}/drop-spots") => {
+            json!({ "name": "bench", "kind": "lobby", "access_point_id": b.lobby.id, "unit_id": null })
+        }
+        ("PUT", "/v1/properties/{property_id}/carriers/{carrier_id}") => serde_json::to_value(PutEnablement {
+            enabled: true,
+            hours: crate::fixture::all_day(),
+            allowed_drop_spots: vec![],
+        })
+        .ok()?,
+        ("PATCH", "/v1/properties/{property_id}/access-points/{access_point_id}") => json!({ "name": "renamed door" }),
+        ("PATCH", "/v1/properties/{property_id}/drop-spots/{drop_spot_id}") => json!({ "name": "renamed spot" }),
+        ("PATCH", "/v1/properties/{property_id}/units/{unit_id}") => json!({ "label": "9Y" }),
+        ("POST", "/v1/properties/{property_id}/handover") => json!({ "manager_id": otto }),
+        ("POST", "/v1/units/{unit_id}/block") => json!({ "until": null, "reason": "mine?" }),
+        ("POST", "/v1/units/{unit_id}/guests") => pass,
+        ("POST", "/v1/vehicles/{vehicle_id}/trunk-passes") => pass,
+        ("POST", "/v1/units/{unit_id}/invitations") => json!({ "name": "Intruder", "email": "i@example.org" }),
+        ("PUT", "/v1/units/{unit_id}/preferences") => json!({ "preferred_drop_spot": null, "allow_in_unit": true }),
+        ("POST", "/v1/units/{unit_id}/remote-unlock") => json!({ "lock_id": b.entrance_lock.id }),
+        ("POST", "/v1/units/{unit_id}/returns") => json!({
+            "carrier_id": b.parcelo_id, "drop_spot_id": b.room_spot.id, "window_start": now + 3600, "window_end": now + 7200
+        }),
+        ("POST", "/v1/units/{unit_id}/vehicles") => json!({
+            "name": "Van", "device_public_key": device(), "model": "x", "firmware": "1", "mobile_credential": true, "keypad": false
+        }),
+        ("POST", "/v1/vehicles/{vehicle_id}/positions") => json!({ "position": AT_THE_DOOR }),
+        ("PATCH", "/v1/webhooks/{webhook_id}") => json!({ "active": false }),
+        ("POST", "/v1/deliveries/{delivery_id}/eta") => json!({ "eta": now + 600 }),
+        ("POST", "/v1/deliveries/{delivery_id}/complete") => json!({ "drop_spot_id": b.room_spot.id }),
+        ("PATCH", "/v1/drivers/{driver_id}") => json!({ "status": "suspended" }),
+        // Not a lock's event: refused once the lock is found (422), so the
+        // lock must not be found by whoever may not bring its events.
+        ("POST", "/v1/locks/{lock_id}/events") => json!({ "events": ["AAAA"] }),
+        _ => return None,
+    };
+    Some(v)
+}
+
+/// Finding: for carriers and drivers, unit routes answered 403 for a unit
+/// that exists and 404 for one that does not, an oracle for ids. Every
+/// operation with an id in its path is sent, as every role, once with the
+/// real ids of another tenant's things and once with random ids: the two
+/// answers must be the same, and nothing may change.
+pub async fn ids_of_others_and_random_ids_are_answered_alike(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let now = kit.now();
+    let parcel = b.parcel(kit, "PCL-ORACLE-1", b.unit_2b.id).await?;
+    // Jun's things: a guest pass, a car, a webhook with a delivery.
+    let guest = CreateGuestPass {
+        handheld_public_key: Some(crate::lock::Handheld::generate().public_key_b64()),
+        ..crate::guests::pass("Ana", now + 600, 3600)
+    };
+    let guest = b.jun.client.create_guest_pass(b.unit_2b.id, &guest).await?;
+    let car = b
+        .jun
+        .client
+        .register_vehicle(
+            b.unit_2b.id,
+            &RegisterVehicle {
+                name: "Civic".into(),
+                plate: None,
+                device_public_key: crate::fleet::new_device().1,
+                model: "TrunkLatch T1".into(),
+                firmware: "1.0.0".into(),
+                mobile_credential: true,
+                keypad: false,
+            },
+        )
+        .await?;
+    let hook = b
+        .jun
+        .client
+        .create_webhook(&CreateWebhook { url: "https://hooks.example.com/jun".into(), events: vec![] })
+        .await?;
+    b.jun.client.block(b.unit_2b.id, &CreateBlock { until: None, reason: None }).await?;
+    b.jun.client.unblock(b.unit_2b.id).await?;
+    kit.running.service.dispatch_webhooks(&Unreachable).await?;
+    let hook_delivery = b.jun.client.webhook_deliveries(hook.webhook.id, None).await?;
+    let hook_delivery =
+        hook_delivery.first().map(|d| d.id.to_string()).ok_or_else(|| anyhow::anyhow!("no webhook delivery"))?;
+    let otto = match b.otto.whoami().await?.principal {
+        Principal::Manager { manager_id } => manager_id,
+        other => anyhow::bail!("Otto is {other:?}"),
+    };
+
+    // In webhook routes `delivery_id` is a webhook delivery's id.
+    let rosas = |webhook_route: bool| {
+        Ids(vec![
+            ("property_id", b.property.id.to_string()),
+            ("unit_id", b.unit_2b.id.to_string()),
+            ("access_point_id", b.lobby.id.to_string()),
+            ("drop_spot_id", b.lobby_spot.id.to_string()),
+            ("lock_id", b.entrance_lock.id.to_string()),
+            ("carrier_id", b.parcelo_id.to_string()),
+            ("driver_id", b.dana.id.to_string()),
+            ("delivery_id", if webhook_route { hook_delivery.clone() } else { parcel.id.to_string() }),
+            ("guest_pass_id", guest.pass.id.to_string()),
+            ("vehicle_id", car.vehicle.id.to_string()),
+            ("webhook_id", hook.webhook.id.to_string()),
+            ("resident_id", b.jun.id.to_string()),
+            ("counter", "1".into()),
+        ])
+    };
+    let before = crate::authz::snapshot(kit, &b).await?;
+    let doc = kit.anon.openapi().await?;
+    // (who, their client, ids of theirs that replace the foreign ones)
+    let kim_unit = [("unit_id", b.unit_3c.id.to_string())];
+    // Carriers are a directory every manager reads: not another tenant's.
+    let ottos_property = [("property_id", b.brownstone.id.to_string()), ("carrier_id", b.parcelo_id.to_string())];
+    let callers: Vec<(&str, &doorman_client::Client, &[(&str, String)])> = vec![
+        ("operator", &kit.operator, &[]),
+        ("otto", &b.otto, &[]),
+        ("otto at his own property", &b.otto, &ottos_property),
+        ("quickship", &b.quickship, &[]),
+        ("sam", &b.sam.client, &[]),
+        ("kim", &b.kim.client, &[]),
+        ("kim at her own unit", &b.kim.client, &kim_unit),
+        ("anonymous", &kit.anon, &[]),
+    ];
+    let mut differ = Vec::new();
+    let mut sent = 0;
+    for o in crate::openapi::operations(&doc)? {
+        if !o.path.contains('{') || o.path.starts_with("/log/") || o.path.contains("{clip_id}") {
+            continue;
+        }
+        let foreign = rosas(o.path.starts_with("/v1/webhooks/"));
+        let body = valid_body(&b, now, otto, &o.method, &o.path);
+        assert_eq!(body.is_some(), o.has_body && !o.path.contains("/clips/"), "{} {}: a body for it", o.method, o.path);
+        for (who, client, own) in &callers {
+            let params: Vec<&str> = o.path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).collect();
+            if params.iter().all(|p| own.iter().any(|(o, _)| o == p)) {
+                continue; // nothing foreign in this path
+            }
+            let real = foreign.with(own);
+            let random = real.random().with(own);
+            let mut answers = Vec::new();
+            for ids in [&real, &random] {
+                let path = crate::openapi::fill(&o.path, |name| ids.get(name));
+                let (body, content_type) = match &body {
+                    Some(v) => (Some(reqwest::Body::from(v.to_string())), Some("application/json")),
+                    None if o.path.contains("/clips/") => (Some(reqwest::Body::from("x")), Some("video/mp4")),
+                    None => (None, None),
+                };
+                let (status, text) = client.send_raw(o.method.clone(), &path, body, content_type).await?;
+                sent += 1;
+                assert!(status.is_client_error(), "{who}: {} {path} answered {status} {text}", o.method);
+                answers.push((status, code_of(&text)));
+            }
+            if answers[0] != answers[1] {
+                differ.push(format!("{who}: {} {}: real {:?}, random {:?}", o.method, o.path, answers[0], answers[1]));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "real and random ids told apart:\n{}", differ.join("\n"));
+    assert!(sent > 500, "only {sent} requests");
+    assert_eq!(crate::authz::snapshot(kit, &b).await?, before, "nothing changed");
     Ok(())
 }

@@ -644,7 +644,7 @@ pub async fn fleet_offline_lock_catches_up_without_loss_or_doubles(kit: &Kit) ->
     let refused = env.drivers[0].client.upload_lock_events(lock, &garbage).await;
     crate::kit::expect_error(refused, reqwest::StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     let refused = env.jun.upload_lock_events(lock, &upload).await;
-    crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");
+    crate::kit::expect_error(refused, reqwest::StatusCode::NOT_FOUND, "not_found");
     let receipt = env.drivers[0].client.upload_lock_events(lock, &upload).await?;
     assert_eq!((receipt.stored_through, receipt.missing_after), (offline_counter, None));
     // Twice is the same as once.
@@ -1062,7 +1062,7 @@ pub async fn fleet_resident_opens_a_shared_door_remotely(kit: &Kit) -> anyhow::R
     assert!(raw.contains("Lock reported event") && raw.contains("id=\"fold-raw\""), "{raw}");
     // Not for a driver, not for an unknown lock, not for another unit's resident.
     let refused = env.drivers[0].client.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: lock }).await;
-    crate::kit::expect_error(refused, reqwest::StatusCode::FORBIDDEN, "forbidden");
+    crate::kit::expect_error(refused, reqwest::StatusCode::NOT_FOUND, "not_found");
     let unknown = env.jun.remote_unlock(env.unit_2b.id, &RemoteUnlock { lock_id: LockId::random() }).await;
     crate::kit::expect_error(unknown, reqwest::StatusCode::NOT_FOUND, "not_found");
     let other_unit = env.rosa.create_unit(env.property.id, "3C").await?;

@@ -139,7 +139,7 @@ pub async fn guest_pass_limits_and_crossings(kit: &Kit) -> anyhow::Result<()> {
     // Another resident, the manager, a carrier: not their unit.
     expect_error(b.kim.client.create_guest_pass(b.unit_2b.id, &ok).await, StatusCode::NOT_FOUND, "not_found");
     expect_error(b.rosa.create_guest_pass(b.unit_2b.id, &ok).await, StatusCode::FORBIDDEN, "forbidden");
-    expect_error(b.parcelo.create_guest_pass(b.unit_2b.id, &ok).await, StatusCode::FORBIDDEN, "forbidden");
+    expect_error(b.parcelo.create_guest_pass(b.unit_2b.id, &ok).await, StatusCode::NOT_FOUND, "not_found");
     expect_error(b.otto.list_guest_passes(b.unit_2b.id).await, StatusCode::NOT_FOUND, "not_found");
     expect_error(b.kim.client.list_guest_passes(b.unit_2b.id).await, StatusCode::NOT_FOUND, "not_found");
     // 3C has no door of its own in this building: nothing to give.

@@ -144,6 +144,7 @@ scenarios!(
     findings::integers_beyond_the_database_range_are_refused_not_500,
     findings::webhooks_to_other_spellings_of_private_hosts_are_refused,
     findings::json_arrays_are_refused_where_an_object_is_expected with crate::kit::relaxed_auth_config,
+    findings::ids_of_others_and_random_ids_are_answered_alike,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use

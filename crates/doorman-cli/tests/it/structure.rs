@@ -389,9 +389,10 @@ pub async fn structure_routes_refuse_every_crossing(kit: &Kit) -> anyhow::Result
     let calls = structure_calls(&b, b.property.id);
     // Another manager: the property does not exist for him.
     expect_all(&b.otto, &calls, StatusCode::NOT_FOUND, "not_found").await?;
-    // A carrier, a driver, a resident: not their routes.
+    // A carrier, a driver, a resident: not their routes, and not told
+    // whether the property exists either.
     for client in [&b.parcelo, &b.dana.client, &b.jun.client] {
-        expect_all(client, &calls, StatusCode::FORBIDDEN, "forbidden").await?;
+        expect_all(client, &calls, StatusCode::NOT_FOUND, "not_found").await?;
     }
     // Rosa's things under Otto's property's path: Otto does not find them
     // (and Rosa does not find Otto's property).
