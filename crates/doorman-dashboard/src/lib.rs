@@ -180,7 +180,34 @@ pub fn router(service: Arc<Service>, config: DashboardConfig) -> Router {
         // Every other path under /app/ is an HTML page too, not the API's JSON.
         .route("/app/{*rest}", any(resident::not_found))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
+        .layer(axum::middleware::map_response(page_headers))
         .with_state(state)
+}
+
+/// What every page may load and run: its own stylesheet and scripts, no
+/// inline script, style attribute or event handler, no framing, forms
+/// posted only to this site (issue 17 finding 6). `blob:` is the audit
+/// page's download of the bundle it checked (made by the page itself, so
+/// reading it back is allowed too); `data:` for images.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self' blob:; object-src 'none'; \
+    frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The browser's defences on every dashboard answer (pages, errors,
+/// fragments, assets, the live stream); a handler's own value is kept.
+async fn page_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, header::HeaderValue::from_static(value));
+        }
+    }
+    res
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -205,6 +232,49 @@ pub(crate) fn see_other(to: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the CSP refuses to run, looked for in every template (pages
+    /// added later included): a script without `src`, a `<style>` block,
+    /// a `style` attribute, an `on…=` handler, a `javascript:` URL.
+    fn inline_code(html: &str) -> Vec<String> {
+        let lower = html.to_ascii_lowercase();
+        let mut found = Vec::new();
+        for (at, _) in lower.match_indices("<script") {
+            let tag = &lower[at..lower[at..].find('>').map_or(lower.len(), |end| at + end)];
+            if !tag.contains(" src=") {
+                found.push(format!("inline script at byte {at}"));
+            }
+        }
+        for needle in ["<style", " style=", "javascript:"] {
+            if lower.contains(needle) {
+                found.push(needle.trim().to_string());
+            }
+        }
+        let bytes = lower.as_bytes();
+        for (at, _) in lower.match_indices(" on") {
+            let name: String = lower[at + 3..].chars().take_while(|c| c.is_ascii_lowercase()).collect();
+            if !name.is_empty() && bytes.get(at + 3 + name.len()) == Some(&b'=') {
+                found.push(format!("handler on{name}="));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn no_template_holds_code_the_policy_refuses() {
+        assert_eq!(inline_code(r#"<p style="x" onclick="y()"><script>z()</script>"#).len(), 3);
+        assert!(inline_code(r#"<script src="/app/assets/app.js" defer></script><p class="on">on=</p>"#).is_empty());
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let html = std::fs::read_to_string(&path).unwrap();
+            assert!(inline_code(&html).is_empty(), "{}: {:?}", path.display(), inline_code(&html));
+            seen += 1;
+        }
+        assert!(seen > 10, "{seen} templates");
+        assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-"));
+    }
 
     #[test]
     fn public_url_is_scheme_and_host() {

@@ -146,6 +146,9 @@ pub(crate) struct ResidentRow {
     pub email: String,
 }
 
+/// The deepest indentation step the stylesheet has (`.indent-6`).
+const MAX_INDENT: usize = 6;
+
 pub(crate) struct DoorRow {
     pub id: String,
     pub name: String,
@@ -177,6 +180,12 @@ impl DoorRow {
     /// The name of its lock's forms.
     pub(crate) fn lock_key(&self) -> String {
         format!("lock:{}", self.lock_id)
+    }
+
+    /// The indentation step of the door tree (a CSS class: the pages' CSP
+    /// allows no inline style); deeper doors stay at the deepest step.
+    pub fn indent(&self) -> usize {
+        self.depth.min(MAX_INDENT)
     }
 
     /// The name indented by its depth, for the parent lists.

@@ -37,8 +37,41 @@ pub const DEFAULT_CLIP_MAX_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_CLIPS_PAGE: u32 = 500;
 /// Most clips one retention sweep deletes.
 const SWEEP_BATCH: u32 = 256;
-/// The content type of an upload that names none.
+/// The content type of an upload that names none, or names one that is not
+/// in [`CLIP_CONTENT_TYPES`].
 pub const DEFAULT_CLIP_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The content types a clip is kept and served with, with the file
+/// extension of its download name: the video and still-image formats that
+/// cameras record and that a browser shows without running anything. Any
+/// other type an uploader names (`text/html`, `image/svg+xml`, ...) is kept
+/// as [`DEFAULT_CLIP_CONTENT_TYPE`]: the service decides what it serves,
+/// not whoever uploaded (issue 17 finding 6).
+pub const CLIP_CONTENT_TYPES: &[(&str, &str)] = &[
+    ("video/mp4", "mp4"),
+    ("video/webm", "webm"),
+    ("video/quicktime", "mov"),
+    ("video/mp2t", "ts"),
+    ("video/x-matroska", "mkv"),
+    ("video/h264", "h264"),
+    ("video/h265", "h265"),
+    ("image/jpeg", "jpg"),
+    ("image/png", "png"),
+    ("image/webp", "webp"),
+    ("image/gif", "gif"),
+    ("image/avif", "avif"),
+];
+
+/// The type a clip is served with, and the extension of its download name:
+/// `stored` if it is in [`CLIP_CONTENT_TYPES`], else the default (which
+/// also covers types stored before the list existed).
+pub fn served_content_type(stored: &str) -> (&'static str, &'static str) {
+    CLIP_CONTENT_TYPES
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(stored))
+        .copied()
+        .unwrap_or((DEFAULT_CLIP_CONTENT_TYPE, "bin"))
+}
 
 /// Why a clip upload or read is refused (each has its own error code).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -121,14 +154,15 @@ fn refused(r: ClipRefusal) -> ServiceError {
     ServiceError::Clip(r)
 }
 
-/// A content type as `type/subtype`, nothing else.
+/// The type a clip is kept with: the upload's `type/subtype` (nothing else
+/// is taken) if it is one of [`CLIP_CONTENT_TYPES`], else the default.
 fn content_type(value: Option<&str>) -> ServiceResult<String> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(DEFAULT_CLIP_CONTENT_TYPE.to_string());
     };
     let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b));
     match v.split_once('/') {
-        Some((t, sub)) if v.len() <= 100 && token(t) && token(sub) => Ok(v.to_ascii_lowercase()),
+        Some((t, sub)) if v.len() <= 100 && token(t) && token(sub) => Ok(served_content_type(v).0.to_string()),
         _ => Err(ServiceError::invalid("Content-Type must be a plain type/subtype, such as video/mp4")),
     }
 }
@@ -144,7 +178,7 @@ fn view(r: &ClipRecord) -> ClipView {
         delivery_id: r.clip.entry.delivery_id,
         sha256: hex::encode(r.clip.sha256),
         size: r.size.unwrap_or(0),
-        content_type: r.content_type.clone().unwrap_or_else(|| DEFAULT_CLIP_CONTENT_TYPE.to_string()),
+        content_type: served_content_type(r.content_type.as_deref().unwrap_or_default()).0.to_string(),
         recorded_at: r.clip.recorded_at,
         stored_at: r.stored_at.unwrap_or(0),
         deleted_at: r.deleted_at,

@@ -38,7 +38,9 @@ pub fn routes() -> OpenApiRouter<Arc<Service>> {
 /// Upload the clip a lock announced with its signed `camera_clip` event
 /// `counter` (the lock, its camera or a relay; no token: the body must hash
 /// to what the lock signed). The raw bytes are the body; `Content-Type`
-/// (type/subtype) is kept and served back. Uploading a stored clip again
+/// (type/subtype) is kept and served back if it is a video or image type
+/// the service allows (`video/mp4`, `video/webm`, `image/jpeg`, ...); any
+/// other is kept as `application/octet-stream`. Uploading a stored clip again
 /// changes nothing. Refusals: `unknown_clip` (404), `clip_hash_mismatch`
 /// (422), `clip_too_large` (413), `clip_deleted` (410).
 #[utoipa::path(put, path = "/v1/locks/{lock_id}/clips/{counter}", tag = "clips", security(()),
@@ -66,8 +68,12 @@ async fn upload_clip(
 }
 
 /// A clip's bytes (its residents and managers only; anyone else gets 404),
-/// with its content type, `ETag` and `x-clip-sha256` (the hash in the
-/// `clip_ready` log entry). Deleted after retention: 410 `clip_deleted`.
+/// with its content type (one of the video and image types the service
+/// allows, as uploaded, else `application/octet-stream`), `ETag` and
+/// `x-clip-sha256` (the hash in the `clip_ready` log entry),
+/// `X-Content-Type-Options: nosniff` and a `Content-Disposition` naming the
+/// file (`inline` for a video or image, `attachment` otherwise). Deleted
+/// after retention: 410 `clip_deleted`.
 #[utoipa::path(get, path = "/v1/clips/{clip_id}", tag = "clips", params(("clip_id" = ClipId, Path)),
     responses((status = 200, description = "the clip's bytes", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 410, description = "deleted after retention", body = doorman_api::ErrorBody)))]
@@ -75,8 +81,17 @@ async fn get_clip(State(s): S, Caller(p): Caller, ApiPath(id): ApiPath<ClipId>) 
     let (clip, bytes) = s.clip(&p, id).await?;
     let mut res = (StatusCode::OK, bytes).into_response();
     let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&clip.content_type) {
-        h.insert(header::CONTENT_TYPE, v);
+    // The type is the service's choice from its allow-list, never sniffed;
+    // a video or image shows inline under its own name, anything else is a
+    // download; and were it opened as a page, it could run nothing.
+    let (content_type, extension) = doorman_server::clips::served_content_type(&clip.content_type);
+    let disposition =
+        if content_type == doorman_server::clips::DEFAULT_CLIP_CONTENT_TYPE { "attachment" } else { "inline" };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    if let Ok(v) = HeaderValue::from_str(&format!("{disposition}; filename=\"clip-{}.{extension}\"", clip.clip_id)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", clip.sha256)) {
         h.insert(header::ETAG, v);

@@ -118,6 +118,7 @@ pub fn router_and_openapi(service: Arc<Service>) -> (Router, utoipa::openapi::Op
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(no_sniffing))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(service);
@@ -147,6 +148,14 @@ async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
                 .into_response()
         }
     }
+}
+
+/// Every answer of the API is read as the type it names, never sniffed
+/// (a JSON error echoing input is never taken for HTML).
+async fn no_sniffing(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut()
+        .insert(axum::http::header::X_CONTENT_TYPE_OPTIONS, axum::http::HeaderValue::from_static("nosniff"));
+    res
 }
 
 async fn not_found() -> ApiError {

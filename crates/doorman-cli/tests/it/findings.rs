@@ -482,3 +482,120 @@ pub async fn ids_of_others_and_random_ids_are_answered_alike(kit: &Kit) -> anyho
     assert_eq!(crate::authz::snapshot(kit, &b).await?, before, "nothing changed");
     Ok(())
 }
+
+/// The headers of a clip served by `GET /v1/clips/{id}` as `reader`.
+async fn clip_headers(kit: &Kit, token: &str, clip: ClipId) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/clips/{clip}", kit.running.url()))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == StatusCode::OK, "{}", res.status());
+    Ok(res.headers().clone())
+}
+
+fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+/// Finding: a clip was served with whatever content type its uploader
+/// sent, without `nosniff`. A clip uploaded as `text/html` (a page that
+/// would run in the service's origin) is served as a download of bytes; one
+/// uploaded as `video/mp4` plays inline; both are never sniffed and could
+/// run nothing if opened. Every API answer says `nosniff` too.
+pub async fn clips_are_served_with_the_type_the_service_allows(kit: &Kit) -> anyhow::Result<()> {
+    let Some((env, _)) = crate::doors::start_with_outsiders(kit, |b| b).await? else { return Ok(()) };
+    let _folder = crate::doors::clips_in_a_folder(kit)?;
+    for _ in 0..2 {
+        let granted = env.parcel(kit, 0).await?;
+        env.deliver(0, &granted).await?;
+    }
+    env.synced(kit, crate::fleet::ENTRANCE).await?;
+    let clips = env.sim(crate::fleet::ENTRANCE).take_clips()?;
+    assert_eq!(clips.len(), 2, "two entries, two clips");
+    let entrance = env.lock_id(crate::fleet::ENTRANCE);
+    let page = kit.anon.upload_clip(entrance, clips[0].counter, "text/html", clips[0].bytes.clone()).await?;
+    let video = kit.anon.upload_clip(entrance, clips[1].counter, "video/mp4", clips[1].bytes.clone()).await?;
+    assert_eq!(page.content_type, "application/octet-stream", "text/html is not kept");
+    assert_eq!(video.content_type, "video/mp4");
+    for (what, id, content_type, disposition) in [
+        (
+            "the page",
+            page.clip_id,
+            "application/octet-stream",
+            format!("attachment; filename=\"clip-{}.bin\"", page.clip_id),
+        ),
+        ("the video", video.clip_id, "video/mp4", format!("inline; filename=\"clip-{}.mp4\"", video.clip_id)),
+    ] {
+        let h = clip_headers(kit, &env.rosa_token, id).await?;
+        assert_eq!(header(&h, "content-type"), content_type, "{what}");
+        assert_eq!(header(&h, "x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(header(&h, "content-disposition"), disposition, "{what}");
+        assert!(header(&h, "content-security-policy").contains("sandbox"), "{what}: {h:?}");
+        assert_eq!(env.rosa.clip_info(id).await?.content_type, content_type, "{what}");
+    }
+    // Other types a browser would run or render as a document are not kept either.
+    for sent in ["image/svg+xml", "application/xhtml+xml", "text/javascript", "application/pdf"] {
+        let granted = env.parcel(kit, 0).await?;
+        env.deliver(0, &granted).await?;
+        env.synced(kit, crate::fleet::ENTRANCE).await?;
+        let clip = env.sim(crate::fleet::ENTRANCE).take_clips()?.pop().ok_or_else(|| anyhow::anyhow!("no clip"))?;
+        let view = kit.anon.upload_clip(entrance, clip.counter, sent, clip.bytes).await?;
+        assert_eq!(view.content_type, "application/octet-stream", "{sent}");
+    }
+
+    // JSON answers, successes and errors alike, are not sniffed either.
+    for (token, path) in [(Some(env.rosa_token.as_str()), "/v1/me"), (None, "/v1/me"), (None, "/v1/keys")] {
+        let mut req = reqwest::Client::new().get(format!("{}{path}", kit.running.url()));
+        if let Some(t) = token {
+            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let res = req.send().await?;
+        assert_eq!(header(res.headers(), "x-content-type-options"), "nosniff", "{path}");
+    }
+    Ok(())
+}
+
+/// Finding: dashboard pages sent no CSP or frame options. Every kind of
+/// dashboard answer (the sign-in page, a signed-in page, a fragment, an
+/// error page, an asset) carries the policy, which allows no inline script
+/// or style and no framing; the browser tests run under it.
+pub async fn dashboard_pages_forbid_inline_code_and_framing(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let base = kit.running.url();
+    let cookie = crate::dashboard::sign_in(kit, &b.rosa_token).await?;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let property = format!("/app/manager/properties/{}", b.property.id);
+    for (path, signed_in) in [
+        ("/app/sign-in", false),
+        ("/app/manager", true),
+        (property.as_str(), true),
+        ("/app/audit", true),
+        ("/app/no-such-page", true),
+        ("/app/manager", false),
+        ("/app/assets/app.js", false),
+    ] {
+        let mut req = http.get(format!("{base}{path}"));
+        if signed_in {
+            req = req.header(reqwest::header::COOKIE, &cookie);
+        }
+        let res = req.send().await?;
+        let h = res.headers();
+        assert_eq!(header(h, "content-security-policy"), doorman_dashboard::CONTENT_SECURITY_POLICY, "{path}");
+        assert_eq!(header(h, "x-frame-options"), "DENY", "{path}");
+        assert_eq!(header(h, "referrer-policy"), "same-origin", "{path}");
+        assert_eq!(header(h, "x-content-type-options"), "nosniff", "{path}");
+        if header(h, "content-type").starts_with("text/html") {
+            let html = res.text().await?;
+            for inline in [" style=\"", "<script>", " onclick=", " onload=", "javascript:"] {
+                assert!(!html.contains(inline), "{path} holds {inline:?}");
+            }
+        }
+    }
+    let csp = doorman_dashboard::CONTENT_SECURITY_POLICY;
+    for directive in ["script-src 'self';", "style-src 'self';", "frame-ancestors 'none'", "form-action 'self'"] {
+        assert!(csp.contains(directive), "{csp} lacks {directive}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    Ok(())
+}

@@ -145,6 +145,8 @@ scenarios!(
     findings::webhooks_to_other_spellings_of_private_hosts_are_refused,
     findings::json_arrays_are_refused_where_an_object_is_expected with crate::kit::relaxed_auth_config,
     findings::ids_of_others_and_random_ids_are_answered_alike,
+    findings::clips_are_served_with_the_type_the_service_allows with crate::doors::small_clips,
+    findings::dashboard_pages_forbid_inline_code_and_framing,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use
