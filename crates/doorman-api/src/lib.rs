@@ -23,12 +23,12 @@ pub use structure::*;
 pub use tenancy::*;
 
 pub use doorman_domain::{
-    AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Block, Carrier,
+    AccessPoint, AccessPointId, AccessPointKind, AccessRequestId, AccessRequestRecord, Actor, Block, Carrier,
     CarrierEnablement, CarrierId, ClipId, Delivery, DeliveryId, DeliveryKind, DeliveryState, Driver, DriverId,
     DriverStatus, DropSpot, DropSpotId, DropSpotKind, Event, EventKind, GeoPoint, Grant, GrantId, GrantedDoor,
-    Invitation, InvitationId, Lock, LockId, Manager, ManagerId, NotificationKind, NotificationSettings, PasskeyId,
-    Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, Role, TenantNotice, Unit,
-    UnitId, UnitPreferences, VettingStatus, WeeklyHours,
+    HiddenRole, Invitation, InvitationId, Lock, LockId, Manager, ManagerId, NotificationKind, NotificationSettings,
+    PasskeyId, Principal, Property, PropertyId, PropertyKind, RefusalReason, Resident, ResidentId, Role, RoleOnly,
+    TenantNotice, Unit, UnitId, UnitPreferences, VettingStatus, WeeklyHours,
 };
 
 /// Every error the API returns has this shape.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use doorman_domain::{CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, UnixSeconds};
+use doorman_domain::{Actor, CarrierId, DeliveryId, DriverId, Event, EventKind, PropertyId, UnitId, UnixSeconds};
 
 /// One event as the feed, the live stream and webhooks deliver it: the
 /// log entry without its format version and salt, with its log index as
@@ -23,8 +23,10 @@ pub struct FeedEvent {
     pub carrier_id: Option<CarrierId>,
     pub driver_id: Option<DriverId>,
     pub delivery_id: Option<DeliveryId>,
-    /// Who caused it, when a principal did.
-    pub actor: Option<Principal>,
+    /// Who caused it, when a principal did: by role alone (`{"role":
+    /// "resident"}`) in an event carriers or drivers read that a resident or
+    /// a manager caused.
+    pub actor: Option<Actor>,
 }
 
 impl FeedEvent {

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AccessPointId, AccessRequestId, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId,
+    AccessPointId, AccessRequestId, Actor, CarrierId, ClipId, DeliveryId, DriverId, DropSpotId, GrantId, GuestPassId,
     InvitationId, LockId, PasskeyId, PickupPointId, Principal, PropertyId, RefusalReason, ResidentId, UnitId,
     UnixSeconds, VehicleId,
 };
@@ -274,8 +274,9 @@ pub struct Event {
     pub carrier_id: Option<CarrierId>,
     pub driver_id: Option<DriverId>,
     pub delivery_id: Option<DeliveryId>,
-    /// Who caused it, when a principal did.
-    pub actor: Option<Principal>,
+    /// Who caused it, when a principal did (by role alone in an event that
+    /// carriers or drivers read and a resident or manager caused).
+    pub actor: Option<Actor>,
     /// 16 random bytes, base64url: keeps the public leaf hash unguessable.
     pub salt: String,
 }

@@ -29,4 +29,4 @@ pub use mail::{NotificationKind, NotificationSettings};
 pub use model::*;
 pub use notify::*;
 pub use policy::{decide_access, AccessFacts, AccessPlan, DoorStep, RefusalReason, TrunkFacts};
-pub use principal::{Principal, Role};
+pub use principal::{Actor, HiddenRole, Principal, Role, RoleOnly};

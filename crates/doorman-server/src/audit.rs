@@ -36,7 +36,7 @@ use doorman_api::{
     AuditConsistency, AuditConsistencyQuery, AuditEntries, AuditEntriesQuery, AuditEntry, LockDeviceKey,
 };
 use doorman_domain::{
-    serde_b64, CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, Viewer,
+    serde_b64, Actor, CarrierId, DeliveryId, DriverId, Event, EventKind, Principal, PropertyId, UnitId, Viewer,
     EVENT_FORMAT_VERSION,
 };
 use doorman_protocol::PublicKey;
@@ -99,7 +99,13 @@ pub(crate) fn grant_revocation(
     }
 }
 
+/// A new event. Its actor is written as [`Actor::for_readers`] says: by
+/// role alone if the event is in a carrier's or a driver's scope, so that
+/// no channel (feed, stream, webhooks, audit entries: all the same bytes)
+/// gives them a resident's or a manager's id.
 pub fn new_event(kind: EventKind, at: i64, scope: Scope, actor: Option<Principal>) -> ServiceResult<Event> {
+    let carrier_or_driver_reads = scope.carrier.is_some() || scope.driver.is_some();
+    let actor = actor.map(|who| Actor::for_readers(who, carrier_or_driver_reads));
     Ok(Event {
         v: EVENT_FORMAT_VERSION,
         at,
@@ -474,6 +480,20 @@ impl crate::Service {
     /// that holds it is named `doorman sequencer pid <process id>`.
     pub fn sequencer_seat(&self) -> doorman_store::SequencerSeat {
         self.store.sequencer_seat(&format!("doorman sequencer pid {}", std::process::id()))
+    }
+
+    /// A configuration change at `property` that `carrier` reads too (how
+    /// it is let in): its actor is written by role alone, as every event in
+    /// a carrier's scope ([`new_event`]).
+    pub(crate) fn carrier_configuration_event(
+        &self,
+        actor: &Principal,
+        property: PropertyId,
+        carrier: CarrierId,
+        what: String,
+    ) -> ServiceResult<Event> {
+        let scope = Scope { property: Some(property), carrier: Some(carrier), ..Scope::default() };
+        self.event(EventKind::ConfigurationChanged { what }, scope, actor)
     }
 
     /// Integrates the committed entries and signs their checkpoint, now (the

@@ -303,9 +303,8 @@ impl Service {
             serde_json::to_string(&enablement.hours).unwrap_or_default(),
             serde_json::to_string(&enablement.allowed_drop_spots).unwrap_or_default()
         );
-        let mut event = self.configuration_event(p, property, what)?;
         // The carrier sees how it is let in.
-        event.carrier_id = Some(carrier);
+        let event = self.carrier_configuration_event(p, property, carrier, what)?;
         if enablement.enabled {
             self.store.put_enablement(&enablement, &[event]).await?;
             self.events_appended();

@@ -287,9 +287,7 @@ impl Service {
         for e in self.store.list_enablements(property).await? {
             if e.allowed_drop_spots.contains(&spot) {
                 let what = format!("drop spot {spot} removed from carrier {}'s allowed drop spots", e.carrier_id);
-                let mut event = self.configuration_event(p, property, what)?;
-                event.carrier_id = Some(e.carrier_id);
-                events.push(event);
+                events.push(self.carrier_configuration_event(p, property, e.carrier_id, what)?);
             }
         }
         self.store.remove_drop_spot(spot, self.now(), &events).await.map_err(refused("drop spot"))?;

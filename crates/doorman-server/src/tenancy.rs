@@ -57,9 +57,8 @@ impl Service {
         if self.store.get_enablement(property, carrier).await?.is_none() {
             return Err(ServiceError::NotFound("enablement"));
         }
-        let mut event =
-            self.configuration_event(p, property, format!("carrier {carrier} removed from the property"))?;
-        event.carrier_id = Some(carrier);
+        let what = format!("carrier {carrier} removed from the property");
+        let event = self.carrier_configuration_event(p, property, carrier, what)?;
         match self.withdraw_carrier(p, property, carrier, None, event).await {
             Err(ServiceError::NotFound(_)) => Err(ServiceError::NotFound("enablement")),
             other => other,

@@ -599,3 +599,122 @@ pub async fn dashboard_pages_forbid_inline_code_and_framing(kit: &Kit) -> anyhow
     assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
     Ok(())
 }
+
+/// Keeps what the service would post to each webhook receiver.
+#[derive(Default)]
+struct Captured(std::sync::Mutex<Vec<(String, String)>>);
+
+#[async_trait::async_trait]
+impl doorman_server::webhooks::WebhookTransport for Captured {
+    async fn post(&self, request: doorman_server::webhooks::WebhookRequest) -> Result<u16, String> {
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        self.0.lock().map_err(|e| e.to_string())?.push((request.url, body));
+        Ok(200)
+    }
+}
+
+/// Finding: carriers and drivers read residents' and units' ids in the
+/// `actor` of `diverted`, `grant_revoked` and `return_scheduled` events.
+/// Jun blocks during a live grant, schedules a return, and Rosa drops
+/// Parcelo during another grant; Parcelo and Dana then read everything they
+/// may, through the feed, the live stream, their webhooks and their audit
+/// entries: the events are there, their actors name a role only, and no
+/// resident's or manager's id appears anywhere. Jun and Rosa still read the
+/// block and the removal under their own names.
+pub async fn carriers_and_drivers_never_read_residents_or_managers_ids(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let hook = |name: &str| CreateWebhook { url: format!("https://hooks.example.com/{name}"), events: vec![] };
+    b.parcelo.create_webhook(&hook("parcelo")).await?;
+    b.dana.client.create_webhook(&hook("dana")).await?;
+
+    let first = b.parcel(kit, "PCL-PRIVATE-1", b.unit_2b.id).await?;
+    b.expect_granted(b.dana.client.request_access(&b.ask(&first.tracking_number)).await).await?;
+    b.jun.client.block(b.unit_2b.id, &CreateBlock { until: None, reason: Some("away".into()) }).await?;
+    b.jun.client.unblock(b.unit_2b.id).await?;
+    let now = kit.now();
+    let ret = ScheduleReturn {
+        carrier_id: b.parcelo_id,
+        drop_spot_id: b.room_spot.id,
+        window_start: now,
+        window_end: now + 3 * 3600,
+        tracking_number: Some("RMA-PRIVATE".into()),
+    };
+    b.jun.client.schedule_return(b.unit_2b.id, &ret).await?;
+    let second = b.parcel(kit, "PCL-PRIVATE-2", b.unit_2b.id).await?;
+    b.expect_granted(b.dana.client.request_access(&b.ask(&second.tracking_number)).await).await?;
+    b.rosa.remove_enablement(b.property.id, b.parcelo_id).await?;
+
+    let rosa_id = match b.rosa.whoami().await?.principal {
+        Principal::Manager { manager_id } => manager_id.to_string(),
+        other => anyhow::bail!("Rosa is {other:?}"),
+    };
+    let secrets = [("Jun's resident id", b.jun.id.to_string()), ("Rosa's manager id", rosa_id)];
+    let leaks = |channel: &str, text: &str| -> Vec<String> {
+        secrets
+            .iter()
+            .filter(|(_, id)| text.contains(id.as_str()))
+            .map(|(what, _)| format!("{channel}: {what}"))
+            .collect()
+    };
+    kit.running.service.sequence_now().await?;
+    let mut found = Vec::new();
+    for (who, client) in [("parcelo", &b.parcelo), ("dana", &b.dana.client)] {
+        // The feed.
+        let events = crate::notify::all_after(client, None).await?;
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind_name()).collect();
+        for kind in ["grant_revoked", "diverted", "return_scheduled"] {
+            if who == "parcelo" || kind == "grant_revoked" {
+                assert!(kinds.contains(&kind), "{who} reads no {kind}: {kinds:?}");
+            }
+        }
+        for e in &events {
+            match e.actor {
+                Some(Actor::Principal(Principal::Resident { .. } | Principal::Manager { .. })) => {
+                    found.push(format!("{who}'s feed: {} names its actor", e.kind_name()))
+                }
+                _ => {}
+            }
+        }
+        found.extend(leaks(&format!("{who}'s feed"), &serde_json::to_string(&events)?));
+        // The live stream, as sent.
+        let mut stream = client.event_stream(doorman_client::StreamStart::Beginning).await?;
+        for _ in 0..events.len() {
+            let message = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next_message())
+                .await??
+                .ok_or_else(|| anyhow::anyhow!("the stream closed"))?;
+            found.extend(leaks(&format!("{who}'s stream"), &message.data));
+        }
+        // The audit entries: the log's own bytes.
+        let page = client.audit_entries(&AuditEntriesQuery { after: None, size: None, limit: None }).await?;
+        assert!(!page.entries.is_empty());
+        for entry in &page.entries {
+            let bytes = doorman_domain::serde_b64::decode(&entry.entry)?;
+            found.extend(leaks(&format!("{who}'s audit entry {}", entry.index), &String::from_utf8_lossy(&bytes)));
+        }
+    }
+    // The webhooks.
+    let captured = Captured::default();
+    kit.running.service.dispatch_webhooks(&captured).await?;
+    let posted = captured.0.lock().map_err(|e| anyhow::anyhow!("{e}"))?.clone();
+    for receiver in ["parcelo", "dana"] {
+        let bodies: Vec<&String> = posted.iter().filter(|(url, _)| url.ends_with(receiver)).map(|(_, b)| b).collect();
+        assert!(bodies.iter().any(|b| b.contains("grant_revoked")), "{receiver}'s webhook got no grant_revoked");
+        for body in bodies {
+            found.extend(leaks(&format!("{receiver}'s webhook"), body));
+        }
+    }
+    assert!(found.is_empty(), "ids leaked:\n{}", found.join("\n"));
+
+    // The block and the removal are still Jun's and Rosa's, where only
+    // they and their building read them.
+    let jun_events = crate::notify::all_after(&b.jun.client, None).await?;
+    let blocked = jun_events.iter().find(|e| matches!(e.kind, EventKind::Blocked { .. })).map(|e| e.actor);
+    assert_eq!(
+        blocked,
+        Some(Some(Actor::Principal(Principal::Resident { resident_id: b.jun.id, unit_id: b.unit_2b.id })))
+    );
+    let rosa_events = crate::notify::all_after(&b.rosa, None).await?;
+    let diverted = rosa_events.iter().find(|e| e.kind_name() == "diverted").map(|e| e.actor);
+    assert_eq!(diverted, Some(Some(Actor::hidden(HiddenRole::Resident))), "the diverted event names a role");
+    Ok(())
+}

@@ -1008,7 +1008,7 @@ pub async fn fleet_resident_opens_a_shared_door_remotely(kit: &Kit) -> anyhow::R
     let logged = kit.store().log_entries(&all, 0..u64::MAX >> 2, 100_000).await?;
     let unlocked = logged.iter().filter_map(|e| Event::from_bytes(&e.bytes).ok()).find(|e| {
         matches!(e.kind, EventKind::DoorUnlocked { lock_id, .. } if lock_id == lock)
-            && matches!(e.actor, Some(doorman_domain::Principal::Resident { .. }))
+            && matches!(e.actor, Some(doorman_domain::Actor::Principal(doorman_domain::Principal::Resident { .. })))
     });
     assert!(unlocked.is_some_and(|e| e.unit_id == Some(env.unit_2b.id)), "the resident's remote unlock is logged");
     // The same from the dashboard: the door is a button on the resident's page.

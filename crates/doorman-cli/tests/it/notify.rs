@@ -233,7 +233,7 @@ pub async fn resuming_with_last_event_id_loses_and_repeats_nothing(kit: &Kit) ->
     b.jun.client.block(b.unit_2b.id, &CreateBlock { until: Some(kit.now() + HOUR), reason: None }).await?;
     let got = take(&mut live, 1).await?;
     assert!(matches!(got[0].kind, EventKind::Blocked { until: Some(_) }));
-    assert_eq!(got[0].actor, Some(Principal::Resident { resident_id: b.jun.id, unit_id: b.unit_2b.id }));
+    assert_eq!(got[0].actor, Some(Principal::Resident { resident_id: b.jun.id, unit_id: b.unit_2b.id }.into()));
 
     // The wire format, as any SSE client reads it.
     let mut raw = b.jun.client.event_stream(StreamStart::Beginning).await?;
