@@ -48,9 +48,94 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 )]
 struct ApiDoc;
 
-/// Adds what every operation shares: the bearer scheme and the error shape
-/// for 4xx and 5xx answers.
+/// Adds what every operation shares: the bearer scheme, the error shape for
+/// every 4xx and 5xx answer it can give (each with the `error.code`s it
+/// carries), and the media types that utoipa's annotations cannot say: a
+/// clip's bytes and the event stream's messages (issue 17 finding 8).
 struct Conventions;
+
+/// The statuses every operation may answer, with what they mean and the
+/// `error.code`s they carry.
+const EVERY_OPERATION: &[(&str, &str)] = &[
+    (
+        "400",
+        "malformed request: `malformed_json`, `invalid_id` (a bad path parameter), `invalid_request` (a bad query)",
+    ),
+    ("401", "missing or unknown token: `unauthenticated`"),
+    ("403", "not allowed for this principal (`forbidden`), or access refused (`error.code` is the refusal reason)"),
+    ("404", "unknown, or not visible to this principal (the two are not told apart): `not_found`"),
+    ("409", "conflicts with the current state: `conflict`, `illegal_transition`"),
+    ("422", "well-formed but invalid: `invalid_request`"),
+    (
+        "429",
+        "too many failed authentications from this client or with this credential: `rate_limited`, with `Retry-After`",
+    ),
+    ("500", "an internal error, logged by the service and never described: `internal`"),
+];
+/// What an operation that takes a JSON body may answer besides.
+const JSON_BODY: &[(&str, &str)] = &[
+    ("413", "body too large: `payload_too_large`"),
+    ("415", "the body is not sent as `Content-Type: application/json`: `unsupported_media_type`"),
+];
+/// What the clip operations may answer besides.
+const CLIPS: &[(&str, &str)] = &[
+    ("410", "the clip was deleted after its retention period: `clip_deleted`"),
+    ("413", "the clip is larger than the service takes: `clip_too_large`"),
+    ("503", "the service has no clip store: `clip_store_unavailable`"),
+];
+
+fn error_response(what: &str) -> RefOr<OaResponse> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// Bytes of any of the media types a clip is kept with.
+fn clip_content() -> Vec<(String, utoipa::openapi::Content)> {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    let bytes =
+        || ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)));
+    let types = doorman_server::clips::CLIP_CONTENT_TYPES.iter().map(|(t, _)| *t);
+    types
+        .chain([doorman_server::clips::DEFAULT_CLIP_CONTENT_TYPE])
+        .map(|t| (t.to_string(), utoipa::openapi::ContentBuilder::new().schema(Some(bytes())).build()))
+        .collect()
+}
+
+/// `text/event-stream`: the body is a stream of messages; each message's
+/// fields are given as `x-item-schema` (OpenAPI 3.2's `itemSchema`).
+fn event_stream_content() -> utoipa::openapi::Content {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let item = serde_json::json!({
+        "type": "object",
+        "description": "one server-sent event; a line `: keep-alive` comment may come between events",
+        "required": ["id", "event", "data"],
+        "properties": {
+            "id": { "type": "string", "description": "the event's log index (send it back as Last-Event-ID)" },
+            "event": { "type": "string", "description": "the event's type (`access_granted`, `diverted`, ...)" },
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": { "$ref": "#/components/schemas/FeedEvent" },
+                "description": "the event as JSON, one FeedEvent"
+            }
+        }
+    });
+    utoipa::openapi::ContentBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).description(Some(
+            "server-sent events (text/event-stream): `id:`, `event:` and `data:` lines per event, data a FeedEvent as JSON",
+        ))))
+        .extensions(Some(utoipa::openapi::extensions::ExtensionsBuilder::new().add("x-item-schema", item).build()))
+        .build()
+}
 
 impl utoipa::Modify for Conventions {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
@@ -59,34 +144,32 @@ impl utoipa::Modify for Conventions {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("dm_…").build()),
         );
-        let error = |what: &str| -> RefOr<OaResponse> {
-            RefOr::T(
-                ResponseBuilder::new()
-                    .description(what)
-                    .content(
-                        "application/json",
-                        utoipa::openapi::ContentBuilder::new()
-                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                            .build(),
-                    )
-                    .build(),
-            )
-        };
-        for item in api.paths.paths.values_mut() {
+        for (path, item) in api.paths.paths.iter_mut() {
+            let is_clip = path == "/v1/clips/{clip_id}" || path == "/v1/locks/{lock_id}/clips/{counter}";
             for op in
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
-                for (code, what) in [
-                    ("400", "malformed request (bad JSON, bad id)"),
-                    ("401", "missing or unknown token"),
-                    ("403", "not allowed for this principal, or access refused"),
-                    ("404", "unknown, or not visible to this principal"),
-                    ("409", "conflicts with the current state"),
-                    ("413", "body too large"),
-                    ("422", "well-formed but invalid"),
-                    ("429", "too many failed authentications"),
-                ] {
-                    op.responses.responses.entry(code.to_string()).or_insert_with(|| error(what));
+                let json_body = op.request_body.as_ref().is_some_and(|b| b.content.contains_key("application/json"));
+                let extra = if json_body { JSON_BODY } else { &[] };
+                let clip = if is_clip { CLIPS } else { &[] };
+                for (code, what) in EVERY_OPERATION.iter().chain(extra).chain(clip) {
+                    // An operation's own description of a status (a refusal's 403) stays.
+                    op.responses.responses.entry(code.to_string()).or_insert_with(|| error_response(what));
+                }
+                if path == "/v1/clips/{clip_id}" {
+                    if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+                        ok.content = clip_content().into_iter().collect();
+                    }
+                }
+                if path == "/v1/locks/{lock_id}/clips/{counter}" {
+                    if let Some(body) = op.request_body.as_mut() {
+                        body.content = clip_content().into_iter().collect();
+                    }
+                }
+                if path == "/v1/events/stream" {
+                    if let Some(RefOr::T(ok)) = op.responses.responses.get_mut("200") {
+                        ok.content = [("text/event-stream".to_string(), event_stream_content())].into_iter().collect();
+                    }
                 }
             }
         }
@@ -213,8 +296,11 @@ mod tests {
         assert!(paths.len() >= 25, "{} paths", paths.len());
         for (path, item) in paths {
             for (method, op) in item.as_object().unwrap() {
-                for code in ["400", "401", "404", "422"] {
+                for code in ["400", "401", "404", "422", "500"] {
                     assert!(op["responses"].get(code).is_some(), "{method} {path} lacks {code}");
+                }
+                if op.pointer("/requestBody/content/application~1json").is_some() {
+                    assert!(op["responses"].get("415").is_some(), "{method} {path} lacks 415");
                 }
             }
         }

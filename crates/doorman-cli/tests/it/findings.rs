@@ -718,3 +718,50 @@ pub async fn carriers_and_drivers_never_read_residents_or_managers_ids(kit: &Kit
     assert_eq!(diverted, Some(Some(Actor::hidden(HiddenRole::Resident))), "the diverted event names a role");
     Ok(())
 }
+
+/// Finding: the OpenAPI document did not list the 415 answers, some error
+/// statuses, the clip's real content type or the event stream's format.
+/// Each operation that takes JSON is sent plain text and must answer a
+/// status its document lists, with the error shape; the stream answers the
+/// media type the document names (the document's side is checked in
+/// `openapi::document_lists_every_route`).
+pub async fn every_answer_is_in_the_document(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let doc = kit.anon.openapi().await?;
+    let mut tried = 0;
+    for o in crate::openapi::operations(&doc)? {
+        if o.op.pointer("/requestBody/content/application~1json").is_none() {
+            continue;
+        }
+        let path = crate::openapi::fill(&o.path, |_| uuid::Uuid::new_v4().to_string());
+        for caller in [&b.rosa, &kit.anon] {
+            let (status, text) =
+                caller.send_raw(o.method.clone(), &path, Some("{}".into()), Some("text/plain")).await?;
+            let documented = o.op.pointer(&format!("/responses/{}", status.as_u16())).is_some();
+            assert!(documented, "{} {}: {status} is not in the document ({text})", o.method, o.path);
+            assert!(!code_of(&text).starts_with("not an error"), "{} {}: {text}", o.method, o.path);
+            tried += 1;
+        }
+        // The JSON body check comes after authentication: with a token, 415.
+        let (status, text) = b.rosa.send_raw(o.method.clone(), &path, Some("{}".into()), Some("text/plain")).await?;
+        if o.path != "/v1/invitations/redeem" {
+            assert_eq!(
+                (status, code_of(&text).as_str()),
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+                "{} {}",
+                o.method,
+                o.path
+            );
+        }
+    }
+    assert!(tried > 40, "{tried}");
+    let res = reqwest::Client::new()
+        .get(format!("{}/v1/events/stream", kit.running.url()))
+        .header(AUTHORIZATION, format!("Bearer {}", b.rosa_token))
+        .send()
+        .await?;
+    let media = header(res.headers(), "content-type").split(';').next().unwrap_or_default().to_string();
+    let documented = format!("/paths/~1v1~1events~1stream/get/responses/200/content/{}", media.replace('/', "~1"));
+    assert!(doc.pointer(&documented).is_some(), "the stream's {media} is not documented");
+    Ok(())
+}

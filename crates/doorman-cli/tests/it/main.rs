@@ -148,6 +148,7 @@ scenarios!(
     findings::clips_are_served_with_the_type_the_service_allows with crate::doors::small_clips,
     findings::dashboard_pages_forbid_inline_code_and_framing,
     findings::carriers_and_drivers_never_read_residents_or_managers_ids,
+    findings::every_answer_is_in_the_document with crate::kit::relaxed_auth_config,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use

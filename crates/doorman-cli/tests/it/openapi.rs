@@ -227,12 +227,19 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
 
         let responses = o.op.get("responses").and_then(Value::as_object).context("responses")?;
         assert!(responses.keys().any(|k| k.starts_with('2')), "{name}: a success response");
-        let mut errors = vec!["400", "403", "404", "422"];
+        let mut errors = vec!["400", "403", "404", "409", "422", "500"];
         if !is_public {
             errors.extend(["401", "429"]);
         }
         if o.has_body {
             errors.push("413");
+        }
+        // A JSON body sent as anything else is answered 415 (issue 17 finding 8).
+        if o.op.pointer("/requestBody/content/application~1json").is_some() {
+            errors.push("415");
+        }
+        if o.path == "/v1/clips/{clip_id}" || o.path.ends_with("/clips/{counter}") {
+            errors.extend(["410", "503"]);
         }
         for code in errors {
             let schema = responses
@@ -242,6 +249,27 @@ pub async fn document_lists_every_route(kit: &Kit) -> anyhow::Result<()> {
             assert_eq!(schema, Some(error_ref), "{name}: {code} answers the error shape");
         }
     }
+
+    // A clip is bytes of the types the service keeps, not JSON; the event
+    // stream is server-sent events whose messages carry a FeedEvent.
+    let clip_types = |pointer: &str| -> BTreeSet<String> {
+        doc.pointer(pointer).and_then(Value::as_object).map(|c| c.keys().cloned().collect()).unwrap_or_default()
+    };
+    let mut kept: BTreeSet<String> =
+        doorman_server::clips::CLIP_CONTENT_TYPES.iter().map(|(t, _)| t.to_string()).collect();
+    kept.insert("application/octet-stream".into());
+    assert_eq!(clip_types("/paths/~1v1~1clips~1{clip_id}/get/responses/200/content"), kept);
+    assert_eq!(clip_types("/paths/~1v1~1locks~1{lock_id}~1clips~1{counter}/put/requestBody/content"), kept);
+    let binary = doc.pointer("/paths/~1v1~1clips~1{clip_id}/get/responses/200/content/video~1mp4/schema/format");
+    assert_eq!(binary, Some(&Value::from("binary")));
+    let stream = doc
+        .pointer("/paths/~1v1~1events~1stream/get/responses/200/content/text~1event-stream")
+        .context("the stream is text/event-stream")?;
+    assert_eq!(
+        stream.pointer("/x-item-schema/properties/data/contentSchema/$ref"),
+        Some(&Value::from("#/components/schemas/FeedEvent")),
+        "{stream}"
+    );
 
     // The router serves every documented operation: without a token each
     // answers 401 (or, if public, its own answer), never the router's
