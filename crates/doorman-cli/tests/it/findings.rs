@@ -302,6 +302,9 @@ impl Ids {
     }
 }
 
+/// Who calls, as which client, with which ids of theirs instead of the foreign ones.
+type Caller<'a> = (&'a str, &'a doorman_client::Client, &'a [(&'static str, String)]);
+
 /// A valid body for each operation that takes one, so that nothing but the
 /// ids in the path can decide the answer.
 fn valid_body(b: &Building, now: i64, otto: ManagerId, method: &Method, path: &str) -> Option<serde_json::Value> {
@@ -433,7 +436,7 @@ pub async fn ids_of_others_and_random_ids_are_answered_alike(kit: &Kit) -> anyho
     let kim_unit = [("unit_id", b.unit_3c.id.to_string())];
     // Carriers are a directory every manager reads: not another tenant's.
     let ottos_property = [("property_id", b.brownstone.id.to_string()), ("carrier_id", b.parcelo_id.to_string())];
-    let callers: Vec<(&str, &doorman_client::Client, &[(&str, String)])> = vec![
+    let callers: Vec<Caller<'_>> = vec![
         ("operator", &kit.operator, &[]),
         ("otto", &b.otto, &[]),
         ("otto at his own property", &b.otto, &ottos_property),
@@ -668,11 +671,8 @@ pub async fn carriers_and_drivers_never_read_residents_or_managers_ids(kit: &Kit
             }
         }
         for e in &events {
-            match e.actor {
-                Some(Actor::Principal(Principal::Resident { .. } | Principal::Manager { .. })) => {
-                    found.push(format!("{who}'s feed: {} names its actor", e.kind_name()))
-                }
-                _ => {}
+            if let Some(Actor::Principal(Principal::Resident { .. } | Principal::Manager { .. })) = e.actor {
+                found.push(format!("{who}'s feed: {} names its actor", e.kind_name()));
             }
         }
         found.extend(leaks(&format!("{who}'s feed"), &serde_json::to_string(&events)?));
