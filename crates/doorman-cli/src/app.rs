@@ -103,6 +103,7 @@ pub async fn start_fleet(service: &Arc<Service>, settings: &FleetSettings) -> an
                 .await
                 .with_context(|| format!("starting the embedded MQTT broker on {listen}"))?;
             let url = broker.url();
+            service.attach_connection_count(Arc::new(broker.connected_locks()));
             (Some(broker), url, account)
         }
         FleetBroker::External { url } => {
@@ -273,6 +274,7 @@ pub async fn start_serving(
     let (tx, rx) = oneshot::channel::<()>();
     // One listener: the API and, under /app/, the dashboard.
     let router = doorman_web::router(service.clone()).merge(doorman_dashboard::router(service.clone(), dashboard));
+    let router = doorman_web::metrics::counted(router, service.clone());
     let join = tokio::spawn(doorman_web::serve_router(listener, router, async move {
         let _ = rx.await;
     }));
@@ -292,12 +294,14 @@ pub async fn start_serving(
 }
 
 /// Every `interval`, beside the webhooks: logs the doors left open past
-/// `door_ajar_after_s` and deletes the clips past their retention.
+/// `door_ajar_after_s`, deletes the clips past their retention, and folds
+/// the latencies recorded for `/metrics` into their histogram.
 async fn doors_and_clips(service: Arc<Service>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        service.metrics().upkeep();
         if let Err(e) = service.door_ajar_tick().await {
             tracing::warn!(error = %e, "checking for doors left ajar failed; retrying");
         }

@@ -86,6 +86,11 @@ pub struct FileConfig {
     pub smtp_password: Option<String>,
     /// The From of every message.
     pub mail_from: Option<String>,
+    /// A lock in service not heard from for this long counts as stale in `/metrics`.
+    pub lock_stale_after_s: Option<i64>,
+    /// A token that reads `/metrics` (and nothing else), for a scraper that
+    /// should not hold the operator's token.
+    pub metrics_token: Option<String>,
 }
 
 /// Where the lock fleet's MQTT channel runs.
@@ -354,6 +359,14 @@ impl Config {
             anyhow::ensure!((1..=4 << 30).contains(&v), "clip_max_bytes must be between 1 and 4 GiB");
             service.clip_max_bytes = v;
         }
+        if let Some(v) = flags.lock_stale_after_s.or(from_file.lock_stale_after_s) {
+            anyhow::ensure!((1..=7 * 86_400).contains(&v), "lock_stale_after_s must be between 1 and 604800");
+            service.lock_stale_after_s = v;
+        }
+        if let Some(token) = pick(flags.metrics_token, from_file.metrics_token).filter(|t| !t.trim().is_empty()) {
+            anyhow::ensure!(token.trim().len() >= 16, "metrics_token must be at least 16 characters");
+            service.metrics_token_hash = Some(doorman_server::auth::hash_secret(token.trim()));
+        }
         let clip_store = pick(flags.clip_store, from_file.clip_store)
             .unwrap_or_else(|| data_dir.join("clips").display().to_string());
         let log_interval_ms = flags.log_interval_ms.or(from_file.log_interval_ms).unwrap_or(250);
@@ -485,6 +498,14 @@ feed_recheck_ms = 1000
 clip_retention_days = 30
 # Largest clip upload, in bytes.                env: DOORMAN_CLIP_MAX_BYTES
 clip_max_bytes = 67108864
+
+# /metrics (Prometheus text format) answers the operator's token, or this
+# token, which reads /metrics and nothing else (give it to the scraper).
+#                                               env: DOORMAN_METRICS_TOKEN
+# metrics_token = "a long random string"
+# A lock in service not heard from for this many seconds counts in
+# doorman_locks_stale.                          env: DOORMAN_LOCK_STALE_AFTER_S
+lock_stale_after_s = 900
 
 # Log filter (tracing's EnvFilter syntax; the embedded
 # MQTT broker's own chatter only from warnings up). env: DOORMAN_LOG

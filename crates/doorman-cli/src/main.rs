@@ -324,6 +324,12 @@ struct ServeArgs {
     /// The From of every email, e.g. "doorman <doors@example.org>".
     #[arg(long, env = "DOORMAN_MAIL_FROM")]
     mail_from: Option<String>,
+    /// A lock not heard from for this long counts as stale in /metrics, in s [default: 900].
+    #[arg(long, env = "DOORMAN_LOCK_STALE_AFTER_S")]
+    lock_stale_after_s: Option<i64>,
+    /// A token that reads /metrics and nothing else (besides the operator's).
+    #[arg(long, env = "DOORMAN_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -463,6 +469,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 smtp_user: a.smtp_user,
                 smtp_password: a.smtp_password,
                 mail_from: a.mail_from,
+                lock_stale_after_s: a.lock_stale_after_s,
+                metrics_token: a.metrics_token,
             };
             let config = Config::resolve(flags, a.config.as_ref())?;
             init_logs(&config.log);

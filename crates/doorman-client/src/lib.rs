@@ -6,6 +6,7 @@ use doorman_api::*;
 
 mod clips;
 mod events;
+pub mod metrics_text;
 mod structure;
 mod tenancy;
 pub use clips::ClipBytes;
@@ -169,6 +170,18 @@ impl Client {
     }
     pub async fn health(&self) -> ClientResult<Health> {
         self.get("/readyz").await
+    }
+    /// `/metrics` in the Prometheus text format (the operator's token or
+    /// the metrics token).
+    pub async fn metrics(&self) -> ClientResult<String> {
+        let (status, text) = self.send_raw(Method::GET, "/metrics", None, None).await?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Api { status, body }),
+            Err(_) => Err(ClientError::Unexpected { status, text }),
+        }
     }
     pub async fn openapi(&self) -> ClientResult<serde_json::Value> {
         self.get("/openapi.json").await

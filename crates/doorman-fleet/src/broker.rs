@@ -71,11 +71,17 @@ impl Default for BrokerConfig {
 }
 
 /// A running embedded broker; dropping it stops it.
-#[derive(Debug)]
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
+    shared: Arc<Shared>,
     accept: JoinHandle<()>,
     internal: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EmbeddedBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedBroker").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
 }
 
 impl Drop for EmbeddedBroker {
@@ -142,9 +148,9 @@ impl EmbeddedBroker {
             next_connection: AtomicU64::new(0),
         });
         probe(&shared).await?;
-        let accept = tokio::spawn(accept_loop(listener, shared));
+        let accept = tokio::spawn(accept_loop(listener, shared.clone()));
         tracing::info!(%local_addr, "embedded MQTT broker listening");
-        Ok(Self { local_addr, accept, internal })
+        Ok(Self { local_addr, shared, accept, internal })
     }
 
     /// Where clients connect.
@@ -155,6 +161,16 @@ impl EmbeddedBroker {
     /// `mqtt://host:port`.
     pub fn url(&self) -> String {
         format!("mqtt://{}", self.local_addr)
+    }
+
+    /// A counter of the locks connected now (accounts named after a lock
+    /// with a live session), for the service's `/metrics`.
+    pub fn connected_locks(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || {
+            let sessions = shared.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            sessions.keys().filter(|name| crate::topics::parse_lock_name(name).is_some()).count() as u64
+        }
     }
 }
 

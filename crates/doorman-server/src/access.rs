@@ -23,8 +23,17 @@ impl Service {
     /// and only then are the credentials signed, with the numbers the claim
     /// gave: everything that could make signing fail is checked before the
     /// claim, so a committed grant always gets its credentials.
+    ///
+    /// Counted and timed for `/metrics` (outcome, latency, refusal reason).
     #[tracing::instrument(skip_all, fields(property = %req.property_id))]
     pub async fn request_access(&self, p: &Principal, req: AccessRequest) -> ServiceResult<AccessGranted> {
+        let stopwatch = crate::metrics::Stopwatch::start();
+        let result = self.decide_and_grant(p, req).await;
+        self.metrics.access_answered(&result, stopwatch.seconds());
+        result
+    }
+
+    async fn decide_and_grant(&self, p: &Principal, req: AccessRequest) -> ServiceResult<AccessGranted> {
         let Principal::Driver { driver_id, carrier_id } = *p else {
             return Err(ServiceError::Forbidden("only drivers request access"));
         };

@@ -26,6 +26,7 @@ pub mod keys;
 pub mod mail;
 mod manager;
 pub mod naming;
+pub mod metrics;
 mod operator;
 pub mod passkeys;
 mod resident;
@@ -100,6 +101,12 @@ pub struct ServiceConfig {
     /// service keeps signing with the old one while some lock in service
     /// has not said it holds the new one.
     pub key_activation_max_wait_s: i64,
+    /// A lock in service not heard from for this long counts as stale in
+    /// `/metrics`.
+    pub lock_stale_after_s: i64,
+    /// SHA-256 of the token a metrics scraper sends instead of the
+    /// operator's (`DOORMAN_METRICS_TOKEN`); None: the operator's only.
+    pub metrics_token_hash: Option<[u8; 32]>,
 }
 
 impl Default for ServiceConfig {
@@ -125,6 +132,8 @@ impl Default for ServiceConfig {
             clip_max_bytes: clips::DEFAULT_CLIP_MAX_BYTES,
             guest_max_duration_s: 3600,
             key_activation_max_wait_s: rotation::DEFAULT_KEY_ACTIVATION_MAX_WAIT_S,
+            lock_stale_after_s: 900,
+            metrics_token_hash: None,
         }
     }
 }
@@ -159,6 +168,10 @@ pub struct Service {
     mailer: std::sync::OnceLock<mail::Mailer>,
     /// Who passkeys are for, once the listening address is known.
     passkeys: std::sync::OnceLock<passkeys::RelyingParty>,
+    /// What `/metrics` counts.
+    metrics: metrics::Metrics,
+    /// The embedded broker's connection count, once attached.
+    connections: std::sync::OnceLock<metrics::ConnectionCount>,
 }
 
 impl std::fmt::Debug for Service {
@@ -189,6 +202,8 @@ impl Service {
             clips: std::sync::OnceLock::new(),
             mailer: std::sync::OnceLock::new(),
             passkeys: std::sync::OnceLock::new(),
+            metrics: metrics::Metrics::new(),
+            connections: std::sync::OnceLock::new(),
         }
     }
 

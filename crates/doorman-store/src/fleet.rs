@@ -83,6 +83,15 @@ pub struct LockFleetRecord {
     pub health: Option<(String, UnixSeconds)>,
 }
 
+/// The fleet as an operator watches it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockFleetCounts {
+    /// Locks not decommissioned.
+    pub in_service: u64,
+    /// Of those, the ones with no contact since the cut-off (or none ever).
+    pub stale: u64,
+}
+
 /// A credential revoked at a lock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RevokedCredential {
@@ -108,6 +117,9 @@ pub trait FleetStore: Send + Sync {
     async fn lock_fleet(&self, lock: LockId) -> StoreResult<Option<LockFleetRecord>>;
     /// The fleet records of a property's locks, oldest lock first.
     async fn list_lock_fleet(&self, property: PropertyId) -> StoreResult<Vec<LockFleetRecord>>;
+    /// How many locks are in service, and how many of them have not been
+    /// heard from since `stale_before` (or never): what `/metrics` reports.
+    async fn lock_fleet_counts(&self, stale_before: UnixSeconds) -> StoreResult<LockFleetCounts>;
 
     /// In one transaction: moves the lock's chain head from `previous` (its
     /// counter) to `event`, stores the event, marks the contact at
@@ -227,6 +239,14 @@ impl<B: Backend> FleetStore for B {
             " FROM lock_fleet f JOIN locks l ON l.id = f.lock_id WHERE l.property_id = $1 ORDER BY l.created_at, l.id"
         );
         self.all(sql, &[property.into()]).await
+    }
+
+    async fn lock_fleet_counts(&self, stale_before: UnixSeconds) -> StoreResult<LockFleetCounts> {
+        let sql = "SELECT (SELECT COUNT(*) FROM locks WHERE decommissioned_at IS NULL), \
+                   (SELECT COUNT(*) FROM locks l LEFT JOIN lock_fleet f ON f.lock_id = l.id \
+                    WHERE l.decommissioned_at IS NULL AND (f.last_contact IS NULL OR f.last_contact < $1))";
+        let (in_service, stale): (i64, i64) = self.one(sql, &[stale_before.into()]).await?.ok_or(StoreError::NotFound)?;
+        Ok(LockFleetCounts { in_service: to_u64(in_service, "lock count")?, stale: to_u64(stale, "lock count")? })
     }
 
     async fn append_lock_event_with(

@@ -68,6 +68,9 @@ pub trait NotifyStore: Send + Sync {
 
     /// The next log index the fan-out reads.
     async fn webhook_cursor(&self) -> StoreResult<u64>;
+    /// The outbox's depth: deliveries still pending (due now or retrying
+    /// later), neither delivered nor dead.
+    async fn webhook_outbox_depth(&self) -> StoreResult<u64>;
     /// In one transaction: if the cursor is at `from`, moves it to `to` and
     /// stores `deliveries` (one per subscription and event; a second one is
     /// ignored) and returns true; otherwise stores nothing and returns false.
@@ -172,6 +175,11 @@ impl<B: Backend> NotifyStore for B {
     async fn webhook_cursor(&self) -> StoreResult<u64> {
         let sql = "SELECT next_index FROM webhook_cursor WHERE singleton = 1";
         to_u64(self.one(sql, &[]).await?.ok_or(StoreError::NotFound)?, "webhook cursor")
+    }
+
+    async fn webhook_outbox_depth(&self) -> StoreResult<u64> {
+        let sql = "SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'pending'";
+        to_u64(self.one(sql, &[]).await?.ok_or(StoreError::NotFound)?, "outbox depth")
     }
 
     async fn enqueue_webhooks(&self, from: u64, to: u64, deliveries: &[NewDelivery]) -> StoreResult<bool> {

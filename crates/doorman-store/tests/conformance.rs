@@ -151,6 +151,7 @@ conformance!(
     lock_events_are_stored_once_as_the_next_link,
     lock_events_have_one_winner_under_concurrency,
     lock_gaps_problems_and_health_are_kept,
+    lock_fleet_counts_what_is_in_service_and_stale,
     door_rows_move_by_compare_and_set_with_their_lock_event,
     clips_are_stored_then_deleted_once_with_their_entries,
     lock_revocations_number_their_bundles,
@@ -2354,6 +2355,20 @@ async fn lock_gaps_problems_and_health_are_kept(store: Arc<dyn Store>) {
     }
 }
 
+async fn lock_fleet_counts_what_is_in_service_and_stale(store: Arc<dyn Store>) {
+    use doorman_store::LockFleetCounts;
+    let w = world(store.as_ref()).await;
+    // The world's two locks have no fleet account: in service, never heard from.
+    assert_eq!(store.lock_fleet_counts(T0).await.unwrap(), LockFleetCounts { in_service: 2, stale: 2 });
+    let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
+    assert_eq!(store.lock_fleet_counts(T0).await.unwrap(), LockFleetCounts { in_service: 3, stale: 3 });
+    store.record_lock_health(lock.id, "{}", T0 + 10).await.unwrap();
+    assert_eq!(store.lock_fleet_counts(T0 + 10).await.unwrap(), LockFleetCounts { in_service: 3, stale: 2 });
+    assert_eq!(store.lock_fleet_counts(T0 + 11).await.unwrap(), LockFleetCounts { in_service: 3, stale: 3 });
+    store.decommission_lock(w.entrance_lock.id, T0 + 20, &[]).await.unwrap();
+    assert_eq!(store.lock_fleet_counts(T0 + 10).await.unwrap(), LockFleetCounts { in_service: 2, stale: 1 });
+}
+
 async fn lock_revocations_number_their_bundles(store: Arc<dyn Store>) {
     let w = world(store.as_ref()).await;
     let lock = fleet_lock(store.as_ref(), &w, "$7$h").await;
@@ -2496,7 +2511,9 @@ async fn webhook_attempts_lease_finish_and_resend(store: Arc<dyn Store>) {
     store.insert_webhook(&sub, "whsec_s").await.unwrap();
     let early = outbox_row(sub.id, 1, T0);
     let late = outbox_row(sub.id, 2, T0 + 100);
+    assert_eq!(store.webhook_outbox_depth().await.unwrap(), 0);
     store.enqueue_webhooks(0, 3, &[early.clone(), late.clone()]).await.unwrap();
+    assert_eq!(store.webhook_outbox_depth().await.unwrap(), 2, "due now or later, both pending");
     let due = store.due_webhook_deliveries(T0, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].url.as_str(), due[0].secret.as_str()), ("https://receiver.example/hook", "whsec_s"));
@@ -2519,6 +2536,7 @@ async fn webhook_attempts_lease_finish_and_resend(store: Arc<dyn Store>) {
     assert_eq!((d.state, d.attempts, d.next_attempt_at, d.last_status), (State::Pending, 1, T0 + 31, Some(500)));
     let dead = doorman_store::AttemptResult { state: State::Dead, at: T0 + 40, ..failed.clone() };
     store.finish_webhook_attempt(id, &dead).await.unwrap();
+    assert_eq!(store.webhook_outbox_depth().await.unwrap(), 1, "a dead delivery leaves the outbox");
     assert_eq!(store.list_webhook_deliveries(sub.id, Some(State::Dead), 10).await.unwrap().len(), 1);
     assert!(store.due_webhook_deliveries(T0 + 10_000, 10).await.unwrap().iter().all(|d| d.delivery.id != id));
 

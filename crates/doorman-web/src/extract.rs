@@ -109,16 +109,21 @@ fn forwarded_client<'a>(peer: IpAddr, headers: impl Iterator<Item = &'a str>, tr
     client
 }
 
+/// The token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
 impl FromRequestParts<Arc<Service>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, service: &Arc<Service>) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
+        let token = bearer(parts);
         Ok(Caller(service.authenticate(token, client_ip(parts, &service.config().trusted_proxies)).await?))
     }
 }

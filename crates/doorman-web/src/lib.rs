@@ -1,5 +1,6 @@
 //! doorman's HTTP interface: the JSON API under `/v1`, its OpenAPI document
-//! at `/openapi.json`, and the operational endpoints (`/healthz`, `/readyz`).
+//! at `/openapi.json`, and the operational endpoints (`/healthz`, `/readyz`,
+//! `/metrics`).
 //!
 //! Invariants: handlers only translate requests into
 //! `doorman_server::Service` calls and errors into the one documented shape
@@ -13,6 +14,7 @@ mod events;
 pub mod extract;
 mod guests;
 mod notifications;
+pub mod metrics;
 mod routes;
 mod structure;
 mod tenancy;
@@ -199,6 +201,7 @@ pub fn router_and_openapi(service: Arc<Service>) -> (Router, utoipa::openapi::Op
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(no_sniffing))

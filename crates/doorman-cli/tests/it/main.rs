@@ -33,6 +33,7 @@ mod kit;
 mod lock;
 mod mail;
 mod naming;
+mod metrics;
 mod notify;
 mod openapi;
 mod passkeys;
@@ -149,6 +150,8 @@ scenarios!(
     findings::dashboard_pages_forbid_inline_code_and_framing,
     findings::carriers_and_drivers_never_read_residents_or_managers_ids,
     findings::every_answer_is_in_the_document with crate::kit::relaxed_auth_config,
+    // what an operator watches
+    metrics::metrics_count_what_happened_in_the_text_format with crate::metrics::with_metrics_token,
     // one parcel, many drivers at once
     concurrency::fifty_simultaneous_requests_yield_one_credential,
     // what the service does with input it cannot use
