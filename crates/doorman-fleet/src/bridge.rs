@@ -2,8 +2,8 @@
 //!
 //! [`FleetBridge`] is one MQTT session with a service account, subscribed to every
 //! lock's uplink. It hands what arrives to a [`FleetService`] (the service implements
-//! it over its store) one message at a time, in arrival order, and publishes the
-//! answers: an acknowledgement after each event, a resend request when the service saw
+//! it over its store), each lock's messages one at a time in arrival order and
+//! different locks' side by side ([`WORKERS`] at once), and publishes the answers: an acknowledgement after each event, a resend request when the service saw
 //! a gap, a time statement, the presentation of a remote unlock. [`FleetHandle`] is how
 //! the service pushes to one lock: revocation bundles, key updates, remote-unlock
 //! requests.
@@ -36,7 +36,8 @@ pub struct EventReceipt {
 }
 
 /// The seam: what the service does with what locks send. Implemented by the service
-/// over its store; called by [`FleetBridge`] one message at a time.
+/// over its store; called by [`FleetBridge`] for one lock's messages one at a time,
+/// for different locks' concurrently.
 #[async_trait::async_trait]
 pub trait FleetService: Send + Sync + 'static {
     /// A signed event from `lock`, verbatim. Verify it against the lock's device key
@@ -116,12 +117,40 @@ impl FleetBridge {
     }
 }
 
+/// Tasks that handle uplinks; a lock's messages always go to the same one, so
+/// they are handled in order, while other locks' are handled meanwhile (the
+/// service's intake of an event waits for its database write: one at a time,
+/// the whole fleet waited for each).
+pub const WORKERS: usize = 32;
+
+/// Messages waiting for one worker before the dispatcher waits too.
+const WORKER_QUEUE: usize = 256;
+
+fn worker_of(lock: &LockId) -> usize {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(lock.0.get(8..16).unwrap_or(&[0; 8]));
+    (u64::from_le_bytes(first) % WORKERS as u64) as usize
+}
+
 async fn dispatch(
     mut rx: mpsc::Receiver<SessionEvent>,
     handle: FleetHandle,
     service: Arc<dyn FleetService>,
     ready: watch::Sender<bool>,
 ) {
+    // Dropping the senders (this task ends or is aborted) ends the workers.
+    let workers: Vec<mpsc::Sender<(LockId, Uplink)>> = (0..WORKERS)
+        .map(|_| {
+            let (tx, mut rx) = mpsc::channel::<(LockId, Uplink)>(WORKER_QUEUE);
+            let (handle, service) = (handle.clone(), service.clone());
+            tokio::spawn(async move {
+                while let Some((lock, uplink)) = rx.recv().await {
+                    handle_uplink(&handle, service.as_ref(), lock, uplink).await;
+                }
+            });
+            tx
+        })
+        .collect();
     while let Some(event) = rx.recv().await {
         match event {
             SessionEvent::Ready { refused } => {
@@ -146,7 +175,11 @@ async fn dispatch(
                         continue;
                     }
                 };
-                handle_uplink(&handle, service.as_ref(), lock, uplink).await;
+                if let Some(worker) = workers.get(worker_of(&lock)) {
+                    if worker.send((lock, uplink)).await.is_err() {
+                        tracing::error!("a fleet worker stopped; the lock will send again");
+                    }
+                }
             }
         }
     }

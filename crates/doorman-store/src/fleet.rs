@@ -18,7 +18,7 @@
 use async_trait::async_trait;
 use doorman_domain::{ClipId, Event, Lock, LockId, PropertyId, UnixSeconds};
 
-use crate::audit::append_in;
+use crate::audit::{append_in, append_rows, entry_rows, EntryRow};
 use crate::doors::{write_in, ClipFilter, ClipRecord, LockDoor, LockEventWrites, StoredClip};
 use crate::exec::values;
 use crate::exec::{to_i64, to_u64, Exec};
@@ -201,6 +201,41 @@ pub(crate) async fn insert_fleet_lock_in(ex: &mut impl Exec, lock: &Lock, mqtt_p
     ex.execute(sql, &[lock.id.into(), mqtt_password_hash.into(), (&[0u8; 32]).into()]).await.map(drop)
 }
 
+/// [`FleetStore::append_lock_event_with`] inside the caller's write (sqlx's
+/// transaction, or the SQLite writer's group): Stale or NotFound before
+/// anything is written if the head is not at `previous`; the caller rolls
+/// back on any other error.
+pub(crate) async fn append_lock_event_in(
+    ex: &mut impl Exec,
+    event: &StoredLockEvent,
+    previous: u64,
+    writes: &LockEventWrites,
+    entries: &[EntryRow],
+) -> StoreResult<()> {
+    let counter = to_i64(event.counter, "counter")?;
+    let time = to_i64(event.time, "time")?;
+    let sql = "UPDATE lock_fleet SET head_counter = $2, head_hash = $3, head_time = $4, last_contact = $5, \
+               gap_expected = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_expected END, \
+               gap_found = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_found END \
+               WHERE lock_id = $1 AND head_counter = $6";
+    let values = values! {
+        event.lock_id, counter, &event.hash, time, event.received_at, to_i64(previous, "counter")?
+    };
+    if ex.execute(sql, &values).await? == 0 {
+        let sql = "SELECT head_counter FROM lock_fleet WHERE lock_id = $1";
+        let head: Option<i64> = ex.fetch_optional(sql, &[event.lock_id.into()]).await?;
+        return Err(match head {
+            None => StoreError::NotFound,
+            Some(head) => StoreError::Stale(format!("the chain head is at {head}")),
+        });
+    }
+    let sql = concat!("INSERT INTO lock_events (", columns!(lock_event), ") VALUES ($1, $2, $3, $4, $5, $6)");
+    let values = values! { event.lock_id, counter, &event.hash, time, event.signed.as_slice(), event.received_at };
+    ex.execute(sql, &values).await?;
+    write_in(ex, writes).await?;
+    append_rows(ex, entries).await.map(drop)
+}
+
 /// $1 lock, $2 now: the lock's revoked credentials not expired at now.
 const LIVE_REVOKED: &str = select!(
     revoked,
@@ -245,7 +280,8 @@ impl<B: Backend> FleetStore for B {
         let sql = "SELECT (SELECT COUNT(*) FROM locks WHERE decommissioned_at IS NULL), \
                    (SELECT COUNT(*) FROM locks l LEFT JOIN lock_fleet f ON f.lock_id = l.id \
                     WHERE l.decommissioned_at IS NULL AND (f.last_contact IS NULL OR f.last_contact < $1))";
-        let (in_service, stale): (i64, i64) = self.one(sql, &[stale_before.into()]).await?.ok_or(StoreError::NotFound)?;
+        let (in_service, stale): (i64, i64) =
+            self.one(sql, &[stale_before.into()]).await?.ok_or(StoreError::NotFound)?;
         Ok(LockFleetCounts { in_service: to_u64(in_service, "lock count")?, stale: to_u64(stale, "lock count")? })
     }
 
@@ -256,34 +292,20 @@ impl<B: Backend> FleetStore for B {
         writes: &LockEventWrites,
         events: &[Event],
     ) -> StoreResult<()> {
-        let counter = to_i64(event.counter, "counter")?;
-        let time = to_i64(event.time, "time")?;
+        let entries = entry_rows(events)?;
+        // SQLite: through the access path's writer, committed in a group
+        // with whatever else is queued (one flush for many events).
+        if let Some(direct) = self.direct() {
+            return direct.append_lock_event(event, previous, writes, entries).await;
+        }
         let mut tx = self.begin_write().await?;
-        let sql = "UPDATE lock_fleet SET head_counter = $2, head_hash = $3, head_time = $4, last_contact = $5, \
-                   gap_expected = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_expected END, \
-                   gap_found = CASE WHEN gap_found IS NULL OR $2 >= gap_found THEN NULL ELSE gap_found END \
-                   WHERE lock_id = $1 AND head_counter = $6";
-        let values = values! {
-            event.lock_id, counter, &event.hash, time, event.received_at, to_i64(previous, "counter")?
-        };
-        if tx.execute(sql, &values).await? == 0 {
-            let sql = "SELECT head_counter FROM lock_fleet WHERE lock_id = $1";
-            let head: Option<i64> = tx.fetch_optional(sql, &[event.lock_id.into()]).await?;
-            tx.rollback().await?;
-            return Err(match head {
-                None => StoreError::NotFound,
-                Some(head) => StoreError::Stale(format!("the chain head is at {head}")),
-            });
+        match append_lock_event_in(&mut *tx, event, previous, writes, &entries).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
         }
-        let sql = concat!("INSERT INTO lock_events (", columns!(lock_event), ") VALUES ($1, $2, $3, $4, $5, $6)");
-        let values = values! { event.lock_id, counter, &event.hash, time, event.signed.as_slice(), event.received_at };
-        tx.execute(sql, &values).await?;
-        if let Err(e) = write_in(&mut *tx, writes).await {
-            tx.rollback().await?;
-            return Err(e);
-        }
-        append_in(&mut *tx, events).await?;
-        tx.commit().await
     }
 
     async fn lock_event(&self, lock: LockId, counter: u64) -> StoreResult<Option<StoredLockEvent>> {

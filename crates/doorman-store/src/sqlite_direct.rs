@@ -25,7 +25,8 @@
 //!   committed).
 //! - The access path's writes ([`Direct::claim`], with or without numbering
 //!   the doors, [`Direct::next_lock_sequence`],
-//!   [`Direct::record_access_request`]) are queued to the writer thread. It
+//!   [`Direct::record_access_request`]), and the lock fleet's verified
+//!   events ([`Direct::append_lock_event`]), are queued to the writer thread. It
 //!   takes what is queued (at most [`MAX_BATCH`]: a group is what arrived
 //!   while the previous one ran), runs it in one `BEGIN IMMEDIATE`
 //!   transaction and commits once. A write that fails must fail alone: the
@@ -89,7 +90,9 @@ use tokio::sync::oneshot;
 
 use crate::audit::{entry_rows, EntryRow, LogIndex};
 use crate::delivery::{claim_in, read_context, record_in};
+use crate::doors::LockEventWrites;
 use crate::exec::{ready_now, Cells, Dialect, Exec, Record, Value};
+use crate::fleet::{append_lock_event_in, StoredLockEvent};
 use crate::property::next_lock_sequence_in;
 use crate::{AccessContext, AccessContextQuery, StoreError, StoreResult};
 
@@ -135,9 +138,19 @@ pub(crate) struct Claim {
 
 /// A write the writer thread runs.
 enum Write {
-    Record { record: AccessRequestRecord, entries: Vec<EntryRow> },
+    Record {
+        record: AccessRequestRecord,
+        entries: Vec<EntryRow>,
+    },
     Claim(Claim),
     NextSequence(LockId),
+    /// A verified lock event with what it changes at the door and its log entries.
+    LockEvent {
+        event: Box<StoredLockEvent>,
+        previous: u64,
+        writes: Box<LockEventWrites>,
+        entries: Vec<EntryRow>,
+    },
 }
 
 enum Written {
@@ -259,6 +272,24 @@ impl Direct {
     pub(crate) async fn next_lock_sequence(&self, lock: LockId) -> StoreResult<i64> {
         match self.write(Write::NextSequence(lock)).await? {
             Written::Sequence(next) => Ok(next),
+            _ => Err(mismatched()),
+        }
+    }
+
+    /// Queues a lock event (see `fleet::append_lock_event_in`): the fleet's
+    /// intake stores many small events, each worth a flush of its own
+    /// through sqlx; here they share a group's.
+    pub(crate) async fn append_lock_event(
+        &self,
+        event: &StoredLockEvent,
+        previous: u64,
+        writes: &LockEventWrites,
+        entries: Vec<EntryRow>,
+    ) -> StoreResult<()> {
+        let write =
+            Write::LockEvent { event: Box::new(event.clone()), previous, writes: Box::new(writes.clone()), entries };
+        match self.write(write).await? {
+            Written::Logged(_) => Ok(()),
             _ => Err(mismatched()),
         }
     }
@@ -694,6 +725,10 @@ fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
         }
         Write::Claim(c) => {
             Written::Claim(ready_now(claim_in(ex, &c.grant, &c.record, c.now, c.number_doors, &c.entries))?)
+        }
+        Write::LockEvent { event, previous, writes, entries } => {
+            ready_now(append_lock_event_in(ex, event, *previous, writes, entries))?;
+            Written::Logged(Vec::new())
         }
     })
 }
