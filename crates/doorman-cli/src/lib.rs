@@ -12,6 +12,7 @@ pub mod lock_cmd;
 pub mod lock_health;
 pub mod mail_cmd;
 pub mod manage;
+pub mod simulate;
 pub mod token_cmd;
 pub mod webhook_cmd;
 pub mod witness_cmd;

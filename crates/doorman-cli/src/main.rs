@@ -112,6 +112,11 @@ enum Command {
         #[command(subcommand)]
         which: BenchCommand,
     },
+    /// A city's day through the whole system: a service on a simulated clock, a
+    /// city built through the API, drivers over HTTP, locks over MQTT; prints
+    /// throughput, latency, refusals, memory, /metrics beside its own totals, and
+    /// the log verified.
+    Simulate(SimulateArgs),
     /// Locks: provision, list, decommission, replace, health; run simulated ones, Mosquitto files.
     Lock(manage::LockArgs),
     /// Drivers: add, list, suspend, resume (a carrier); the handheld: deliver, present, code, relay, collect.
@@ -344,6 +349,30 @@ impl ServeArgs {
     }
 }
 
+#[derive(Args)]
+struct SimulateArgs {
+    /// Buildings in the city (each with four units and a locked street door).
+    #[arg(long, default_value_t = 10_000)]
+    buildings: usize,
+    /// Parcels delivered during the day.
+    #[arg(long, default_value_t = 1_000_000)]
+    parcels: usize,
+    /// The service's database: a postgres:// URL (its schema must be empty),
+    /// or a SQLite path or URL [default: a fresh SQLite file in a temporary folder].
+    #[arg(long)]
+    database: Option<String>,
+    /// Service processes sharing the database (only 1 until several processes
+    /// can share one log sequencer).
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// Driver visits in flight at once.
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Keep the SQLite file and keys here instead of a temporary folder.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// The transparency log: durable appends per second as a ratio to bare
@@ -524,6 +553,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options =
                 doorman_cli::bench_audit::AuditBenchOptions { entries, batch, proof_size, iterations, database };
             doorman_cli::bench_audit::audit(options, &mut std::io::stdout()).await
+        }
+        Command::Simulate(a) => {
+            init_logs("error");
+            use std::io::IsTerminal;
+            let options = doorman_cli::simulate::SimulateOptions {
+                buildings: a.buildings,
+                parcels: a.parcels,
+                database: a.database,
+                processes: a.processes,
+                concurrency: a.concurrency,
+                data_dir: a.data_dir,
+                progress: std::io::stderr().is_terminal(),
+            };
+            doorman_cli::simulate::run(options, &mut std::io::stdout()).await.map(drop)
         }
         Command::Lock(a) => {
             init_logs("info,rumqttd=warn");

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use doorman_domain::Clock;
 use doorman_fleet::LockHealth;
-use doorman_lock::{BoltState, DoorState, Effects, FileStorage, Health, Lock, LockConfig, Outcome};
+use doorman_lock::{
+    BoltState, DoorState, Effects, FileStorage, Health, Lock, LockConfig, LockStorage, MemoryStorage, Outcome,
+};
 use doorman_protocol::{
     KeyUpdateApplied, KeyUpdateError, LockDevicePublicKey, LockId, Nonce, RevocationApplied, RevocationError,
     SignedChallenge,
@@ -19,8 +21,35 @@ use tokio::sync::Notify;
 use crate::provisioning::LockBundle;
 use crate::DeviceError;
 
+/// Where a simulated lock keeps its snapshot: a file (`doorman lock run`,
+/// which survives restarts) or memory (the city simulation's thousands of
+/// locks, which would otherwise fsync a file at every event).
+#[derive(Debug)]
+enum Snapshot {
+    File(FileStorage),
+    Memory(MemoryStorage),
+}
+
+impl LockStorage for Snapshot {
+    type Error = std::io::Error;
+
+    fn load(&mut self) -> Result<Option<Vec<u8>>, std::io::Error> {
+        match self {
+            Snapshot::File(f) => f.load(),
+            Snapshot::Memory(m) => m.load().map_err(std::io::Error::other),
+        }
+    }
+
+    fn store(&mut self, parts: &[&[u8]]) -> Result<(), std::io::Error> {
+        match self {
+            Snapshot::File(f) => f.store(parts),
+            Snapshot::Memory(m) => m.store(parts).map_err(std::io::Error::other),
+        }
+    }
+}
+
 struct State {
-    lock: Lock<FileStorage>,
+    lock: Lock<Snapshot>,
     camera_jammed: bool,
     battery_percent: u8,
     clips: u64,
@@ -80,10 +109,25 @@ impl SimLock {
         state_dir: &Path,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, DeviceError> {
+        let storage = FileStorage::new(state_dir.join(format!("{}.state", bundle.lock_id)));
+        Self::open_on(bundle, config, Snapshot::File(storage), clock)
+    }
+
+    /// A lock provisioned from `bundle` whose state lives in memory only
+    /// (lost with the process): for simulations of many locks.
+    pub fn in_memory(bundle: &LockBundle, config: LockConfig, clock: Arc<dyn Clock>) -> Result<Arc<Self>, DeviceError> {
+        Self::open_on(bundle, config, Snapshot::Memory(MemoryStorage::new()), clock)
+    }
+
+    fn open_on(
+        bundle: &LockBundle,
+        config: LockConfig,
+        storage: Snapshot,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Self>, DeviceError> {
         let identity = bundle.identity()?;
         let lock_id = identity.lock_id;
         let keypad = identity.door_code_secret.is_some();
-        let storage = FileStorage::new(state_dir.join(format!("{}.state", bundle.lock_id)));
         let lock = Lock::open_or_provision(identity, &bundle.trusted()?, config, storage, now(clock.as_ref()))?;
         let device_public = lock.device_public_key();
         let state = State {
@@ -125,7 +169,7 @@ impl SimLock {
     /// waits for a change (the MQTT agent publishes new events, tests wait on health).
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Lock<FileStorage>, u64) -> Result<(T, Effects), doorman_lock::LockError>,
+        f: impl FnOnce(&mut Lock<Snapshot>, u64) -> Result<(T, Effects), doorman_lock::LockError>,
     ) -> Result<T, DeviceError> {
         let t = self.now();
         let value = {

@@ -84,17 +84,21 @@ impl Stopwatch {
 impl Metrics {
     pub fn new() -> Self {
         let builder = PrometheusBuilder::new();
-        let recorder = match builder.set_buckets_for_metric(Matcher::Full(ACCESS_DURATION.into()), ACCESS_DURATION_BUCKETS)
-        {
-            Ok(b) => b.build_recorder(),
-            // Only an empty bucket list is refused; ours is not.
-            Err(_) => PrometheusBuilder::new().build_recorder(),
-        };
+        let recorder =
+            match builder.set_buckets_for_metric(Matcher::Full(ACCESS_DURATION.into()), ACCESS_DURATION_BUCKETS) {
+                Ok(b) => b.build_recorder(),
+                // Only an empty bucket list is refused; ours is not.
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
         let metrics = Metrics { recorder };
         metrics.with(|| {
             metrics::describe_counter!(HTTP_REQUESTS, "HTTP answers by method, route template and status");
             metrics::describe_counter!(ACCESS_REQUESTS, "access requests by outcome (granted, refused, error)");
-            metrics::describe_histogram!(ACCESS_DURATION, metrics::Unit::Seconds, "the service's time per access request");
+            metrics::describe_histogram!(
+                ACCESS_DURATION,
+                metrics::Unit::Seconds,
+                "the service's time per access request"
+            );
             metrics::describe_counter!(REFUSALS, "recorded access refusals by reason");
             metrics::describe_gauge!("doorman_log_entries", "entries committed to the transparency log");
             metrics::describe_gauge!("doorman_log_checkpoint_size", "entries covered by the latest signed checkpoint");

@@ -40,6 +40,7 @@ mod passkeys;
 mod refusals;
 mod scale;
 mod soft_passkey;
+mod simulate;
 mod structure;
 mod tenancy;
 mod testkit;

@@ -48,7 +48,9 @@ impl Scrape {
                     assert!(found, "the reference parser read {name} {labels:?} {value}, the client {ours:?}");
                 }
             }
-            None => eprintln!("prometheus_client (Python) is not installed: the text is checked by the client's reader only"),
+            None => eprintln!(
+                "prometheus_client (Python) is not installed: the text is checked by the client's reader only"
+            ),
         }
         Ok(Scrape(ours))
     }
@@ -125,7 +127,9 @@ pub async fn metrics_count_what_happened_in_the_text_format(kit: &Kit) -> anyhow
     assert_eq!(m.value("doorman_http_requests_total", &[("route", route), ("status", "201")]), 1.0);
     assert_eq!(m.value("doorman_http_requests_total", &[("route", route), ("status", "403")]), 3.0);
     assert_eq!(m.value("doorman_http_requests_total", &[("route", route), ("status", "404")]), 1.0);
-    assert!(m.value("doorman_http_requests_total", &[("route", "/v1/properties/{property_id}/access-requests")]) >= 4.0);
+    assert!(
+        m.value("doorman_http_requests_total", &[("route", "/v1/properties/{property_id}/access-requests")]) >= 4.0
+    );
     assert!(!text.contains(&b.property.id.to_string()), "no raw path (no id) in a label");
     assert_eq!(m.value("doorman_http_requests_total", &[("route", "/metrics"), ("status", "200")]), 1.0);
 
@@ -152,6 +156,10 @@ pub async fn metrics_count_what_happened_in_the_text_format(kit: &Kit) -> anyhow
     Scrape::parse(&scraper.metrics().await?)?;
     expect_error(b.rosa.metrics().await, StatusCode::FORBIDDEN, "forbidden");
     expect_error(kit.anon.metrics().await, StatusCode::UNAUTHORIZED, "unauthenticated");
-    expect_error(kit.anon.with_token("scraper-token-wrong").metrics().await, StatusCode::UNAUTHORIZED, "unauthenticated");
+    expect_error(
+        kit.anon.with_token("scraper-token-wrong").metrics().await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    );
     Ok(())
 }
