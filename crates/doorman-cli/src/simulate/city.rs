@@ -215,7 +215,7 @@ async fn building(
             SetTenantNotice { text: "Couriers may open the street door for one delivery.".into(), live_from: None };
         manager.set_tenant_notice(property.id, &notice).await?;
     }
-    let resident = match (b % RESIDENT_EVERY == 0, units.first()) {
+    let resident = match (b.is_multiple_of(RESIDENT_EVERY), units.first()) {
         (true, Some(unit)) => {
             // The resident's own door (unlocked), behind the street door: what a guest pass opens the way to.
             let own = CreateAccessPoint {

@@ -300,11 +300,11 @@ async fn happenings(day: &Day, minute: u32) -> anyhow::Result<()> {
     for (b, building) in city.buildings.iter().enumerate() {
         let Some(resident) = &building.resident else { continue };
         let unit = *building.units.first().context("a unit")?;
-        if b % BLOCK_EVERY == 0 && minute == 11 * 60 {
+        if b.is_multiple_of(BLOCK_EVERY) && minute == 11 * 60 {
             resident.block(unit, &CreateBlock { until: None, reason: Some("away".into()) }).await?;
             day.tally.blocks.fetch_add(1, Ordering::Relaxed);
         }
-        if b % BLOCK_EVERY == 0 && minute == 13 * 60 {
+        if b.is_multiple_of(BLOCK_EVERY) && minute == 13 * 60 {
             resident.unblock(unit).await?;
             day.tally.unblocks.fetch_add(1, Ordering::Relaxed);
         }
@@ -320,7 +320,7 @@ async fn happenings(day: &Day, minute: u32) -> anyhow::Result<()> {
             let scheduled = resident.schedule_return(unit, &req).await.context("scheduling a return")?;
             day.returns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(b, scheduled);
         }
-        if b % GUEST_EVERY == 0 && minute == 15 * 60 {
+        if b.is_multiple_of(GUEST_EVERY) && minute == 15 * 60 {
             guest_visit(day, b, resident, unit, now).await?;
         }
     }
