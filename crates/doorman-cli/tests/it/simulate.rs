@@ -52,14 +52,20 @@ async fn a_small_day(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulate_a_small_city_day_sqlite() -> anyhow::Result<()> {
-    a_small_day(Backend::Sqlite).await
+// `sqlite::` and `postgres::` in the test's path, as the scenarios have: CI
+// runs the PostgreSQL half by that filter.
+mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simulate_a_small_city_day() -> anyhow::Result<()> {
+        super::a_small_day(crate::kit::Backend::Sqlite).await
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simulate_a_small_city_day_postgres() -> anyhow::Result<()> {
-    a_small_day(Backend::Postgres).await
+mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn simulate_a_small_city_day() -> anyhow::Result<()> {
+        super::a_small_day(crate::kit::Backend::Postgres).await
+    }
 }
 
 #[test]
