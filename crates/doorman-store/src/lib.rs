@@ -94,9 +94,11 @@ pub use delivery::{
     AccessContext, AccessContextQuery, AccessRequestFilter, DeliveryFilter, DeliveryStore, RevocationEvents,
 };
 pub use doors::{ClipFilter, ClipRecord, DoorEntry, DoorWrite, LockDoor, LockEventWrites, NewClip, StoredClip};
+pub use fleet::{
+    FleetStore, LockChainHead, LockFleetCounts, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent,
+};
 pub use mail::{LinkRedemption, MailAttempt, MailMessage, MailState, MailStore, SignInLink, EMAIL_SIGN_IN_TOKEN_LABEL};
 pub use naming::{NameQuery, NameRows, NamingStore};
-pub use fleet::{FleetStore, LockChainHead, LockFleetCounts, LockFleetRecord, LockGap, RevokedCredential, StoredLockEvent};
 pub use notify::{AttemptResult, DueDelivery, NewDelivery, NotifyStore};
 pub use passkeys::{CeremonyRecord, PasskeyRecord, PasskeyRemovalEvents, PasskeyStore, PasskeyUse};
 pub use postgres::PostgresStore;

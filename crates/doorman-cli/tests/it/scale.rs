@@ -405,7 +405,7 @@ pub async fn fleet_remote_unlocks_are_answered_by_whichever_process_the_lock_rea
         .filter_map(|e| doorman_domain::Event::from_bytes(&e.bytes).ok())
         .filter(|e| {
             matches!(e.kind, doorman_domain::EventKind::DoorUnlocked { lock_id, .. } if lock_id == lock)
-                && matches!(e.actor, Some(doorman_domain::Principal::Resident { .. }))
+                && matches!(e.actor, Some(doorman_domain::Actor::Principal(doorman_domain::Principal::Resident { .. })))
         })
         .count();
     assert_eq!(unlocked, UNLOCKS);
