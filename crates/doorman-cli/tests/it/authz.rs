@@ -458,6 +458,7 @@ pub async fn wrong_role_on_every_endpoint_family(kit: &Kit) -> anyhow::Result<()
         ("resident", Call::get(format!("/v1/units/{u}/residents"))),
         ("resident", Call::get(format!("/v1/units/{u}/invitations"))),
         ("resident", Call::post(format!("/v1/units/{u}/residents/{}/move-out", b.jun.id), &serde_json::json!({}))),
+        ("resident", Call::post(format!("/v1/units/{u}/residents/{}/reinvite", b.jun.id), &serde_json::json!({}))),
         ("driver", Call::patch(format!("/v1/drivers/{}", b.dana.id), &x.update_driver)),
         ("manager", Call::post(format!("/v1/deliveries/{d}/eta"), &x.eta)),
         ("manager", Call::post(format!("/v1/deliveries/{d}/cancel"), &serde_json::json!({}))),
