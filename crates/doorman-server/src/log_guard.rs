@@ -449,7 +449,8 @@ impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
     /// checkpoint `guard` remembers and the newest stored one, and halts
     /// the log (in `guard`) otherwise. Returns the latest checkpoint.
     pub async fn sequence_guarded(&self, guard: &LogGuard) -> ServiceResult<Option<StoredCheckpoint>> {
-        let halted = |why: &str| ServiceError::Internal(format!("the transparency log is halted: {why}"));
+        // A conflict with what the log signed before (its text is shown).
+        let halted = |why: &str| ServiceError::Conflict(format!("the transparency log is halted: {why}"));
         if let Some(why) = guard.halted() {
             return Err(halted(&why));
         }
