@@ -147,7 +147,12 @@ fn an_access_request_without_its_outcome_is_named() {
     let (property, delivery, driver) = (PropertyId::random(), DeliveryId::random(), DriverId::random());
     let refused = [
         event(EventKind::AccessRequested { request_id }, property, delivery, driver),
-        event(EventKind::AccessRefused { request_id, reason: RefusalReason::ParcelUnknown }, property, delivery, driver),
+        event(
+            EventKind::AccessRefused { request_id, reason: RefusalReason::ParcelUnknown },
+            property,
+            delivery,
+            driver,
+        ),
         event(EventKind::Unblocked, property, delivery, driver),
     ];
     let (_, bundle) = bundle_of(&refused, &signer);

@@ -581,9 +581,7 @@ impl crate::Service {
 
     /// The full integrity check of the stored log, against the checkpoint
     /// this service remembers; a problem halts the log.
-    pub async fn check_log(
-        &self,
-    ) -> Result<crate::log_guard::IntegritySummary, crate::log_guard::CheckFailure> {
+    pub async fn check_log(&self) -> Result<crate::log_guard::IntegritySummary, crate::log_guard::CheckFailure> {
         let remembered = self.log_guard.last();
         let outcome = self.audit_log().check_integrity(remembered.as_ref()).await;
         if let Err(crate::log_guard::CheckFailure::Problem(problem)) = &outcome {
@@ -934,6 +932,51 @@ mod tests {
         assert!(matches!(log.tile(&beyond.path()).await, Err(ServiceError::NotFound(_))));
         assert!(matches!(log.tile("tile/entries/000").await, Err(ServiceError::NotFound(_))));
         assert!(matches!(log.tile("tile/../../etc").await, Err(ServiceError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn the_integrity_check_names_the_first_rewritten_or_missing_entry() {
+        use crate::log_guard::{CheckFailure, LogGuard};
+        let store = MemoryLog::default();
+        let signer = LogSigner::new(ORIGIN, [3; 32]);
+        let log = AuditLog { store: &store, signer: &signer, now: 1_800_000_000 };
+        let guard = LogGuard::in_memory();
+        store.append_events(&(0..40).map(event).collect::<Vec<_>>()).await.unwrap();
+        log.sequence_guarded(&guard).await.unwrap();
+        store.append_events(&(40..300).map(event).collect::<Vec<_>>()).await.unwrap();
+        log.sequence_guarded(&guard).await.unwrap();
+        let summary = log.check_integrity(guard.last().as_ref()).await.unwrap();
+        assert_eq!((summary.size, summary.checkpoints, summary.remembered), (300, 2, Some(300)));
+        let first_bad = |outcome: Result<_, CheckFailure>| match outcome {
+            Err(CheckFailure::Problem(p)) => (p.index, p.message),
+            other => panic!("{other:?}"),
+        };
+
+        // An entry rewritten: its leaf no longer hashes to the stored one.
+        let original = store.inner.lock().unwrap().entries[17].clone();
+        store.inner.lock().unwrap().entries[17] = event(999).to_canonical_bytes();
+        let (index, message) = first_bad(log.check_integrity(None).await);
+        assert_eq!(index, Some(17), "{message}");
+        store.inner.lock().unwrap().entries[17] = original;
+        log.check_integrity(None).await.unwrap();
+
+        // A stored hash rewritten: the entry whose subtree it is, named.
+        let key = doorman_tlog::NodeId::new(1, 60).unwrap().stored_index();
+        let hash = store.inner.lock().unwrap().hashes[&key];
+        store.inner.lock().unwrap().hashes.insert(key, [9; 32]);
+        let (index, message) = first_bad(log.check_integrity(None).await);
+        assert_eq!(index, Some(121), "{message}");
+        store.inner.lock().unwrap().hashes.insert(key, hash);
+
+        // The newest checkpoint rolled back: the remembered one names it.
+        let remembered = guard.last().unwrap();
+        store.inner.lock().unwrap().checkpoints.remove(&300);
+        let (index, message) = first_bad(log.check_integrity(Some(&remembered)).await);
+        assert_eq!(index, Some(40), "{message}");
+        assert!(message.contains("rolled back"), "{message}");
+        let refused = log.sequence_guarded(&guard).await.unwrap_err().to_string();
+        assert!(refused.contains("rolled back"), "{refused}");
+        assert!(guard.halted().is_some());
     }
 
     /// Talks to a WitnessHost in process, as HTTP would.

@@ -228,10 +228,7 @@ enum Due {
 impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
     /// The full integrity check of the stored log (see the module
     /// documentation), against `remembered` too if given.
-    pub async fn check_integrity(
-        &self,
-        remembered: Option<&Remembered>,
-    ) -> Result<IntegritySummary, CheckFailure> {
+    pub async fn check_integrity(&self, remembered: Option<&Remembered>) -> Result<IntegritySummary, CheckFailure> {
         let key = self.signer.verifier_key()?;
         let latest = self.store.latest_checkpoint().await?;
         let size = latest.as_ref().map_or(0, |c| c.size);

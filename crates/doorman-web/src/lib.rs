@@ -223,10 +223,10 @@ async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
     match s.ready().await {
         Ok(()) => {
             {
-            // Reads are served either way; a halted log is said here.
-            let health = Health { status: "ready".into(), backend: s.backend().into(), log_halted: s.log_halted() };
-            (StatusCode::OK, Json(health)).into_response()
-        }
+                // Reads are served either way; a halted log is said here.
+                let health = Health { status: "ready".into(), backend: s.backend().into(), log_halted: s.log_halted() };
+                (StatusCode::OK, Json(health)).into_response()
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

@@ -968,8 +968,13 @@ pub async fn log_rollback_is_refused_not_forked(kit: &Kit) -> anyhow::Result<()>
 pub async fn tiles_and_checkpoint_carry_cache_headers(kit: &Kit) -> anyhow::Result<()> {
     let events: Vec<Event> = (0..300)
         .map(|i| {
-            new_event(EventKind::ConfigurationChanged { what: format!("change {i}") }, kit.now(), Scope::default(), None)
-                .map_err(|e| anyhow::anyhow!("{e}"))
+            new_event(
+                EventKind::ConfigurationChanged { what: format!("change {i}") },
+                kit.now(),
+                Scope::default(),
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))
         })
         .collect::<anyhow::Result<_>>()?;
     kit.store().append_events(&events).await?;
