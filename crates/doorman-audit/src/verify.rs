@@ -281,10 +281,8 @@ fn check_outcomes(decoded: &[Decoded], size: u64, report: &mut Report) {
             EventKind::AccessGranted { request_id, .. } | EventKind::AccessRefused { request_id, .. } => {
                 answered.insert(*request_id);
             }
-            EventKind::AccessRequested { request_id } => {
-                if !answered.contains(request_id) && d.index + 1 < size {
-                    report.problem(ProblemKind::RequestWithoutOutcome { index: d.index, request: *request_id });
-                }
+            EventKind::AccessRequested { request_id } if !answered.contains(request_id) && d.index + 1 < size => {
+                report.problem(ProblemKind::RequestWithoutOutcome { index: d.index, request: *request_id });
             }
             _ => {}
         }

@@ -856,7 +856,7 @@ async fn restarted(kit: &Kit, memory: Option<&std::path::Path>) -> anyhow::Resul
 /// `/readyz` of a running service: ready (reads go on), and why its log is
 /// halted, if it is.
 async fn halted(running: &doorman_cli::app::Running) -> anyhow::Result<Option<String>> {
-    let health = doorman_client::Client::new(&running.url()).health().await?;
+    let health = doorman_client::Client::new(running.url()).health().await?;
     assert_eq!(health.status, "ready");
     Ok(health.log_halted)
 }
@@ -890,7 +890,7 @@ pub async fn log_rows_deleted_in_the_database_are_found(kit: &Kit) -> anyhow::Re
     let refused = again.service.sequence_now().await.unwrap_err().to_string();
     assert!(refused.contains("halted"), "{refused}");
     assert_eq!(kit.store().latest_checkpoint().await?.map(|c| c.size), Some(before));
-    let served = doorman_client::Client::new(&again.url()).log_checkpoint().await?;
+    let served = doorman_client::Client::new(again.url()).log_checkpoint().await?;
     assert_eq!(Checkpoint::parse_text(Note::parse(served.as_bytes())?.text())?.size(), before);
     again.stop().await?;
 
