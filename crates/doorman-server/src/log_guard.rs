@@ -252,9 +252,8 @@ impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
                     Some(size),
                     format!(
                         "the log was rolled back: this service signed a checkpoint of size {}, but the newest one \
-                         in the database has size {size} (entries {size} to {} are gone)",
-                        r.size,
-                        r.size - 1
+                         in the database has size {size}",
+                        r.size
                     ),
                 ));
             }
