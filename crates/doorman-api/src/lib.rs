@@ -527,6 +527,12 @@ pub struct AuditConsistencyQuery {
 pub struct Health {
     pub status: String,
     pub backend: String,
+    /// Set when the transparency log is halted: the integrity check found a
+    /// problem, or the sequencer refused to sign a tree that does not extend
+    /// its last checkpoint. Reads are still served; no checkpoint is signed
+    /// until an operator acts (see `doorman audit check`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_halted: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -38,7 +38,9 @@
 //!    (a rollback), another tree of the same size (a fork) or one that does
 //!    not contain the old one (rewritten history) is named.
 //! 4. Each lock's events form one intact chain signed by its device key.
-//! 5. Each grant follows the access request it answers.
+//! 5. Each grant follows the access request it answers, and each access
+//!    request has its outcome (grant or refusal) after it: the service logs
+//!    the two together, so a lone request means an entry was removed.
 //!
 //! What was established is in [`Report::checked`] ([`Verified`]), each
 //! problem in [`Report::problems`] ([`ProblemKind`], with a stable

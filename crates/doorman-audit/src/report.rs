@@ -233,6 +233,14 @@ pub enum ProblemKind {
         /// The request it says it answers.
         request: AccessRequestId,
     },
+    /// An access request with no grant or refusal logged after it (the
+    /// service logs the two together: the outcome's entry was removed).
+    RequestWithoutOutcome {
+        /// The request's entry index.
+        index: u64,
+        /// The request.
+        request: AccessRequestId,
+    },
 }
 
 impl ProblemKind {
@@ -240,7 +248,8 @@ impl ProblemKind {
     /// `missing_cosignature`, `duplicate_entry`, `malformed_entry`,
     /// `not_included`, `undecodable_entry`, `previous_checkpoint`,
     /// `rollback`, `fork`, `inconsistent`, `missing_consistency_proof`,
-    /// `lock_key_missing`, `lock_chain`, `grant_without_request`.
+    /// `lock_key_missing`, `lock_chain`, `grant_without_request`,
+    /// `request_without_outcome`.
     pub fn code(&self) -> &'static str {
         match self {
             ProblemKind::Format { .. } => "format",
@@ -260,6 +269,7 @@ impl ProblemKind {
             | ProblemKind::LockCounterMismatch { .. }
             | ProblemKind::LockChainBroken { .. } => "lock_chain",
             ProblemKind::GrantWithoutRequest { .. } => "grant_without_request",
+            ProblemKind::RequestWithoutOutcome { .. } => "request_without_outcome",
         }
     }
 }
@@ -326,6 +336,11 @@ impl fmt::Display for ProblemKind {
                 f,
                 "entry {index}: grant {grant} answers access request {request}, which is not logged before it \
                  (for the same delivery and driver)"
+            ),
+            ProblemKind::RequestWithoutOutcome { index, request } => write!(
+                f,
+                "entry {index}: access request {request} has no grant or refusal after it (the service logs \
+                 both together: its outcome's entry is missing)"
             ),
         }
     }

@@ -4,7 +4,7 @@
 
 use doorman_api::{AuditConsistency, AuditEntry};
 use doorman_domain::{
-    serde_b64, AccessRequestId, DeliveryId, DriverId, DropSpotId, Event, EventKind, GrantId, PropertyId,
+    serde_b64, AccessRequestId, DeliveryId, DriverId, DropSpotId, Event, EventKind, GrantId, PropertyId, RefusalReason,
     EVENT_FORMAT_VERSION,
 };
 use doorman_tlog::{Checkpoint, Cosigner, MemoryTree, NoteSigner};
@@ -126,6 +126,37 @@ fn wrong_keys_edits_and_missing_requests_are_named() {
     let (_, without) = bundle_of(&events[1..], &signer);
     let report = verify(&without, &[signer.verifier_key()], None, &[]);
     assert!(report.has("grant_without_request"), "{}", report.render());
+}
+
+#[test]
+fn an_access_request_without_its_outcome_is_named() {
+    let signer = NoteSigner::from_seed(ORIGIN, [1; 32]).unwrap();
+    let events = request_and_grant();
+    // The grant removed from the log: the request has no outcome.
+    let (_, bundle) = bundle_of(&[events[0].clone(), events[2].clone()], &signer);
+    let report = verify(&bundle, &[signer.verifier_key()], None, &[]);
+    assert!(report.has("request_without_outcome"), "{}", report.render());
+    assert!(report.problems[0].message.starts_with("entry 0: access request"), "{}", report.render());
+    // A request that is the checkpoint's last entry may have its outcome
+    // just beyond it.
+    let (_, bundle) = bundle_of(&events[..1], &signer);
+    let report = verify(&bundle, &[signer.verifier_key()], None, &[]);
+    assert!(report.is_ok(), "{}", report.render());
+    // A refusal answers a request as a grant does.
+    let request_id = AccessRequestId::random();
+    let (property, delivery, driver) = (PropertyId::random(), DeliveryId::random(), DriverId::random());
+    let refused = [
+        event(EventKind::AccessRequested { request_id }, property, delivery, driver),
+        event(
+            EventKind::AccessRefused { request_id, reason: RefusalReason::ParcelUnknown },
+            property,
+            delivery,
+            driver,
+        ),
+        event(EventKind::Unblocked, property, delivery, driver),
+    ];
+    let (_, bundle) = bundle_of(&refused, &signer);
+    assert!(verify(&bundle, &[signer.verifier_key()], None, &[]).is_ok());
 }
 
 #[test]

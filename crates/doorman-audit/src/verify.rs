@@ -115,8 +115,10 @@ pub fn verify(bundle: &Bundle, log_keys: &[VerifierKey], previous: Option<&str>,
     // 4. Each lock's events form one intact signed chain.
     check_lock_chains(bundle, &decoded, &mut report);
 
-    // 5. Each grant answers an access request logged before it.
+    // 5. Each grant answers an access request logged before it, and each
+    // access request has its outcome (a grant or a refusal) after it.
     check_grants(&decoded, &mut report);
+    check_outcomes(&decoded, checkpoint.size(), &mut report);
     report.checkpoint = Some(checkpoint);
     report
 }
@@ -263,6 +265,26 @@ fn check_lock_chains(bundle: &Bundle, decoded: &[Decoded], report: &mut Report) 
         }
         if intact {
             report.checked.push(Verified::LockChainIntact { lock, events: events.len() });
+        }
+    }
+}
+
+/// Each access request in the bundle is followed by its outcome: the
+/// service logs a request and its grant or refusal in one transaction, as
+/// consecutive entries in the same scope, so whoever sees one sees both. A
+/// request that is the checkpoint's last entry may have its outcome just
+/// beyond it (a sequencing batch can end between the two): not a problem.
+fn check_outcomes(decoded: &[Decoded], size: u64, report: &mut Report) {
+    let mut answered = std::collections::BTreeSet::new();
+    for d in decoded.iter().rev() {
+        match &d.event.kind {
+            EventKind::AccessGranted { request_id, .. } | EventKind::AccessRefused { request_id, .. } => {
+                answered.insert(*request_id);
+            }
+            EventKind::AccessRequested { request_id } if !answered.contains(request_id) && d.index + 1 < size => {
+                report.problem(ProblemKind::RequestWithoutOutcome { index: d.index, request: *request_id });
+            }
+            _ => {}
         }
     }
 }

@@ -186,6 +186,10 @@ pub async fn open_service(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     let keys = custody.load_or_create(clock.now()).and_then(|f| f.ring()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let service = Arc::new(Service::new(store, clock, keys, config.service.clone()));
     service.attach_key_custody(custody);
+    service
+        .attach_log_memory(config.data_dir.join(doorman_server::log_guard::LOG_CHECKPOINT_FILE))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("reading the last signed checkpoint")?;
     let clips = doorman_server::clips::open_clip_store(&config.clip_store)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("opening the clip store")?;
@@ -252,9 +256,26 @@ pub async fn start_serving(
     // crash get their checkpoint now. This one run does not wait for the
     // sequencer seat (whose last holder's session may still be closing): a
     // run beside the sequencer's only takes its turn at the tree's row lock.
-    let latest = service.sequence_now().await.map_err(|e| anyhow::anyhow!("sequencing the audit log: {e}"))?;
-    if let Some(latest) = latest {
-        tracing::info!(size = latest.size, "audit log checkpoint");
+    // First the log's integrity check (doorman_server::log_guard): a
+    // problem halts the log (logged, and said on /readyz); the service
+    // still starts and serves reads, but signs nothing.
+    match service.check_log().await {
+        Ok(summary) => tracing::info!(
+            size = summary.size,
+            appended = summary.appended,
+            checkpoints = summary.checkpoints,
+            "audit log checked"
+        ),
+        Err(doorman_server::log_guard::CheckFailure::Problem(_)) => {}
+        Err(doorman_server::log_guard::CheckFailure::Service(e)) => {
+            anyhow::bail!("checking the audit log: {e}")
+        }
+    }
+    match service.sequence_now().await {
+        Ok(Some(latest)) => tracing::info!(size = latest.size, "audit log checkpoint"),
+        Ok(None) => {}
+        Err(_) if service.log_halted().is_some() => {}
+        Err(e) => anyhow::bail!("sequencing the audit log: {e}"),
     }
     let seat = Arc::new(tokio::sync::Mutex::new(service.sequencer_seat()));
     let log_task = log_interval.map(|interval| tokio::spawn(sequencer(service.clone(), seat.clone(), interval)));
@@ -354,6 +375,8 @@ async fn sequencer(service: Arc<Service>, seat: Arc<tokio::sync::Mutex<Sequencer
         }
         let latest = match service.sequence_now().await {
             Ok(latest) => latest,
+            // Halted: said once, when it happened, and on /readyz.
+            Err(_) if service.log_halted().is_some() => continue,
             Err(e) => {
                 tracing::warn!(error = ?e, "sequencing the audit log failed; retrying");
                 continue;

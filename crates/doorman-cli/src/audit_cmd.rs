@@ -89,3 +89,47 @@ pub fn run_verify(
     anyhow::ensure!(report.is_ok(), "the audit found {} problem(s)", report.problems.len());
     Ok(())
 }
+
+/// `doorman audit check`: the operator's full integrity check of the stored
+/// log, offline on the service's database and data folder (the service may
+/// be running): every entry from 0 with no hole, hashed again into the tree
+/// and compared with the stored hashes, every stored checkpoint signed by
+/// the log's key and equal to the rebuilt tree at its size, and the last
+/// checkpoint the service remembers (`DATA_DIR/log-checkpoint.txt`)
+/// extended. Prints what was checked, or the problem and the first bad
+/// entry index; fails on a problem.
+pub async fn run_check(config: &crate::config::Config, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    use doorman_server::log_guard::{CheckFailure, Remembered, LOG_CHECKPOINT_FILE};
+    let store = doorman_store::open(&config.database).await.context("opening the database")?;
+    let custody = doorman_server::KeyCustody::new(config.key_file.clone(), config.key_encryption.clone());
+    let (keys, _) = custody.load().map_err(|e| anyhow::anyhow!("{e}")).context("reading the key file")?;
+    let ring = keys.ring().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let signer = doorman_server::audit::LogSigner::with_signer(&config.service.log_origin, ring.log);
+    let remembered_file = config.data_dir.join(LOG_CHECKPOINT_FILE);
+    let remembered = Remembered::load(&remembered_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let now = doorman_domain::Clock::now(&crate::SystemClock);
+    let log = doorman_server::audit::AuditLog { store: store.as_ref(), signer: &signer, now };
+    match log.check_integrity(remembered.as_ref()).await {
+        Ok(summary) => {
+            writeln!(
+                out,
+                "log intact: {} entries rebuilt into the signed tree, {} checkpoints checked, {} entries appended \
+                 with no hole",
+                summary.size, summary.checkpoints, summary.appended
+            )?;
+            match summary.remembered {
+                Some(size) => writeln!(out, "it extends the last checkpoint the service signed (size {size})")?,
+                None => writeln!(out, "no remembered checkpoint in {}", remembered_file.display())?,
+            }
+            Ok(())
+        }
+        Err(CheckFailure::Problem(problem)) => {
+            match problem.index {
+                Some(index) => writeln!(out, "PROBLEM at entry {index}: {}", problem.message)?,
+                None => writeln!(out, "PROBLEM: {}", problem.message)?,
+            }
+            anyhow::bail!("the transparency log failed its integrity check")
+        }
+        Err(CheckFailure::Service(e)) => Err(anyhow::anyhow!("{e}")).context("reading the log"),
+    }
+}

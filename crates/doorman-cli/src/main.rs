@@ -195,6 +195,27 @@ enum AuditAction {
         #[arg(long)]
         since_checkpoint: Option<PathBuf>,
     },
+    /// The operator's integrity check of the stored log, on the service's
+    /// database and data folder: every entry against the stored tree, no
+    /// hole, every checkpoint signed and consistent, the last one the
+    /// service signed extended. Fails naming the first bad entry.
+    Check {
+        /// TOML configuration file (as `doorman serve`).
+        #[arg(long, env = "DOORMAN_CONFIG")]
+        config: Option<PathBuf>,
+        /// SQLite path or sqlite:// URL, or postgres:// URL.
+        #[arg(long, env = "DOORMAN_DATABASE")]
+        database: Option<String>,
+        /// The service's data folder (its key file and last signed checkpoint).
+        #[arg(long, env = "DOORMAN_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The service's key file [default: DATA_DIR/keys.json].
+        #[arg(long, env = "DOORMAN_KEY_FILE")]
+        key_file: Option<PathBuf>,
+        /// The log's origin, if not the default.
+        #[arg(long, env = "DOORMAN_LOG_ORIGIN")]
+        log_origin: Option<String>,
+    },
     /// Check a bundle offline: signatures, inclusion, consistency, lock event chains, grants.
     Verify {
         /// The bundle written by `doorman audit export`.
@@ -612,6 +633,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { action: AuditAction::Export { url, token, out, since_checkpoint } } => {
             doorman_cli::audit_cmd::run_export(&url, &token, &out, since_checkpoint.as_deref()).await
+        }
+        Command::Audit { action: AuditAction::Check { config, database, data_dir, key_file, log_origin } } => {
+            init_logs("warn");
+            let flags = doorman_cli::config::FileConfig {
+                database,
+                data_dir,
+                key_file,
+                log_origin,
+                key_encryption_key: std::env::var("DOORMAN_KEY_ENCRYPTION_KEY").ok(),
+                ..Default::default()
+            };
+            let config = Config::resolve(flags, config.as_ref())?;
+            doorman_cli::audit_cmd::run_check(&config, &mut std::io::stdout()).await
         }
         Command::Audit { action: AuditAction::Verify { bundle, log_keys, previous, witness_keys } } => {
             doorman_cli::audit_cmd::run_verify(&bundle, &log_keys, previous.as_deref(), &witness_keys)

@@ -55,7 +55,7 @@ pub const DEFAULT_LOG_ORIGIN: &str = "doorman.example/log";
 /// Most entries one sequencing transaction integrates.
 pub const SEQUENCE_BATCH: u32 = 4096;
 /// Most batches one [`AuditLog::sequence_now`] runs before it returns.
-const MAX_BATCHES_PER_RUN: usize = 256;
+pub(crate) const MAX_BATCHES_PER_RUN: usize = 256;
 /// Most entries one page of `GET /v1/audit/entries` holds.
 pub const MAX_ENTRIES_PAGE: u32 = 1000;
 
@@ -225,11 +225,39 @@ fn sign_checkpoint(
     Ok(note)
 }
 
-/// Grows the tree inside the store's sequencing transaction.
+/// Grows the tree inside the store's sequencing transaction, only from the
+/// tree of the checkpoint it `extends` (size and root; None: the empty
+/// tree, nothing signed yet).
 struct Sequencer<'a> {
     signer: &'a (std::sync::Arc<dyn Signer>, VerifierKey),
     origin: &'a str,
     now: i64,
+    extends: Option<(u64, [u8; 32])>,
+    /// Why the stored tree was not the one to extend, if it was not.
+    verdict: Mutex<Option<BatchError>>,
+}
+
+/// Why a sequencing batch signed nothing.
+#[derive(Debug)]
+pub(crate) enum BatchError {
+    /// The tree grew since the checkpoint to extend was read (another
+    /// process sequenced): read it again.
+    Moved,
+    /// The stored tree is not the signed one: signing would fork the log.
+    Refused(String),
+    Service(ServiceError),
+}
+
+impl Sequencer<'_> {
+    fn refuse(&self, verdict: BatchError) -> String {
+        let text = match &verdict {
+            BatchError::Moved => "the tree moved".to_string(),
+            BatchError::Refused(why) => why.clone(),
+            BatchError::Service(e) => e.to_string(),
+        };
+        *self.verdict.lock().unwrap_or_else(PoisonError::into_inner) = Some(verdict);
+        text
+    }
 }
 
 impl Integrator for Sequencer<'_> {
@@ -240,6 +268,22 @@ impl Integrator for Sequencer<'_> {
     fn integrate(&self, size: u64, frontier: &[[u8; 32]], entries: &[StoredEntry]) -> Result<Integration, String> {
         let hashes: Vec<Hash> = frontier.iter().map(|h| Hash::from_bytes(*h)).collect();
         let mut tree = Frontier::from_hashes(size, &hashes).map_err(|e| e.to_string())?;
+        let (signed, signed_root) = self.extends.unwrap_or((0, doorman_tlog::empty_tree_hash().0));
+        if size > signed {
+            return Err(self.refuse(BatchError::Moved));
+        }
+        if size < signed {
+            return Err(self.refuse(BatchError::Refused(format!(
+                "the stored tree has {size} entries, fewer than the {signed} of the last signed checkpoint: the \
+                 log was rolled back, and a new tree would fork from it"
+            ))));
+        }
+        if tree.root().0 != signed_root {
+            return Err(self.refuse(BatchError::Refused(format!(
+                "the stored tree of size {size} is not the one its signed checkpoint names (another root): its \
+                 stored hashes were changed"
+            ))));
+        }
         let mut written = Vec::with_capacity(entries.len() * 2 + 1);
         for entry in entries {
             let index = tree.append(&entry.bytes, &mut written).map_err(|e| e.to_string())?;
@@ -301,16 +345,28 @@ impl<S: AuditStore + ?Sized> AuditLog<'_, S> {
     /// Integrates every committed entry (in batches) and signs their
     /// checkpoint; signs the empty tree's on a fresh log. Returns the latest
     /// checkpoint.
+    /// Only extends the newest stored checkpoint, which must be signed by
+    /// the log (see [`AuditLog::sequence_guarded`], with nothing remembered
+    /// before this call).
     pub async fn sequence_now(&self) -> ServiceResult<Option<StoredCheckpoint>> {
-        let signer = self.signer.signer()?;
-        let sequencer = Sequencer { signer, origin: self.signer.origin(), now: self.now };
-        for _ in 0..MAX_BATCHES_PER_RUN {
-            match self.store.sequence(SEQUENCE_BATCH, &sequencer).await? {
-                Some(done) => tracing::debug!(size = done.size, from = done.previous, "checkpoint signed"),
-                None => break,
-            }
+        self.sequence_guarded(&crate::log_guard::LogGuard::in_memory()).await
+    }
+
+    /// One sequencing batch extending the checkpoint of `extends`.
+    pub(crate) async fn sequence_batch(
+        &self,
+        extends: Option<(u64, [u8; 32])>,
+    ) -> Result<Option<doorman_store::Sequenced>, BatchError> {
+        let signer = self.signer.signer().map_err(BatchError::Service)?;
+        let sequencer =
+            Sequencer { signer, origin: self.signer.origin(), now: self.now, extends, verdict: Mutex::new(None) };
+        match self.store.sequence(SEQUENCE_BATCH, &sequencer).await {
+            Ok(done) => Ok(done),
+            Err(e) => match sequencer.verdict.into_inner().unwrap_or_else(PoisonError::into_inner) {
+                Some(verdict) => Err(verdict),
+                None => Err(BatchError::Service(e.into())),
+            },
         }
-        Ok(self.store.latest_checkpoint().await?)
     }
 
     /// The checkpoint of `size`, or the latest (signing the first one if
@@ -501,7 +557,7 @@ impl crate::Service {
     /// that holds the [`Service::sequencer_seat`]). Returns the latest
     /// checkpoint.
     pub async fn sequence_now(&self) -> ServiceResult<Option<StoredCheckpoint>> {
-        let latest = self.audit_log().sequence_now().await?;
+        let latest = self.audit_log().sequence_guarded(&self.log_guard).await?;
         // New entries, maybe from another process: wake the feed's waiters.
         if let Some(size) = latest.as_ref().map(|c| c.size) {
             if self.sequenced.swap(size, std::sync::atomic::Ordering::Relaxed) != size {
@@ -509,6 +565,29 @@ impl crate::Service {
             }
         }
         Ok(latest)
+    }
+
+    /// Keeps the last signed checkpoint in `file` too (`doorman serve`: in
+    /// its data folder), and reads the one it holds: the sequencer then
+    /// refuses a tree that does not extend it, across restarts.
+    pub fn attach_log_memory(&self, file: std::path::PathBuf) -> ServiceResult<()> {
+        self.log_guard.attach_file(file).map_err(ServiceError::Internal)
+    }
+
+    /// Why the log is halted (the sequencer refuses to sign), if it is.
+    pub fn log_halted(&self) -> Option<String> {
+        self.log_guard.halted()
+    }
+
+    /// The full integrity check of the stored log, against the checkpoint
+    /// this service remembers; a problem halts the log.
+    pub async fn check_log(&self) -> Result<crate::log_guard::IntegritySummary, crate::log_guard::CheckFailure> {
+        let remembered = self.log_guard.last();
+        let outcome = self.audit_log().check_integrity(remembered.as_ref()).await;
+        if let Err(crate::log_guard::CheckFailure::Problem(problem)) = &outcome {
+            self.log_guard.halt(&problem.message);
+        }
+        outcome
     }
 
     /// Asks the configured witnesses to cosign the latest checkpoint.
@@ -764,6 +843,11 @@ mod tests {
             Ok(self.inner.lock().unwrap().checkpoints.get(&size).cloned())
         }
 
+        async fn checkpoints_from(&self, from: u64, limit: u32) -> StoreResult<Vec<StoredCheckpoint>> {
+            let inner = self.inner.lock().unwrap();
+            Ok(inner.checkpoints.range(from..).take(limit as usize).map(|(_, c)| c.clone()).collect())
+        }
+
         async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
             let inner = self.inner.lock().unwrap();
             keys.iter().map(|k| inner.hashes.get(k).copied().ok_or(StoreError::NotFound)).collect()
@@ -848,6 +932,51 @@ mod tests {
         assert!(matches!(log.tile(&beyond.path()).await, Err(ServiceError::NotFound(_))));
         assert!(matches!(log.tile("tile/entries/000").await, Err(ServiceError::NotFound(_))));
         assert!(matches!(log.tile("tile/../../etc").await, Err(ServiceError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn the_integrity_check_names_the_first_rewritten_or_missing_entry() {
+        use crate::log_guard::{CheckFailure, LogGuard};
+        let store = MemoryLog::default();
+        let signer = LogSigner::new(ORIGIN, [3; 32]);
+        let log = AuditLog { store: &store, signer: &signer, now: 1_800_000_000 };
+        let guard = LogGuard::in_memory();
+        store.append_events(&(0..40).map(event).collect::<Vec<_>>()).await.unwrap();
+        log.sequence_guarded(&guard).await.unwrap();
+        store.append_events(&(40..300).map(event).collect::<Vec<_>>()).await.unwrap();
+        log.sequence_guarded(&guard).await.unwrap();
+        let summary = log.check_integrity(guard.last().as_ref()).await.unwrap();
+        assert_eq!((summary.size, summary.checkpoints, summary.remembered), (300, 2, Some(300)));
+        let first_bad = |outcome: Result<_, CheckFailure>| match outcome {
+            Err(CheckFailure::Problem(p)) => (p.index, p.message),
+            other => panic!("{other:?}"),
+        };
+
+        // An entry rewritten: its leaf no longer hashes to the stored one.
+        let original = store.inner.lock().unwrap().entries[17].clone();
+        store.inner.lock().unwrap().entries[17] = event(999).to_canonical_bytes();
+        let (index, message) = first_bad(log.check_integrity(None).await);
+        assert_eq!(index, Some(17), "{message}");
+        store.inner.lock().unwrap().entries[17] = original;
+        log.check_integrity(None).await.unwrap();
+
+        // A stored hash rewritten: the entry whose subtree it is, named.
+        let key = doorman_tlog::NodeId::new(1, 60).unwrap().stored_index();
+        let hash = store.inner.lock().unwrap().hashes[&key];
+        store.inner.lock().unwrap().hashes.insert(key, [9; 32]);
+        let (index, message) = first_bad(log.check_integrity(None).await);
+        assert_eq!(index, Some(121), "{message}");
+        store.inner.lock().unwrap().hashes.insert(key, hash);
+
+        // The newest checkpoint rolled back: the remembered one names it.
+        let remembered = guard.last().unwrap();
+        store.inner.lock().unwrap().checkpoints.remove(&300);
+        let (index, message) = first_bad(log.check_integrity(Some(&remembered)).await);
+        assert_eq!(index, Some(40), "{message}");
+        assert!(message.contains("rolled back"), "{message}");
+        let refused = log.sequence_guarded(&guard).await.unwrap_err().to_string();
+        assert!(refused.contains("rolled back"), "{refused}");
+        assert!(guard.halted().is_some());
     }
 
     /// Talks to a WitnessHost in process, as HTTP would.

@@ -23,6 +23,7 @@ pub mod fleet;
 mod guests;
 pub mod issuing;
 pub mod keys;
+pub mod log_guard;
 pub mod mail;
 mod manager;
 pub mod metrics;
@@ -152,6 +153,9 @@ pub struct Service {
     /// The transparency log's key and what the witnesses last cosigned.
     log_signer: audit::LogSigner,
     witness_progress: audit::WitnessProgress,
+    /// The last checkpoint signed, outside the database, and whether the
+    /// log is halted (`log_guard`).
+    log_guard: log_guard::LogGuard,
     /// The fleet channel, once attached: revocations are pushed through it.
     fleet: std::sync::OnceLock<(doorman_fleet::FleetHandle, String)>,
     /// Mosquitto's files, kept up to date when an external Mosquitto is used.
@@ -194,6 +198,7 @@ impl Service {
             limiter,
             log_signer,
             witness_progress: audit::WitnessProgress::default(),
+            log_guard: log_guard::LogGuard::in_memory(),
             fleet: std::sync::OnceLock::new(),
             mosquitto: std::sync::OnceLock::new(),
             remote: fleet::RemoteUnlocks::new(),

@@ -165,6 +165,11 @@ pub trait AuditStore: Send + Sync {
     /// The checkpoint of this size, with its cosignatures.
     async fn checkpoint(&self, size: u64) -> StoreResult<Option<StoredCheckpoint>>;
 
+    /// The checkpoints of size `from` or more, smallest first, at most
+    /// `limit`, without their cosignatures (the log's integrity check walks
+    /// them beside the entries).
+    async fn checkpoints_from(&self, from: u64, limit: u32) -> StoreResult<Vec<StoredCheckpoint>>;
+
     /// The stored hashes under these keys, in the same order (a key may
     /// repeat). NotFound if any is missing.
     async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>>;
@@ -480,6 +485,23 @@ impl<B: Backend> AuditStore for B {
         checkpoint(&mut *self.read().await?, sql, &[to_i64(size, "tree size")?.into()]).await
     }
 
+    async fn checkpoints_from(&self, from: u64, limit: u32) -> StoreResult<Vec<StoredCheckpoint>> {
+        let sql = "SELECT size, root, note, signed_at FROM log_checkpoints WHERE size >= $1 ORDER BY size LIMIT $2";
+        let rows: Vec<(i64, (Hash, (String, i64)))> =
+            self.all(sql, &[to_i64(from, "tree size")?.into(), i64::from(limit).into()]).await?;
+        rows.into_iter()
+            .map(|(size, (root, (note, signed_at)))| {
+                Ok(StoredCheckpoint {
+                    size: to_u64(size, "checkpoint size")?,
+                    root: root.0,
+                    note,
+                    signed_at,
+                    cosignatures: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
     async fn log_hashes(&self, keys: &[u64]) -> StoreResult<Vec<[u8; 32]>> {
         read_hashes(&mut *self.read().await?, keys).await
     }
@@ -637,6 +659,9 @@ mod tests {
         assert_eq!((latest.size, latest.note.as_str()), (25, "size 25\n"));
         assert_eq!(store.checkpoint(10).await.unwrap().unwrap().size, 10);
         assert_eq!(store.checkpoint(11).await.unwrap(), None);
+        let sizes: Vec<u64> = store.checkpoints_from(5, 10).await.unwrap().iter().map(|c| c.size).collect();
+        assert_eq!(sizes, vec![10, 20, 25]);
+        assert_eq!(store.checkpoints_from(0, 2).await.unwrap().len(), 2);
 
         // Hashes come back in the order asked, repeats included.
         let hashes = store.log_hashes(&[3, 0, 3]).await.unwrap();

@@ -222,14 +222,18 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 async fn readyz(State(s): State<Arc<Service>>) -> impl IntoResponse {
     match s.ready().await {
         Ok(()) => {
-            (StatusCode::OK, Json(Health { status: "ready".into(), backend: s.backend().into() })).into_response()
+            {
+                // Reads are served either way; a halted log is said here.
+                let health = Health { status: "ready".into(), backend: s.backend().into(), log_halted: s.log_halted() };
+                (StatusCode::OK, Json(health)).into_response()
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(axum::http::header::RETRY_AFTER, doorman_server::RETRY_AFTER_UNAVAILABLE_S.to_string())],
-                Json(Health { status: "unavailable".into(), backend: s.backend().into() }),
+                Json(Health { status: "unavailable".into(), backend: s.backend().into(), log_halted: s.log_halted() }),
             )
                 .into_response()
         }

@@ -567,8 +567,20 @@ fn text_response(content_type: &'static str, body: impl Into<axum::body::Body>) 
 #[utoipa::path(get, path = "/log/checkpoint", tag = "audit", security(()),
     responses((status = 200, description = "the signed checkpoint", body = String, content_type = "text/plain; charset=utf-8")))]
 async fn log_checkpoint(State(s): S) -> ApiResult<Response> {
-    Ok(text_response("text/plain; charset=utf-8", s.log_checkpoint().await?))
+    let mut response = text_response("text/plain; charset=utf-8", s.log_checkpoint().await?);
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(CHECKPOINT_CACHE));
+    Ok(response)
 }
+
+/// `Cache-Control` of the checkpoint: it changes with every new signed
+/// tree, so a cache must ask again every time (C2SP tlog-tiles).
+pub const CHECKPOINT_CACHE: &str = "no-cache";
+/// `Cache-Control` of a full tile: its hashes never change (C2SP
+/// tlog-tiles: full tiles are immutable).
+pub const FULL_TILE_CACHE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of a partial tile (`.p/<W>`): it is replaced by a wider
+/// one, then by the full tile, as the tree grows; kept briefly only.
+pub const PARTIAL_TILE_CACHE: &str = "public, max-age=10";
 
 /// The log's verifier key (`origin+id+key`). Public; a verifier should get
 /// it from a channel it trusts, this only serves as a first contact.
@@ -587,7 +599,10 @@ async fn log_key(State(s): S) -> ApiResult<Response> {
     responses((status = 200, description = "the tile's hashes, 32 bytes each", body = Vec<u8>, content_type = "application/octet-stream")))]
 async fn log_tile(State(s): S, ApiPath(path): ApiPath<String>) -> ApiResult<Response> {
     let tile = s.log_tile(&format!("tile/{path}")).await?;
-    Ok(text_response("application/octet-stream", tile))
+    let cache = if path.contains(".p/") { PARTIAL_TILE_CACHE } else { FULL_TILE_CACHE };
+    let mut response = text_response("application/octet-stream", tile);
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache));
+    Ok(response)
 }
 
 /// The log entries the caller may see (a resident: their unit and their

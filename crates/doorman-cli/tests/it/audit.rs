@@ -36,6 +36,15 @@ pub async fn sequence(kit: &Kit) -> anyhow::Result<u64> {
     Ok(latest.context("a checkpoint")?.size)
 }
 
+/// An insider who holds the log's key and signs whatever the database
+/// holds: a service process over the same database that remembers nothing
+/// of what was signed before (the service itself refuses, see
+/// `log_rollback_is_refused_not_forked`); what readers then catch.
+pub async fn forger(kit: &Kit) -> anyhow::Result<std::sync::Arc<doorman_server::Service>> {
+    let store = doorman_store::open(&kit.database_url).await?;
+    doorman_cli::app::service_with(store, kit.clock.clone(), &kit.keys, kit.running.service.config().clone())
+}
+
 pub async fn export(client: &doorman_client::Client, since: Option<&str>) -> anyhow::Result<Bundle> {
     audit_cmd::export(client, since.map(String::from)).await
 }
@@ -428,7 +437,12 @@ pub async fn tampering_is_detected(kit: &Kit) -> anyhow::Result<()> {
     // the size of the one Jun kept and another root: a fork.
     db.set_entry(grant_row.idx, &forged.to_canonical_bytes()).await?;
     db.drop_tree().await?;
-    sequence(kit).await?;
+    // The service refuses to sign the rewritten tree; an insider with the
+    // key signs it anyway.
+    let refused = sequence(kit).await.unwrap_err().to_string();
+    assert!(refused.contains("rolled back or emptied"), "{refused}");
+    let forger = forger(kit).await?;
+    forger.sequence_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let alone = verify(kit, &export(jun, None).await?, None);
     assert!(alone.is_ok(), "alone, a rewritten log looks fine:\n{}", alone.render());
     let rewritten = export(jun, Some(&kept_checkpoint)).await?;
@@ -441,7 +455,7 @@ pub async fn tampering_is_detected(kit: &Kit) -> anyhow::Result<()> {
     // 6. ... and once the rewritten log has grown, it is not an extension of
     // what Jun kept.
     b.rosa.create_unit(b.property.id, "7G").await?;
-    sequence(kit).await?;
+    forger.sequence_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let grown = export(jun, Some(&kept_checkpoint)).await?;
     let report = verify(kit, &grown, Some(&kept_checkpoint));
     assert!(report.has("inconsistent"), "{}", report.render());
@@ -610,7 +624,8 @@ async fn witness_cosigns(backend: Backend) -> anyhow::Result<()> {
     changed.at -= 1;
     db.set_entry(0, &changed.to_canonical_bytes()).await?;
     db.drop_tree().await?;
-    assert_eq!(sequence(&kit).await?, grown);
+    let forged = forger(&kit).await?.sequence_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(forged.map(|c| c.size), Some(grown));
     let outcomes = service.publish_checkpoint(&http).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let refusal = outcomes[0].1.clone().unwrap_err();
     assert!(refusal.contains("409") && refusal.contains("fork"), "{refusal}");
@@ -805,4 +820,190 @@ async fn sqlite_killed_service_keeps_every_acknowledged_entry() -> anyhow::Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_service_keeps_every_acknowledged_entry() -> anyhow::Result<()> {
     killed_mid_burst(Backend::Postgres).await
+}
+
+// --- the log defends itself (issue 17, item 4) ----------------------------------
+
+/// Runs `doorman audit check` on the kit's database with its key file and
+/// `data_dir`: whether it succeeded, and what it printed.
+fn check_command(kit: &Kit, data_dir: &std::path::Path) -> anyhow::Result<(bool, String)> {
+    let key_file = data_dir.join("keys.json");
+    kit.keys.save(&key_file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["audit", "check", "--database", &kit.database_url])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--key-file")
+        .arg(&key_file)
+        .env_remove("DOORMAN_CONFIG")
+        .env_remove("DOORMAN_KEY_ENCRYPTION_KEY")
+        .output()?;
+    let printed = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    Ok((output.status.success(), printed))
+}
+
+/// The service started again on the same database and keys, as `doorman
+/// serve` starts (the integrity check first), remembering the last signed
+/// checkpoint in `memory` if given.
+async fn restarted(kit: &Kit, memory: Option<&std::path::Path>) -> anyhow::Result<doorman_cli::app::Running> {
+    let service = forger(kit).await?;
+    if let Some(file) = memory {
+        service.attach_log_memory(file.to_path_buf()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    doorman_cli::app::start_with(service, "127.0.0.1:0".parse()?, None).await
+}
+
+/// `/readyz` of a running service: ready (reads go on), and why its log is
+/// halted, if it is.
+async fn halted(running: &doorman_cli::app::Running) -> anyhow::Result<Option<String>> {
+    let health = doorman_client::Client::new(running.url()).health().await?;
+    assert_eq!(health.status, "ready");
+    Ok(health.log_halted)
+}
+
+pub async fn log_rows_deleted_in_the_database_are_found(kit: &Kit) -> anyhow::Result<()> {
+    let Story { b, granted, .. } = story(kit).await?;
+    sequence(kit).await?;
+    let data = crate::kit::TempDir::new("doorman-check")?;
+    let jun = &b.jun.client;
+    let kept = export(jun, None).await?.checkpoint;
+    let (ok, printed) = check_command(kit, data.path())?;
+    assert!(ok && printed.contains("log intact"), "{printed}");
+
+    // The grant's row deleted behind the service's back.
+    let (grant_idx, request_idx) = (granted.log_index, granted.log_index - 1);
+    let db = Db::open(kit).await?;
+    assert_eq!(db.execute(&format!("DELETE FROM log_entries WHERE idx = {grant_idx}")).await?, 1);
+    b.rosa.create_unit(b.property.id, "9Z").await?;
+
+    // The operator's check names it, and fails.
+    let (ok, printed) = check_command(kit, data.path())?;
+    assert!(!ok, "{printed}");
+    assert!(printed.contains(&format!("PROBLEM at entry {grant_idx}: entry {grant_idx} is missing")), "{printed}");
+
+    // The service started again finds it before it signs anything, says
+    // so on /readyz, keeps serving reads and signs nothing.
+    let before = kit.store().latest_checkpoint().await?.context("a checkpoint")?.size;
+    let again = restarted(kit, None).await?;
+    let why = halted(&again).await?.context("the log is halted")?;
+    assert!(why.contains(&format!("entry {grant_idx} is missing")), "{why}");
+    let refused = again.service.sequence_now().await.unwrap_err().to_string();
+    assert!(refused.contains("halted"), "{refused}");
+    assert_eq!(kit.store().latest_checkpoint().await?.map(|c| c.size), Some(before));
+    let served = doorman_client::Client::new(again.url()).log_checkpoint().await?;
+    assert_eq!(Checkpoint::parse_text(Note::parse(served.as_bytes())?.text())?.size(), before);
+    again.stop().await?;
+
+    // A reader's fresh export: the access request has no outcome.
+    let bundle = export(jun, Some(&kept)).await?;
+    let report = verify(kit, &bundle, Some(&kept));
+    assert!(report.has("request_without_outcome"), "{}", report.render());
+    assert!(
+        report.problems.iter().any(|p| p.message.starts_with(&format!("entry {request_idx}: access request"))),
+        "{}",
+        report.render()
+    );
+    let (ok, printed) = verify_command(kit, &bundle, Some(&kept))?;
+    assert!(!ok && printed.contains("PROBLEM [request_without_outcome]"), "{printed}");
+    Ok(())
+}
+
+pub async fn log_rollback_is_refused_not_forked(kit: &Kit) -> anyhow::Result<()> {
+    let data = crate::kit::TempDir::new("doorman-rollback")?;
+    let memory = data.path().join(doorman_server::log_guard::LOG_CHECKPOINT_FILE);
+    kit.running.service.attach_log_memory(memory.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let b = Building::seed(kit).await?;
+    let kept_size = sequence(kit).await?;
+    for name in ["1A", "1B", "1C"] {
+        b.rosa.create_unit(b.property.id, name).await?;
+    }
+    let signed = sequence(kit).await?;
+    assert!(signed > kept_size);
+    // The last signed checkpoint is kept outside the database.
+    let remembered = doorman_server::log_guard::Remembered::load(&memory).map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert_eq!(remembered.map(|r| r.size), Some(signed));
+
+    // The newest entries rolled back in the database, completely: entries,
+    // counter, tree, hashes, checkpoints; then new changes appended.
+    let db = Db::open(kit).await?;
+    let hashes = doorman_tlog::stored_hash_count(kept_size);
+    for sql in [
+        format!("DELETE FROM log_cosignatures WHERE size > {kept_size}"),
+        format!("DELETE FROM log_checkpoints WHERE size > {kept_size}"),
+        format!("DELETE FROM log_entries WHERE idx >= {kept_size}"),
+        format!("DELETE FROM log_hashes WHERE idx >= {hashes}"),
+        format!("UPDATE log_tree SET size = {kept_size}"),
+        format!("UPDATE log_counter SET next_index = {kept_size}"),
+    ] {
+        db.execute(&sql).await?;
+    }
+    for name in ["2A", "2B", "2C", "2D"] {
+        b.rosa.create_unit(b.property.id, name).await?;
+    }
+
+    // The sequencer refuses to sign the new tree, and stays halted.
+    let refused = sequence(kit).await.unwrap_err().to_string();
+    assert!(refused.contains("rolled back") && refused.contains(&format!("size {signed}")), "{refused}");
+    assert!(halted(&kit.running).await?.is_some_and(|why| why.contains("rolled back")));
+    assert!(sequence(kit).await.is_err());
+    assert_eq!(kit.store().latest_checkpoint().await?.map(|c| c.size), Some(kept_size));
+    // Reads go on: the checkpoint it can still stand behind.
+    let served = kit.anon.log_checkpoint().await?;
+    assert_eq!(Checkpoint::parse_text(Note::parse(served.as_bytes())?.text())?.size(), kept_size);
+
+    // Started again, it remembers what it signed.
+    let again = restarted(kit, Some(&memory)).await?;
+    let why = halted(&again).await?.context("the log is halted after a restart")?;
+    assert!(why.contains(&format!("signed a checkpoint of size {signed}")), "{why}");
+    assert!(again.service.sequence_now().await.is_err());
+    again.stop().await?;
+    assert_eq!(kit.store().latest_checkpoint().await?.map(|c| c.size), Some(kept_size));
+
+    // The operator's check says so, naming the first entry rolled back.
+    let (ok, printed) = check_command(kit, data.path())?;
+    assert!(!ok && printed.contains(&format!("PROBLEM at entry {kept_size}: the log was rolled back")), "{printed}");
+    Ok(())
+}
+
+pub async fn tiles_and_checkpoint_carry_cache_headers(kit: &Kit) -> anyhow::Result<()> {
+    let events: Vec<Event> = (0..300)
+        .map(|i| {
+            new_event(
+                EventKind::ConfigurationChanged { what: format!("change {i}") },
+                kit.now(),
+                Scope::default(),
+                None,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    kit.store().append_events(&events).await?;
+    let size = sequence(kit).await?;
+    assert!(size >= 300);
+    let http = reqwest::Client::new();
+    let base = kit.running.url();
+    let cache_control = |response: &reqwest::Response| {
+        response.headers().get(reqwest::header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).map(String::from)
+    };
+    let checkpoint = http.get(format!("{base}/log/checkpoint")).send().await?;
+    assert_eq!(checkpoint.status(), StatusCode::OK);
+    assert_eq!(cache_control(&checkpoint).as_deref(), Some("no-cache"));
+    // The first 256 leaves make a full tile: it never changes.
+    let full = http.get(format!("{base}/log/tile/0/000")).send().await?;
+    assert_eq!(full.status(), StatusCode::OK);
+    assert_eq!(cache_control(&full).as_deref(), Some("public, max-age=31536000, immutable"));
+    assert_eq!(full.bytes().await?.len(), 256 * 32);
+    // The rest, a partial tile, is replaced as the tree grows.
+    let width = size - 256;
+    let partial = http.get(format!("{base}/log/tile/0/001.p/{width}")).send().await?;
+    assert_eq!(partial.status(), StatusCode::OK);
+    assert_eq!(cache_control(&partial).as_deref(), Some("public, max-age=10"));
+    let level_one = http.get(format!("{base}/log/tile/1/000.p/1")).send().await?;
+    assert_eq!(level_one.status(), StatusCode::OK);
+    assert_eq!(cache_control(&level_one).as_deref(), Some("public, max-age=10"));
+    // A tile that does not exist is not cached as one.
+    let missing = http.get(format!("{base}/log/tile/0/999")).send().await?;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(cache_control(&missing), None);
+    Ok(())
 }

@@ -175,6 +175,10 @@ scenarios!(
     audit::lock_event_chains_are_checked,
     audit::key_rotation_is_logged,
     audit::a_checkpoint_kept_with_jq_verifies,
+    // the log defends itself against its own database
+    audit::log_rows_deleted_in_the_database_are_found,
+    audit::log_rollback_is_refused_not_forked,
+    audit::tiles_and_checkpoint_carry_cache_headers,
     // the lock fleet through the service, its store and a real broker
     // door events from lock events, the ajar alarm, camera clips
     doors::door_events_reach_the_right_principals_in_order,
