@@ -15,6 +15,7 @@
 mod access;
 mod audit;
 mod authz;
+mod bench;
 mod bad_input;
 mod browser_audit;
 mod browser_passkeys;
