@@ -73,6 +73,7 @@ pub mod mail;
 mod naming;
 pub mod notify;
 mod passkeys;
+pub mod pg_claims;
 pub mod postgres;
 mod property;
 mod records;
