@@ -17,14 +17,7 @@ pub fn table_rows() -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let ns = |ns: f64| micros(std::time::Duration::from_nanos(ns as u64));
     let mut rows = Vec::new();
     let [(lock, bare), formats @ ..] = PROTOCOL_ROWS;
-    rows.push(Row::new(
-        lock,
-        ns(f.full),
-        bare,
-        ns(f.base),
-        f.ratio,
-        &format!("<= {:.2}", protocol::TARGET_LOCK_RATIO),
-    ));
+    rows.push(Row::new(lock, ns(f.full), bare, ns(f.base), f.ratio, &format!("<= {:.2}", protocol::TARGET_LOCK_RATIO)));
     let doorman = f.rows.first().ok_or("no doorman row")?;
     for ((figure, baseline), other) in formats.iter().zip(f.rows.iter().skip(1)) {
         rows.push(Row::new(figure, ns(doorman.ns), baseline, ns(other.ns), doorman.ns / other.ns, ""));

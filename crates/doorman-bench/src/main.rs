@@ -48,7 +48,10 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(doorman_cli::bench::serve_child(&database, &key_file, &data_dir))
         }
         Which::All(args) => {
-            let args = TableArgs { database: args.database.or_else(|| std::env::var(doorman_cli::bench_table::POSTGRES_ENV).ok()), ..args };
+            let args = TableArgs {
+                database: args.database.or_else(|| std::env::var(doorman_cli::bench_table::POSTGRES_ENV).ok()),
+                ..args
+            };
             eprintln!("measuring the lock and the token formats ...");
             let protocol = doorman_bench::table_rows().map_err(|e| anyhow::anyhow!("{e}"))?;
             let exe = std::env::current_exe()?;

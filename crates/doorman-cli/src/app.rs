@@ -285,9 +285,8 @@ pub async fn start_serving_beside(
     });
     let (tx, rx) = oneshot::channel::<()>();
     // One listener: the API and, under /app/, the dashboard.
-    let router = doorman_web::router(service.clone())
-        .merge(doorman_dashboard::router(service.clone(), dashboard))
-        .merge(beside);
+    let router =
+        doorman_web::router(service.clone()).merge(doorman_dashboard::router(service.clone(), dashboard)).merge(beside);
     let router = doorman_web::metrics::counted(router, service.clone());
     let join = tokio::spawn(doorman_web::serve_router(listener, router, async move {
         let _ = rx.await;

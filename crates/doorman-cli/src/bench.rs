@@ -114,7 +114,10 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 /// A process's peak resident set size in KiB (`VmHWM` in `/proc/PID/status`).
 pub fn peak_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -156,8 +159,7 @@ where
         all.extend(w.await??);
     }
     let elapsed = start.elapsed();
-    let cpu_us =
-        before.zip(ticks(pids)).map(|(a, b)| b.saturating_sub(a) as f64 * 1e4 / count.max(1) as f64);
+    let cpu_us = before.zip(ticks(pids)).map(|(a, b)| b.saturating_sub(a) as f64 * 1e4 / count.max(1) as f64);
     all.sort();
     Ok(Measured {
         per_second: count as f64 / elapsed.as_secs_f64(),
@@ -424,7 +426,8 @@ async fn measure_in(opts: &BenchOptions, dir: &Path) -> anyhow::Result<AccessFig
     let peak = |pids: &[u32]| pids.iter().filter_map(|p| peak_kib(*p)).max();
     let bare_run = measure(opts.requests, opts.concurrency, &pids, bare(drivers.clone())).await?;
     let peak_kib_bare = peak(&pids);
-    let full_run = measure(opts.requests, opts.concurrency, &pids, full(drivers.clone(), requests.clone(), warmup)).await?;
+    let full_run =
+        measure(opts.requests, opts.concurrency, &pids, full(drivers.clone(), requests.clone(), warmup)).await?;
     let peak_kib_full = peak(&pids);
     for server in servers {
         server.stop()?;
@@ -441,10 +444,9 @@ pub async fn access(opts: BenchOptions, out: &mut impl Write) -> anyhow::Result<
         opts.requests, opts.concurrency, f.processes, f.place
     )?;
     writeln!(out, "\n{:<44} {:>10} {:>10} {:>10} {:>14}", "endpoint", "req/s", "p50 ms", "p99 ms", "server CPU µs")?;
-    for (name, m) in [
-        ("bare: sign one credential (baseline)", &f.bare),
-        ("POST /v1/access-requests (policy+store+sign)", &f.full),
-    ] {
+    for (name, m) in
+        [("bare: sign one credential (baseline)", &f.bare), ("POST /v1/access-requests (policy+store+sign)", &f.full)]
+    {
         let cpu = m.cpu_us.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
         writeln!(
             out,
@@ -458,7 +460,12 @@ pub async fn access(opts: BenchOptions, out: &mut impl Write) -> anyhow::Result<
     }
     writeln!(out, "\nratio full / bare = {:.2}", f.ratio())?;
     if let (Some(a), Some(b)) = (f.peak_kib_bare, f.peak_kib_full) {
-        writeln!(out, "peak resident memory of a server process: {} MiB after the bare side, {} MiB after the full side", a / 1024, b / 1024)?;
+        writeln!(
+            out,
+            "peak resident memory of a server process: {} MiB after the bare side, {} MiB after the full side",
+            a / 1024,
+            b / 1024
+        )?;
     }
     Ok(())
 }

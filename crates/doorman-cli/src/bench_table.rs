@@ -160,7 +160,11 @@ fn access_rows(rows: &mut Vec<Row>, what: &str, figures: Result<AccessFigures, S
 
 /// Measures every row but the protocol's (which the caller passes: `None`
 /// prints them as skipped) and returns them in the table's order.
-pub async fn measure(opts: &TableOptions, protocol: Option<Vec<Row>>, progress: &mut impl Write) -> anyhow::Result<Vec<Row>> {
+pub async fn measure(
+    opts: &TableOptions,
+    protocol: Option<Vec<Row>>,
+    progress: &mut impl Write,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = protocol.unwrap_or_else(|| {
         PROTOCOL_ROWS
             .iter()
@@ -255,8 +259,13 @@ pub async fn measure(opts: &TableOptions, protocol: Option<Vec<Row>>, progress: 
 /// Prints the table.
 pub fn print(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
     let w = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r).chars().count()).max().unwrap_or(0);
-    let (wf, wv, wb, wbv) = (w(|r| &r.figure).max(6), w(|r| &r.value).max(5), w(|r| &r.baseline).max(8), w(|r| &r.baseline_value).max(5));
-    writeln!(out, "{:<wf$}  {:>wv$}  {:<wb$}  {:>wbv$}  {:>6}  target", "figure", "value", "baseline", "value", "ratio")?;
+    let (wf, wv, wb, wbv) =
+        (w(|r| &r.figure).max(6), w(|r| &r.value).max(5), w(|r| &r.baseline).max(8), w(|r| &r.baseline_value).max(5));
+    writeln!(
+        out,
+        "{:<wf$}  {:>wv$}  {:<wb$}  {:>wbv$}  {:>6}  target",
+        "figure", "value", "baseline", "value", "ratio"
+    )?;
     for r in rows {
         match &r.ratio {
             Ok(ratio) => writeln!(
@@ -264,7 +273,11 @@ pub fn print(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
                 "{:<wf$}  {:>wv$}  {:<wb$}  {:>wbv$}  {:>6.2}  {}",
                 r.figure, r.value, r.baseline, r.baseline_value, ratio, r.target
             )?,
-            Err(why) => writeln!(out, "{:<wf$}  {:>wv$}  {:<wb$}  {:>wbv$}  {why}", r.figure, r.value, r.baseline, r.baseline_value)?,
+            Err(why) => writeln!(
+                out,
+                "{:<wf$}  {:>wv$}  {:<wb$}  {:>wbv$}  {why}",
+                r.figure, r.value, r.baseline, r.baseline_value
+            )?,
         }
     }
     Ok(())

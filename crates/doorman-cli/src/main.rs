@@ -581,9 +581,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { which: None, table } | Command::Bench { which: Some(BenchCommand::All(table)), .. } => {
             init_logs("warn");
             let options = table.options(doorman_cli::bench::server_command()?);
-            doorman_cli::bench_table::run(&options, None, &mut std::io::stdout(), &mut std::io::stderr()).await.map(drop)
+            doorman_cli::bench_table::run(&options, None, &mut std::io::stdout(), &mut std::io::stderr())
+                .await
+                .map(drop)
         }
-        Command::Bench { which: Some(BenchCommand::Audit { entries, batch, proof_size, iterations, database }), .. } => {
+        Command::Bench {
+            which: Some(BenchCommand::Audit { entries, batch, proof_size, iterations, database }),
+            ..
+        } => {
             init_logs("warn");
             let options =
                 doorman_cli::bench_audit::AuditBenchOptions { entries, batch, proof_size, iterations, database };

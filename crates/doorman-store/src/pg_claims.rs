@@ -120,8 +120,7 @@ async fn writer(pool: PgPool, limit: usize, mut rx: mpsc::UnboundedReceiver<Job>
             Err(Failed::Before(error)) => {
                 tracing::debug!(%error, claims = jobs.len(), "a group of claims failed; claiming each alone");
                 for job in jobs {
-                    let claimed =
-                        alone(&pool, &job.grant, &job.record, job.now, job.number_doors, &job.entries).await;
+                    let claimed = alone(&pool, &job.grant, &job.record, job.now, job.number_doors, &job.entries).await;
                     let _ = job.reply.send(claimed);
                 }
             }

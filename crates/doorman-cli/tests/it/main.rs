@@ -15,8 +15,8 @@
 mod access;
 mod audit;
 mod authz;
-mod bench;
 mod bad_input;
+mod bench;
 mod browser_audit;
 mod browser_passkeys;
 mod browser_resident;
