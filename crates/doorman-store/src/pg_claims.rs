@@ -12,11 +12,16 @@
 //! Each claim in a batch runs the same statements as alone
 //! (`delivery::claim_rows_in`: the delivery's row lock, the live-grant
 //! check, which sees the claims before it in the batch, the door numbers,
-//! the rows). If any statement of a batch fails (a deadlock with another
-//! process's batch, an unknown lock), nothing of it was written and each of
-//! its claims is run again alone, in a transaction of its own, so a claim
-//! gets the answer it would have had alone. A failed commit is answered as
-//! a failure to each claim (whether it committed is unknown).
+//! the rows), after the batch has locked all its deliveries' rows in one
+//! order (by id) that every process follows: two processes' batches that
+//! share parcels then take turns instead of deadlocking. If any statement
+//! of a batch fails (a deadlock with another process's batch over two
+//! locks' rows, an unknown lock), nothing of it was written and each of its
+//! claims is run again alone, in a transaction of its own, so a claim gets
+//! the answer it would have had alone; a claim alone that the database
+//! chose as a deadlock's victim is run again (up to [`DEADLOCK_RETRIES`]
+//! times). A failed commit is answered as a failure to each claim (whether
+//! it committed is unknown).
 
 use std::sync::OnceLock;
 
@@ -26,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{append_rows, EntryRow, LogIndex};
 use crate::delivery::{claim_in, claim_rows_in};
+use crate::exec::Exec;
 use crate::sqlx_exec::db_error;
 use crate::{StoreError, StoreResult};
 
@@ -34,6 +40,9 @@ use crate::{StoreError, StoreResult};
 pub const CLAIM_BATCH_ENV: &str = "DOORMAN_POSTGRES_CLAIM_BATCH";
 /// Claims per transaction unless [`CLAIM_BATCH_ENV`] says otherwise.
 pub const DEFAULT_CLAIM_BATCH: usize = 64;
+
+/// How many times a claim alone is run again after losing a deadlock.
+const DEADLOCK_RETRIES: usize = 5;
 
 type Claimed = StoreResult<Option<(Grant, Vec<LogIndex>)>>;
 
@@ -128,8 +137,31 @@ async fn writer(pool: PgPool, limit: usize, mut rx: mpsc::UnboundedReceiver<Job>
     }
 }
 
-/// One claim in a transaction of its own.
+/// PostgreSQL's "deadlock detected" (SQLSTATE 40P01): the victim's
+/// transaction was rolled back and may be run again.
+fn is_deadlock(error: &StoreError) -> bool {
+    matches!(error, StoreError::Backend(why) if why.contains("deadlock detected"))
+}
+
+/// One claim in a transaction of its own (again if it lost a deadlock).
 async fn alone(
+    pool: &PgPool,
+    grant: &Grant,
+    record: &AccessRequestRecord,
+    now: UnixSeconds,
+    number_doors: bool,
+    entries: &[EntryRow],
+) -> Claimed {
+    let mut tries = 0;
+    loop {
+        match once(pool, grant, record, now, number_doors, entries).await {
+            Err(error) if is_deadlock(&error) && tries < DEADLOCK_RETRIES => tries += 1,
+            claimed => return claimed,
+        }
+    }
+}
+
+async fn once(
     pool: &PgPool,
     grant: &Grant,
     record: &AccessRequestRecord,
@@ -160,6 +192,14 @@ enum Failed {
 /// Every claim of `jobs` in one transaction, their entries appended last.
 async fn together(pool: &PgPool, jobs: &[Job]) -> Result<Vec<Option<(Grant, Vec<LogIndex>)>>, Failed> {
     let mut tx = pool.begin().await.map_err(|e| Failed::Before(db_error(e)))?;
+    // Every delivery's row first, in one order for every process.
+    let mut deliveries: Vec<_> = jobs.iter().map(|job| job.grant.delivery_id).collect();
+    deliveries.sort_by_key(ToString::to_string);
+    deliveries.dedup();
+    for id in deliveries {
+        let lock = "SELECT id FROM deliveries WHERE id = $1 FOR UPDATE";
+        tx.fetch_optional::<()>(lock, &[id.into()]).await.map_err(Failed::Before)?;
+    }
     let mut claimed = Vec::with_capacity(jobs.len());
     for job in jobs {
         let grant = claim_rows_in(&mut *tx, &job.grant, &job.record, job.now, job.number_doors)
