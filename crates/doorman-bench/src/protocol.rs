@@ -159,21 +159,42 @@ fn handheld_signature(presentation: &[u8]) -> Res<Vec<u8>> {
     Ok(d.bytes()?.to_vec())
 }
 
-struct Row {
-    format: &'static str,
-    size: usize,
-    ns: f64,
-    note: &'static str,
+pub struct Row {
+    pub format: &'static str,
+    pub size: usize,
+    pub ns: f64,
+    pub note: &'static str,
 }
 
+/// Everything `protocol` measures.
+pub struct Figures {
+    /// The lock's full verify of a presentation, ns (median of rounds).
+    pub full: f64,
+    /// The bare signature checks it contains, ns.
+    pub base: f64,
+    /// The two verifications with keys already decoded, ns.
+    pub pre: f64,
+    /// Median of the paired rounds' ratios, and the fastest rounds' ratio.
+    pub ratio: f64,
+    pub ratio_min: f64,
+    pub credential_len: usize,
+    pub presentation_len: usize,
+    pub signed_len: usize,
+    /// The credential alone in each format: doorman first, then JWT,
+    /// PASETO and Biscuit.
+    pub rows: Vec<Row>,
+}
+
+pub const TARGET_LOCK_RATIO: f64 = TARGET_RATIO;
+
 pub fn run() {
-    if let Err(e) = run_inner() {
+    if let Err(e) = measure().and_then(|f| print(&f)) {
         eprintln!("doorman-bench protocol: {e}");
         std::process::exit(1);
     }
 }
 
-fn run_inner() -> Res<()> {
+pub fn measure() -> Res<Figures> {
     let f = fixture()?;
     let cfg = VerifyConfig::default();
     let c = claims(&f);
@@ -276,7 +297,21 @@ fn run_inner() -> Res<()> {
     rows.push(jwt_row(&f, &c, &aud_text)?);
     rows.push(paseto_row(&f, &c, &aud_text)?);
     rows.push(biscuit_row(&f, &c, &aud_text)?);
+    Ok(Figures {
+        full,
+        base,
+        pre,
+        ratio,
+        ratio_min,
+        credential_len: credential.len(),
+        presentation_len: presentation.len(),
+        signed_len: signed.len(),
+        rows,
+    })
+}
 
+fn print(f: &Figures) -> Res<()> {
+    let Figures { full, base, pre, ratio, ratio_min, credential_len, presentation_len, signed_len, ref rows } = *f;
     let met = |ok: bool| if ok { "met" } else { "NOT MET" };
     println!(
         "doorman-bench protocol: one run; times are medians of rounds of {BATCH} operations \
@@ -302,20 +337,20 @@ fn run_inner() -> Res<()> {
     println!("Sizes");
     println!(
         "  credential with a P-256 handheld key {:5} B   (target <= {TARGET_SIZE} B: {})",
-        credential.len(),
-        met(credential.len() <= TARGET_SIZE)
+        credential_len,
+        met(credential_len <= TARGET_SIZE)
     );
-    println!("  presentation (credential + counter + ES256 signature) {:5} B", presentation.len());
-    println!("  signed challenge                     {:5} B", signed.len());
+    println!("  presentation (credential + counter + ES256 signature) {presentation_len:5} B");
+    println!("  signed challenge                     {signed_len:5} B");
     println!("  persisted lock state                 {:5} B", LockState::ENCODED_LEN);
     println!();
     println!("The same claims (iss, aud, nbf, exp, iat, id, cnf key, delivery hash, sequence, epoch, uses),");
     println!("issuer signature + claim checks only (no proof of possession), Ed25519 signatures:");
     println!("  format                             size        verify   notes");
-    for r in &rows {
+    for r in rows {
         println!("  {:<30} {:>6} B {}   {}", r.format, r.size, us(r.ns), r.note);
     }
-    if ratio > TARGET_RATIO || credential.len() > TARGET_SIZE {
+    if ratio > TARGET_RATIO || credential_len > TARGET_SIZE {
         println!();
         println!("note: a target was not met in this run (see above)");
     }

@@ -243,6 +243,18 @@ pub async fn start_serving(
     log_interval: Option<Duration>,
     dashboard: doorman_dashboard::DashboardConfig,
 ) -> anyhow::Result<Running> {
+    start_serving_beside(service, listen, log_interval, dashboard, axum::Router::new()).await
+}
+
+/// [`start_serving`], with `beside` merged into the router (`doorman bench`
+/// serves its bare baseline endpoint from the same listener this way).
+pub async fn start_serving_beside(
+    service: Arc<Service>,
+    listen: SocketAddr,
+    log_interval: Option<Duration>,
+    dashboard: doorman_dashboard::DashboardConfig,
+    beside: axum::Router,
+) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let addr = listener.local_addr()?;
     // Passkeys answer to the public URL, or to http://localhost:PORT.
@@ -294,7 +306,8 @@ pub async fn start_serving(
     });
     let (tx, rx) = oneshot::channel::<()>();
     // One listener: the API and, under /app/, the dashboard.
-    let router = doorman_web::router(service.clone()).merge(doorman_dashboard::router(service.clone(), dashboard));
+    let router =
+        doorman_web::router(service.clone()).merge(doorman_dashboard::router(service.clone(), dashboard)).merge(beside);
     let router = doorman_web::metrics::counted(router, service.clone());
     let join = tokio::spawn(doorman_web::serve_router(listener, router, async move {
         let _ = rx.await;

@@ -1,24 +1,30 @@
-//! `doorman bench access`: access requests per second end to end over HTTP
-//! with durable SQLite, as a ratio to a bare endpoint of the same server that
-//! only signs a credential, both measured in the same run, with latency
-//! percentiles. The load comes from this process over loopback, the same for
-//! both, so the ratio is what the policy, the reads and the writes cost.
+//! `doorman bench access`: access grants per second end to end over HTTP, as
+//! a ratio to a bare endpoint of the same server processes that only signs a
+//! credential, both measured in the same run, with latency percentiles, the
+//! servers' CPU per request and their peak resident memory.
+//!
+//! The servers are real processes: `doorman bench serve-child` (hidden) is
+//! `doorman serve` with the baseline's route beside the API, so each of
+//! them also runs its log sequencer, webhook dispatcher and upkeep, as in
+//! production. One process on durable SQLite, or one or several processes
+//! on one PostgreSQL database (a fresh schema; the processes share it as in
+//! docs/SERVICE.md, "Several processes on one database"). The load comes
+//! from this process over loopback, spread over the server processes in
+//! turn, the same for both sides, so the ratio is what the policy, the
+//! reads and the writes cost.
 //!
 //! Requests per second is a capacity: both sides run with enough requests in
-//! flight (256 by default) to saturate the server. The bare side is
+//! flight (256 by default) to saturate the servers. The bare side is
 //! saturated from about 16 in flight; the full side needs more, because each
-//! of its requests also waits for its group's commit and WAL flush, when it
-//! uses no CPU. On a 2-core machine, at 128 in flight a quarter of the CPU
-//! stood idle (`perf sched`: the writer waiting for work, the async workers
-//! for responses, while the flusher waited for the disk's cache flush); 256
-//! in flight used nearly both cores and gained about a tenth, 512 little
-//! more. With few in flight that wait, not work, bounds it:
-//! `--concurrency 16` shows that regime, and its p99 is the figure a single
-//! driver feels.
-//!
+//! of its requests also waits for its commit, when it uses no CPU. With few
+//! in flight that wait, not work, bounds it: `--concurrency 16` shows that
+//! regime, and its p99 is the figure a single driver feels.
+
 #![allow(clippy::disallowed_methods)] // a benchmark measures wall time
 
-use std::io::Write;
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -38,56 +44,80 @@ use crate::{app, SystemClock};
 /// Where the bench building stands, and where its driver asks from.
 const BENCH_LOCATION: GeoPoint = GeoPoint { lat: 40.7, lon: -74.0 };
 
+/// Where the servers keep their data.
+#[derive(Clone, Debug)]
+pub enum BenchDatabase {
+    /// A fresh SQLite file (WAL, durable commits) in a temporary folder.
+    Sqlite,
+    /// A fresh schema in this PostgreSQL database.
+    Postgres(String),
+}
+
 pub struct BenchOptions {
     pub requests: usize,
     pub concurrency: usize,
+    pub database: BenchDatabase,
+    /// Server processes (more than one only on PostgreSQL).
+    pub processes: usize,
+    /// How to start a server process: a program and its first arguments, to
+    /// which `--database`, `--key-file` and `--data-dir` are added (see
+    /// [`server_command`]).
+    pub server: Vec<OsString>,
 }
 
-struct Measured {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-    /// This process's CPU time (all threads, user + system) per request, µs.
-    cpu_us: Option<f64>,
-    /// Bytes this process wrote per request: the WAL, checkpoints, and the
-    /// HTTP traffic both ways over loopback (the kernel counts every write).
-    written: Option<f64>,
+/// The command that starts a bench server from this executable: the
+/// `doorman` binary's hidden `bench serve-child`.
+pub fn server_command() -> anyhow::Result<Vec<OsString>> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    Ok(vec![exe.into_os_string(), "bench".into(), "serve-child".into()])
 }
 
-/// What the kernel counts for this process (Linux): CPU time in clock ticks
-/// (`/proc/self/stat`, utime + stime, 100 per second) and bytes written
-/// (`/proc/self/io`, `wchar`). Elsewhere, nothing.
-#[derive(Clone, Copy)]
-struct Counters {
-    cpu_ticks: Option<u64>,
-    written: Option<u64>,
+pub struct Measured {
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// The server processes' CPU time (user + system) per request, µs.
+    pub cpu_us: Option<f64>,
 }
 
-impl Counters {
-    fn read() -> Self {
-        let cpu_ticks = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
-            // Fields after the command name (which may hold spaces): state is
-            // field 3, utime field 14, stime field 15.
-            let rest = stat.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
-        });
-        let written = std::fs::read_to_string("/proc/self/io")
-            .ok()
-            .and_then(|io| io.lines().find_map(|line| line.strip_prefix("wchar:").and_then(|v| v.trim().parse().ok())));
-        Counters { cpu_ticks, written }
+/// One access figure: both sides and the servers' peak memory.
+pub struct AccessFigures {
+    pub place: String,
+    pub processes: usize,
+    pub bare: Measured,
+    pub full: Measured,
+    /// The largest peak resident set (VmHWM, KiB) of the server processes
+    /// after the bare side (baseline) and after the full side.
+    pub peak_kib_bare: Option<u64>,
+    pub peak_kib_full: Option<u64>,
+}
+
+impl AccessFigures {
+    pub fn ratio(&self) -> f64 {
+        self.full.per_second / self.bare.per_second
     }
+}
 
-    /// Per request since `start`: CPU µs and bytes written.
-    fn per_request(start: Counters, count: usize) -> (Option<f64>, Option<f64>) {
-        let end = Counters::read();
-        let n = count.max(1) as f64;
-        let cpu = start.cpu_ticks.zip(end.cpu_ticks).map(|(a, b)| b.saturating_sub(a) as f64 * 1e4 / n);
-        let written = start.written.zip(end.written).map(|(a, b)| b.saturating_sub(a) as f64 / n);
-        (cpu, written)
-    }
+/// CPU ticks (utime + stime, 100 per second) of a process, from
+/// `/proc/PID/stat` (Linux; elsewhere nothing).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): utime is field
+    // 14, stime field 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// A process's peak resident set size in KiB (`VmHWM` in `/proc/PID/status`).
+pub fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -95,15 +125,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted.get(i).copied().unwrap_or_default()
 }
 
-/// Runs `count` calls of `call(i)` with `concurrency` in flight.
-async fn measure<F, Fut>(count: usize, concurrency: usize, call: F) -> anyhow::Result<Measured>
+/// Runs `count` calls of `call(i)` with `concurrency` in flight; CPU is
+/// counted on the processes `pids`.
+async fn measure<F, Fut>(count: usize, concurrency: usize, pids: &[u32], call: F) -> anyhow::Result<Measured>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
 {
     let call = Arc::new(call);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counters = Counters::read();
+    let ticks = |pids: &[u32]| pids.iter().map(|p| cpu_ticks(*p)).sum::<Option<u64>>();
+    let before = ticks(pids);
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
@@ -127,24 +159,14 @@ where
         all.extend(w.await??);
     }
     let elapsed = start.elapsed();
-    let (cpu_us, written) = Counters::per_request(counters, count);
+    let cpu_us = before.zip(ticks(pids)).map(|(a, b)| b.saturating_sub(a) as f64 * 1e4 / count.max(1) as f64);
     all.sort();
     Ok(Measured {
         per_second: count as f64 / elapsed.as_secs_f64(),
         p50: percentile(&all, 0.50),
         p99: percentile(&all, 0.99),
         cpu_us,
-        written,
     })
-}
-
-struct Fixture {
-    driver: Client,
-    property: PropertyId,
-    handheld_b64: String,
-    handheld_sec1: Vec<u8>,
-    lock: LockId,
-    tracking: Vec<String>,
 }
 
 /// The benchmark's building: one door, one lock, one drop spot, one driver
@@ -169,45 +191,34 @@ fn site(parcels: usize) -> SiteSpec {
     SiteSpec::new("bench", "1").manager(ManagerSpec::new("bench manager").property(building)).carrier(carrier)
 }
 
-async fn seed(operator: &Client, parcels: usize, now: i64) -> anyhow::Result<Fixture> {
-    let seeded = doorman_testkit::seed(operator, &site(parcels), now).await?;
-    let driver = seeded.driver("bench driver")?;
-    let handheld_sec1 = driver.handheld.key.public_key().as_sec1_bytes().to_vec();
-    let building = seeded.property("bench building")?;
-    Ok(Fixture {
-        driver: driver.client.clone(),
-        property: building.property.id,
-        handheld_b64: driver.handheld.public_key_b64(),
-        handheld_sec1,
-        lock: building.lock("entrance")?.lock.id,
-        tracking: seeded.deliveries.iter().map(|d| d.tracking_number.clone()).collect(),
-    })
-}
-
-/// What the baseline signs for: the bench driver's handheld key and lock,
-/// known once the fixture is seeded.
-type SigningTarget = Arc<std::sync::OnceLock<(Vec<u8>, LockId)>>;
-
-/// The baseline: the same server, an endpoint that only signs one credential.
-fn bare_signing_route(service: Arc<Service>, target: SigningTarget) -> axum::Router {
+/// The baseline: an endpoint of the same server that only signs one
+/// credential (for a fixed handheld key and lock: what is signed does not
+/// change what signing costs).
+fn bare_signing_route(service: Arc<Service>) -> anyhow::Result<axum::Router> {
+    let handheld = doorman_protocol::HandheldKey::from_secret(&[0x15; 32])
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .public_key()
+        .as_sec1_bytes()
+        .to_vec();
+    let lock = LockId::random();
+    let handheld = Arc::new(handheld);
     let counter = Arc::new(std::sync::atomic::AtomicI64::new(1));
-    axum::Router::new().route(
+    Ok(axum::Router::new().route(
         "/bench/sign",
         post(move || {
-            let (service, target, counter) = (service.clone(), target.clone(), counter.clone());
+            let (service, handheld, counter) = (service.clone(), handheld.clone(), counter.clone());
             async move {
-                let (handheld, lock) = target.get().context("fixture not seeded").map_err(internal)?;
                 let now = service.now();
                 let sequence = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let cred = issuing::credential(
                     &service.keys(),
                     &service.config().issuer,
                     &issuing::CredentialParams {
-                        lock_id: *lock,
+                        lock_id: lock,
                         sequence,
                         cti: [7; 16],
                         delivery_hash: issuing::delivery_hash(&[1; 16], doorman_domain::DeliveryId::random()),
-                        handheld_key: handheld,
+                        handheld_key: &handheld,
                         issued_at: now,
                         expires_at: now + 300,
                     },
@@ -218,66 +229,164 @@ fn bare_signing_route(service: Arc<Service>, target: SigningTarget) -> axum::Rou
                 })))
             }
         }),
+    ))
+}
+
+/// `doorman bench serve-child`: `doorman serve` on `database` with the
+/// baseline's route beside the API. Prints the operator's token on the
+/// first start, then `doorman listening on URL`; stops (signing a last
+/// checkpoint) when its standard input closes or on Ctrl-C / SIGTERM.
+pub async fn serve_child(database: &str, key_file: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = doorman_store::open(database).await.context("opening the database")?;
+    let keys = KeyFile::load_or_create(key_file, clock.now()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = app::service_with(store, clock, &keys, ServiceConfig::default())?;
+    let beside = bare_signing_route(service.clone())?;
+    let listen: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+    let running = app::start_serving_beside(
+        service,
+        listen,
+        Some(app::DEFAULT_LOG_INTERVAL),
+        doorman_dashboard::DashboardConfig::default(),
+        beside,
     )
+    .await?;
+    if let Some(token) = &running.operator_token {
+        println!("{token}");
+    }
+    println!("doorman listening on {}", running.url());
+    std::io::stdout().flush()?;
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        let mut sink = String::new();
+        while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    tokio::select! {
+        _ = stdin_closed => {}
+        () = app::shutdown_signal() => {}
+    }
+    running.stop().await
 }
 
-fn internal(e: anyhow::Error) -> doorman_web::error::ApiError {
-    doorman_web::error::ApiError::from(doorman_server::ServiceError::Internal(e.to_string()))
+/// A bench server process; killed when dropped.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    operator_token: Option<String>,
 }
 
-pub async fn access(opts: BenchOptions, out: &mut impl Write) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("doorman-bench-{}", uuid::Uuid::new_v4()));
+impl Server {
+    fn start(command: &[OsString], database: &str, key_file: &Path, data_dir: &Path) -> anyhow::Result<Server> {
+        let (program, args) = command.split_first().context("no server command")?;
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .arg("--database")
+            .arg(database)
+            .arg("--key-file")
+            .arg(key_file)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("DOORMAN_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .context("starting a bench server")?;
+        let stdout = child.stdout.take().context("its output")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut operator_token = None;
+        loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("the bench server exited before listening");
+            };
+            let line = line?;
+            let line = line.trim();
+            if line.starts_with("dm_") {
+                operator_token = Some(line.to_string());
+            }
+            if let Some(rest) = line.strip_prefix("doorman listening on ") {
+                let url = rest.split_whitespace().next().context("an address")?.to_string();
+                std::thread::spawn(move || for _ in lines {});
+                return Ok(Server { child, url, operator_token });
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes its input (it signs a last checkpoint and exits), waits.
+    fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.child.stdin.take());
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Measures one access figure.
+pub async fn measure_access(opts: &BenchOptions) -> anyhow::Result<AccessFigures> {
+    let dir = std::env::temp_dir().join(format!("doorman-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    let result = access_in(&opts, &dir, out).await;
+    let result = measure_in(opts, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Write) -> anyhow::Result<()> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let now = clock.now();
-    let db = format!("sqlite://{}", dir.join("bench.db").display());
-    let store = doorman_store::open(&db).await?;
-    let keys = KeyFile::generate(now).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let service = app::service_with(store, clock, &keys, ServiceConfig::default())?;
-    let operator_token = service.bootstrap().await.map_err(|e| anyhow::anyhow!("{e}"))?.context("fresh database")?;
+async fn measure_in(opts: &BenchOptions, dir: &Path) -> anyhow::Result<AccessFigures> {
+    let processes = opts.processes.max(1);
+    let (database, place) = match &opts.database {
+        BenchDatabase::Sqlite => {
+            anyhow::ensure!(processes == 1, "several processes share a PostgreSQL database, not a SQLite file");
+            (format!("sqlite://{}", dir.join("bench.db").display()), "SQLite (WAL, durable commits)".to_string())
+        }
+        BenchDatabase::Postgres(url) => (
+            doorman_store::isolated_postgres_url(url).await.context("a fresh PostgreSQL schema")?,
+            "PostgreSQL (a fresh schema)".to_string(),
+        ),
+    };
+    let now = SystemClock.now();
+    let key_file = dir.join("keys.json");
+    KeyFile::generate(now).and_then(|k| k.save(&key_file)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut servers: Vec<Server> = Vec::new();
+    for i in 0..processes {
+        let data: PathBuf = dir.join(format!("process-{i}"));
+        servers.push(Server::start(&opts.server, &database, &key_file, &data)?);
+    }
+    let operator_token =
+        servers.first().and_then(|s| s.operator_token.clone()).context("the first server prints the operator token")?;
+    let pids: Vec<u32> = servers.iter().map(Server::pid).collect();
+    let anon: Vec<Client> = servers.iter().map(|s| Client::new(&s.url)).collect();
+    let first = anon.first().context("a server")?;
 
-    // One server, one listener: the API and the baseline route side by side.
-    let target: SigningTarget = Arc::default();
-    let app = doorman_web::router(service.clone()).merge(bare_signing_route(service.clone(), target.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
-            .await
-    });
-    let base = Client::new(format!("http://{addr}"));
     let warmup = opts.concurrency * 4;
-    let fx = seed(&base.with_token(&operator_token), opts.requests + warmup, now).await?;
-    let _ = target.set((fx.handheld_sec1.clone(), fx.lock));
-    let driver = fx.driver.clone();
-
-    writeln!(
-        out,
-        "doorman bench access: {} requests per side, {} in flight, SQLite (WAL) in {}",
-        opts.requests,
-        opts.concurrency,
-        dir.display()
-    )?;
+    let seeded = doorman_testkit::seed(&first.with_token(&operator_token), &site(opts.requests + warmup), now).await?;
+    let driver = seeded.driver("bench driver")?;
+    let building = seeded.property("bench building")?;
+    let drivers: Arc<Vec<Client>> = Arc::new(anon.iter().map(|c| c.with_token(&driver.token)).collect());
     let request = |t: &str| AccessRequest {
         tracking_number: t.to_string(),
-        property_id: fx.property,
-        handheld_public_key: fx.handheld_b64.clone(),
+        property_id: building.property.id,
+        handheld_public_key: driver.handheld.public_key_b64(),
         position: BENCH_LOCATION,
         drop_spot_id: None,
     };
     // Drivers scan parcels in route order, not in the order they were
     // created: the requests come in a random order (warm-up first).
-    let mut tracking = fx.tracking.clone();
+    let mut tracking: Vec<String> = seeded.deliveries.iter().map(|d| d.tracking_number.clone()).collect();
     if let Some(measured) = tracking.get_mut(warmup..) {
         use rand_core::RngCore;
         for i in (1..measured.len()).rev() {
@@ -287,58 +396,76 @@ async fn access_in(opts: &BenchOptions, dir: &std::path::Path, out: &mut impl Wr
     }
     let requests: Arc<Vec<AccessRequest>> = Arc::new(tracking.iter().map(|t| request(t)).collect());
 
-    // Warm both paths (connections, caches, page cache) before measuring.
-    let sign_client = driver.clone();
-    let bare = |c: Client| {
-        move |_i: usize| {
-            let c = c.clone();
+    let bare = |clients: Arc<Vec<Client>>| {
+        move |i: usize| {
+            let c = clients.get(i % clients.len()).cloned();
             async move {
+                let c = c.context("a client")?;
                 let (status, body) = c.send_raw(reqwest::Method::POST, "/bench/sign", None, None).await?;
                 anyhow::ensure!(status.is_success(), "bare endpoint answered {status}: {body}");
                 Ok(())
             }
         }
     };
-    let full = |c: Client, reqs: Arc<Vec<AccessRequest>>, offset: usize| {
+    let full = |clients: Arc<Vec<Client>>, reqs: Arc<Vec<AccessRequest>>, offset: usize| {
         move |i: usize| {
-            let (c, reqs) = (c.clone(), reqs.clone());
+            let c = clients.get(i % clients.len()).cloned();
+            let reqs = reqs.clone();
             async move {
+                let c = c.context("a client")?;
                 let r = reqs.get(offset + i).context("ran out of parcels")?;
                 c.request_access(r).await.context("access request")?;
                 Ok(())
             }
         }
     };
-    measure(warmup, opts.concurrency, bare(sign_client.clone())).await?;
-    measure(warmup, opts.concurrency, full(driver.clone(), requests.clone(), 0)).await?;
+    // Warm both paths (connections, caches, page cache) before measuring.
+    measure(warmup, opts.concurrency, &pids, bare(drivers.clone())).await?;
+    measure(warmup, opts.concurrency, &pids, full(drivers.clone(), requests.clone(), 0)).await?;
 
-    let baseline = measure(opts.requests, opts.concurrency, bare(sign_client.clone())).await?;
-    let full_run = measure(opts.requests, opts.concurrency, full(driver.clone(), requests.clone(), warmup)).await?;
+    let peak = |pids: &[u32]| pids.iter().filter_map(|p| peak_kib(*p)).max();
+    let bare_run = measure(opts.requests, opts.concurrency, &pids, bare(drivers.clone())).await?;
+    let peak_kib_bare = peak(&pids);
+    let full_run =
+        measure(opts.requests, opts.concurrency, &pids, full(drivers.clone(), requests.clone(), warmup)).await?;
+    let peak_kib_full = peak(&pids);
+    for server in servers {
+        server.stop()?;
+    }
+    Ok(AccessFigures { place, processes, bare: bare_run, full: full_run, peak_kib_bare, peak_kib_full })
+}
 
+/// `doorman bench access`: one figure, in detail.
+pub async fn access(opts: BenchOptions, out: &mut impl Write) -> anyhow::Result<()> {
+    let f = measure_access(&opts).await?;
     writeln!(
         out,
-        "\n{:<44} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "endpoint", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "bytes/req"
+        "doorman bench access: {} requests per side, {} in flight, {} server process(es) on {}",
+        opts.requests, opts.concurrency, f.processes, f.place
     )?;
-    for (name, m) in [
-        ("bare: sign one credential (baseline)", &baseline),
-        ("POST /v1/access-requests (policy+store+sign)", &full_run),
-    ] {
-        let or_dash = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
+    writeln!(out, "\n{:<44} {:>10} {:>10} {:>10} {:>14}", "endpoint", "req/s", "p50 ms", "p99 ms", "server CPU µs")?;
+    for (name, m) in
+        [("bare: sign one credential (baseline)", &f.bare), ("POST /v1/access-requests (policy+store+sign)", &f.full)]
+    {
+        let cpu = m.cpu_us.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
         writeln!(
             out,
-            "{:<44} {:>10.0} {:>10.2} {:>10.2} {:>10} {:>10}",
+            "{:<44} {:>10.0} {:>10.2} {:>10.2} {:>14}",
             name,
             m.per_second,
             m.p50.as_secs_f64() * 1e3,
             m.p99.as_secs_f64() * 1e3,
-            or_dash(m.cpu_us),
-            or_dash(m.written)
+            cpu
         )?;
     }
-    let ratio = full_run.per_second / baseline.per_second;
-    writeln!(out, "\nratio full / bare = {ratio:.2} (target >= 0.30)")?;
-    let _ = stop_tx.send(());
-    server.await??;
+    writeln!(out, "\nratio full / bare = {:.2}", f.ratio())?;
+    if let (Some(a), Some(b)) = (f.peak_kib_bare, f.peak_kib_full) {
+        writeln!(
+            out,
+            "peak resident memory of a server process: {} MiB after the bare side, {} MiB after the full side",
+            a / 1024,
+            b / 1024
+        )?;
+    }
     Ok(())
 }

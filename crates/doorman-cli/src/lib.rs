@@ -6,6 +6,7 @@ pub mod apply;
 pub mod audit_cmd;
 pub mod bench;
 pub mod bench_audit;
+pub mod bench_table;
 pub mod config;
 pub mod demo;
 pub mod lock_cmd;

@@ -107,10 +107,13 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Benchmarks that print ratios against a baseline measured in the same run.
+    /// Benchmarks that print ratios against a baseline measured in the same run;
+    /// with no subcommand, every figure in one table (see `bench all`).
     Bench {
         #[command(subcommand)]
-        which: BenchCommand,
+        which: Option<BenchCommand>,
+        #[command(flatten)]
+        table: doorman_cli::bench_table::TableArgs,
     },
     /// A city's day through the whole system: a service on a simulated clock, a
     /// city built through the API, drivers over HTTP, locks over MQTT; prints
@@ -396,6 +399,21 @@ struct SimulateArgs {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Every figure in one table, each beside its baseline measured in the
+    /// same run (the lock and token-format rows are doorman-bench's: `cargo
+    /// run --release -p doorman-bench` prints the same table with them).
+    All(doorman_cli::bench_table::TableArgs),
+    /// A bench server: `doorman serve` with the baseline's bare signing
+    /// endpoint beside the API (started by `bench access` and `bench`).
+    #[command(hide = true)]
+    ServeChild {
+        #[arg(long)]
+        database: String,
+        #[arg(long)]
+        key_file: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// The transparency log: durable appends per second as a ratio to bare
     /// batched inserts of the same bytes (same database, same run), and
     /// proof times at 10^8 entries.
@@ -426,6 +444,12 @@ enum BenchCommand {
         /// in flight a durable commit's latency, not work, bounds the full path).
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
+        /// Measure on this PostgreSQL server (a fresh schema) instead of a SQLite file.
+        #[arg(long)]
+        database: Option<String>,
+        /// Server processes sharing the database (PostgreSQL only).
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
     },
 }
 
@@ -561,15 +585,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logs("warn");
             demo::run(&mut std::io::stdout()).await
         }
-        Command::Bench { which: BenchCommand::Access { requests, concurrency } } => {
+        Command::Bench { which: Some(BenchCommand::Access { requests, concurrency, database, processes }), .. } => {
             init_logs("warn");
-            doorman_cli::bench::access(
-                doorman_cli::bench::BenchOptions { requests, concurrency },
-                &mut std::io::stdout(),
-            )
-            .await
+            let database = match database {
+                Some(url) => doorman_cli::bench::BenchDatabase::Postgres(url),
+                None => doorman_cli::bench::BenchDatabase::Sqlite,
+            };
+            let server = doorman_cli::bench::server_command()?;
+            let options = doorman_cli::bench::BenchOptions { requests, concurrency, database, processes, server };
+            doorman_cli::bench::access(options, &mut std::io::stdout()).await
         }
-        Command::Bench { which: BenchCommand::Audit { entries, batch, proof_size, iterations, database } } => {
+        Command::Bench { which: Some(BenchCommand::ServeChild { database, key_file, data_dir }), .. } => {
+            init_logs("warn");
+            doorman_cli::bench::serve_child(&database, &key_file, &data_dir).await
+        }
+        Command::Bench { which: None, table } | Command::Bench { which: Some(BenchCommand::All(table)), .. } => {
+            init_logs("warn");
+            let options = table.options(doorman_cli::bench::server_command()?);
+            doorman_cli::bench_table::run(&options, None, &mut std::io::stdout(), &mut std::io::stderr())
+                .await
+                .map(drop)
+        }
+        Command::Bench {
+            which: Some(BenchCommand::Audit { entries, batch, proof_size, iterations, database }),
+            ..
+        } => {
             init_logs("warn");
             let options =
                 doorman_cli::bench_audit::AuditBenchOptions { entries, batch, proof_size, iterations, database };

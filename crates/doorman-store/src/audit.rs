@@ -184,6 +184,7 @@ pub trait AuditStore: Send + Sync {
 }
 
 /// An event as its `log_entries` row: the canonical bytes and the scope.
+#[derive(Clone)]
 pub(crate) struct EntryRow {
     pub bytes: Vec<u8>,
     pub kind: &'static str,

@@ -247,6 +247,8 @@ pub(crate) struct PgCluster<'a> {
     /// The schema its connections use (the payload of its notifications).
     pub schema: &'a str,
     pub growth: &'a std::sync::OnceLock<watch::Sender<u64>>,
+    /// The group-committing claim writer (`crate::pg_claims`).
+    pub claims: Option<&'a crate::pg_claims::ClaimQueue>,
 }
 
 /// The listening session: a task that bumps the returned channel for each

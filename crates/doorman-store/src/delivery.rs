@@ -217,6 +217,24 @@ pub(crate) async fn claim_in(
     number_doors: bool,
     entries: &[EntryRow],
 ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
+    let Some(grant) = claim_rows_in(ex, grant, record, now, number_doors).await? else {
+        return Ok(None);
+    };
+    // Last in the write (see the audit module).
+    let indexes = append_rows(ex, entries).await?;
+    Ok(Some((grant, indexes)))
+}
+
+/// [`claim_in`] but for the log entries, which the caller appends (last in
+/// its write): PostgreSQL's group commit claims several grants in one
+/// transaction and appends all their entries at once (`crate::pg_claims`).
+pub(crate) async fn claim_rows_in(
+    ex: &mut impl Exec,
+    grant: &Grant,
+    record: &AccessRequestRecord,
+    now: UnixSeconds,
+    number_doors: bool,
+) -> StoreResult<Option<Grant>> {
     if ex.dialect() == Dialect::Postgres {
         let lock = "SELECT id FROM deliveries WHERE id = $1 FOR UPDATE";
         ex.fetch_optional::<()>(lock, &[grant.delivery_id.into()]).await?;
@@ -244,8 +262,8 @@ pub(crate) async fn claim_in(
         grant.drop_spot_id, doors, grant.issued_at, grant.expires_at, grant.revoked_at
     };
     ex.execute(sql, &values).await?;
-    let indexes = record_in(ex, record, entries).await?;
-    Ok(Some((grant, indexes)))
+    insert_record_in(ex, record).await?;
+    Ok(Some(grant))
 }
 
 /// Stores the record of an access request and then its log entries, inside
@@ -255,6 +273,13 @@ pub(crate) async fn record_in(
     r: &AccessRequestRecord,
     entries: &[EntryRow],
 ) -> StoreResult<Vec<LogIndex>> {
+    insert_record_in(ex, r).await?;
+    // Last in the write (see the audit module).
+    append_rows(ex, entries).await
+}
+
+/// Stores the record of an access request, inside the caller's write.
+async fn insert_record_in(ex: &mut impl Exec, r: &AccessRequestRecord) -> StoreResult<()> {
     let sql = concat!(
         "INSERT INTO access_requests (",
         columns!(access_request),
@@ -265,8 +290,7 @@ pub(crate) async fn record_in(
         r.at, r.grant_id, r.refusal.map(|reason| reason.as_str())
     };
     ex.execute(sql, &values).await?;
-    // Last in the write (see the audit module).
-    append_rows(ex, entries).await
+    Ok(())
 }
 
 /// The access context, read through `ex`. With a cache (SQLite's direct
@@ -554,6 +578,9 @@ async fn claim<B: Backend>(
     number_doors: bool,
 ) -> StoreResult<Option<(Grant, Vec<LogIndex>)>> {
     let entries = entry_rows(events)?;
+    if let Some(claims) = store.postgres().and_then(|pg| pg.claims) {
+        return claims.claim(grant.clone(), record.clone(), now, number_doors, entries).await;
+    }
     if let Some(direct) = store.direct() {
         let (grant, record) = (grant.clone(), record.clone());
         return direct.claim(Claim { grant, record, now, number_doors, entries }).await;

@@ -73,6 +73,7 @@ pub mod mail;
 mod naming;
 pub mod notify;
 mod passkeys;
+pub mod pg_claims;
 pub mod postgres;
 mod property;
 mod records;
@@ -161,6 +162,20 @@ pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
 pub async fn open_isolated_postgres(base_url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
     match Engine::of(base_url)? {
         Engine::Postgres => Ok(std::sync::Arc::new(PostgresStore::open_isolated(base_url).await?)),
+        Engine::Sqlite => Err(StoreError::Backend("not a PostgreSQL URL: use postgres://".into())),
+    }
+}
+
+/// For benchmarks and tests that start `doorman serve` processes on a
+/// shared PostgreSQL database: creates a schema of their own (as
+/// [`open_isolated_postgres`] does) and returns the URL that uses only it.
+pub async fn isolated_postgres_url(base_url: &str) -> StoreResult<String> {
+    match Engine::of(base_url)? {
+        Engine::Postgres => {
+            let (_, schema) = postgres::isolated_options(base_url).await?;
+            let separator = if base_url.contains('?') { '&' } else { '?' };
+            Ok(format!("{base_url}{separator}options[search_path]={schema}"))
+        }
         Engine::Sqlite => Err(StoreError::Backend("not a PostgreSQL URL: use postgres://".into())),
     }
 }

@@ -52,6 +52,8 @@ pub struct PostgresStore {
     current_schema: String,
     /// Other processes' log appends, once listened for.
     growth: std::sync::OnceLock<tokio::sync::watch::Sender<u64>>,
+    /// Access claims, group-committed.
+    claims: crate::pg_claims::ClaimQueue,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -118,6 +120,7 @@ impl PostgresStore {
             .ok_or_else(|| StoreError::Backend("PostgreSQL names no current schema".into()))?;
         drop(conn);
         Ok(Self {
+            claims: crate::pg_claims::ClaimQueue::new(pool.clone()),
             pool,
             server,
             schema,
@@ -235,6 +238,11 @@ impl Backend for PostgresStore {
     }
 
     fn postgres(&self) -> Option<crate::cluster::PgCluster<'_>> {
-        Some(crate::cluster::PgCluster { pool: &self.pool, schema: &self.current_schema, growth: &self.growth })
+        Some(crate::cluster::PgCluster {
+            pool: &self.pool,
+            schema: &self.current_schema,
+            growth: &self.growth,
+            claims: Some(&self.claims),
+        })
     }
 }

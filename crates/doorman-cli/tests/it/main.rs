@@ -16,6 +16,7 @@ mod access;
 mod audit;
 mod authz;
 mod bad_input;
+mod bench;
 mod browser_audit;
 mod browser_passkeys;
 mod browser_resident;
