@@ -563,7 +563,8 @@ async fn update_in(
     entries: &[EntryRow],
 ) -> StoreResult<()> {
     if ex.execute(UPDATE_DELIVERY, values).await? != 1 {
-        let stored: Option<String> = ex.fetch_optional("SELECT state FROM deliveries WHERE id = $1", &[id.into()]).await?;
+        let stored: Option<String> =
+            ex.fetch_optional("SELECT state FROM deliveries WHERE id = $1", &[id.into()]).await?;
         return Err(match stored {
             None => StoreError::NotFound,
             Some(stored) => StoreError::Stale(format!("delivery {id} is {stored}, not {expected}")),
@@ -592,7 +593,9 @@ async fn update<B: Backend>(
     let (id, entries) = (d.id, entry_rows(events)?);
     if let Some(direct) = store.direct() {
         let values: Vec<Value<'static>> = values.into_iter().map(Value::into_owned).collect();
-        direct.write_with(move |ex| ready_now(update_in(ex, id, expected, &values, close_at, &entries)).map(|()| 1)).await?;
+        direct
+            .write_with(move |ex| ready_now(update_in(ex, id, expected, &values, close_at, &entries)).map(|()| 1))
+            .await?;
         return Ok(());
     }
     let mut tx = store.begin_write().await?;

@@ -269,7 +269,12 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
     writeln!(out, "  transparency log       {log_size:>10} entries")?;
     writeln!(out, "  resident memory of the service (process {}; the simulation's own beside it):", service.pid)?;
     for (name, done, rss, own) in &rss_marks {
-        writeln!(out, "    at {name:>4} of the day ({done:>8} parcels): {:>8}   (simulation {})", mib(*rss), mib(*own))?;
+        writeln!(
+            out,
+            "    at {name:>4} of the day ({done:>8} parcels): {:>8}   (simulation {})",
+            mib(*rss),
+            mib(*own)
+        )?;
     }
     writeln!(out, "    after the locks caught up:        {:>8}   peak so far {}", mib(rss_end), mib(hwm_day))?;
 
