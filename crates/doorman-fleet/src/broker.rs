@@ -205,8 +205,15 @@ fn start_rumqttd(addr: SocketAddr, secret: &Secret, max_packet_size: usize) -> J
     let router = rumqttd::RouterConfig {
         max_connections: 10_010,
         max_outgoing_packet_count: 200,
-        max_segment_size: 10 * 1024 * 1024,
-        max_segment_count: 10,
+        // rumqttd keeps, in memory, a log of what was published under each
+        // subscription filter (every lock's `commands/#` is one), and reads
+        // subscribers' messages from it. 10 MB x 10 segments per filter let
+        // the service's memory grow with every event and acknowledgement of
+        // the day; 32 KiB x 2 keep the last hundred or so messages of each
+        // filter (a subscriber further behind loses the oldest; a lock's
+        // events are sent again until acknowledged, and a gap is asked for).
+        max_segment_size: 32 * 1024,
+        max_segment_count: 2,
         ..rumqttd::RouterConfig::default()
     };
     let expected = secret.clone();
