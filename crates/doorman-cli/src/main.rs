@@ -120,6 +120,18 @@ enum Command {
     /// throughput, latency, refusals, memory, /metrics beside its own totals, and
     /// the log verified.
     Simulate(SimulateArgs),
+    /// The service of `doorman simulate`, started by it as a child process
+    /// on a clock it moves over standard input (not for use by hand).
+    #[command(hide = true)]
+    SimulateService {
+        #[arg(long)]
+        database: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The clock's start (Unix seconds).
+        #[arg(long)]
+        time: i64,
+    },
     /// Locks: provision, list, decommission, replace, health; run simulated ones, Mosquitto files.
     Lock(manage::LockArgs),
     /// Drivers: add, list, suspend, resume (a carrier); the handheld: deliver, present, code, relay, collect.
@@ -628,6 +640,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: std::io::stderr().is_terminal(),
             };
             doorman_cli::simulate::run(options, &mut std::io::stdout()).await.map(drop)
+        }
+        Command::SimulateService { database, data_dir, time } => {
+            init_logs("error");
+            doorman_cli::simulate::service::serve(&database, &data_dir, time).await
         }
         Command::Lock(a) => {
             init_logs("info,rumqttd=warn");

@@ -100,6 +100,9 @@ struct Shared {
     connect_timeout: Duration,
     /// Each account's live connection: its number, and what closes it.
     sessions: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
+    /// Each account's client id inside rumqttd: which of its two it used
+    /// last (see [`Shared::client_id`]).
+    client_ids: Mutex<HashMap<String, bool>>,
     next_connection: AtomicU64,
 }
 
@@ -111,6 +114,23 @@ impl Shared {
         // Dropping the older sender ends that connection's copy loop.
         sessions.insert(username.to_owned(), (number, close));
         closed
+    }
+
+    /// The client id a new connection of `username` has inside rumqttd: one
+    /// of two per account, never the one its previous connection had.
+    /// rumqttd keeps what it knows of every client id it has seen (its
+    /// "graveyard", also for clean sessions), so an id per connection made
+    /// its memory grow with every reconnection (a battery lock connects per
+    /// visit); two per account keep it bounded by the fleet. They alternate
+    /// so that a connection taking over never has the id of the one it
+    /// replaces, whose end rumqttd may not have processed yet (rumqttd
+    /// would drop the older connection by its id, and the older one's late
+    /// disconnection could then end the newer).
+    fn client_id(&self, username: &str) -> String {
+        let mut ids = self.client_ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let second = ids.get(username).is_none_or(|last| !last);
+        ids.insert(username.to_owned(), second);
+        format!("{username}~{}", u8::from(second))
     }
 
     /// Forgets `username`'s session if it is still connection `number`.
@@ -145,6 +165,7 @@ impl EmbeddedBroker {
             max_packet_size: config.max_packet_size,
             connect_timeout: config.connect_timeout,
             sessions: Mutex::new(HashMap::new()),
+            client_ids: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
         });
         probe(&shared).await?;
@@ -184,8 +205,15 @@ fn start_rumqttd(addr: SocketAddr, secret: &Secret, max_packet_size: usize) -> J
     let router = rumqttd::RouterConfig {
         max_connections: 10_010,
         max_outgoing_packet_count: 200,
-        max_segment_size: 10 * 1024 * 1024,
-        max_segment_count: 10,
+        // rumqttd keeps, in memory, a log of what was published under each
+        // subscription filter (every lock's `commands/#` is one), and reads
+        // subscribers' messages from it. 10 MB x 10 segments per filter let
+        // the service's memory grow with every event and acknowledgement of
+        // the day; 32 KiB x 2 keep the last hundred or so messages of each
+        // filter (a subscriber further behind loses the oldest; a lock's
+        // events are sent again until acknowledged, and a gap is asked for).
+        max_segment_size: 32 * 1024,
+        max_segment_count: 2,
         ..rumqttd::RouterConfig::default()
     };
     let expected = secret.clone();
@@ -336,7 +364,7 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), FleetError>
     let username = principal.username();
     let number = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     let taken_over = shared.take_over(&username, number);
-    let result = relay(client, cbuf, connect, &username, number, principal, acl, taken_over, shared).await;
+    let result = relay(client, cbuf, connect, &username, principal, acl, taken_over, shared).await;
     shared.ended(&username, number);
     result
 }
@@ -349,14 +377,13 @@ async fn relay(
     mut cbuf: BytesMut,
     mut connect: rumqttc::mqttbytes::v4::Connect,
     username: &str,
-    number: u64,
     principal: Principal,
     acl: Acl,
     taken_over: oneshot::Receiver<()>,
     shared: &Shared,
 ) -> Result<(), FleetError> {
     let max = shared.max_packet_size;
-    connect.client_id = format!("{username}~{number}");
+    connect.client_id = shared.client_id(username);
     connect.login = Some(Login::new(username, shared.internal_secret.expose()));
     let mut broker = TcpStream::connect(shared.internal_addr).await.map_err(FleetError::io("reach rumqttd"))?;
     broker.write_all(&encode(Packet::Connect(connect), max)?).await.map_err(FleetError::io("write"))?;

@@ -296,9 +296,9 @@ impl Service {
             }
         };
         let event = new_event(delivered, now, scope, Some(*p))?;
-        self.store.update_delivery(&d, expected, &[event]).await?;
+        // The state, the grant used up and the event, in one transaction.
+        self.store.complete_delivery(&d, expected, now, &[event]).await?;
         self.events_appended();
-        self.store.close_live_grant(id, now).await?;
         Ok(d)
     }
 }

@@ -16,7 +16,7 @@ use doorman_domain::{
 
 use crate::accounts::GET_DRIVER;
 use crate::audit::{append_in, append_rows, entry_rows, EntryRow, LogIndex};
-use crate::exec::values;
+use crate::exec::{ready_now, values};
 use crate::exec::{Dialect, Exec, Value};
 use crate::property::{
     next_lock_sequence_in, GET_ENABLEMENT, GET_PROPERTY, LIST_ACCESS_POINTS, LIST_DROP_SPOTS, LIST_LOCKS_IN_SERVICE,
@@ -164,6 +164,17 @@ pub trait DeliveryStore: Send + Sync {
     /// Ends the delivery's live grant (used up by completion) without
     /// calling it revoked.
     async fn close_live_grant(&self, delivery: DeliveryId, now: UnixSeconds) -> StoreResult<()>;
+    /// The drop confirmed, in one transaction: the delivery updated as
+    /// [`DeliveryStore::update_delivery`] does (Stale unless its stored state
+    /// is still `expected`), its live grant ended as
+    /// [`DeliveryStore::close_live_grant`] ends it, and `events`.
+    async fn complete_delivery(
+        &self,
+        delivery: &Delivery,
+        expected: DeliveryState,
+        now: UnixSeconds,
+        events: &[Event],
+    ) -> StoreResult<()>;
 
     /// Records a refused request (granted ones are recorded by
     /// `claim_grant`) with its events; returns their log indexes.
@@ -439,24 +450,7 @@ impl<B: Backend> DeliveryStore for B {
     }
 
     async fn update_delivery(&self, d: &Delivery, expected: DeliveryState, events: &[Event]) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let sql = "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6, \
-                   photo_ref = $7, updated_at = $8 WHERE id = $1 AND state = $2";
-        let values = values! {
-            d.id, expected.as_str(), d.state.as_str(), d.eta, d.drop_spot_id, d.completed_by,
-            d.photo_ref.as_deref(), d.updated_at
-        };
-        if tx.execute(sql, &values).await? == 1 {
-            append_in(&mut *tx, events).await?;
-            return tx.commit().await;
-        }
-        let stored: Option<String> =
-            tx.fetch_optional("SELECT state FROM deliveries WHERE id = $1", &[d.id.into()]).await?;
-        tx.rollback().await?;
-        match stored {
-            None => Err(StoreError::NotFound),
-            Some(stored) => Err(StoreError::Stale(format!("delivery {} is {stored}, not {expected}", d.id))),
-        }
+        update(self, d, expected, None, events).await
     }
 
     async fn claim_grant(
@@ -526,14 +520,17 @@ impl<B: Backend> DeliveryStore for B {
     }
 
     async fn close_live_grant(&self, delivery: DeliveryId, now: UnixSeconds) -> StoreResult<()> {
-        // Ending a grant is moving its expiry to `now`: it stays unrevoked,
-        // and says it is over.
-        let sql = concat!(
-            "UPDATE grants SET expires_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
-            delivery_grant_ids!(),
-            ")"
-        );
-        self.write_one(sql, &[delivery.into(), now.into()], &[]).await.map(drop)
+        self.write_one(CLOSE_LIVE_GRANT, &[delivery.into(), now.into()], &[]).await.map(drop)
+    }
+
+    async fn complete_delivery(
+        &self,
+        d: &Delivery,
+        expected: DeliveryState,
+        now: UnixSeconds,
+        events: &[Event],
+    ) -> StoreResult<()> {
+        update(self, d, expected, Some(now), events).await
     }
 
     async fn record_access_request(
@@ -564,6 +561,74 @@ impl<B: Backend> DeliveryStore for B {
         let (sql, values) =
             filtered_select(select!(access_request, " FROM access_requests"), &by, "requested_at DESC, seq DESC");
         self.all(&sql, &values).await
+    }
+}
+
+/// Ending a grant is moving its expiry to `now`: it stays unrevoked, and
+/// says it is over.
+const CLOSE_LIVE_GRANT: &str = concat!(
+    "UPDATE grants SET expires_at = $2 WHERE revoked_at IS NULL AND expires_at > $2 AND id IN (",
+    delivery_grant_ids!(),
+    ")"
+);
+
+const UPDATE_DELIVERY: &str = "UPDATE deliveries SET state = $3, eta = $4, drop_spot_id = $5, completed_by = $6, \
+                               photo_ref = $7, updated_at = $8 WHERE id = $1 AND state = $2";
+
+/// A delivery's update (only from the `expected` state; `values` are
+/// [`UPDATE_DELIVERY`]'s), its live grant ended at `close_at` if given, then
+/// its log entries; Stale (or NotFound) and nothing written otherwise.
+async fn update_in(
+    ex: &mut impl Exec,
+    id: DeliveryId,
+    expected: DeliveryState,
+    values: &[Value<'_>],
+    close_at: Option<UnixSeconds>,
+    entries: &[EntryRow],
+) -> StoreResult<()> {
+    if ex.execute(UPDATE_DELIVERY, values).await? != 1 {
+        let stored: Option<String> =
+            ex.fetch_optional("SELECT state FROM deliveries WHERE id = $1", &[id.into()]).await?;
+        return Err(match stored {
+            None => StoreError::NotFound,
+            Some(stored) => StoreError::Stale(format!("delivery {id} is {stored}, not {expected}")),
+        });
+    }
+    if let Some(now) = close_at {
+        ex.execute(CLOSE_LIVE_GRANT, &[id.into(), now.into()]).await?;
+    }
+    append_rows(ex, entries).await?;
+    Ok(())
+}
+
+/// [`update_in`]: on SQLite's direct path, queued to its writer (one write
+/// of a group); otherwise in a write transaction of its own.
+async fn update<B: Backend>(
+    store: &B,
+    d: &Delivery,
+    expected: DeliveryState,
+    close_at: Option<UnixSeconds>,
+    events: &[Event],
+) -> StoreResult<()> {
+    let values = values! {
+        d.id, expected.as_str(), d.state.as_str(), d.eta, d.drop_spot_id, d.completed_by,
+        d.photo_ref.as_deref(), d.updated_at
+    };
+    let (id, entries) = (d.id, entry_rows(events)?);
+    if let Some(direct) = store.direct() {
+        let values: Vec<Value<'static>> = values.into_iter().map(Value::into_owned).collect();
+        direct
+            .write_with(move |ex| ready_now(update_in(ex, id, expected, &values, close_at, &entries)).map(|()| 1))
+            .await?;
+        return Ok(());
+    }
+    let mut tx = store.begin_write().await?;
+    match update_in(&mut *tx, id, expected, &values, close_at, &entries).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
     }
 }
 

@@ -90,6 +90,25 @@ pub(crate) enum Value<'a> {
     Real(f64),
     Bool(bool),
     Blob(Option<&'a [u8]>),
+    /// Bytes owned by the value (a write queued to another thread).
+    OwnedBlob(Option<Vec<u8>>),
+}
+
+impl Value<'_> {
+    /// The same value, owning what it borrowed (to queue a statement to
+    /// SQLite's writer thread).
+    pub(crate) fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Text(v) => Value::Owned(v.map(str::to_owned)),
+            Value::Owned(v) => Value::Owned(v),
+            Value::Id(v) => Value::Id(v),
+            Value::Int(v) => Value::Int(v),
+            Value::Real(v) => Value::Real(v),
+            Value::Bool(v) => Value::Bool(v),
+            Value::Blob(v) => Value::OwnedBlob(v.map(<[u8]>::to_vec)),
+            Value::OwnedBlob(v) => Value::OwnedBlob(v),
+        }
+    }
 }
 
 impl<'a> From<&'a str> for Value<'a> {

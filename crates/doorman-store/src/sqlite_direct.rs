@@ -68,7 +68,14 @@
 //!   `delivery::record_in`, `property::next_lock_sequence_in`, the log's
 //!   `audit::append_rows`), run through [`Rusqlite`], this module's
 //!   [`Exec`]; this module adds the threads, the group commit and the cache.
-//! - The other writes still run on sqlx's writer connection, with
+//! - Beyond the access path: the store's single-statement reads and writes
+//!   (`Backend::one`, `Backend::all`, `Backend::write_one`, which most
+//!   store methods are made of: a lock event's lookups, a delivery's
+//!   announcement) and a delivery's update and completion run here too,
+//!   a write as [`Direct::write_with`] (a closure the writer runs in its
+//!   group, again in a savepoint if another write of the group failed).
+//! - The other writes (transactions of several statements that read
+//!   between them) still run on sqlx's writer connection, with
 //!   `synchronous = FULL`. A [`Turn`] lets one of the two writers write at a
 //!   time, so this process's writers queue instead of sleeping in SQLite's
 //!   busy handler; another process is kept out by SQLite's write lock
@@ -113,8 +120,9 @@ pub(crate) const MAX_BATCH: usize = 64;
 const WAL_AUTOCHECKPOINT: i64 = 4000;
 /// Reader connections kept open between calls.
 const MAX_IDLE_READERS: usize = 8;
-/// Prepared statements kept per connection; more than the access path uses.
-const STATEMENT_CACHE: usize = 32;
+/// Prepared statements kept per connection; more than the hot paths use
+/// (the access path, a delivery's lifecycle, the lock fleet's intake).
+const STATEMENT_CACHE: usize = 128;
 
 pub(crate) struct Direct {
     path: PathBuf,
@@ -151,13 +159,21 @@ enum Write {
         writes: Box<LockEventWrites>,
         entries: Vec<EntryRow>,
     },
+    /// Any other write of the store (see [`Direct::write_with`]): the rows it changed.
+    Other(Box<Run>),
 }
+
+/// A store operation's write as the writer thread runs it: it may run more
+/// than once (again, in a savepoint, when another write of its group
+/// failed), so it owns what it writes.
+type Run = dyn Fn(&mut Rusqlite<'_>) -> StoreResult<u64> + Send;
 
 enum Written {
     /// The log indexes of the write's events.
     Logged(Vec<LogIndex>),
     Claim(Option<(Grant, Vec<LogIndex>)>),
     Sequence(i64),
+    Changed(u64),
 }
 
 struct Job {
@@ -290,6 +306,20 @@ impl Direct {
             Write::LockEvent { event: Box::new(event.clone()), previous, writes: Box::new(writes.clone()), entries };
         match self.write(write).await? {
             Written::Logged(_) => Ok(()),
+            _ => Err(mismatched()),
+        }
+    }
+
+    /// Queues any write of the store: `run` runs in the writer's next
+    /// group, inside its transaction, and its answer (the rows it changed,
+    /// or its error) comes once the group is on disk. `run` must decide
+    /// from what it reads in the transaction, as every write does here.
+    pub(crate) async fn write_with(
+        &self,
+        run: impl Fn(&mut Rusqlite<'_>) -> StoreResult<u64> + Send + 'static,
+    ) -> StoreResult<u64> {
+        match self.write(Write::Other(Box::new(run))).await? {
+            Written::Changed(changed) => Ok(changed),
             _ => Err(mismatched()),
         }
     }
@@ -432,9 +462,13 @@ impl ToSql for Value<'_> {
             Value::Real(x) => ToSqlOutput::Owned(Owned::Real(*x)),
             Value::Bool(b) => ToSqlOutput::Owned(Owned::Integer(i64::from(*b))),
             Value::Blob(Some(bytes)) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
-            Value::Text(None) | Value::Owned(None) | Value::Id(None) | Value::Int(None) | Value::Blob(None) => {
-                ToSqlOutput::Owned(Owned::Null)
-            }
+            Value::OwnedBlob(Some(bytes)) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+            Value::Text(None)
+            | Value::Owned(None)
+            | Value::Id(None)
+            | Value::Int(None)
+            | Value::Blob(None)
+            | Value::OwnedBlob(None) => ToSqlOutput::Owned(Owned::Null),
         })
     }
 }
@@ -730,5 +764,6 @@ fn apply(conn: &Connection, write: &Write) -> StoreResult<Written> {
             ready_now(append_lock_event_in(ex, event, *previous, writes, entries))?;
             Written::Logged(Vec::new())
         }
+        Write::Other(run) => Written::Changed(run(ex)?),
     })
 }

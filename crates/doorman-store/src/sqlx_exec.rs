@@ -5,8 +5,11 @@
 //! A backend supplies where reads run (a pool), how a write transaction
 //! begins (SQLite: `BEGIN IMMEDIATE` on its writer connection, in this
 //! process's turn to write; PostgreSQL: a plain `BEGIN`) and, on SQLite
-//! files, the direct access path (`sqlite_direct`), which then serves the
-//! access request's reads and writes.
+//! files, the direct path (`sqlite_direct`), which then serves the access
+//! request's reads and writes, and also [`Backend::one`], [`Backend::all`]
+//! and [`Backend::write_one`]: the single-statement reads and writes most
+//! store methods are made of (no thread hand-off per statement; the write
+//! committed in the writer's next group, one flush for the group).
 //!
 //! Every write runs in a transaction, so a method that writes several rows
 //! leaves nothing behind when any of them fails (the transaction is rolled
@@ -20,8 +23,8 @@ use sqlx::error::ErrorKind;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Row as _, SqliteConnection};
 
-use crate::audit::append_in;
-use crate::exec::{Cells, Dialect, Exec, Record, Value};
+use crate::audit::{append_in, append_rows, entry_rows};
+use crate::exec::{ready_now, Cells, Dialect, Exec, Record, Value};
 use crate::sqlite_direct::Direct;
 use crate::{StoreError, StoreResult};
 
@@ -124,7 +127,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         sql: &str,
         values: &[Value<'_>],
     ) -> impl Future<Output = StoreResult<Option<R>>> + Send {
-        async move { self.read().await?.fetch_optional(sql, values).await }
+        async move {
+            if let Some(direct) = self.direct() {
+                return direct.read(|ex| ready_now(ex.fetch_optional(sql, values)));
+            }
+            self.read().await?.fetch_optional(sql, values).await
+        }
     }
 
     /// Every row of a read, as `R`.
@@ -133,7 +141,12 @@ pub(crate) trait Backend: Send + Sync + 'static {
         sql: &str,
         values: &[Value<'_>],
     ) -> impl Future<Output = StoreResult<Vec<R>>> + Send {
-        async move { self.read().await?.fetch_all(sql, values).await }
+        async move {
+            if let Some(direct) = self.direct() {
+                return direct.read(|ex| ready_now(ex.fetch_all(sql, values)));
+            }
+            self.read().await?.fetch_all(sql, values).await
+        }
     }
 
     /// One statement in its own write transaction, followed by `events` if
@@ -145,6 +158,19 @@ pub(crate) trait Backend: Send + Sync + 'static {
         events: &[Event],
     ) -> impl Future<Output = StoreResult<u64>> + Send {
         async move {
+            if let Some(direct) = self.direct() {
+                let values: Vec<Value<'static>> = values.iter().cloned().map(Value::into_owned).collect();
+                let entries = entry_rows(events)?;
+                return direct
+                    .write_with(move |ex| {
+                        let changed = ready_now(ex.execute(sql, &values))?;
+                        if changed > 0 {
+                            ready_now(append_rows(ex, &entries))?;
+                        }
+                        Ok(changed)
+                    })
+                    .await;
+            }
             let mut tx = self.begin_write().await?;
             let changed = tx.execute(sql, values).await?;
             if changed > 0 {
@@ -274,6 +300,7 @@ macro_rules! bind {
             Value::Real(v) => $query.bind(*v),
             Value::Bool(v) => $query.bind(*v),
             Value::Blob(v) => $query.bind(*v),
+            Value::OwnedBlob(v) => $query.bind(v.as_deref()),
         }
     };
 }

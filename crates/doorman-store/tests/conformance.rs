@@ -136,6 +136,7 @@ conformance!(
     failed_claim_leaves_nothing,
     revoke_live_grants_touches_only_that_units_live_grants,
     close_live_grant_ends_it_without_revoking,
+    complete_delivery_ends_its_grant_in_the_same_transaction,
     access_requests_round_trip_filter_and_order,
     access_context_is_what_the_getters_return,
     access_context_sees_every_change_at_once,
@@ -1407,6 +1408,34 @@ async fn close_live_grant_ends_it_without_revoking(store: Arc<dyn Store>) {
     // the slot is free again
     let next = w.grant(&w.delivery, T0 + 61, T0 + 300);
     assert!(store.claim_grant(&next, &w.granted_request(&next, &w.delivery), T0 + 61, &[]).await.unwrap());
+}
+
+async fn complete_delivery_ends_its_grant_in_the_same_transaction(store: Arc<dyn Store>) {
+    let w = world(store.as_ref()).await;
+    let g = w.grant(&w.delivery, T0, T0 + 300);
+    assert!(store.claim_grant(&g, &w.granted_request(&g, &w.delivery), T0, &[]).await.unwrap());
+    let done = Delivery {
+        state: DeliveryState::Delivered,
+        drop_spot_id: Some(w.spot.id),
+        completed_by: Some(w.driver.id),
+        updated_at: T0 + 60,
+        ..w.delivery.clone()
+    };
+    // Stale: nothing written, the grant still live.
+    match store.complete_delivery(&done, DeliveryState::OutForDelivery, T0 + 60, &[]).await {
+        Err(StoreError::Stale(_)) => {}
+        other => panic!("wrong expected state: expected Stale, got {other:?}"),
+    }
+    assert_eq!(store.get_delivery(done.id).await.unwrap(), Some(w.delivery.clone()));
+    assert_eq!(store.get_grant(g.id).await.unwrap().map(|g| g.expires_at), Some(T0 + 300));
+
+    store.complete_delivery(&done, DeliveryState::Registered, T0 + 60, &[]).await.unwrap();
+    assert_eq!(store.get_delivery(done.id).await.unwrap(), Some(done.clone()));
+    let closed = store.get_grant(g.id).await.unwrap().unwrap();
+    assert_eq!((closed.revoked_at, closed.expires_at), (None, T0 + 60), "used up, not revoked");
+
+    let unknown = delivery(w.carrier.id, &w.unit, "GHOST", T0);
+    assert_not_found(store.complete_delivery(&unknown, DeliveryState::Registered, T0, &[]).await, "unknown delivery");
 }
 
 async fn access_requests_round_trip_filter_and_order(store: Arc<dyn Store>) {

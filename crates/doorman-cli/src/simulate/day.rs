@@ -32,6 +32,7 @@ use tokio::task::JoinSet;
 
 use super::city::{far_from, location, City, NIGHTOWL, UNITS};
 use super::locks::AtTheDoor;
+use super::service::ServiceProcess;
 use super::SimClock;
 
 /// Parcels a driver brings to a building at one visit (at most).
@@ -229,7 +230,10 @@ impl Tally {
 /// Everything a visit needs, shared.
 pub struct Day {
     pub city: City,
+    /// The simulation's clock (its locks read it) ...
     pub clock: Arc<SimClock>,
+    /// ... and the service's, in its process, moved with it.
+    service: Arc<ServiceProcess>,
     pub day_start: i64,
     pub tally: Tally,
     /// Parcels whose visits are done (for the progress bar and the RSS marks).
@@ -241,10 +245,11 @@ pub struct Day {
 }
 
 impl Day {
-    pub fn new(city: City, clock: Arc<SimClock>, day_start: i64) -> Day {
+    pub fn new(city: City, clock: Arc<SimClock>, service: Arc<ServiceProcess>, day_start: i64) -> Day {
         Day {
             city,
             clock,
+            service,
             day_start,
             tally: Tally::default(),
             parcels_done: AtomicU64::new(0),
@@ -274,6 +279,7 @@ pub async fn run(
     let mut next = 0usize;
     for minute in DAY_START_MIN..DAY_END_MIN {
         day.clock.set(day.at(minute));
+        day.service.set_time(day.at(minute)).await?;
         happenings(&day, minute).await?;
         let mut tasks = JoinSet::new();
         while let Some(v) = visits.get(next).filter(|v| v.minute == minute).copied() {

@@ -1,21 +1,22 @@
 //! `doorman simulate`: a city's day through the whole system. It starts a
-//! service in this process (the real boot code: HTTP API, embedded MQTT
-//! broker, background sequencer, SQLite or PostgreSQL) on a simulated clock,
+//! service in a child process (see [`service`]: the real boot code, HTTP
+//! API, embedded MQTT broker, background sequencer, SQLite or PostgreSQL) on
+//! a simulated clock,
 //! builds a city through the API, runs the day (see [`day`]) with simulated
 //! drivers over HTTP and simulated locks (doorman-devices: the lock core and
 //! its verifier) whose events go to the service over MQTT, then reports:
 //! deliveries per second, the drivers' latency percentiles, refusals by
-//! reason, lock events, the log's size, this process's resident memory at
-//! 10%, 50% and 100% of the day, the service's `/metrics` beside the
-//! simulation's own totals (it fails if they disagree), and the log checked
-//! with doorman-audit, the code of `doorman audit verify`, bundle by bundle.
-//!
-//! The service and the simulated city share this one process: the memory
-//! figures are both together (an upper bound of the service's).
+//! reason, lock events, the log's size, the service's resident memory at
+//! 10%, 50% and 100% of the day (the child's, apart from the simulation's),
+//! its CPU time per delivery apart from the simulation's, the service's
+//! `/metrics` beside the simulation's own totals (it fails if they
+//! disagree), and the log checked with doorman-audit, the code of
+//! `doorman audit verify`, bundle by bundle.
 
 pub mod city;
 pub mod day;
 pub mod locks;
+pub mod service;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,10 +28,8 @@ use anyhow::Context;
 use doorman_client::metrics_text::Samples;
 use doorman_client::Client;
 use doorman_domain::{Clock, UnixSeconds};
-use doorman_server::{KeyFile, ServiceConfig};
 
-use crate::app;
-use crate::config::{FleetBroker, FleetSettings};
+use self::service::ServiceProcess;
 
 /// The simulated clock: set by the day, read by the service and the locks.
 #[derive(Debug, Default)]
@@ -74,23 +73,28 @@ pub struct Summary {
     pub log_verified: bool,
 }
 
-/// Resident memory of this process now and at its peak, in KiB (Linux).
-fn memory_kib() -> (Option<u64>, Option<u64>) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// Resident memory of a process now and at its peak, in KiB, from its
+/// `/proc/<pid>/status` (Linux).
+fn memory_kib(status: &str) -> (Option<u64>, Option<u64>) {
+    let status = std::fs::read_to_string(status).unwrap_or_default();
     let field =
         |name: &str| status.lines().find_map(|l| l.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse().ok());
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// This process's CPU time (all threads, user + system) in seconds (Linux).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+/// A process's CPU time (all threads, user + system) in seconds, from its
+/// `/proc/<pid>/stat` (Linux).
+fn cpu_seconds(stat: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat).ok()?;
     // After the command name (which may hold spaces): utime is field 14, stime 15.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
 }
+
+const SELF_STATUS: &str = "/proc/self/status";
+const SELF_STAT: &str = "/proc/self/stat";
 
 fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "-".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0))
@@ -138,34 +142,18 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
     let clock = Arc::new(SimClock::default());
     clock.set(day_start + i64::from(day::DAY_START_MIN) * 60 - 3600);
     let database = opts.database.clone().unwrap_or_else(|| format!("sqlite://{}", dir.join("simulate.db").display()));
-    let store = doorman_store::open(&database).await.context("opening the database")?;
-    let keys = KeyFile::generate(clock.now() - 86_400).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let config = ServiceConfig { lock_stale_after_s: 3600, ..ServiceConfig::default() };
-    let service = app::service_with(store, clock.clone(), &keys, config)?;
-    let log_key = service.log_key().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut running = app::start_serving(
-        service.clone(),
-        "127.0.0.1:0".parse()?,
-        Some(app::DEFAULT_LOG_INTERVAL),
-        doorman_dashboard::DashboardConfig::default(),
-    )
-    .await?;
-    let fleet = FleetSettings {
-        broker: FleetBroker::Embedded { listen: "127.0.0.1:0".parse()? },
-        public_url: None,
-        mosquitto_dir: None,
-    };
-    running.fleet = app::start_fleet(&running.service, &fleet).await?;
-    let token = running.operator_token.clone().context("a fresh database: the run needs its own")?;
-    let operator = Client::new(running.url()).with_token(&token);
+    let service = Arc::new(ServiceProcess::start(&database, dir, clock.now()).await?);
+    let log_key = service.hello.log_key.clone();
+    let operator = Client::new(service.hello.url.clone()).with_token(&service.hello.operator_token);
     writeln!(
         out,
-        "doorman simulate: {} buildings, {} parcels, {} (backend {}), {} visits in flight",
+        "doorman simulate: {} buildings, {} parcels, {} (backend {}), {} visits in flight; the service in process {}",
         opts.buildings,
         opts.parcels,
         if opts.database.is_some() { "the given database" } else { "a fresh SQLite file" },
-        service.backend(),
-        opts.concurrency
+        service.hello.backend,
+        opts.concurrency,
+        service.pid,
     )?;
 
     #[allow(clippy::disallowed_methods)] // wall time of the run, for its figures
@@ -176,21 +164,21 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
     let built_in = started.elapsed();
     writeln!(out, "city built through the API in {:.1} s", built_in.as_secs_f64())?;
 
-    let day = Arc::new(day::Day::new(city, clock.clone(), day_start));
+    let day = Arc::new(day::Day::new(city, clock.clone(), service.clone(), day_start));
     let progress = bar(opts.progress, opts.parcels as u64, "the day");
     let marks = [(10u64, "10%"), (50, "50%"), (100, "100%")];
-    let mut rss_marks: Vec<(&str, Option<u64>, Option<u64>)> = Vec::new();
+    // (mark, parcels done, the service's resident memory, the simulation's)
+    let mut rss_marks: Vec<(&str, u64, Option<u64>, Option<u64>)> = Vec::new();
     #[allow(clippy::disallowed_methods)]
     let day_started = std::time::Instant::now();
-    let cpu_started = cpu_seconds();
+    let cpu_started = (service.cpu_seconds(), cpu_seconds(SELF_STAT));
     let total = opts.parcels as u64;
     day::run(day.clone(), opts.parcels, opts.concurrency, |d| {
         let done = d.parcels_done.load(Ordering::Relaxed);
         progress.set_position(done);
         for (pct, name) in marks {
-            if done * 100 >= total * pct && !rss_marks.iter().any(|(n, _, _)| *n == name) {
-                let (rss, _) = memory_kib();
-                rss_marks.push((name, rss, Some(done)));
+            if done * 100 >= total * pct && !rss_marks.iter().any(|(n, _, _, _)| *n == name) {
+                rss_marks.push((name, done, service.memory_kib().0, memory_kib(SELF_STATUS).0));
             }
         }
     })
@@ -214,10 +202,10 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
     }
     progress.finish_and_clear();
     let day_secs = day_started.elapsed().as_secs_f64();
-    let cpu_day = cpu_started.zip(cpu_seconds()).map(|(a, b)| b - a);
-    let (rss_end, hwm_day) = memory_kib();
-    let checkpoint = service.sequence_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let log_size = checkpoint.map(|c| c.size).unwrap_or_default();
+    let cpu_service = cpu_started.0.zip(service.cpu_seconds()).map(|(a, b)| b - a);
+    let cpu_simulation = cpu_started.1.zip(cpu_seconds(SELF_STAT)).map(|(a, b)| b - a);
+    let (rss_end, hwm_day) = service.memory_kib();
+    let log_size = service.sequence().await?;
 
     // The figures.
     let t = &day.tally;
@@ -239,14 +227,17 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
     writeln!(out, "  granted                {:>10}", t.granted.load(Ordering::Relaxed))?;
     writeln!(out, "  doors opened (drivers) {:>10}", t.door_entries.load(Ordering::Relaxed))?;
     writeln!(out, "  delivered              {:>10}   {per_second:.0} deliveries/s end to end", delivered)?;
-    if let Some(cpu) = cpu_day {
+    if let (Some(service_cpu), Some(simulation_cpu)) = (cpu_service, cpu_simulation) {
         // The machine may be shared: CPU time per delivery is what the run
         // cost, whoever else was busy; two idle cores give 2 s per second.
-        let per = cpu * 1e3 / (delivered.max(1) as f64);
+        let per = |cpu: f64| cpu * 1e3 / (delivered.max(1) as f64);
+        let (service_ms, simulation_ms) = (per(service_cpu), per(simulation_cpu));
         writeln!(
             out,
-            "  CPU (service and simulation) {per:.2} ms per delivery: at most {:.0} deliveries/s on 2 idle cores",
-            2000.0 / per.max(1e-9)
+            "  CPU per delivery: service {service_ms:.2} ms, simulation {simulation_ms:.2} ms; on 2 idle cores at \
+             most {:.0} deliveries/s for both, {:.0} for the service alone",
+            2000.0 / (service_ms + simulation_ms).max(1e-9),
+            2000.0 / service_ms.max(1e-9)
         )?;
     }
     writeln!(out, "  returns collected      {:>10}", t.returns_collected.load(Ordering::Relaxed))?;
@@ -276,11 +267,16 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
         writeln!(out, "    other answer: {code:<14} {n:>8}")?;
     }
     writeln!(out, "  transparency log       {log_size:>10} entries")?;
-    writeln!(out, "  resident memory (service and simulation, one process):")?;
-    for (name, rss, done) in &rss_marks {
-        writeln!(out, "    at {name:>4} of the day ({:>8} parcels): {}", done.unwrap_or(0), mib(*rss))?;
+    writeln!(out, "  resident memory of the service (process {}; the simulation's own beside it):", service.pid)?;
+    for (name, done, rss, own) in &rss_marks {
+        writeln!(
+            out,
+            "    at {name:>4} of the day ({done:>8} parcels): {:>8}   (simulation {})",
+            mib(*rss),
+            mib(*own)
+        )?;
     }
-    writeln!(out, "    after the locks caught up:        {}   peak so far {}", mib(rss_end), mib(hwm_day))?;
+    writeln!(out, "    after the locks caught up:        {:>8}   peak so far {}", mib(rss_end), mib(hwm_day))?;
 
     // The service's own counters beside the simulation's.
     let samples = Samples::parse(&operator.metrics().await?).map_err(|e| anyhow::anyhow!("/metrics: {e}"))?;
@@ -344,10 +340,15 @@ async fn run_in(opts: &SimulateOptions, dir: &std::path::Path, out: &mut impl Wr
 
     // The log, checked as a landlord and the operator would check it.
     let (verified, checked) = verify_log(&operator, &day.city, &log_key, log_size, opts.progress, out).await?;
-    let (_, hwm) = memory_kib();
-    writeln!(out, "  peak resident memory of the process, verification included: {}", mib(hwm))?;
+    let (_, hwm) = service.memory_kib();
+    writeln!(
+        out,
+        "  peak resident memory of the service, verification included: {} (the simulation's: {})",
+        mib(hwm),
+        mib(memory_kib(SELF_STATUS).1)
+    )?;
     drop(day);
-    running.stop().await?;
+    service.stop().await?;
     anyhow::ensure!(disagree.is_empty(), "/metrics disagrees with the simulation on: {}", disagree.join(", "));
     anyhow::ensure!(verified, "the transparency log did not verify");
     anyhow::ensure!(unsettled == 0, "{unsettled} locks did not hand over their events");
