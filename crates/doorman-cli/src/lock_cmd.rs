@@ -530,6 +530,15 @@ pub async fn replace_bundle(
     write_bundle(&secret, &provisioned, a, out)
 }
 
+/// The service's trust anchors as a lock bundle lists them (every usage
+/// allowed: the service's key set says which key signs what).
+pub fn anchors_of(anchors: &[doorman_api::TrustAnchor]) -> Vec<AnchorJson> {
+    anchors
+        .iter()
+        .map(|t| AnchorJson { kid: t.kid.clone(), alg: t.alg.clone(), public_key: t.public_key.clone(), usage: None })
+        .collect()
+}
+
 fn write_bundle(
     secret: &[u8; 32],
     provisioned: &doorman_api::LockProvisioned,
@@ -556,16 +565,7 @@ fn write_bundle(
     let bundle = LockBundle {
         lock_id: lock_name(lock),
         device_secret: serde_b64::encode(secret),
-        trust_anchors: provisioned
-            .trust_anchors
-            .iter()
-            .map(|t| AnchorJson {
-                kid: t.kid.clone(),
-                alg: t.alg.clone(),
-                public_key: t.public_key.clone(),
-                usage: None,
-            })
-            .collect(),
+        trust_anchors: anchors_of(&provisioned.trust_anchors),
         door_code_secret: provisioned.door_code_secret.clone(),
         mqtt,
     };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use doorman_api::*;
 use doorman_client::Client;
-use doorman_devices::{AnchorJson, Handheld, LockBundle, MqttJson, SimLock};
+use doorman_devices::{Handheld, LockBundle, MqttJson, SimLock};
 use doorman_domain::{serde_b64, Clock};
 use doorman_fleet::lock_name;
 use rand_core::{OsRng, RngCore};
@@ -245,16 +245,7 @@ fn bundle_of(secret: &[u8; 32], provisioned: LockProvisioned) -> anyhow::Result<
     Ok(LockBundle {
         lock_id: lock_name(doorman_protocol::LockId(*provisioned.lock.id.as_uuid().as_bytes())),
         device_secret: serde_b64::encode(secret),
-        trust_anchors: provisioned
-            .trust_anchors
-            .iter()
-            .map(|t| AnchorJson {
-                kid: t.kid.clone(),
-                alg: t.alg.clone(),
-                public_key: t.public_key.clone(),
-                usage: None,
-            })
-            .collect(),
+        trust_anchors: crate::lock_cmd::anchors_of(&provisioned.trust_anchors),
         door_code_secret: provisioned.door_code_secret,
         mqtt: Some(MqttJson { url: mqtt.url, username: mqtt.username, password: mqtt.password }),
     })

@@ -14,9 +14,7 @@ use doorman_api::*;
 use doorman_cli::app::{self, FleetRunning};
 use doorman_cli::config::{FleetBroker, FleetSettings};
 use doorman_client::Client;
-use doorman_devices::{
-    AnchorJson, DecisionJson, Handheld, LockBundle, LockEndpoint, MqttJson, RunOptions, RunningLocks,
-};
+use doorman_devices::{DecisionJson, Handheld, LockBundle, LockEndpoint, MqttJson, RunOptions, RunningLocks};
 use doorman_domain::{serde_b64, Clock, Event, EventKind};
 use doorman_fleet::{lock_name, MqttCredentials, Uplink, UplinkKind};
 use doorman_lock::LockConfig;
@@ -423,16 +421,7 @@ pub fn bundle_of(secret: &[u8; 32], provisioned: LockProvisioned) -> anyhow::Res
     let bundle = LockBundle {
         lock_id: lock_name(wire(provisioned.lock.id)),
         device_secret: serde_b64::encode(secret),
-        trust_anchors: provisioned
-            .trust_anchors
-            .iter()
-            .map(|t| AnchorJson {
-                kid: t.kid.clone(),
-                alg: t.alg.clone(),
-                public_key: t.public_key.clone(),
-                usage: None,
-            })
-            .collect(),
+        trust_anchors: doorman_cli::lock_cmd::anchors_of(&provisioned.trust_anchors),
         door_code_secret: provisioned.door_code_secret,
         mqtt: Some(MqttJson { url: mqtt.url, username: mqtt.username, password: mqtt.password }),
     };

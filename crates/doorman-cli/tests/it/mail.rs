@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use doorman_api::*;
 use doorman_client::Client;
-use doorman_devices::{AnchorJson, Handheld, LockBundle, LockEndpoint, RunOptions, RunningLocks};
+use doorman_devices::{Handheld, LockBundle, LockEndpoint, RunOptions, RunningLocks};
 use doorman_domain::{serde_b64, Clock, NotificationKind, NotificationSettings};
 use doorman_testkit::places::WALK_UP;
 use doorman_testkit::Seeded;
@@ -288,16 +288,7 @@ async fn run_locks(seeded: &mut Seeded, dir: &Path) -> anyhow::Result<(RunningLo
         bundles.push(LockBundle {
             lock_id: doorman_fleet::lock_name(doorman_testkit::wire(p.lock.id)),
             device_secret: serde_b64::encode(&lock.device_secret),
-            trust_anchors: p
-                .trust_anchors
-                .iter()
-                .map(|t| AnchorJson {
-                    kid: t.kid.clone(),
-                    alg: t.alg.clone(),
-                    public_key: t.public_key.clone(),
-                    usage: None,
-                })
-                .collect(),
+            trust_anchors: doorman_cli::lock_cmd::anchors_of(&p.trust_anchors),
             door_code_secret: p.door_code_secret,
             mqtt: None,
         });
