@@ -34,6 +34,8 @@ pub struct FileConfig {
     /// The longest a guest pass may last, in seconds.
     pub guest_max_duration_s: Option<i64>,
     pub auth_max_failures: Option<u32>,
+    /// Access requests one driver may make per minute (0: no limit).
+    pub access_requests_per_driver: Option<u32>,
     /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Option<Vec<String>>,
     pub log: Option<String>,
@@ -307,6 +309,9 @@ impl Config {
             anyhow::ensure!(v >= 1, "auth_max_failures must be at least 1");
             service.auth_max_failures = v;
         }
+        if let Some(v) = flags.access_requests_per_driver.or(from_file.access_requests_per_driver) {
+            service.access_requests_per_driver = v;
+        }
         for proxy in flags.trusted_proxies.or(from_file.trusted_proxies).unwrap_or_default() {
             let net = match proxy.parse::<std::net::IpAddr>() {
                 Ok(ip) => ipnet::IpNet::from(ip),
@@ -460,6 +465,11 @@ guest_max_duration_s = 3600
 # past them a bad token is answered 429 with Retry-After. A valid token is
 # never refused, whatever its address did.    env: DOORMAN_AUTH_MAX_FAILURES
 auth_max_failures = 20
+
+# Access requests one driver may make per minute, valid or not; past them
+# 429 with Retry-After (other drivers, even at the same address, go on).
+# 0: no limit.                         env: DOORMAN_ACCESS_REQUESTS_PER_DRIVER
+access_requests_per_driver = 120
 
 # Reverse proxies (addresses or networks) whose X-Forwarded-For header names
 # the client. Empty: the header is ignored and the peer's address counts.

@@ -291,6 +291,9 @@ struct ServeArgs {
     /// Failed authentications per client address, and per token, per minute [default: 20].
     #[arg(long, env = "DOORMAN_AUTH_MAX_FAILURES")]
     auth_max_failures: Option<u32>,
+    /// Access requests one driver may make per minute, 0 for no limit [default: 120].
+    #[arg(long, env = "DOORMAN_ACCESS_REQUESTS_PER_DRIVER")]
+    access_requests_per_driver: Option<u32>,
     /// Reverse proxies whose X-Forwarded-For names the client: addresses or
     /// networks, comma-separated (e.g. "127.0.0.1,10.0.0.0/8") [default: none].
     #[arg(long, env = "DOORMAN_TRUSTED_PROXIES")]
@@ -531,6 +534,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 vehicle_radius_m: a.vehicle_radius_m,
                 guest_max_duration_s: a.guest_max_duration_s,
                 auth_max_failures: a.auth_max_failures,
+                access_requests_per_driver: a.access_requests_per_driver,
                 trusted_proxies: a.trusted_proxies.as_deref().map(doorman_cli::config::parse_list),
                 log: a.log,
                 log_origin: a.log_origin,

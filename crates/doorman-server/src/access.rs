@@ -37,6 +37,7 @@ impl Service {
         let Principal::Driver { driver_id, carrier_id } = *p else {
             return Err(ServiceError::Forbidden("only drivers request access"));
         };
+        self.driver_requests.take(driver_id, self.now())?;
         let position =
             GeoPoint::parse(req.position.lat, req.position.lon).map_err(|e| ServiceError::invalid(e.to_string()))?;
         let handheld = issuing::parse_handheld_key(&decode_b64("handheld_public_key", &req.handheld_public_key)?)?;

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use doorman_domain::{Principal, TokenId, UnixSeconds};
+use doorman_domain::{DriverId, Principal, TokenId, UnixSeconds};
 use doorman_store::{StoreError, TokenRecord, WebSessionRecord};
 use sha2::{Digest, Sha256};
 
@@ -104,6 +104,25 @@ impl<K: std::hash::Hash + Eq> FailureWindows<K> {
         }
     }
 
+    /// Counts one more for `key`, unless it already has `max` in this
+    /// window: then the seconds until the window ends, and nothing counted.
+    /// One lock for both, so concurrent requests cannot overshoot.
+    fn take(&self, key: K, max: u32, window_s: i64, now: UnixSeconds) -> Option<u64> {
+        let Ok(mut state) = self.state.lock() else { return None };
+        if state.len() > 100_000 {
+            state.retain(|_, (start, _)| now < *start + window_s);
+        }
+        let entry = state.entry(key).or_insert((now, 0));
+        if now >= entry.0 + window_s {
+            *entry = (now, 0);
+        }
+        if entry.1 >= max {
+            return Some((entry.0 + window_s - now).max(1) as u64);
+        }
+        entry.1 += 1;
+        None
+    }
+
     fn record(&self, key: K, window_s: i64, now: UnixSeconds) {
         let Ok(mut state) = self.state.lock() else { return };
         if state.len() > 100_000 {
@@ -115,6 +134,36 @@ impl<K: std::hash::Hash + Eq> FailureWindows<K> {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
+    }
+}
+
+/// Access requests per driver, in fixed windows: every request counts, valid
+/// or not, so a driver's stolen token (or a buggy handheld) cannot flood the
+/// access path, while other drivers behind the same address are untouched.
+/// Kept in each process's memory: with several processes a driver may reach
+/// the limit once per process. `max` 0: no limit.
+#[derive(Debug)]
+pub struct DriverRequestLimiter {
+    max: u32,
+    window_s: i64,
+    by_driver: FailureWindows<DriverId>,
+}
+
+impl DriverRequestLimiter {
+    pub fn new(max: u32, window_s: i64) -> Self {
+        Self { max, window_s: window_s.max(1), by_driver: FailureWindows::new() }
+    }
+
+    /// Counts one request of `driver`; 429 (`RateLimited`, with the seconds
+    /// until the window ends) once it made `max` in this window.
+    pub fn take(&self, driver: DriverId, now: UnixSeconds) -> ServiceResult<()> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        match self.by_driver.take(driver, self.max, self.window_s, now) {
+            Some(retry_after_s) => Err(ServiceError::RateLimited { retry_after_s }),
+            None => Ok(()),
+        }
     }
 }
 

@@ -63,6 +63,8 @@ pub struct ServiceConfig {
     /// credential, in each window.
     pub auth_max_failures: u32,
     pub auth_window_s: i64,
+    /// Access requests one driver may make per minute (0: no limit).
+    pub access_requests_per_driver: u32,
     /// Peers trusted to name the client in `X-Forwarded-For` (reverse
     /// proxies); anyone else's header is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -110,6 +112,10 @@ pub struct ServiceConfig {
     pub metrics_token_hash: Option<[u8; 32]>,
 }
 
+/// Access requests one driver may make per minute by default: a driver
+/// scanning a whole mailroom's parcels stays far below it.
+pub const DEFAULT_ACCESS_REQUESTS_PER_DRIVER: u32 = 120;
+
 impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
@@ -119,6 +125,7 @@ impl Default for ServiceConfig {
             policy: PolicyRules::default(),
             auth_max_failures: 20,
             auth_window_s: 60,
+            access_requests_per_driver: DEFAULT_ACCESS_REQUESTS_PER_DRIVER,
             trusted_proxies: Vec::new(),
             log_origin: audit::DEFAULT_LOG_ORIGIN.into(),
             witnesses: Vec::new(),
@@ -150,6 +157,8 @@ pub struct Service {
     rotating: tokio::sync::Mutex<()>,
     config: ServiceConfig,
     limiter: auth::AuthFailureLimiter,
+    /// Access requests per driver and minute.
+    driver_requests: auth::DriverRequestLimiter,
     /// The transparency log's key and what the witnesses last cosigned.
     log_signer: audit::LogSigner,
     witness_progress: audit::WitnessProgress,
@@ -187,6 +196,7 @@ impl std::fmt::Debug for Service {
 impl Service {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, keys: KeyRing, config: ServiceConfig) -> Self {
         let limiter = auth::AuthFailureLimiter::new(config.auth_max_failures, config.auth_window_s);
+        let driver_requests = auth::DriverRequestLimiter::new(config.access_requests_per_driver, 60);
         let log_signer = audit::LogSigner::with_signer(&config.log_origin, keys.log.clone());
         Self {
             store,
@@ -196,6 +206,7 @@ impl Service {
             rotating: tokio::sync::Mutex::new(()),
             config,
             limiter,
+            driver_requests,
             log_signer,
             witness_progress: audit::WitnessProgress::default(),
             log_guard: log_guard::LogGuard::in_memory(),

@@ -46,6 +46,51 @@ fn code_of(text: &str) -> String {
     serde_json::from_str::<ErrorBody>(text).map(|b| b.error.code).unwrap_or_else(|_| format!("not an error: {text}"))
 }
 
+/// Five access requests per driver and minute, behind the test's proxy.
+pub fn few_access_requests_per_driver() -> ServiceConfig {
+    ServiceConfig { access_requests_per_driver: 5, ..low_limit_behind_a_proxy() }
+}
+
+/// Access requests are limited per driver, not per address: past the limit
+/// a driver's requests (valid or not) are 429 with Retry-After and nothing
+/// is recorded, while another driver at the same address goes on; the next
+/// minute the driver is let in again.
+pub async fn access_requests_are_limited_per_driver_not_per_address(kit: &Kit) -> anyhow::Result<()> {
+    let b = Building::seed(kit).await?;
+    let parcel = b.parcel(kit, "PCL-LIMIT-1", b.unit_2b.id).await?;
+    const SHARED: &str = "203.0.113.50";
+    // Five requests for a parcel nobody sent: each refused and recorded.
+    let unknown = serde_json::to_string(&b.ask("PCL-NOBODY-SENT"))?;
+    for i in 0..5 {
+        let (status, _, text) =
+            via_proxy(kit, SHARED, Method::POST, "/v1/access-requests", Some(&b.dana.token), Some(unknown.clone()))
+                .await?;
+        assert!(status.is_client_error() && code_of(&text) != "rate_limited", "request {i}: {status} {text}");
+    }
+    let recorded = b.rosa.property_access_requests(b.property.id).await?.len();
+    // The sixth, even for her real parcel, is 429 with Retry-After, and not recorded.
+    let ask = serde_json::to_string(&b.ask(&parcel.tracking_number))?;
+    let (status, retry_after, text) =
+        via_proxy(kit, SHARED, Method::POST, "/v1/access-requests", Some(&b.dana.token), Some(ask.clone())).await?;
+    assert_eq!((status, code_of(&text).as_str()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    let wait: i64 = retry_after.as_deref().unwrap_or("none").parse()?;
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    assert_eq!(b.rosa.property_access_requests(b.property.id).await?.len(), recorded);
+    // Her other calls are not limited, and Eli, at the same address, gets in.
+    let (status, _, _) = via_proxy(kit, SHARED, Method::GET, "/v1/me", Some(&b.dana.token), None).await?;
+    assert_eq!(status, StatusCode::OK);
+    let eli_asks = serde_json::to_string(&b.ask_as(&b.eli, &parcel.tracking_number))?;
+    let (status, _, text) =
+        via_proxy(kit, SHARED, Method::POST, "/v1/access-requests", Some(&b.eli.token), Some(eli_asks)).await?;
+    assert!(status.is_success(), "another driver at the same address was refused: {status} {text}");
+    // A minute later Dana's requests count again (the parcel is Eli's now).
+    kit.set_time(kit.now() + 60);
+    let (status, _, text) =
+        via_proxy(kit, SHARED, Method::POST, "/v1/access-requests", Some(&b.dana.token), Some(ask)).await?;
+    assert_eq!((status, code_of(&text).as_str()), (StatusCode::FORBIDDEN, "access_already_granted"), "{text}");
+    Ok(())
+}
+
 /// Finding: 20 failed authentications from one address locked every user at
 /// that address out (behind a proxy: everyone), and a request without a
 /// token counted as a failure.

@@ -144,6 +144,7 @@ scenarios!(
     authz::repeated_bad_tokens_are_rate_limited with crate::authz::low_auth_limit,
     // issue 17's findings, attempted again
     findings::a_bad_token_flood_never_locks_out_a_valid_token with crate::findings::low_limit_behind_a_proxy,
+    findings::access_requests_are_limited_per_driver_not_per_address with crate::findings::few_access_requests_per_driver,
     findings::integers_beyond_the_database_range_are_refused_not_500,
     findings::webhooks_to_other_spellings_of_private_hosts_are_refused,
     findings::json_arrays_are_refused_where_an_object_is_expected with crate::kit::relaxed_auth_config,
