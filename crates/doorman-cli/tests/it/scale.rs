@@ -229,8 +229,10 @@ async fn scale_three_processes_grant_log_and_deliver_once_and_survive_the_sequen
     let rush_began = tokio::time::Instant::now();
     let mut grants: BTreeMap<String, Vec<(usize, AccessGranted)>> = BTreeMap::new();
     let mut refused = 0;
+    let mut answered = [0usize; PROCESSES];
     while let Some(joined) = tasks.join_next().await {
         for (tracking, process, outcome) in joined? {
+            answered[process] += 1;
             match outcome {
                 Ok(grant) => grants.entry(tracking).or_default().push((process, grant)),
                 Err(ClientError::Api { body, .. }) if body.error.code == "access_already_granted" => refused += 1,
@@ -246,7 +248,11 @@ async fn scale_three_processes_grant_log_and_deliver_once_and_survive_the_sequen
     }
     assert_eq!(refused, PARCELS * (CONTENDERS - 1));
     let by_process: Vec<usize> = (0..PROCESSES).map(|p| grants.values().filter(|g| g[0].0 == p).count()).collect();
-    assert!(by_process.iter().all(|n| *n > 0), "every process granted some: {by_process:?}");
+    // Every process took its share of the contest (which one wins a parcel
+    // is whichever locks its row first: with group-committed claims one
+    // process may win them all, and that is no fault).
+    assert!(answered.iter().all(|n| *n > 0), "every process answered some: {answered:?}");
+    eprintln!("grants by process: {by_process:?}; answers by process: {answered:?}");
 
     // One log with no hole: the stored entries are 0..n, the sequencer
     // integrates all of them, and Rosa's export verifies offline.
