@@ -84,7 +84,10 @@ week = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 call("PUT", f"/v1/properties/{p}/carriers/{carrier['id']}", m, {
     "enabled": True, "hours": [{"days": week, "start": "00:00", "end": "24:00"}],
     "allowed_drop_spots": [spot["id"]]})
-call("PUT", f"/v1/properties/{p}/tenant-notice", m, {"text": "Couriers may enter the hall.", "live_from": now})
+# live_from may not be in the past by the service's clock: a second after
+# `now` was read it would be (a seeding that failed in CI), so two ahead.
+call("PUT", f"/v1/properties/{p}/tenant-notice", m,
+     {"text": "Couriers may enter the hall.", "live_from": int(time.time()) + 2})
 invitation = call("POST", f"/v1/units/{unit['id']}/invitations", m, {"name": "Jun Park", "email": "jun@example.org"})
 resident = call("POST", "/v1/invitations/redeem", None, {"code": invitation["code"]})
 driver = call("POST", "/v1/drivers", c, {"name": "Dana", "handheld_public_key": None, "vetting": "passed", "vetted_at": None})
