@@ -249,6 +249,8 @@ pub(crate) struct PgCluster<'a> {
     pub growth: &'a std::sync::OnceLock<watch::Sender<u64>>,
     /// The group-committing claim writer (`crate::pg_claims`).
     pub claims: Option<&'a crate::pg_claims::ClaimQueue>,
+    /// The access path's configuration cache (`delivery::read_context`).
+    pub config: Option<&'a std::sync::Mutex<crate::sqlite_direct::ConfigCache>>,
 }
 
 /// The listening session: a task that bumps the returned channel for each

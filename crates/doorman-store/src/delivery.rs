@@ -17,7 +17,7 @@ use doorman_domain::{
 use crate::accounts::GET_DRIVER;
 use crate::audit::{append_in, append_rows, entry_rows, EntryRow, LogIndex};
 use crate::exec::{ready_now, values};
-use crate::exec::{Dialect, Exec, Value};
+use crate::exec::{Cells, Dialect, Exec, Record, Value};
 use crate::property::{
     next_lock_sequence_in, GET_ENABLEMENT, GET_PROPERTY, LIST_ACCESS_POINTS, LIST_DROP_SPOTS, LIST_LOCKS_IN_SERVICE,
 };
@@ -236,10 +236,9 @@ pub(crate) async fn claim_in(
     Ok(Some((grant, indexes)))
 }
 
-/// [`claim_in`] but for the log entries, which the caller appends (last in
-/// its write): PostgreSQL's group commit claims several grants in one
-/// transaction and appends all their entries at once (`crate::pg_claims`).
-pub(crate) async fn claim_rows_in(
+/// [`claim_in`] but for the log entries (PostgreSQL's group commit claims a
+/// group set-wise instead: `crate::pg_claims`).
+async fn claim_rows_in(
     ex: &mut impl Exec,
     grant: &Grant,
     record: &AccessRequestRecord,
@@ -267,15 +266,29 @@ pub(crate) async fn claim_rows_in(
     }
     let sql =
         concat!("INSERT INTO grants (", columns!(grant), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
-    let doors = to_json(&grant.doors, "granted doors")?;
-    let values = values! {
-        grant.id, grant.delivery_id, grant.driver_id, grant.carrier_id, grant.property_id, grant.unit_id,
-        grant.drop_spot_id, doors, grant.issued_at, grant.expires_at, grant.revoked_at
-    };
-    ex.execute(sql, &values).await?;
+    ex.execute(sql, &grant_values(&grant)?).await?;
     insert_record_in(ex, record).await?;
     Ok(Some(grant))
 }
+
+/// A grant's values, in the order of `columns!(grant)`.
+pub(crate) fn grant_values(grant: &Grant) -> StoreResult<[Value<'static>; GRANT_VALUES]> {
+    let doors = to_json(&grant.doors, "granted doors")?;
+    Ok(values! {
+        grant.id, grant.delivery_id, grant.driver_id, grant.carrier_id, grant.property_id, grant.unit_id,
+        grant.drop_spot_id, doors, grant.issued_at, grant.expires_at, grant.revoked_at
+    })
+}
+pub(crate) const GRANT_VALUES: usize = 11;
+
+/// An access request record's values, in the order of `columns!(access_request)`.
+pub(crate) fn record_values(r: &AccessRequestRecord) -> [Value<'static>; RECORD_VALUES] {
+    values! {
+        r.id, r.driver_id, r.carrier_id, r.property_id, r.delivery_id, r.unit_id, r.position.lat, r.position.lon,
+        r.at, r.grant_id, r.refusal.map(|reason| reason.as_str())
+    }
+}
+pub(crate) const RECORD_VALUES: usize = 11;
 
 /// Stores the record of an access request and then its log entries, inside
 /// the caller's write; returns the entries' indexes.
@@ -296,28 +309,91 @@ async fn insert_record_in(ex: &mut impl Exec, r: &AccessRequestRecord) -> StoreR
         columns!(access_request),
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     );
-    let values = values! {
-        r.id, r.driver_id, r.carrier_id, r.property_id, r.delivery_id, r.unit_id, r.position.lat, r.position.lon,
-        r.at, r.grant_id, r.refusal.map(|reason| reason.as_str())
-    };
-    ex.execute(sql, &values).await?;
+    ex.execute(sql, &record_values(r)).await?;
     Ok(())
 }
 
-/// The access context, read through `ex`. With a cache (SQLite's direct
-/// path, inside one read transaction), the property's configuration comes
-/// from it while the configuration version read in the same snapshot says
-/// it is current.
+/// $1 driver, $2 carrier, $3 tracking number, $4 now: on PostgreSQL, the
+/// configuration's version and the rows of the request's own (the
+/// driver, the parcel, its unit's active block and preferences: the
+/// queries `GET_DRIVER`, `FIND_DELIVERY`, `ACTIVE_BLOCK` and
+/// `GET_PREFERENCES`) in one round trip. Each is a lateral subquery that
+/// yields a `present` column before its own, NULL when it found nothing.
+const PG_VERSION_AND_OWN_ROWS: &str = concat!(
+    "SELECT v.version, dr.*, dl.*, b.*, p.* FROM access_config_version v ",
+    "LEFT JOIN LATERAL (SELECT 1::BIGINT AS present, ",
+    columns!(driver),
+    " FROM drivers WHERE id = $1) dr ON TRUE ",
+    "LEFT JOIN LATERAL (SELECT 1::BIGINT AS present, ",
+    columns!(delivery),
+    " FROM deliveries WHERE carrier_id = $2 AND tracking_number = $3 LIMIT 1) dl ON TRUE ",
+    "LEFT JOIN LATERAL (SELECT 1::BIGINT AS present, ",
+    columns!(block),
+    " FROM blocks WHERE unit_id = dl.unit_id AND starts_at <= $4 AND (ends_at IS NULL OR ends_at > $4) \
+     ORDER BY starts_at DESC, id DESC LIMIT 1) b ON TRUE ",
+    "LEFT JOIN LATERAL (SELECT 1::BIGINT AS present, ",
+    columns!(preferences),
+    " FROM unit_preferences WHERE unit_id = dl.unit_id) p ON TRUE"
+);
+
+/// A row of [`PG_VERSION_AND_OWN_ROWS`].
+struct OwnRows {
+    version: i64,
+    driver: Option<Driver>,
+    delivery: Option<Delivery>,
+    block: Option<Block>,
+    preferences: Option<UnitPreferences>,
+}
+
+impl Record for OwnRows {
+    fn read(cells: &mut impl Cells) -> StoreResult<Self> {
+        Ok(OwnRows {
+            version: cells.i64("configuration version")?,
+            driver: present(cells, columns!(driver))?,
+            delivery: present(cells, columns!(delivery))?,
+            block: present(cells, columns!(block))?,
+            preferences: present(cells, columns!(preferences))?,
+        })
+    }
+}
+
+/// A record that a `present` column precedes: None, its `columns` passed
+/// over, when that column is NULL.
+fn present<R: Record>(cells: &mut impl Cells, columns: &str) -> StoreResult<Option<R>> {
+    if cells.opt_i64()?.is_none() {
+        for _ in columns.split(',') {
+            cells.opt_blob()?;
+        }
+        return Ok(None);
+    }
+    R::read(cells).map(Some)
+}
+
+/// The access context, read through `ex`. With a cache, the property's
+/// configuration comes from it while the configuration version, read
+/// first, says it is current: SQLite's direct path reads inside one read
+/// transaction (so what it uses is its snapshot's), PostgreSQL statement by
+/// statement (so what it keeps under a version was read after it, never
+/// older; see `access_context`).
 pub(crate) async fn read_context(
     ex: &mut impl Exec,
     q: &AccessContextQuery<'_>,
     cache: Option<&Mutex<ConfigCache>>,
 ) -> StoreResult<Option<AccessContext>> {
+    let no_version = || StoreError::Backend("access_config_version has no row".into());
+    // PostgreSQL reads the version and the request's own rows in one
+    // statement (each a round trip of its own otherwise).
+    let mut own: Option<OwnRows> = None;
     let version = match cache {
+        Some(_) if ex.dialect() == Dialect::Postgres => {
+            let values = values! { q.driver, q.carrier, q.tracking_number, q.now };
+            let rows: OwnRows = ex.fetch_optional(PG_VERSION_AND_OWN_ROWS, &values).await?.ok_or_else(no_version)?;
+            let version = rows.version;
+            own = Some(rows);
+            Some(version)
+        }
         Some(_) => Some(
-            ex.fetch_optional::<i64>("SELECT version FROM access_config_version", &[])
-                .await?
-                .ok_or_else(|| StoreError::Backend("access_config_version has no row".into()))?,
+            ex.fetch_optional::<i64>("SELECT version FROM access_config_version", &[]).await?.ok_or_else(no_version)?,
         ),
         None => None,
     };
@@ -350,14 +426,21 @@ pub(crate) async fn read_context(
             enablement
         }
     };
-    let driver = ex.fetch_optional::<Driver>(GET_DRIVER, &[q.driver.into()]).await?;
-    let delivery = ex.fetch_optional::<Delivery>(FIND_DELIVERY, &[q.carrier.into(), q.tracking_number.into()]).await?;
-    let (block, preferences) = match &delivery {
-        Some(d) => (
-            ex.fetch_optional(ACTIVE_BLOCK, &[d.unit_id.into(), q.now.into()]).await?,
-            ex.fetch_optional(GET_PREFERENCES, &[d.unit_id.into()]).await?.unwrap_or_default(),
-        ),
-        None => (None, UnitPreferences::default()),
+    let (driver, delivery, block, preferences) = match own {
+        Some(own) => (own.driver, own.delivery, own.block, own.preferences.unwrap_or_default()),
+        None => {
+            let driver = ex.fetch_optional::<Driver>(GET_DRIVER, &[q.driver.into()]).await?;
+            let delivery =
+                ex.fetch_optional::<Delivery>(FIND_DELIVERY, &[q.carrier.into(), q.tracking_number.into()]).await?;
+            let (block, preferences) = match &delivery {
+                Some(d) => (
+                    ex.fetch_optional(ACTIVE_BLOCK, &[d.unit_id.into(), q.now.into()]).await?,
+                    ex.fetch_optional(GET_PREFERENCES, &[d.unit_id.into()]).await?.unwrap_or_default(),
+                ),
+                None => (None, UnitPreferences::default()),
+            };
+            (driver, delivery, block, preferences)
+        }
     };
     Ok(Some(AccessContext {
         property: parts.property.clone(),
@@ -551,7 +634,13 @@ impl<B: Backend> DeliveryStore for B {
         if let Some(direct) = self.direct() {
             return direct.access_context(q);
         }
-        read_context(&mut *self.read().await?, q, None).await
+        // PostgreSQL keeps the configuration between requests, as SQLite's
+        // direct path does. Each read here is a statement of its own (no
+        // snapshot): the version is read first, so what is kept under it was
+        // read after it, never older than it; a change committed before the
+        // version was read is always seen (the version moved on).
+        let cache = self.postgres().and_then(|pg| pg.config);
+        read_context(&mut *self.read().await?, q, cache).await
     }
 
     async fn list_access_requests(&self, f: &AccessRequestFilter) -> StoreResult<Vec<AccessRequestRecord>> {

@@ -54,6 +54,9 @@ pub struct PostgresStore {
     growth: std::sync::OnceLock<tokio::sync::watch::Sender<u64>>,
     /// Access claims, group-committed.
     claims: crate::pg_claims::ClaimQueue,
+    /// The access path's configuration, kept between requests while the
+    /// database's `access_config_version` says it is current.
+    config: std::sync::Mutex<crate::sqlite_direct::ConfigCache>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -80,11 +83,29 @@ fn describe(options: &PgConnectOptions) -> String {
     )
 }
 
+/// The environment variable that sizes a process's pool of connections.
+pub const POOL_ENV: &str = "DOORMAN_POSTGRES_POOL";
+/// Connections per process unless [`POOL_ENV`] says otherwise.
+pub const DEFAULT_POOL: u32 = 10;
+
+/// The pool's size: [`POOL_ENV`] (1 to 1000), or [`DEFAULT_POOL`].
+fn pool_size() -> StoreResult<u32> {
+    match std::env::var(POOL_ENV) {
+        Err(_) => Ok(DEFAULT_POOL),
+        Ok(value) => match value.trim().parse::<u32>() {
+            Ok(n @ 1..=1000) => Ok(n),
+            _ => Err(StoreError::Backend(format!(
+                "{POOL_ENV} must be a number of connections from 1 to 1000, not {value:?}"
+            ))),
+        },
+    }
+}
+
 impl PostgresStore {
     /// Connects to the database named by a `postgres://` or `postgresql://`
     /// URL and runs the migrations.
     pub async fn open(url: &str) -> StoreResult<Self> {
-        Self::connect(url, parse_url(url)?, None, 10).await
+        Self::connect(url, parse_url(url)?, None, pool_size()?).await
     }
 
     /// For tests: creates a schema of its own in the database at `base_url`
@@ -121,6 +142,7 @@ impl PostgresStore {
         drop(conn);
         Ok(Self {
             claims: crate::pg_claims::ClaimQueue::new(pool.clone()),
+            config: std::sync::Mutex::default(),
             pool,
             server,
             schema,
@@ -243,6 +265,7 @@ impl Backend for PostgresStore {
             schema: &self.current_schema,
             growth: &self.growth,
             claims: Some(&self.claims),
+            config: Some(&self.config),
         })
     }
 }

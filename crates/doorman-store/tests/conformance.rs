@@ -143,6 +143,7 @@ conformance!(
     claim_with_sequences_numbers_the_doors_and_claims_once,
     claim_with_sequences_has_one_winner_and_never_repeats_a_number,
     failed_claim_with_sequences_leaves_nothing,
+    claims_of_many_parcels_at_once_number_every_door_once,
     concurrent_writes_fail_alone,
     the_log_is_dense_sequenced_in_batches_and_provable,
     concurrent_appends_never_share_an_index,
@@ -1788,6 +1789,51 @@ async fn failed_claim_with_sequences_leaves_nothing(store: Arc<dyn Store>) {
     assert!(won.unwrap().is_some());
 }
 
+/// Many parcels claimed at once (PostgreSQL claims them in groups, set-wise):
+/// one winner per parcel even when a parcel is claimed twice in the same
+/// moment, every door of every winner numbered, each lock's numbers handed
+/// out once each with none lost, and what is stored is what was answered.
+async fn claims_of_many_parcels_at_once_number_every_door_once(store: Arc<dyn Store>) {
+    let w = Arc::new(world(store.as_ref()).await);
+    let mut parcels = Vec::new();
+    for i in 0..40 {
+        let parcel = delivery(w.carrier.id, &w.unit, &format!("GROUP-{i}"), T0);
+        store.insert_delivery(&parcel).await.unwrap();
+        parcels.push(parcel);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, parcel) in parcels.iter().enumerate() {
+        // every fourth parcel is claimed twice
+        for _ in 0..(1 + usize::from(i % 4 == 0)) {
+            let (store, w, parcel) = (store.clone(), w.clone(), parcel.clone());
+            tasks.spawn(async move {
+                let grant = w.grant(&parcel, T0, T0 + 300);
+                let record = w.granted_request(&grant, &parcel);
+                let won = store.claim_grant_with_sequences(&grant, &record, T0, &[]).await.unwrap();
+                (parcel.id, won.map(|(g, _)| g))
+            });
+        }
+    }
+    let results = tasks.join_all().await;
+    let mut entrance = BTreeSet::new();
+    let mut lobby = BTreeSet::new();
+    for parcel in &parcels {
+        let won: Vec<&Grant> =
+            results.iter().filter(|(id, _)| *id == parcel.id).filter_map(|(_, g)| g.as_ref()).collect();
+        assert_eq!(won.len(), 1, "one winner for parcel {}", parcel.tracking_number);
+        let grant = won[0];
+        assert_eq!(store.list_grants(parcel.id).await.unwrap(), vec![grant.clone()], "stored as answered");
+        let numbers: Vec<i64> = grant.doors.iter().map(|d| d.sequence.expect("every door numbered")).collect();
+        assert!(entrance.insert(numbers[0]), "entrance number {} twice", numbers[0]);
+        assert!(lobby.insert(numbers[1]), "lobby number {} twice", numbers[1]);
+    }
+    assert_eq!(entrance, (1..=40).collect(), "no entrance number lost");
+    assert_eq!(lobby, (1..=40).collect(), "no lobby number lost");
+    let losers = results.iter().filter(|(_, g)| g.is_none()).count();
+    assert_eq!(losers, 10, "the second claim of each parcel claimed twice lost");
+    assert_eq!(store.next_lock_sequence(w.entrance_lock.id).await.unwrap(), 41);
+}
+
 /// Writes that run together (SQLite commits them in groups) succeed or fail
 /// each on its own.
 async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
@@ -1946,6 +1992,52 @@ async fn sqlite_two_openers_see_each_other_and_claim_with_sequences_once() {
     numbers.extend(winners.iter().filter_map(|g| g.doors.first()).filter_map(|door| door.sequence));
     let distinct: BTreeSet<i64> = numbers.iter().copied().collect();
     assert_eq!(distinct, (1..=41).collect(), "40 callers and one winner, each number once");
+}
+
+/// Two processes on one PostgreSQL schema: each keeps the building's
+/// configuration between requests (under the version the database's
+/// triggers bump), and drops it the moment the other changes the building;
+/// their grouped, numbered claims still have one winner per parcel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_processes_see_each_other_and_claim_with_sequences_once() {
+    let Ok(base) = std::env::var(POSTGRES_URL_VAR) else {
+        eprintln!("{POSTGRES_URL_VAR} is not set: skipped");
+        return;
+    };
+    let url = doorman_store::isolated_postgres_url(&base).await.unwrap();
+    let first = doorman_store::open(&url).await.unwrap();
+    let second = doorman_store::open(&url).await.unwrap();
+    let w = Arc::new(world(first.as_ref()).await);
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
+    let resident = w.residents(first.as_ref(), &w.unit).await;
+    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
+    first.insert_block(&block, &[]).await.unwrap();
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
+    // what the second keeps of the building is dropped when the first changes it
+    assert_config_changes_seen_at_once(first.as_ref(), second.as_ref(), &w).await;
+
+    let mut parcels = Vec::new();
+    for i in 0..20 {
+        let parcel = delivery(w.carrier.id, &w.unit, &format!("TWO-{i}"), T0);
+        first.insert_delivery(&parcel).await.unwrap();
+        parcels.push(parcel);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let store = if i % 2 == 0 { first.clone() } else { second.clone() };
+        let (w, parcel) = (w.clone(), parcels[i % parcels.len()].clone());
+        tasks.spawn(async move {
+            let grant = w.grant(&parcel, T0, T0 + 300);
+            let won = store.claim_grant_with_sequences(&grant, &w.granted_request(&grant, &parcel), T0, &[]).await;
+            won.unwrap().map(|(g, _)| g)
+        });
+    }
+    let winners: Vec<Grant> = tasks.join_all().await.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 20, "one winner per parcel");
+    let numbers: BTreeSet<i64> = winners.iter().filter_map(|g| g.doors[0].sequence).collect();
+    assert_eq!(numbers, (1..=20).collect(), "each entrance number once, none lost");
 }
 
 async fn open_error(url: &str) -> StoreError {
