@@ -31,7 +31,9 @@ use doorman_fleet::{
     intake_event, parse_lock_name, Accounts, EventReceipt, FleetHandle, FleetService, Intake, LockHealth, PasswordHash,
     StaticAccounts, TopicScheme,
 };
-use doorman_protocol::{decode_event, ChainError, ChainHead, EventChainVerifier, CredentialId, LockDevicePublicKey, Nonce, RevokedEntry};
+use doorman_protocol::{
+    decode_event, ChainError, ChainHead, CredentialId, EventChainVerifier, LockDevicePublicKey, Nonce, RevokedEntry,
+};
 use doorman_store::{LockGap, PendingRemoteUnlock, RevokedCredential, Store, StoreError, StoredLockEvent};
 use rand_core::OsRng;
 
