@@ -47,7 +47,6 @@ pub const DISPATCH_SPACING: Duration = Duration::from_millis(250);
 /// Fans out and sends webhooks every `interval`, and as soon as the log
 /// grows (this process's appends or, on PostgreSQL, another's; at most
 /// once per [`DISPATCH_SPACING`]), until aborted.
-
 pub async fn dispatcher(service: Arc<Service>, interval: Duration) {
     let transport = match HttpWebhooks::new() {
         Ok(t) => t,
