@@ -41,9 +41,12 @@ impl WebhookTransport for HttpWebhooks {
     }
 }
 
+/// The least time between two dispatches woken by the log's growth.
+pub const DISPATCH_SPACING: Duration = Duration::from_millis(250);
+
 /// Fans out and sends webhooks every `interval`, and as soon as the log
-/// grows (this process's appends or, on PostgreSQL, another's), until
-/// aborted.
+/// grows (this process's appends or, on PostgreSQL, another's; at most
+/// once per [`DISPATCH_SPACING`]), until aborted.
 pub async fn dispatcher(service: Arc<Service>, interval: Duration) {
     let transport = match HttpWebhooks::new() {
         Ok(t) => t,
@@ -54,6 +57,11 @@ pub async fn dispatcher(service: Arc<Service>, interval: Duration) {
     };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // At most one dispatch per DISPATCH_SPACING however fast the log grows:
+    // each dispatch moves the fan-out cursor in a write transaction, and a
+    // busy service appends entries thousands of times a second.
+    let mut pace = tokio::time::interval(DISPATCH_SPACING);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut grown = service.feed_signal();
     loop {
         tokio::select! {
@@ -64,6 +72,7 @@ pub async fn dispatcher(service: Arc<Service>, interval: Duration) {
                 }
             }
         }
+        pace.tick().await;
         grown.borrow_and_update();
         match service.dispatch_webhooks(&transport).await {
             Ok(report) if report != Default::default() => tracing::debug!(?report, "webhooks dispatched"),

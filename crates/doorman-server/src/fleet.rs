@@ -31,7 +31,9 @@ use doorman_fleet::{
     intake_event, parse_lock_name, Accounts, EventReceipt, FleetHandle, FleetService, Intake, LockHealth, PasswordHash,
     StaticAccounts, TopicScheme,
 };
-use doorman_protocol::{decode_event, ChainHead, CredentialId, LockDevicePublicKey, Nonce, RevokedEntry};
+use doorman_protocol::{
+    decode_event, ChainError, ChainHead, CredentialId, EventChainVerifier, LockDevicePublicKey, Nonce, RevokedEntry,
+};
 use doorman_store::{LockGap, PendingRemoteUnlock, RevokedCredential, Store, StoreError, StoredLockEvent};
 use rand_core::OsRng;
 
@@ -476,13 +478,17 @@ impl Service {
                 return Ok(EventReceipt { ack: 0, resend_after: None });
             };
             let head = ChainHead { counter: record.head.counter, hash: record.head.hash, time: record.head.time };
-            // The stored hash of an earlier event, when this one claims its counter.
-            let earlier = match decode_event(bytes, &device) {
-                Ok(e) if e.counter <= head.counter => self.store.lock_event(lock, e.counter).await?.map(|s| s.hash),
-                _ => None,
+            // The signature is checked once: the stored hash of an earlier
+            // event is read only when this one claims its counter.
+            let intake = match EventChainVerifier::resume(device, wire, head).push(bytes) {
+                Ok(e) => Intake::New(e),
+                Err(ChainError::AlreadySeen { counter, .. }) => {
+                    let earlier = self.store.lock_event(lock, counter).await?.map(|s| s.hash);
+                    intake_event(device, wire, head, |_| earlier, bytes)
+                }
+                Err(_) => intake_event(device, wire, head, |_| None, bytes),
             };
             let now = self.now();
-            let intake = intake_event(device, wire, head, |_| earlier, bytes);
             match &intake {
                 Intake::New(e) => {
                     let kind = EventKind::LockEvent {

@@ -329,8 +329,12 @@ impl Service {
     pub async fn dispatch_mail(&self) -> ServiceResult<MailReport> {
         let Some(mailer) = self.mailer.get().cloned() else { return Ok(MailReport::default()) };
         let mut report = MailReport::default();
-        while let Some(made) = self.mail_fan_out(&mailer).await? {
-            report.queued += made;
+        // Up to the head each step reads, as the webhooks' fan-out does.
+        while let Some(step) = self.mail_fan_out(&mailer).await? {
+            report.queued += step.made;
+            if !step.more {
+                break;
+            }
         }
         let now = self.now();
         let mut choices: HashMap<ResidentId, Vec<NotificationKind>> = HashMap::new();
@@ -397,7 +401,7 @@ impl Service {
 
     /// One fan-out step; None when the cursor is at the log's head, was
     /// just started, or another process moved it meanwhile.
-    async fn mail_fan_out(&self, mailer: &Mailer) -> ServiceResult<Option<usize>> {
+    async fn mail_fan_out(&self, mailer: &Mailer) -> ServiceResult<Option<crate::webhooks::FanOutStep>> {
         let head = self.store.log_state().await?.appended;
         let Some(from) = self.store.mail_cursor().await? else {
             // The first time mail is on: from now on, not the past.
@@ -410,6 +414,7 @@ impl Service {
         let everything = EntryFilter { everything: true, ..Default::default() };
         let rows = self.store.log_entries(&everything, from..head, FAN_OUT_BATCH).await?;
         let Some(to) = rows.last().map(|row| row.index + 1) else { return Ok(None) };
+        let more = rows.len() >= FAN_OUT_BATCH as usize;
         let now = self.now();
         let mut lookups = Lookups::default();
         let mut people: HashMap<UnitId, Vec<Resident>> = HashMap::new();
@@ -491,7 +496,7 @@ impl Service {
             }
         }
         if self.store.enqueue_mail(from, to, &messages).await? {
-            Ok(Some(messages.len()))
+            Ok(Some(crate::webhooks::FanOutStep { made: messages.len(), more }))
         } else {
             Ok(None)
         }

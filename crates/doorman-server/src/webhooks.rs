@@ -300,8 +300,15 @@ impl Service {
     /// Fans new log entries out to the outbox, then sends what is due now.
     pub async fn dispatch_webhooks(&self, transport: &dyn WebhookTransport) -> ServiceResult<DispatchReport> {
         let mut report = DispatchReport::default();
-        while let Some(made) = self.fan_out().await? {
-            report.enqueued += made;
+        // Step by step up to the head each step reads; a step that reached
+        // it ends the loop (entries appended meanwhile wait for the next
+        // dispatch, a second later): under a steady stream of entries the
+        // loop would otherwise never end, one write transaction per lap.
+        while let Some(step) = self.fan_out().await? {
+            report.enqueued += step.made;
+            if !step.more {
+                break;
+            }
         }
         let now = self.now();
         for due in self.store.due_webhook_deliveries(now, SEND_BATCH).await? {
@@ -350,7 +357,7 @@ impl Service {
     /// One fan-out step: the outbox rows of the next batch of log entries.
     /// None when the cursor is at the log's head (or another dispatcher
     /// moved it meanwhile: it did the work).
-    async fn fan_out(&self) -> ServiceResult<Option<usize>> {
+    async fn fan_out(&self) -> ServiceResult<Option<FanOutStep>> {
         let from = self.store.webhook_cursor().await?;
         let head = self.store.log_state().await?.appended;
         if head <= from {
@@ -360,11 +367,13 @@ impl Service {
         if subscriptions.is_empty() {
             // Nobody to send to: skip ahead. A webhook made meanwhile starts
             // after the head it saw, which is at least `head - 1`.
-            return Ok(self.store.enqueue_webhooks(from, head, &[]).await?.then_some(0));
+            let skipped = self.store.enqueue_webhooks(from, head, &[]).await?;
+            return Ok(skipped.then_some(FanOutStep { made: 0, more: false }));
         }
         let everything = EntryFilter { everything: true, ..Default::default() };
         let rows = self.store.log_entries(&everything, from..head, FAN_OUT_BATCH).await?;
         let Some(to) = rows.last().map(|row| row.index + 1) else { return Ok(None) };
+        let more = rows.len() >= FAN_OUT_BATCH as usize;
         let mut viewers: HashMap<WebhookId, Viewer> = HashMap::new();
         for s in &subscriptions {
             viewers.insert(s.id, self.viewer(&s.owner).await?);
@@ -407,11 +416,18 @@ impl Service {
             }
         }
         if self.store.enqueue_webhooks(from, to, &deliveries).await? {
-            Ok(Some(deliveries.len()))
+            Ok(Some(FanOutStep { made: deliveries.len(), more }))
         } else {
             Ok(None)
         }
     }
+}
+
+/// What one fan-out step did: the outbox rows it made, and whether entries
+/// below the head it read are still waiting (it stopped at its batch's end).
+pub(crate) struct FanOutStep {
+    pub(crate) made: usize,
+    pub(crate) more: bool,
 }
 
 #[cfg(test)]
