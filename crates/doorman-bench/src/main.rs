@@ -1,16 +1,24 @@
 //! `doorman-bench`: `doorman bench`'s one table with every row measured
 //! (the default, or `all`), or `protocol` in detail.
 //!
-//! `cargo run --release -p doorman-bench [-- all --quick --database postgres://...]`
+//! `cargo run --release -p doorman-bench [-- [all] --quick --database postgres://...]`:
+//! the table's options work with or without `all`.
 
 use clap::{Parser, Subcommand};
 use doorman_cli::bench_table::TableArgs;
 
 #[derive(Parser)]
-#[command(name = "doorman-bench", about = "doorman's benchmarks: ratios against baselines measured in the same run")]
+#[command(
+    name = "doorman-bench",
+    about = "doorman's benchmarks: ratios against baselines measured in the same run",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     which: Option<Which>,
+    /// Without a command: the table's options (as `all` takes them).
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 #[derive(Subcommand)]
@@ -39,7 +47,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.which.unwrap_or(Which::All(TableArgs::default())) {
+    match cli.which.unwrap_or(Which::All(cli.table)) {
         Which::Protocol => {
             doorman_bench::protocol::run();
             Ok(())

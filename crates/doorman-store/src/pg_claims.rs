@@ -29,6 +29,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use doorman_domain::{AccessRequestRecord, Grant, LockId, UnixSeconds};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -45,6 +46,9 @@ pub const CLAIM_BATCH_ENV: &str = "DOORMAN_POSTGRES_CLAIM_BATCH";
 /// Claims per transaction unless [`CLAIM_BATCH_ENV`] says otherwise.
 pub const DEFAULT_CLAIM_BATCH: usize = 64;
 
+/// How long the writer waits for its connection (the pool's own wait).
+const WRITER_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How many times a claim alone is run again after losing a deadlock.
 const DEADLOCK_RETRIES: usize = 5;
 
@@ -60,20 +64,57 @@ struct Job {
 }
 
 /// The writer's queue, started on the first claim.
+///
+/// The writer runs on a thread of its own, with a runtime and a connection
+/// of its own: between two statements of a group the database waits for
+/// it, and on the service's runtime its wake-ups queued behind the HTTP
+/// requests in flight (a profile showed the group's connection idle in its
+/// transaction, waiting for the writer, for most of the group's time).
 pub(crate) struct ClaimQueue {
+    /// For claims alone when the writer cannot run (no thread).
     pool: PgPool,
+    /// How the writer connects (the store's own options: its schema too).
+    options: PgConnectOptions,
     limit: usize,
     queue: OnceLock<mpsc::UnboundedSender<Job>>,
 }
 
 impl ClaimQueue {
-    pub(crate) fn new(pool: PgPool) -> Self {
+    pub(crate) fn new(pool: PgPool, options: PgConnectOptions) -> Self {
         let limit = std::env::var(CLAIM_BATCH_ENV)
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(DEFAULT_CLAIM_BATCH)
             .max(1);
-        ClaimQueue { pool, limit, queue: OnceLock::new() }
+        ClaimQueue { pool, options, limit, queue: OnceLock::new() }
+    }
+
+    /// The writer's thread, which ends when the queue's sender is dropped
+    /// (with the store). If it cannot start, the receiver is dropped and
+    /// every claim is made alone, on the caller's runtime.
+    fn start_writer(&self) -> mpsc::UnboundedSender<Job> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (options, limit) = (self.options.clone(), self.limit);
+        let started = std::thread::Builder::new().name("doorman-pg-claims".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    tracing::warn!(%error, "no runtime for the claim writer; claims are made alone");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(WRITER_ACQUIRE_TIMEOUT)
+                    .connect_lazy_with(options);
+                writer(pool, limit, rx).await;
+            });
+        });
+        if let Err(error) = started {
+            tracing::warn!(%error, "no thread for the claim writer; claims are made alone");
+        }
+        tx
     }
 
     /// Claims through the writer (alone when group commit is off).
@@ -88,15 +129,11 @@ impl ClaimQueue {
         if self.limit == 1 {
             return alone(&self.pool, &grant, &record, now, number_doors, &entries).await;
         }
-        let queue = self.queue.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(writer(self.pool.clone(), self.limit, rx));
-            tx
-        });
+        let queue = self.queue.get_or_init(|| self.start_writer());
         let (reply, answer) = oneshot::channel();
         let job = Job { grant, record, now, number_doors, entries, reply };
         if let Err(mpsc::error::SendError(job)) = queue.send(job) {
-            // The writer's runtime is gone: claim here.
+            // The writer is gone (or never started): claim here.
             return alone(&self.pool, &job.grant, &job.record, job.now, job.number_doors, &job.entries).await;
         }
         answer.await.map_err(|_| StoreError::Backend("the claim writer stopped".into()))?

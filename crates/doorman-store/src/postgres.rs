@@ -127,7 +127,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| connect_error(e, url))?;
         MIGRATOR
@@ -141,7 +141,7 @@ impl PostgresStore {
             .ok_or_else(|| StoreError::Backend("PostgreSQL names no current schema".into()))?;
         drop(conn);
         Ok(Self {
-            claims: crate::pg_claims::ClaimQueue::new(pool.clone()),
+            claims: crate::pg_claims::ClaimQueue::new(pool.clone(), options),
             config: std::sync::Mutex::default(),
             pool,
             server,
