@@ -367,6 +367,17 @@ async fn world(store: &dyn Store) -> World {
     }
 }
 
+/// `count` parcels for the world's unit, stored, tracked as PREFIX-0 onwards.
+async fn parcels(store: &dyn Store, w: &World, prefix: &str, count: usize) -> Vec<Delivery> {
+    let mut parcels = Vec::with_capacity(count);
+    for i in 0..count {
+        let parcel = delivery(w.carrier.id, &w.unit, &format!("{prefix}-{i}"), T0);
+        store.insert_delivery(&parcel).await.unwrap();
+        parcels.push(parcel);
+    }
+    parcels
+}
+
 impl World {
     fn grant(&self, delivery: &Delivery, issued_at: i64, expires_at: i64) -> Grant {
         Grant {
@@ -1795,12 +1806,7 @@ async fn failed_claim_with_sequences_leaves_nothing(store: Arc<dyn Store>) {
 /// out once each with none lost, and what is stored is what was answered.
 async fn claims_of_many_parcels_at_once_number_every_door_once(store: Arc<dyn Store>) {
     let w = Arc::new(world(store.as_ref()).await);
-    let mut parcels = Vec::new();
-    for i in 0..40 {
-        let parcel = delivery(w.carrier.id, &w.unit, &format!("GROUP-{i}"), T0);
-        store.insert_delivery(&parcel).await.unwrap();
-        parcels.push(parcel);
-    }
+    let parcels = parcels(store.as_ref(), &w, "GROUP", 40).await;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, parcel) in parcels.iter().enumerate() {
         // every fourth parcel is claimed twice
@@ -1838,12 +1844,7 @@ async fn claims_of_many_parcels_at_once_number_every_door_once(store: Arc<dyn St
 /// each on its own.
 async fn concurrent_writes_fail_alone(store: Arc<dyn Store>) {
     let w = Arc::new(world(store.as_ref()).await);
-    let mut parcels = Vec::new();
-    for i in 0..20 {
-        let parcel = delivery(w.carrier.id, &w.unit, &format!("PARCEL-{i}"), T0);
-        store.insert_delivery(&parcel).await.unwrap();
-        parcels.push(parcel);
-    }
+    let parcels = parcels(store.as_ref(), &w, "PARCEL", 20).await;
     let mut tasks = tokio::task::JoinSet::new();
     for (i, parcel) in parcels.into_iter().enumerate() {
         let (store, w) = (store.clone(), w.clone());
@@ -1954,6 +1955,25 @@ async fn sqlite_two_openers_of_one_file_still_grant_once() {
     assert_eq!(sequences, (1..=40).collect());
 }
 
+/// Two handles on one database (two processes, as far as it knows): the
+/// second's reads see the first's writes at once, its own rows and the
+/// building's configuration it keeps alike. Returns the world made.
+async fn assert_two_stores_see_each_other(first: &dyn Store, second: &dyn Store) -> World {
+    let w = world(first).await;
+    let tracking = w.delivery.tracking_number.clone();
+    let q = w.context_query(&tracking, T0 + 10);
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
+    let resident = w.residents(first, &w.unit).await;
+    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
+    first.insert_block(&block, &[]).await.unwrap();
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
+    first.end_blocks(w.unit.id, T0 + 5, &[]).await.unwrap();
+    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
+    // what the second keeps of the building is dropped when the first changes it
+    assert_config_changes_seen_at_once(first, second, &w).await;
+    w
+}
+
 /// The direct SQLite path across "processes": one store's reads see the
 /// other's writes at once, and numbered claims still have one winner.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1961,18 +1981,7 @@ async fn sqlite_two_openers_see_each_other_and_claim_with_sequences_once() {
     let file = TempDatabase::new();
     let first = doorman_store::open(file.path()).await.unwrap();
     let second = doorman_store::open(file.path()).await.unwrap();
-    let w = Arc::new(world(first.as_ref()).await);
-    let tracking = w.delivery.tracking_number.clone();
-    let q = w.context_query(&tracking, T0 + 10);
-    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
-    let resident = w.residents(first.as_ref(), &w.unit).await;
-    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
-    first.insert_block(&block, &[]).await.unwrap();
-    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
-    first.end_blocks(w.unit.id, T0 + 5, &[]).await.unwrap();
-    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
-    // what the second keeps of the building is dropped when the first changes it
-    assert_config_changes_seen_at_once(first.as_ref(), second.as_ref(), &w).await;
+    let w = Arc::new(assert_two_stores_see_each_other(first.as_ref(), second.as_ref()).await);
 
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..40 {
@@ -2007,23 +2016,9 @@ async fn postgres_two_processes_see_each_other_and_claim_with_sequences_once() {
     let url = doorman_store::isolated_postgres_url(&base).await.unwrap();
     let first = doorman_store::open(&url).await.unwrap();
     let second = doorman_store::open(&url).await.unwrap();
-    let w = Arc::new(world(first.as_ref()).await);
-    let tracking = w.delivery.tracking_number.clone();
-    let q = w.context_query(&tracking, T0 + 10);
-    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, None);
-    let resident = w.residents(first.as_ref(), &w.unit).await;
-    let block = Block { unit_id: w.unit.id, blocked_by: resident.id, from: T0, until: None, reason: None };
-    first.insert_block(&block, &[]).await.unwrap();
-    assert_eq!(second.access_context(&q).await.unwrap().unwrap().block, Some(block));
-    // what the second keeps of the building is dropped when the first changes it
-    assert_config_changes_seen_at_once(first.as_ref(), second.as_ref(), &w).await;
+    let w = Arc::new(assert_two_stores_see_each_other(first.as_ref(), second.as_ref()).await);
 
-    let mut parcels = Vec::new();
-    for i in 0..20 {
-        let parcel = delivery(w.carrier.id, &w.unit, &format!("TWO-{i}"), T0);
-        first.insert_delivery(&parcel).await.unwrap();
-        parcels.push(parcel);
-    }
+    let parcels = parcels(first.as_ref(), &w, "TWO", 20).await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..60 {
         let store = if i % 2 == 0 { first.clone() } else { second.clone() };
