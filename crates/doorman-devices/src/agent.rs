@@ -51,10 +51,12 @@ struct Agent {
     link: LockLink,
     connected: bool,
     published: u64,
+    /// The acknowledged counter at the last health report.
+    acked_at_last_report: u64,
 }
 
 async fn run(lock: Arc<SimLock>, link: LockLink, options: AgentOptions) {
-    let mut agent = Agent { lock, link, connected: false, published: 0 };
+    let mut agent = Agent { lock, link, connected: false, published: 0, acked_at_last_report: 0 };
     let mut health = tokio::time::interval(options.health_every);
     let mut time = tokio::time::interval(options.time_every);
     loop {
@@ -68,7 +70,10 @@ async fn run(lock: Arc<SimLock>, link: LockLink, options: AgentOptions) {
                 }
             }
             _ = changed => {}
-            _ = health.tick() => agent.publish_health(),
+            _ = health.tick() => {
+                agent.publish_health();
+                agent.resend_if_stalled();
+            }
             _ = time.tick() => agent.request_time(),
         }
         if let Err(e) = agent.publish_events() {
@@ -153,13 +158,29 @@ impl Agent {
         }
     }
 
+    /// Events published but not acknowledged by the next health report, with
+    /// no acknowledgement in between, go out again: the broker may have
+    /// dropped them (a subscriber that falls behind loses the oldest of its
+    /// filter's log), or the queue was full. The service stores each event
+    /// once, so a repeat is harmless; without this the lock would wait for
+    /// its next connection.
+    fn resend_if_stalled(&mut self) {
+        let Ok(health) = self.lock.health() else { return };
+        let acked = health.acked_counter;
+        if self.connected && self.published > acked && acked == self.acked_at_last_report {
+            self.published = acked;
+        }
+        self.acked_at_last_report = acked;
+    }
+
     fn publish_events(&mut self) -> Result<(), DeviceError> {
         if !self.connected {
             return Ok(());
         }
         for (counter, bytes) in self.lock.events_after(self.published)? {
             if self.link.publish(&Uplink::Event(bytes)).is_err() {
-                // The queue is full: the rest goes out after the next connection.
+                // The queue is full: the rest goes out later (after the
+                // next health report without progress, or connection).
                 break;
             }
             self.published = counter;
