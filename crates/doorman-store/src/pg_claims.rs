@@ -335,11 +335,13 @@ async fn claim_group(ex: &mut impl Exec, jobs: &[Job]) -> StoreResult<Vec<Option
 /// (`NotFound` if a lock is unknown); they are handed out in the group's
 /// order, as one claim after another would have taken them.
 async fn number_doors(ex: &mut impl Exec, jobs: &[Job], claimed: &mut [Option<Grant>]) -> StoreResult<()> {
-    let mut wanted: BTreeMap<String, (LockId, i64)> = BTreeMap::new();
+    // Per lock (by its text, as the database returns it): the lock, how
+    // many numbers the group takes, and then the next one to hand out.
+    let mut wanted: BTreeMap<String, (LockId, i64, i64)> = BTreeMap::new();
     for (job, grant) in jobs.iter().zip(claimed.iter()) {
         let Some(grant) = grant.as_ref().filter(|_| job.number_doors) else { continue };
         for door in &grant.doors {
-            wanted.entry(door.lock_id.to_string()).or_insert((door.lock_id, 0)).1 += 1;
+            wanted.entry(door.lock_id.to_string()).or_insert((door.lock_id, 0, 0)).1 += 1;
         }
     }
     if wanted.is_empty() {
@@ -347,7 +349,7 @@ async fn number_doors(ex: &mut impl Exec, jobs: &[Job], claimed: &mut [Option<Gr
     }
     if wanted.len() > 1 {
         // Several locks' rows: in one order for every process.
-        let ids: Vec<Value<'_>> = wanted.values().map(|(lock, _)| Value::from(*lock)).collect();
+        let ids: Vec<Value<'_>> = wanted.values().map(|(lock, _, _)| Value::from(*lock)).collect();
         let sql = format!("SELECT id FROM locks WHERE id IN ({}) ORDER BY id FOR UPDATE", placeholders(1, ids.len()));
         ex.fetch_all::<String>(&sql, &ids).await?;
     }
@@ -357,23 +359,23 @@ async fn number_doors(ex: &mut impl Exec, jobs: &[Job], claimed: &mut [Option<Gr
          WHERE locks.id = wanted.id RETURNING locks.id, locks.sequence",
         rows.join(", ")
     );
-    let values: Vec<Value<'_>> = wanted.values().flat_map(|(lock, n)| [Value::from(*lock), Value::from(*n)]).collect();
+    let values: Vec<Value<'_>> =
+        wanted.values().flat_map(|(lock, n, _)| [Value::from(*lock), Value::from(*n)]).collect();
     let after: Vec<(String, i64)> = ex.fetch_all(&sql, &values).await?;
     if after.len() != wanted.len() {
         return Err(StoreError::NotFound);
     }
     // The next number of each lock: the first of the range it took.
-    let mut next: BTreeMap<String, i64> = BTreeMap::new();
     for (lock, last) in after {
-        let taken = wanted.get(&lock).map(|(_, n)| *n).ok_or(StoreError::NotFound)?;
-        next.insert(lock, last - taken + 1);
+        let (_, taken, next) = wanted.get_mut(&lock).ok_or(StoreError::NotFound)?;
+        *next = last - *taken + 1;
     }
     for (job, grant) in jobs.iter().zip(claimed.iter_mut()) {
         let Some(grant) = grant.as_mut().filter(|_| job.number_doors) else { continue };
         for door in &mut grant.doors {
-            let number = next.get_mut(&door.lock_id.to_string()).ok_or(StoreError::NotFound)?;
-            door.sequence = Some(*number);
-            *number += 1;
+            let (_, _, next) = wanted.get_mut(&door.lock_id.to_string()).ok_or(StoreError::NotFound)?;
+            door.sequence = Some(*next);
+            *next += 1;
         }
     }
     Ok(())
